@@ -1,0 +1,722 @@
+"""Static checks: names, types, cycles, citations, unused parts.
+
+The checker walks every formula once, infers the type of every node, resolves every
+name, and records which definitions and parameters each definition uses. It collects
+*all* diagnostics (it never stops at the first) and either returns a
+:class:`CheckedPolicy` or raises :class:`PolicyTypeError` with every one of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from evaluator import ast as A
+from evaluator import types as T
+from evaluator.builtins import BUILTINS, SignatureError, count_placeholders
+from evaluator.errors import Diagnostic
+from evaluator.loader import DefSpec, PolicyDocument
+
+#: which entity's definitions a formula may use without naming the instance
+VISIBLE_FROM: dict[str, tuple[str, ...]] = {
+    "global": ("global",),
+    "member": ("member", "global"),
+    "account": ("account", "member", "global"),
+    "claim": ("claim", "global"),
+}
+GLOBAL_NAMES: dict[str, T.Type] = {"as_of": T.DATE}
+OUTPUT_ENTITIES = ("account", "claim")
+_CITATION = re.compile(r"^(Act )?\d+\(\d+\)(\([a-z]+\))*$|^[A-Z]\d+$")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """How a name or attribute is found at run time."""
+
+    kind: str  # local | def | field | param | as_of | attr_field | attr_def | record
+    name: str
+    #: for kind "def": the entity the definition belongs to
+    entity: str = ""
+
+
+@dataclass
+class CheckedDef:
+    spec: DefSpec
+    type: T.Type
+    #: definitions used (by name) and parameters used
+    uses: set[str] = field(default_factory=set)
+    params: set[str] = field(default_factory=set)
+
+
+@dataclass
+class CheckedPolicy:
+    document: PolicyDocument
+    defs: dict[str, CheckedDef]
+    #: id(node) -> inferred type, id(node) -> resolution, for every formula node
+    types: dict[int, T.Type]
+    resolutions: dict[int, Resolved]
+    warnings: list[Diagnostic]
+    #: definitions reachable from the outputs, in dependency order
+    order: list[str]
+
+
+class _Ctx:
+    def __init__(self, spec: DefSpec) -> None:
+        self.spec = spec
+        self.entity = spec.entity
+        self.locals: list[tuple[str, T.Type]] = []
+        self.narrowed: dict[str, T.Type] = {}
+        self.uses: set[str] = set()
+        self.params: set[str] = set()
+        self.first_use: dict[str, A.Node] = {}
+
+    def local(self, name: str) -> T.Type | None:
+        for n, t in reversed(self.locals):
+            if n == name:
+                return t
+        return None
+
+
+class Checker:
+    def __init__(self, doc: PolicyDocument) -> None:
+        self.doc = doc
+        self.diags: list[Diagnostic] = []
+        self.types: dict[int, T.Type] = {}
+        self.res: dict[int, Resolved] = {}
+        self.def_types: dict[str, T.Type] = {}
+        self.in_progress: list[str] = []
+        self.checked: dict[str, CheckedDef] = {}
+        self.cycles_reported: set[frozenset[str]] = set()
+
+    # -- diagnostics -----------------------------------------------------------------
+
+    def error(self, ctx: _Ctx, node: A.Node | None, message: str, help: str | None = None,
+              code: str = "type", severity: str = "error") -> None:
+        spec = ctx.spec
+        self.diags.append(Diagnostic(message, spec.span(node), severity=severity,
+                                     where=f"definition `{spec.name}`",
+                                     provision=spec.provision, help=help, source=spec.source,
+                                     code=code))
+
+    # -- entry -----------------------------------------------------------------------
+
+    def run(self) -> CheckedPolicy:
+        doc = self.doc
+        for name, spec in doc.definitions.items():
+            if spec.entity not in T.DEFINITION_ENTITIES:
+                self.diags.append(Diagnostic(
+                    f"unknown entity `{spec.entity}`", spec.entity_span or spec.key_span,
+                    where=f"definition `{name}`", source=spec.source, code="entity",
+                    help="use one of: " + ", ".join(f"`{e}`" for e in T.DEFINITION_ENTITIES)))
+        for name in doc.definitions:
+            self.check_def(name)
+        self.check_shadowing()
+        self.check_citations()
+        self.check_outputs()
+        order = self.check_usage()
+        errors = [d for d in self.diags if d.is_error]
+        warnings = [d for d in self.diags if not d.is_error]
+        if errors:
+            from evaluator.errors import PolicyTypeError
+
+            raise PolicyTypeError(sorted(self.diags, key=_diag_key))
+        return CheckedPolicy(doc, self.checked, self.types, self.res, warnings, order)
+
+    def check_def(self, name: str) -> T.Type:
+        if name in self.def_types:
+            return self.def_types[name]
+        spec = self.doc.definitions[name]
+        if name in self.in_progress:
+            cycle = self.in_progress[self.in_progress.index(name):]
+            key = frozenset(cycle)
+            if key not in self.cycles_reported:
+                self.cycles_reported.add(key)
+                path = " -> ".join(f"`{n}`" for n in [*cycle, name])
+                first = self.doc.definitions[cycle[0]]
+                self.diags.append(Diagnostic(
+                    f"definitions depend on each other in a cycle: {path}", first.span(),
+                    where=f"definition `{cycle[0]}`", provision=first.provision,
+                    source=first.source, code="cycle",
+                    help="a definition cannot use itself, even through others; "
+                         "break the cycle with a parameter or a separate definition"))
+            return T.NEVER
+        if spec.node is None or spec.entity not in T.DEFINITION_ENTITIES:
+            self.def_types[name] = T.NEVER
+            self.checked[name] = CheckedDef(spec, T.NEVER)
+            return T.NEVER
+        self.in_progress.append(name)
+        ctx = _Ctx(spec)
+        t = self.infer(spec.node, ctx)
+        self.in_progress.pop()
+        if spec.declared_type:
+            want = parse_type(spec.declared_type)
+            if want is None:
+                self.error(ctx, None, f"unknown type `{spec.declared_type}`",
+                           "types: Bool, Int, Number, Money, Date, Duration, MonthDay, Text, "
+                           "List[T], T? (may be null)")
+            elif not T.assignable(t, want):
+                self.error(ctx, spec.node, f"formula is `{t}` but the definition declares "
+                           f"`{spec.declared_type}`")
+        if spec.provision is None:
+            self.diags.append(Diagnostic(
+                f"definition `{name}` cites no provision", spec.key_span,
+                where=f"definition `{name}`", source=spec.source, code="provision",
+                help="add `provision:` with the subsection it encodes, e.g. `2(5)(i)`, "
+                     "or an interpretation id such as `A4`"))
+        self.def_types[name] = t
+        self.checked[name] = CheckedDef(spec, t, ctx.uses, ctx.params)
+        return t
+
+    # -- inference -------------------------------------------------------------------
+
+    def infer(self, node: A.Node, ctx: _Ctx) -> T.Type:
+        t = self._infer(node, ctx)
+        self.types[id(node)] = t
+        return t
+
+    def _infer(self, node: A.Node, ctx: _Ctx) -> T.Type:
+        if isinstance(node, A.Literal):
+            return {"date": T.DATE, "duration": T.DURATION, "month_day": T.MONTH_DAY,
+                    "int": T.INT, "decimal": T.NUMBER, "percent": T.NUMBER, "text": T.TEXT,
+                    "bool": T.BOOL, "null": T.NULL}[node.kind]
+        if isinstance(node, A.Name):
+            return self.name(node, ctx)
+        if isinstance(node, A.Attr):
+            return self.attr(node, ctx)
+        if isinstance(node, A.Unary):
+            return self.unary(node, ctx)
+        if isinstance(node, A.Binary):
+            return self.binary(node, ctx)
+        if isinstance(node, A.If):
+            return self.if_(node, ctx)
+        if isinstance(node, A.Call):
+            return self.call(node, ctx)
+        if isinstance(node, A.ListLit):
+            if len(node.items) == 1 and isinstance(node.items[0], A.Comprehension):
+                return self.infer(node.items[0], ctx)
+            result: T.Type = T.NEVER
+            for item in node.items:
+                it = self.infer(item, ctx)
+                j = T.join(result, it)
+                if j is None:
+                    self.error(ctx, item, f"list mixes `{result}` and `{it}`",
+                               "every element of a list has the same type")
+                    return T.ListT(T.NEVER)
+                result = j
+            return T.ListT(result)
+        if isinstance(node, A.RecordLit):
+            return T.RecordT(tuple((k, self.infer(v, ctx)) for k, v in node.fields))
+        if isinstance(node, A.Comprehension):
+            return self.comprehension(node, ctx)
+        raise TypeError(node)  # pragma: no cover
+
+    def visible_names(self, ctx: _Ctx) -> list[str]:
+        names = [n for n, _ in ctx.locals]
+        ents = VISIBLE_FROM.get(ctx.entity, (ctx.entity,))
+        names += [n for n, s in self.doc.definitions.items() if s.entity in ents]
+        names += list(T.ENTITY_FIELDS.get(ctx.entity, {}))
+        names += list(self.doc.parameters) + list(GLOBAL_NAMES)
+        return names
+
+    def name(self, node: A.Name, ctx: _Ctx) -> T.Type:
+        n = node.id
+        narrowed = ctx.narrowed.get(n)
+        lt = ctx.local(n)
+        if lt is not None:
+            self.res[id(node)] = Resolved("local", n)
+            return narrowed or lt
+        spec = self.doc.definitions.get(n)
+        if spec is not None:
+            ents = VISIBLE_FROM.get(ctx.entity, (ctx.entity,))
+            if spec.entity not in ents:
+                hint = None
+                if spec.entity == "account" and ctx.entity == "member":
+                    hint = (f"`{n}` is defined per account; in a member definition go "
+                            f"through the accounts, e.g. `latest(a.{n} for a in accounts)`")
+                elif spec.entity == "member" and ctx.entity == "claim":
+                    hint = "claims are not attached to a member profile"
+                self.error(ctx, node, f"`{n}` is a {spec.entity} definition and cannot be "
+                           f"used directly in a {ctx.entity} definition", hint, code="name")
+                return T.NEVER
+            self.res[id(node)] = Resolved("def", n, spec.entity)
+            ctx.uses.add(n)
+            ctx.first_use.setdefault(n, node)
+            return narrowed or self.check_def(n)
+        fields = T.ENTITY_FIELDS.get(ctx.entity, {})
+        if n in fields:
+            self.res[id(node)] = Resolved("field", n)
+            return narrowed or fields[n]
+        param = self.doc.parameters.get(n)
+        if param is not None:
+            self.res[id(node)] = Resolved("param", n)
+            ctx.params.add(n)
+            return param.type
+        if n in GLOBAL_NAMES:
+            self.res[id(node)] = Resolved(n, n)
+            return GLOBAL_NAMES[n]
+        if n in BUILTINS:
+            self.error(ctx, node, f"`{n}` is a function", f"call it: `{n}(...)`", code="name")
+            return T.NEVER
+        self.unknown(ctx, node, n, self.visible_names(ctx), "name")
+        return T.NEVER
+
+    def unknown(self, ctx: _Ctx, node: A.Node, n: str, candidates: list[str],
+                what: str) -> None:
+        sugg = difflib.get_close_matches(n, candidates, n=1, cutoff=0.6)
+        help_ = f"did you mean `{sugg[0]}`?" if sugg else None
+        if not sugg and what == "name":
+            other = [e for e, fs in T.ENTITY_FIELDS.items() if n in fs and e != ctx.entity]
+            if other:
+                help_ = f"`{n}` is a field of {other[0]}; reach it through a {other[0]}"
+        self.error(ctx, node, f"unknown {what} `{n}`", help_, code="name")
+
+    def attr(self, node: A.Attr, ctx: _Ctx) -> T.Type:
+        key = _path(node)
+        ot = self.infer(node.obj, ctx)
+        narrowed = ctx.narrowed.get(key) if key else None
+        if ot == T.NEVER:
+            return T.NEVER
+        if T.is_optional(ot):
+            self.error(ctx, node.obj, f"`{A.unparse(node.obj)}` may be null, so `.{node.name}` "
+                       "may fail", "test it first (`if x != null then x.field else ...`) or "
+                       "give a default with `??`")
+            ot = T.strip(ot)
+        if isinstance(ot, T.EntityT):
+            fields = T.ENTITY_FIELDS.get(ot.name, {})
+            if node.name in fields:
+                self.res[id(node)] = Resolved("attr_field", node.name)
+                return narrowed or fields[node.name]
+            spec = self.doc.definitions.get(node.name)
+            if spec is not None and spec.entity == ot.name:
+                self.res[id(node)] = Resolved("attr_def", node.name, ot.name)
+                ctx.uses.add(node.name)
+                ctx.first_use.setdefault(node.name, node)
+                return narrowed or self.check_def(node.name)
+            cands = list(fields) + [n for n, s in self.doc.definitions.items()
+                                    if s.entity == ot.name]
+            self.unknown(ctx, node, node.name, cands, f"field of {ot.name}")
+            return T.NEVER
+        if isinstance(ot, T.RecordT):
+            ft = ot.field(node.name)
+            if ft is None:
+                self.unknown(ctx, node, node.name, list(ot.names), "field")
+                return T.NEVER
+            self.res[id(node)] = Resolved("record", node.name)
+            return narrowed or ft
+        self.error(ctx, node, f"`{ot}` has no fields", f"`.{node.name}` needs a record or an "
+                   "entity on its left")
+        return T.NEVER
+
+    def unary(self, node: A.Unary, ctx: _Ctx) -> T.Type:
+        t = self.infer(node.operand, ctx)
+        if t == T.NEVER:
+            return T.NEVER
+        if node.op == "not":
+            self.want_bool(ctx, node.operand, t, "`not`")
+            return T.BOOL
+        if t in (T.INT, T.NUMBER, T.MONEY, T.DURATION):
+            return t
+        self.error(ctx, node, f"cannot negate `{t}`", self.null_help(t))
+        return T.NEVER
+
+    def want_bool(self, ctx: _Ctx, node: A.Node, t: T.Type, what: str) -> None:
+        if t not in (T.BOOL, T.NEVER):
+            self.error(ctx, node, f"{what} needs a Bool, not `{t}`", self.null_help(t))
+
+    @staticmethod
+    def null_help(t: T.Type) -> str | None:
+        if T.is_optional(t):
+            return "the value may be null: give a default with `??` or test `!= null` first"
+        return None
+
+    def binary(self, node: A.Binary, ctx: _Ctx) -> T.Type:
+        op = node.op
+        if op in ("and", "or"):
+            lt = self.infer(node.left, ctx)
+            self.want_bool(ctx, node.left, lt, f"`{op}`")
+            saved = dict(ctx.narrowed)
+            if op == "and":
+                self.narrow(node.left, ctx, True)
+            else:
+                self.narrow(node.left, ctx, False)
+            rt = self.infer(node.right, ctx)
+            ctx.narrowed = saved
+            self.want_bool(ctx, node.right, rt, f"`{op}`")
+            return T.BOOL
+        lt = self.infer(node.left, ctx)
+        rt = self.infer(node.right, ctx)
+        if op == "??" and lt != T.NEVER and rt == T.NEVER:
+            return T.strip(lt)  # `x ?? fail(...)`: the default never returns
+        if T.NEVER in (lt, rt):
+            return T.NEVER if op not in A.COMPARE_OPS | {"in", "not in"} else T.BOOL
+        if op == "??":
+            if not T.is_optional(lt):
+                self.error(ctx, node.left, f"`{A.unparse(node.left)}` is never null, so `??` "
+                           "has no effect", "remove `?? ...`", severity="warning",
+                           code="unreachable")
+            j = T.join(T.strip(lt), rt)
+            if j is None:
+                self.error(ctx, node, f"default `{rt}` does not fit `{T.strip(lt)}`",
+                           "the value after `??` must have the same type")
+                return T.NEVER
+            return j if T.is_optional(rt) else T.strip(j)
+        if op in ("==", "!="):
+            if lt == T.NULL or rt == T.NULL or T.join(lt, rt) is not None:
+                return T.BOOL
+            self.error(ctx, node, f"cannot compare `{lt}` with `{rt}`")
+            return T.BOOL
+        if op in A.COMPARE_OPS:
+            if T.is_optional(lt) or T.is_optional(rt):
+                self.error(ctx, node, f"cannot order `{lt}` and `{rt}`: "
+                           "a value may be null", self.null_help(lt if T.is_optional(lt) else rt))
+                return T.BOOL
+            j = T.join(lt, rt)
+            if j is None or j not in T.ORDERED:
+                self.error(ctx, node, f"cannot compare `{lt}` with `{rt}`",
+                           _compare_help(lt, rt))
+            return T.BOOL
+        if op in ("in", "not in"):
+            if not isinstance(rt, T.ListT):
+                self.error(ctx, node.right, f"`{op}` needs a list on its right, not `{rt}`",
+                           "write the values as a list: `x in [\"a\", \"b\"]`")
+                return T.BOOL
+            if rt.elem != T.NEVER and T.join(lt, rt.elem) is None:
+                self.error(ctx, node, f"cannot look for `{lt}` in `{rt}`")
+            return T.BOOL
+        return self.arith(node, op, lt, rt, ctx)
+
+    def arith(self, node: A.Binary, op: str, lt: T.Type, rt: T.Type, ctx: _Ctx) -> T.Type:
+        if T.is_optional(lt) or T.is_optional(rt):
+            side = node.left if T.is_optional(lt) else node.right
+            self.error(ctx, side, f"`{A.unparse(side)}` may be null",
+                       "give a default with `??` or test `!= null` first")
+            return T.NEVER
+        result = arith_type(op, lt, rt)
+        if result is not None:
+            return result
+        verb = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}[op]
+        pair = {"+": ("`{r}` to `{l}`"), "-": ("`{r}` from `{l}`"),
+                "*": ("`{l}` by `{r}`"), "/": ("`{l}` by `{r}`")}[op]
+        self.error(ctx, node, f"cannot {verb} " + pair.format(l=lt, r=rt),
+                   self.arith_help(op, lt, rt, node, ctx))
+        return T.NEVER
+
+    def arith_help(self, op: str, lt: T.Type, rt: T.Type, node: A.Binary,
+                   ctx: _Ctx) -> str | None:
+        if op == "-" and lt == T.DATE and rt == T.DATE:
+            return "use `days_between(a, b)` for the days between two dates"
+        if T.DURATION in (lt, rt) and T.DATE not in (lt, rt) and op == "+":
+            other = node.left if rt == T.DURATION else node.right
+            dates = [n for n, t in self.def_types.items() if t == T.DATE
+                     and self.doc.definitions[n].entity in VISIBLE_FROM.get(ctx.entity, ())]
+            dur = node.right if rt == T.DURATION else node.left
+            if dates:
+                guess = difflib.get_close_matches(A.unparse(other), dates, n=1, cutoff=0.0)
+                if guess:
+                    return f"did you mean `{guess[0]} + {A.unparse(dur)}`?"
+            return "a duration is added to a date"
+        if T.MONEY in (lt, rt) and op in "+-":
+            return "amounts are added to amounts; a number multiplies an amount"
+        return None
+
+    def narrow(self, cond: A.Node, ctx: _Ctx, truth: bool) -> None:
+        """Record that, where ``cond`` is ``truth``, a compared-with-null path is not null."""
+        if isinstance(cond, A.Binary) and cond.op in ("==", "!="):
+            for a, b in ((cond.left, cond.right), (cond.right, cond.left)):
+                if isinstance(b, A.Literal) and b.kind == "null":
+                    key = _path(a)
+                    t = self.types.get(id(a))
+                    if key and t is not None and T.is_optional(t):
+                        not_null = (cond.op == "!=") == truth
+                        if not_null:
+                            ctx.narrowed[key] = T.strip(t)
+        elif isinstance(cond, A.Binary) and cond.op == "and" and truth:
+            self.narrow(cond.left, ctx, True)
+            self.narrow(cond.right, ctx, True)
+        elif isinstance(cond, A.Binary) and cond.op == "or" and not truth:
+            self.narrow(cond.left, ctx, False)
+            self.narrow(cond.right, ctx, False)
+        elif isinstance(cond, A.Unary) and cond.op == "not":
+            self.narrow(cond.operand, ctx, not truth)
+
+    def if_(self, node: A.If, ctx: _Ctx) -> T.Type:
+        ct = self.infer(node.cond, ctx)
+        self.want_bool(ctx, node.cond, ct, "`if`")
+        if isinstance(node.cond, A.Literal) and node.cond.kind == "bool":
+            self.error(ctx, node.cond, f"condition is always {node.cond.text}; one branch can "
+                       "never be taken", "remove the `if`", severity="warning",
+                       code="unreachable")
+        saved = dict(ctx.narrowed)
+        self.narrow(node.cond, ctx, True)
+        a = self.infer(node.then, ctx)
+        ctx.narrowed = dict(saved)
+        self.narrow(node.cond, ctx, False)
+        b = self.infer(node.orelse, ctx)
+        ctx.narrowed = saved
+        j = T.join(a, b)
+        if j is None:
+            self.error(ctx, node, f"the branches have different types: `{a}` and `{b}`",
+                       "both branches of `if` must give the same type")
+            return T.NEVER
+        return j
+
+    def comprehension(self, node: A.Comprehension, ctx: _Ctx) -> T.Type:
+        it = self.infer(node.iterable, ctx)
+        if it == T.NEVER:
+            elem: T.Type = T.NEVER
+        elif not isinstance(it, T.ListT):
+            self.error(ctx, node.iterable, f"cannot go through `{it}`: it is not a list",
+                       self.null_help(it))
+            elem = T.NEVER
+        else:
+            elem = it.elem
+        if node.var in self.doc.definitions or node.var in self.doc.parameters:
+            self.error(ctx, node, f"`{node.var}` hides the definition or parameter of the "
+                       "same name", "choose another variable name", code="name",
+                       severity="warning")
+        ctx.locals.append((node.var, elem))
+        saved = dict(ctx.narrowed)
+        ctx.narrowed.pop(node.var, None)
+        if node.cond is not None:
+            ct = self.infer(node.cond, ctx)
+            self.want_bool(ctx, node.cond, ct, "the condition")
+            self.narrow(node.cond, ctx, True)
+        et = self.infer(node.element, ctx)
+        ctx.narrowed = saved
+        ctx.locals.pop()
+        return T.ListT(et)
+
+    def call(self, node: A.Call, ctx: _Ctx) -> T.Type:
+        b = BUILTINS.get(node.func)
+        arg_types = [self.infer(a, ctx) for a in node.args]
+        if b is None:
+            sugg = difflib.get_close_matches(node.func, list(BUILTINS), n=1)
+            self.error(ctx, node, f"unknown function `{node.func}`",
+                       f"did you mean `{sugg[0]}`?" if sugg else
+                       "functions: " + ", ".join(sorted(BUILTINS)), code="name")
+            return T.NEVER
+        if T.NEVER in arg_types and node.func != "fail":
+            return T.NEVER
+        try:
+            result = b.check(arg_types)
+        except SignatureError as exc:
+            target = node.args[exc.arg] if exc.arg is not None and exc.arg < len(node.args) \
+                else node
+            self.error(ctx, target, exc.message, exc.help or f"`{b.signature}`: {b.doc}")
+            return T.NEVER
+        if node.func == "format" and node.args:
+            first = node.args[0]
+            if isinstance(first, A.Literal) and first.kind == "text":
+                want = count_placeholders(str(first.value))
+                if want != len(node.args) - 1:
+                    self.error(ctx, node, f"the template has {want} `{{}}` but "
+                               f"{len(node.args) - 1} values follow")
+        return result
+
+    # -- whole-policy checks -----------------------------------------------------------
+
+    def check_shadowing(self) -> None:
+        for name, spec in self.doc.definitions.items():
+            clash = None
+            if name in self.doc.parameters:
+                clash = "a parameter"
+            elif name in GLOBAL_NAMES:
+                clash = "a built-in name"
+            elif name in T.ENTITY_FIELDS.get(spec.entity, {}):
+                clash = f"a field of {spec.entity}"
+            if clash:
+                self.diags.append(Diagnostic(
+                    f"definition `{name}` has the same name as {clash}", spec.key_span,
+                    where=f"definition `{name}`", provision=spec.provision,
+                    source=spec.source, code="name", help="rename one of them"))
+
+    def check_citations(self) -> None:
+        doc = self.doc
+        if not doc.provisions:
+            return
+        known = set(doc.provisions) | set(doc.interpretations)
+
+        def check(citation: str | None, where: str, span: Any, source: Any) -> None:
+            if not citation:
+                return
+            for part in (p.strip() for p in citation.split(";")):
+                base = part
+                while base not in known and re.search(r"\([a-z]+\)$", base):
+                    base = re.sub(r"\([a-z]+\)$", "", base)
+                if base in known:
+                    continue
+                sugg = difflib.get_close_matches(part, sorted(known), n=1)
+                self.diags.append(Diagnostic(
+                    f"`{part}` is not a provision or interpretation this policy declares",
+                    span, where=where, source=source, code="provision",
+                    help=(f"did you mean `{sugg[0]}`?" if sugg else
+                          "declare it under `provisions:` or `interpretations:`")))
+
+        for name, spec in doc.definitions.items():
+            check(spec.provision, f"definition `{name}`", spec.key_span, spec.source)
+        for name, p in doc.parameters.items():
+            check(p.provision, f"parameter `{name}`", p.key_span, p.source)
+
+    def check_outputs(self) -> None:
+        doc = self.doc
+        for entity, names in doc.outputs.items():
+            for n in names:
+                span = doc.output_spans.get((entity, n))
+                spec = doc.definitions.get(n)
+                if spec is None:
+                    sugg = difflib.get_close_matches(n, list(doc.definitions), n=1)
+                    self.diags.append(Diagnostic(
+                        f"output `{n}` is not a definition", span, where=f"outputs.{entity}",
+                        code="name", source=_source_of(doc, span),
+                        help=f"did you mean `{sugg[0]}`?" if sugg else None))
+                    continue
+                if spec.entity not in VISIBLE_FROM.get(entity, ()):
+                    self.diags.append(Diagnostic(
+                        f"output `{n}` is a {spec.entity} definition, not a {entity} one",
+                        span, where=f"outputs.{entity}", code="name",
+                        source=_source_of(doc, span)))
+                    continue
+                t = self.def_types.get(n, T.NEVER)
+                if _has_entity(t):
+                    self.diags.append(Diagnostic(
+                        f"output `{n}` is `{t}`, which cannot be written out", span,
+                        where=f"outputs.{entity}", code="type", source=_source_of(doc, span),
+                        help="output dates, numbers, text, lists or records of those"))
+
+    def check_usage(self) -> list[str]:
+        doc = self.doc
+        reached: list[str] = []
+        seen: set[str] = set()
+
+        def visit(n: str) -> None:
+            if n in seen or n not in self.checked:
+                return
+            seen.add(n)
+            for u in sorted(self.checked[n].uses):
+                visit(u)
+            reached.append(n)
+
+        for names in doc.outputs.values():
+            for n in names:
+                visit(n)
+        used_params: set[str] = set()
+        for n in seen:
+            used_params |= self.checked[n].params
+        for name, spec in doc.definitions.items():
+            if name not in seen:
+                self.diags.append(Diagnostic(
+                    f"definition `{name}` is never used", spec.key_span,
+                    where=f"definition `{name}`", provision=spec.provision, severity="warning",
+                    source=spec.source, code="unused",
+                    help="no output depends on it; remove it or use it"))
+        for name, p in doc.parameters.items():
+            if name not in used_params:
+                self.diags.append(Diagnostic(
+                    f"parameter `{name}` is never used", p.key_span,
+                    where=f"parameter `{name}`", provision=p.provision, severity="warning",
+                    source=p.source, code="unused",
+                    help="no output depends on it; remove it or use it in a formula"))
+        return reached
+
+
+def _source_of(doc: PolicyDocument, span: Any) -> Any:
+    for spec in doc.definitions.values():
+        if spec.source is not None and span is not None and spec.source.path == span.file:
+            return spec.source
+    return None
+
+
+def _has_entity(t: T.Type) -> bool:
+    if isinstance(t, T.EntityT):
+        return True
+    if isinstance(t, T.OptionalT):
+        return _has_entity(t.inner)
+    if isinstance(t, T.ListT):
+        return _has_entity(t.elem)
+    if isinstance(t, T.RecordT):
+        return any(_has_entity(ft) for _, ft in t.fields)
+    return False
+
+
+def _diag_key(d: Diagnostic) -> tuple[str, int, int]:
+    if d.span is None:
+        return ("", 0, 0)
+    return (d.span.file, d.span.line, d.span.col)
+
+
+def _path(node: A.Node) -> str | None:
+    if isinstance(node, A.Name):
+        return node.id
+    if isinstance(node, A.Attr):
+        base = _path(node.obj)
+        return f"{base}.{node.name}" if base else None
+    return None
+
+
+def _compare_help(lt: T.Type, rt: T.Type) -> str | None:
+    if T.MONTH_DAY in (lt, rt) and T.DATE in (lt, rt):
+        return "turn the date into a day of the year with `month_day(d)`"
+    return None
+
+
+def arith_type(op: str, lt: T.Type, rt: T.Type) -> T.Type | None:
+    """The result type of ``lt op rt``, or None when the operation is not allowed."""
+    if op == "+":
+        if lt == T.DATE and rt == T.DURATION or lt == T.DURATION and rt == T.DATE:
+            return T.DATE
+        if lt == rt == T.DURATION:
+            return T.DURATION
+        if lt == rt == T.TEXT:
+            return T.TEXT
+        if isinstance(lt, T.ListT) and isinstance(rt, T.ListT):
+            j = T.join(lt, rt)
+            return j
+    if op == "-":
+        if lt == T.DATE and rt == T.DURATION:
+            return T.DATE
+        if lt == rt == T.DURATION:
+            return T.DURATION
+    if op in ("+", "-"):
+        if lt == rt and lt in T.NUMERIC:
+            return lt
+        if lt in (T.INT, T.NUMBER) and rt in (T.INT, T.NUMBER):
+            return T.NUMBER
+        return None
+    if op == "*":
+        if (lt == T.DURATION and rt == T.INT) or (lt == T.INT and rt == T.DURATION):
+            return T.DURATION
+        if lt == T.MONEY and rt in (T.INT, T.NUMBER) or rt == T.MONEY and lt in (T.INT, T.NUMBER):
+            return T.MONEY
+        if lt in (T.INT, T.NUMBER) and rt in (T.INT, T.NUMBER):
+            return T.INT if lt == rt == T.INT else T.NUMBER
+        return None
+    if op == "/":
+        if lt == T.MONEY and rt in (T.INT, T.NUMBER):
+            return T.MONEY
+        if lt == rt == T.MONEY:
+            return T.NUMBER
+        if lt in (T.INT, T.NUMBER) and rt in (T.INT, T.NUMBER):
+            return T.NUMBER
+    return None
+
+
+_PRIMS = {str(t): t for t in (T.BOOL, T.INT, T.NUMBER, T.MONEY, T.DATE, T.DURATION,
+                              T.MONTH_DAY, T.TEXT)}
+
+
+def parse_type(text: str) -> T.Type | None:
+    """Parse a declared type such as ``Date?`` or ``List[Text]``."""
+    s = text.strip()
+    if s.endswith("?"):
+        inner = parse_type(s[:-1])
+        return T.optional(inner) if inner is not None else None
+    if s.startswith("List[") and s.endswith("]"):
+        inner = parse_type(s[5:-1])
+        return T.ListT(inner) if inner is not None else None
+    return _PRIMS.get(s)
+
+
+def check_document(doc: PolicyDocument) -> CheckedPolicy:
+    return Checker(doc).run()

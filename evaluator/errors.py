@@ -1,0 +1,107 @@
+"""Errors and diagnostics.
+
+Every problem found in a policy is a :class:`Diagnostic` with a file position, the
+definition and provision it concerns, and a hint. A policy that cannot be used raises a
+:class:`PolicyError` carrying *all* of its diagnostics at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evaluator.source import Source, Span
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    message: str
+    span: Span | None = None
+    severity: str = "error"  # error | warning
+    #: definition or parameter the problem is in ("definition `unclaimed_on`")
+    where: str | None = None
+    provision: str | None = None
+    help: str | None = None
+    #: the file's text, to render the source line and caret
+    source: Source | None = None
+    code: str = "policy"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def render(self) -> str:
+        loc = f"{self.span}: " if self.span is not None else ""
+        lines = [f"{loc}{self.severity}: {self.message}"]
+        if self.where:
+            prov = f" ({self.provision})" if self.provision else ""
+            lines.append(f"  in {self.where}{prov}")
+        if self.span is not None and self.source is not None:
+            from evaluator.source import render_snippet
+
+            lines.append(render_snippet(self.source, self.span))
+        if self.help:
+            lines.append(f"  help: {self.help}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"severity": self.severity, "code": self.code,
+                                  "message": self.message}
+        if self.span is not None:
+            out.update(file=self.span.file, line=self.span.line, col=self.span.col,
+                       end_line=self.span.end_line, end_col=self.span.end_col)
+        for key in ("where", "provision", "help"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+class PolicyError(Exception):
+    """A policy cannot be used. ``diagnostics`` holds every problem found."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic | str) -> None:
+        if isinstance(diagnostics, str):
+            diagnostics = Diagnostic(diagnostics)
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = diagnostics
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n\n".join(d.render() for d in self.diagnostics)
+
+
+class PolicyLoadError(PolicyError):
+    """The policy file cannot be read, is not valid YAML, or breaks the policy schema."""
+
+
+class PolicySyntaxError(PolicyError):
+    """A formula does not parse."""
+
+
+class PolicyTypeError(PolicyError):
+    """Names, types, cycles or citations are wrong."""
+
+
+class EvaluationError(Exception):
+    """One record cannot be evaluated (for example a missing exchange rate)."""
+
+    def __init__(self, message: str, definition: str | None = None,
+                 provision: str | None = None) -> None:
+        self.message = message
+        self.definition = definition
+        self.provision = provision
+        super().__init__(message)
+
+
+class ExpressionSyntaxError(Exception):
+    """A parse failure inside one expression, at offsets of the expression text."""
+
+    def __init__(self, message: str, start: int, end: int, help: str | None = None) -> None:
+        self.message = message
+        self.start = start
+        self.end = end
+        self.help = help
+        super().__init__(message)

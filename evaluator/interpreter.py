@@ -1,0 +1,358 @@
+"""Scalar backend: a checked policy compiled to Python closures, run one member at a time.
+
+Every formula node becomes a closure ``fn(inst, env)`` chosen from the node's checked
+types (so ``+`` on a date and a duration is calendar arithmetic, on amounts exact
+decimal addition). Definitions are evaluated lazily and memoised per entity instance:
+a member's profile definitions are computed once for all its accounts. Nothing here
+executes policy text: the closures are fixed Python functions parameterised by the tree.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import operator
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal, DivisionByZero, InvalidOperation
+from typing import Any
+
+from evaluator import ast as A
+from evaluator import types as T
+from evaluator.builtins import BUILTINS
+from evaluator.checker import CheckedPolicy, Resolved
+from evaluator.errors import EvaluationError
+from evaluator.model import Account, Claim, Event, Member
+from evaluator.values import Duration, add_duration
+
+Env = dict[str, Any]
+Fn = Callable[["Inst", Env], Any]
+
+
+class _Failed:
+    __slots__ = ("error",)
+
+    def __init__(self, error: EvaluationError) -> None:
+        self.error = error
+
+
+class Run:
+    """One evaluation: the parameters, the as-of date, the rates and the global instance."""
+
+    def __init__(self, program: Program, as_of: _dt.date, params: dict[str, Any],
+                 fx_rates: dict[tuple[str, _dt.date], Decimal]) -> None:
+        self.program = program
+        self.as_of = as_of
+        self.params = params
+        self.fx_rates = fx_rates
+        self.global_inst = Inst("global", None, self, None)
+
+
+class Inst:
+    """An entity instance (member, account, claim or the global one) with its memo."""
+
+    __slots__ = ("_accounts", "_events", "cache", "kind", "member", "obj", "run")
+
+    def __init__(self, kind: str, obj: Any, run: Run, member: Inst | None) -> None:
+        self.kind = kind
+        self.obj = obj
+        self.run = run
+        self.member = member
+        self.cache: dict[str, Any] = {}
+        self._accounts: tuple[Inst, ...] | None = None
+        self._events: tuple[Event, ...] | None = None
+
+    def get(self, name: str) -> Any:
+        cache = self.cache
+        if name in cache:
+            v = cache[name]
+            if type(v) is _Failed:
+                raise v.error
+            return v
+        fn = self.run.program.defs[name]
+        try:
+            v = fn(self, {})
+        except EvaluationError as exc:
+            if exc.definition is None:
+                exc.definition = name
+                exc.provision = self.run.program.provisions.get(name)
+            cache[name] = _Failed(exc)
+            raise
+        except (ArithmeticError, ValueError, OverflowError) as exc:
+            err = EvaluationError(_arith_message(exc), name,
+                                  self.run.program.provisions.get(name))
+            cache[name] = _Failed(err)
+            raise err from None
+        cache[name] = v
+        return v
+
+    def accounts(self) -> tuple[Inst, ...]:
+        if self._accounts is None:
+            m: Member = self.obj
+            self._accounts = tuple(Inst("account", a, self.run, self) for a in m.accounts)
+        return self._accounts
+
+    def events(self) -> tuple[Event, ...]:
+        if self._events is None:
+            if self.kind == "member":
+                self._events = self.obj.events
+            else:
+                assert self.member is not None
+                aid = self.obj.account_id
+                self._events = tuple(e for e in self.member.obj.events if e.account_id == aid)
+        return self._events
+
+    def field(self, name: str) -> Any:
+        if name == "events":
+            return self.events()
+        if name == "accounts":
+            return self.accounts()
+        if name == "member":
+            return self.member
+        return getattr(self.obj, name)
+
+    def label(self) -> str:
+        if self.kind == "account":
+            return f"account {self.obj.account_id}"
+        if self.kind == "member":
+            return f"member {self.obj.member_id}"
+        if self.kind == "claim":
+            return f"claim {self.obj.claim_id}"
+        return "policy"
+
+
+def _arith_message(exc: Exception) -> str:
+    if isinstance(exc, ZeroDivisionError | DivisionByZero):
+        return "division by zero"
+    if isinstance(exc, InvalidOperation):
+        return "invalid arithmetic (for example 0/0)"
+    if isinstance(exc, OverflowError):
+        return f"a date or number is out of range ({exc})"
+    return str(exc)
+
+
+class Program:
+    """A checked policy compiled to closures."""
+
+    def __init__(self, checked: CheckedPolicy) -> None:
+        self.checked = checked
+        self.types = checked.types
+        self.res = checked.resolutions
+        self.provisions: dict[str, str | None] = {
+            n: d.spec.provision for n, d in checked.defs.items()}
+        self.entities: dict[str, str] = {n: d.spec.entity for n, d in checked.defs.items()}
+        self.defs: dict[str, Fn] = {}
+        for name, cdef in checked.defs.items():
+            node = cdef.spec.node
+            if node is not None:
+                self.defs[name] = self.compile(node)
+
+    # -- compilation -----------------------------------------------------------------
+
+    def compile(self, node: A.Node) -> Fn:
+        if isinstance(node, A.Literal):
+            value = node.value
+            return lambda inst, env: value
+        if isinstance(node, A.Name):
+            return self.c_name(node)
+        if isinstance(node, A.Attr):
+            return self.c_attr(node)
+        if isinstance(node, A.Unary):
+            operand = self.compile(node.operand)
+            if node.op == "not":
+                return lambda inst, env: not operand(inst, env)
+            return lambda inst, env: -operand(inst, env)
+        if isinstance(node, A.Binary):
+            return self.c_binary(node)
+        if isinstance(node, A.If):
+            c, a, b = (self.compile(n) for n in (node.cond, node.then, node.orelse))
+            return lambda inst, env: a(inst, env) if c(inst, env) else b(inst, env)
+        if isinstance(node, A.Call):
+            return self.c_call(node)
+        if isinstance(node, A.ListLit):
+            if len(node.items) == 1 and isinstance(node.items[0], A.Comprehension):
+                return self.c_comprehension(node.items[0])
+            items = [self.compile(i) for i in node.items]
+            return lambda inst, env: tuple(f(inst, env) for f in items)
+        if isinstance(node, A.RecordLit):
+            keys = [k for k, _ in node.fields]
+            fns = [self.compile(v) for _, v in node.fields]
+            pairs = list(zip(keys, fns, strict=True))
+            return lambda inst, env: {k: f(inst, env) for k, f in pairs}
+        if isinstance(node, A.Comprehension):
+            return self.c_comprehension(node)
+        raise TypeError(node)  # pragma: no cover
+
+    def c_name(self, node: A.Name) -> Fn:
+        r: Resolved = self.res[id(node)]
+        name = r.name
+        if r.kind == "local":
+            return lambda inst, env: env[name]
+        if r.kind == "def":
+            if r.entity == "global":
+                return lambda inst, env: inst.run.global_inst.get(name)
+            if r.entity == "member":
+                def member_def(inst: Inst, env: Env) -> Any:
+                    target = inst if inst.kind == "member" else inst.member
+                    assert target is not None
+                    return target.get(name)
+                return member_def
+            return lambda inst, env: inst.get(name)
+        if r.kind == "field":
+            if name in ("events", "accounts", "member"):
+                return lambda inst, env: inst.field(name)
+            return lambda inst, env: getattr(inst.obj, name)
+        if r.kind == "param":
+            return lambda inst, env: inst.run.params[name]
+        if r.kind == "as_of":
+            return lambda inst, env: inst.run.as_of
+        raise TypeError(r)  # pragma: no cover
+
+    def c_attr(self, node: A.Attr) -> Fn:
+        r: Resolved = self.res[id(node)]
+        obj = self.compile(node.obj)
+        name = r.name
+        if r.kind == "record":
+            return lambda inst, env: obj(inst, env)[name]
+        if r.kind == "attr_def":
+            return lambda inst, env: obj(inst, env).get(name)
+        obj_type = T.strip(self.types[id(node.obj)])
+        if isinstance(obj_type, T.EntityT) and obj_type.name == "event":
+            return lambda inst, env: getattr(obj(inst, env), name)
+        return lambda inst, env: obj(inst, env).field(name)
+
+    def c_binary(self, node: A.Binary) -> Fn:
+        op = node.op
+        left = self.compile(node.left)
+        right = self.compile(node.right)
+        if op == "and":
+            return lambda inst, env: left(inst, env) and right(inst, env)
+        if op == "or":
+            return lambda inst, env: left(inst, env) or right(inst, env)
+        if op == "??":
+            def coalesce(inst: Inst, env: Env) -> Any:
+                v = left(inst, env)
+                return v if v is not None else right(inst, env)
+            return coalesce
+        if op == "in":
+            return lambda inst, env: left(inst, env) in right(inst, env)
+        if op == "not in":
+            return lambda inst, env: left(inst, env) not in right(inst, env)
+        if op in A.COMPARE_OPS:
+            f = _COMPARE[op]
+            return lambda inst, env: f(left(inst, env), right(inst, env))
+        lt = self.types[id(node.left)]
+        rt = self.types[id(node.right)]
+        if op == "+":
+            if lt == T.DATE:
+                return lambda inst, env: add_duration(left(inst, env), right(inst, env))
+            if rt == T.DATE:
+                return lambda inst, env: add_duration(right(inst, env), left(inst, env))
+            if isinstance(lt, T.ListT):
+                return lambda inst, env: tuple(left(inst, env)) + tuple(right(inst, env))
+            return lambda inst, env: left(inst, env) + right(inst, env)
+        if op == "-":
+            if lt == T.DATE:
+                return lambda inst, env: add_duration(left(inst, env), -right(inst, env))
+            return lambda inst, env: left(inst, env) - right(inst, env)
+        if op == "*":
+            if lt == T.DURATION:
+                return lambda inst, env: _times(left(inst, env), right(inst, env))
+            if rt == T.DURATION:
+                return lambda inst, env: _times(right(inst, env), left(inst, env))
+            return lambda inst, env: left(inst, env) * right(inst, env)
+        if op == "/":
+            return lambda inst, env: _divide(left(inst, env), right(inst, env))
+        raise TypeError(op)  # pragma: no cover
+
+    def c_call(self, node: A.Call) -> Fn:
+        b = BUILTINS[node.func]
+        impl = b.scalar
+        args = [self.compile(a) for a in node.args]
+        if b.needs_run:
+            return lambda inst, env: impl(inst.run, *[a(inst, env) for a in args])
+        if len(args) == 1:
+            only = args[0]
+            return lambda inst, env: impl(only(inst, env))
+        return lambda inst, env: impl(*[a(inst, env) for a in args])
+
+    def c_comprehension(self, node: A.Comprehension) -> Fn:
+        var = node.var
+        iterable = self.compile(node.iterable)
+        element = self.compile(node.element)
+        cond = self.compile(node.cond) if node.cond is not None else None
+
+        def run(inst: Inst, env: Env) -> tuple[Any, ...]:
+            items: Sequence[Any] = iterable(inst, env)
+            missing = object()
+            saved = env.get(var, missing)
+            out = []
+            try:
+                for x in items:
+                    env[var] = x
+                    if cond is None or cond(inst, env):
+                        out.append(element(inst, env))
+            finally:
+                if saved is missing:
+                    env.pop(var, None)
+                else:
+                    env[var] = saved
+            return tuple(out)
+        return run
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge,
+}
+
+
+def _times(d: Duration, n: int) -> Duration:
+    if abs(n) > 100_000:
+        raise EvaluationError(f"duration multiplied by {n} is too long")
+    return d.times(int(n))
+
+
+def _divide(a: Any, b: Any) -> Decimal:
+    if b == 0:
+        raise EvaluationError("division by zero")
+    return Decimal(a) / Decimal(b)
+
+
+# -- walking the facts --------------------------------------------------------------------
+
+def visible(member: Member, as_of: _dt.date) -> Member:
+    """The member as known on the as-of date: later events are ignored."""
+    if all(e.date <= as_of for e in member.events):
+        return member
+    return Member(member.member_id, member.accounts,
+                  tuple(e for e in member.events if e.date <= as_of))
+
+
+def visible_claim(claim: Claim, as_of: _dt.date) -> Claim:
+    """The claim as known on the as-of date: steps dated later have not happened yet."""
+    def known(d: _dt.date | None) -> _dt.date | None:
+        return d if d is not None and d <= as_of else None
+
+    decided = known(claim.decided)
+    recon_decided = known(claim.reconsideration_decided)
+    return Claim(
+        claim_id=claim.claim_id, account_id=claim.account_id, received=claim.received,
+        complete=known(claim.complete),
+        decision=claim.decision if decided is not None or claim.decided is None else None,
+        decided=decided,
+        reconsideration_received=known(claim.reconsideration_received),
+        reconsideration_complete=known(claim.reconsideration_complete),
+        reconsideration_decision=(claim.reconsideration_decision
+                                  if recon_decided is not None
+                                  or claim.reconsideration_decided is None else None),
+        reconsideration_decided=recon_decided)
+
+
+def account_instances(run: Run, members: Sequence[Member]) -> Iterator[Inst]:
+    for m in members:
+        minst = Inst("member", visible(m, run.as_of), run, None)
+        yield from minst.accounts()
+
+
+def account_of(inst: Inst) -> Account:
+    acc: Account = inst.obj
+    return acc

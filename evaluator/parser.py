@@ -1,0 +1,325 @@
+"""Expression text -> AST, through one cached LALR parser built from grammar/policy.lark."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from evaluator import ast as A
+from evaluator.errors import ExpressionSyntaxError
+from evaluator.resources import grammar_file
+from evaluator.values import MONTHS, Duration, MonthDay, parse_iso_date
+
+#: the longest expression accepted; longer text is refused before parsing
+MAX_EXPRESSION_LENGTH = 20_000
+#: how deeply brackets may nest; deeper text is refused before parsing
+MAX_NESTING = 100
+
+_TOKEN_NAMES = {
+    "NAME": "a name", "INT": "a whole number", "DECIMAL": "a decimal number",
+    "DATE": "a date", "STRING": "a text in quotes", "PERCENT": "a percentage",
+    "DURATION_UNIT": "a unit (years, months, weeks, days)", "MONTH": "a month (Jan..Dec)",
+    "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`",
+    "RBRACE": "`}`", "COMMA": "`,`", "DOT": "`.`", "COLON": "`:`", "PLUS": "`+`",
+    "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "$END": "the end of the formula",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(grammar_file().read_text(encoding="utf-8"), parser="lalr",
+                propagate_positions=True, maybe_placeholders=True, cache=False)
+
+
+def parse_expression(text: str) -> A.Node:
+    """Parse one formula. Raises :class:`ExpressionSyntaxError` with offsets into ``text``."""
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionSyntaxError(f"formula is {len(text)} characters long; the limit is "
+                                    f"{MAX_EXPRESSION_LENGTH}", 0, 0,
+                                    "split it into several definitions")
+    _check_nesting(text)
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(text, exc) from None
+    try:
+        return _Build(text).build(tree)
+    except RecursionError:
+        raise ExpressionSyntaxError("formula is nested too deeply", 0, len(text),
+                                    "split it into several definitions") from None
+
+
+def parse_literal(text: str) -> A.Literal | A.ListLit | A.RecordLit | A.Unary:
+    """Parse a parameter value: a literal, a negated literal, or a list/record of them."""
+    node = parse_expression(text)
+    if not _is_constant(node):
+        raise ExpressionSyntaxError("a parameter value must be a literal (a date, duration, "
+                                    "number, text, ...), not a formula", node.start, node.end,
+                                    "move the computation into a definition")
+    assert isinstance(node, A.Literal | A.ListLit | A.RecordLit | A.Unary)
+    return node
+
+
+def _is_constant(node: A.Node) -> bool:
+    if isinstance(node, A.Literal):
+        return True
+    if isinstance(node, A.Unary) and node.op == "-":
+        return isinstance(node.operand, A.Literal)
+    if isinstance(node, A.ListLit):
+        return all(_is_constant(i) for i in node.items)
+    if isinstance(node, A.RecordLit):
+        return all(_is_constant(v) for _, v in node.fields)
+    return False
+
+
+def _check_nesting(text: str) -> None:
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ExpressionSyntaxError(f"brackets nest more than {MAX_NESTING} deep",
+                                            i, i + 1, "split the formula into definitions")
+        elif ch in ")]}":
+            depth -= 1
+
+
+def _syntax_error(text: str, exc: UnexpectedInput) -> ExpressionSyntaxError:
+    pos = exc.pos_in_stream if exc.pos_in_stream is not None else len(text)
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[pos] if pos < len(text) else ""
+        help_ = None
+        if ch == "=":
+            help_ = "compare with `==`"
+        elif ch in "&|!":
+            help_ = "use `and`, `or`, `not`"
+        return ExpressionSyntaxError(f"unexpected character `{ch}`", pos, pos + 1, help_)
+    if isinstance(exc, UnexpectedEOF):
+        return ExpressionSyntaxError("the formula ends too early", len(text), len(text),
+                                     _expected_hint(exc.expected))
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        end = pos + max(1, len(str(tok))) if tok.type != "$END" else pos
+        what = "the end of the formula" if tok.type == "$END" else f"`{tok}`"
+        expected = _expected_hint(exc.expected)
+        help_ = expected
+        if tok.type in ("EQUAL", "LESSTHAN", "MORETHAN", "__ANON_0", "__ANON_1") or str(tok) in (
+                "==", "!=", "<", "<=", ">", ">="):
+            help_ = "comparisons do not chain: write `a < b and b < c`"
+        if tok.type == "$END":
+            return ExpressionSyntaxError("the formula ends too early", len(text), len(text),
+                                         help_)
+        return ExpressionSyntaxError(f"unexpected {what}", pos, end, help_)
+    return ExpressionSyntaxError(str(exc).splitlines()[0], pos, pos + 1)
+
+
+def _expected_hint(expected: Any) -> str | None:
+    if not expected:
+        return None
+    names = sorted({_TOKEN_NAMES.get(e, f"`{e.lower()}`" if e.isalpha() else e)
+                    for e in expected if not e.startswith("__")})
+    if not names:
+        return None
+    if len(names) > 6:
+        names = [*names[:6], "..."]
+    return "expected " + ", ".join(names)
+
+
+class _Build:
+    """Lark tree -> AST nodes, each with start/end offsets into the formula text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def build(self, t: Tree[Any] | Token) -> A.Node:
+        if isinstance(t, Token):
+            raise ExpressionSyntaxError(f"unexpected `{t}`", t.start_pos or 0,
+                                        t.end_pos or 0)
+        meth = getattr(self, "b_" + str(t.data), None)
+        if meth is None:  # pragma: no cover - grammar and builder out of step
+            raise ExpressionSyntaxError(f"unsupported construct `{t.data}`", 0, len(self.text))
+        node: A.Node = meth(t, t.meta.start_pos, t.meta.end_pos)
+        return node
+
+    # literals
+    def b_date_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        tok = t.children[0]
+        try:
+            value = parse_iso_date(str(tok))
+        except ValueError as exc:
+            raise ExpressionSyntaxError(str(exc), s, e, "dates are YYYY-MM-DD") from None
+        return A.Literal(value, "date", str(tok), start=s, end=e)
+
+    def b_duration_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        n = int(str(t.children[0]))
+        unit = str(t.children[1]).rstrip("s")
+        if n > 100_000:
+            raise ExpressionSyntaxError(f"duration `{n} {t.children[1]}` is too long", s, e)
+        dur = {"year": Duration(months=12 * n), "month": Duration(months=n),
+               "week": Duration(days=7 * n), "day": Duration(days=n)}[unit]
+        return A.Literal(dur, "duration", f"{n} {t.children[1]}", start=s, end=e)
+
+    def b_month_day_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        day = int(str(t.children[0]))
+        month = MONTHS.index(str(t.children[1])) + 1
+        try:
+            md = MonthDay(month, day)
+        except ValueError as exc:
+            raise ExpressionSyntaxError(str(exc), s, e, "write a day such as `15 Oct`") from None
+        return A.Literal(md, "month_day", f"{day} {t.children[1]}", start=s, end=e)
+
+    def b_percent_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        raw = str(t.children[0])
+        return A.Literal(Decimal(raw[:-1]) / 100, "percent", raw, start=s, end=e)
+
+    def b_decimal_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        raw = str(t.children[0])
+        try:
+            return A.Literal(Decimal(raw), "decimal", raw, start=s, end=e)
+        except InvalidOperation:  # pragma: no cover - the token regex prevents it
+            raise ExpressionSyntaxError(f"bad number `{raw}`", s, e) from None
+
+    def b_int_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        raw = str(t.children[0])
+        if len(raw) > 30:
+            raise ExpressionSyntaxError("number is too long", s, e)
+        return A.Literal(int(raw), "int", raw, start=s, end=e)
+
+    def b_text_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        raw = str(t.children[0])
+        body = raw[1:-1]
+        out: list[str] = []
+        i = 0
+        while i < len(body):
+            ch = body[i]
+            if ch == "\\" and i + 1 < len(body):
+                nxt = body[i + 1]
+                out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
+                i += 2
+            else:
+                out.append(ch)
+                i += 1
+        return A.Literal("".join(out), "text", raw, start=s, end=e)
+
+    def b_true_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return A.Literal(True, "bool", "true", start=s, end=e)
+
+    def b_false_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return A.Literal(False, "bool", "false", start=s, end=e)
+
+    def b_null_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return A.Literal(None, "null", "null", start=s, end=e)
+
+    # names and structure
+    def b_name(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return A.Name(str(t.children[0]), start=s, end=e)
+
+    def b_attr(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return A.Attr(self.build(t.children[0]), str(t.children[1]), start=s, end=e)
+
+    def b_neg(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return A.Unary("-", self.build(t.children[0]), start=s, end=e)
+
+    def b_not_op(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return A.Unary("not", self.build(t.children[0]), start=s, end=e)
+
+    def _bin(self, op: str, t: Tree[Any], s: int, e: int) -> A.Node:
+        kids = [c for c in t.children if isinstance(c, Tree)]
+        return A.Binary(op, self.build(kids[0]), self.build(kids[1]), start=s, end=e)
+
+    def b_or_op(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("or", t, s, e)
+
+    def b_and_op(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("and", t, s, e)
+
+    def b_eq(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("==", t, s, e)
+
+    def b_ne(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("!=", t, s, e)
+
+    def b_lt(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("<", t, s, e)
+
+    def b_le(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("<=", t, s, e)
+
+    def b_gt(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin(">", t, s, e)
+
+    def b_ge(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin(">=", t, s, e)
+
+    def b_in_op(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("in", t, s, e)
+
+    def b_not_in_op(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("not in", t, s, e)
+
+    def b_coalesce_op(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("??", t, s, e)
+
+    def b_add(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("+", t, s, e)
+
+    def b_sub(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("-", t, s, e)
+
+    def b_mul(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("*", t, s, e)
+
+    def b_div(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return self._bin("/", t, s, e)
+
+    def b_if_expr(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        c, a, b = (self.build(k) for k in t.children)
+        return A.If(c, a, b, start=s, end=e)
+
+    def b_call(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        name_tok = t.children[0]
+        arg_tree = t.children[1]
+        args: tuple[A.Node, ...] = ()
+        if arg_tree is not None:
+            if arg_tree.data == "gen_arg":
+                args = (self.b_comprehension(arg_tree.children[0]),)
+            else:
+                args = tuple(self.build(k) for k in arg_tree.children if k is not None)
+        return A.Call(str(name_tok), args, start=s, end=e,
+                      name_end=name_tok.end_pos or s)
+
+    def b_comprehension(self, t: Tree[Any]) -> A.Comprehension:
+        elem, var, iterable, cond = t.children
+        return A.Comprehension(self.build(elem), str(var), self.build(iterable),
+                               self.build(cond) if cond is not None else None,
+                               start=t.meta.start_pos, end=t.meta.end_pos)
+
+    def b_list_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return A.ListLit(tuple(self.build(k) for k in t.children if k is not None),
+                         start=s, end=e)
+
+    def b_list_comp(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        return A.ListLit((self.b_comprehension(t.children[0]),), start=s, end=e)
+
+    def b_record_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        fields: list[tuple[str, A.Node]] = []
+        seen: set[str] = set()
+        for f in t.children:
+            if f is None:
+                continue
+            key = str(f.children[0])
+            if key in seen:
+                raise ExpressionSyntaxError(f"field `{key}` is given twice", f.meta.start_pos,
+                                            f.meta.end_pos)
+            seen.add(key)
+            fields.append((key, self.build(f.children[1])))
+        return A.RecordLit(tuple(fields), start=s, end=e)
+
+
+def today() -> _dt.date:  # pragma: no cover - convenience for the CLI
+    return _dt.date.today()
