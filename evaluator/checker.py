@@ -664,7 +664,7 @@ def _compare_help(lt: T.Type, rt: T.Type) -> str | None:
 def arith_type(op: str, lt: T.Type, rt: T.Type) -> T.Type | None:
     """The result type of ``lt op rt``, or None when the operation is not allowed."""
     if op == "+":
-        if lt == T.DATE and rt == T.DURATION or lt == T.DURATION and rt == T.DATE:
+        if (lt == T.DATE and rt == T.DURATION) or (lt == T.DURATION and rt == T.DATE):
             return T.DATE
         if lt == rt == T.DURATION:
             return T.DURATION
@@ -687,7 +687,7 @@ def arith_type(op: str, lt: T.Type, rt: T.Type) -> T.Type | None:
     if op == "*":
         if (lt == T.DURATION and rt == T.INT) or (lt == T.INT and rt == T.DURATION):
             return T.DURATION
-        if lt == T.MONEY and rt in (T.INT, T.NUMBER) or rt == T.MONEY and lt in (T.INT, T.NUMBER):
+        if (lt == T.MONEY and rt in (T.INT, T.NUMBER)) or (rt == T.MONEY and lt in (T.INT, T.NUMBER)):
             return T.MONEY
         if lt in (T.INT, T.NUMBER) and rt in (T.INT, T.NUMBER):
             return T.INT if lt == rt == T.INT else T.NUMBER

@@ -404,6 +404,7 @@ class _Loader:
         self.member_seen: dict[str, str] = {}
         self.claim_seen: dict[str, str] = {}
         self.member_events: dict[tuple[str, date], Event] = {}
+        self.form = "profile"
 
     def facts(self) -> Facts:
         return Facts(
@@ -412,6 +413,7 @@ class _Loader:
             fx_rates=dict(self.fx.rates),
             errors=tuple(self.errors),
             source=self.source,
+            form=self.form,
         )
 
     def _duplicate_account(self, check: _Checker, account_id: str | None, where: str) -> None:
@@ -857,6 +859,7 @@ def facts_from_snapshot(
     loader = _Loader(source)
     for n, fx_row in enumerate(fx_rows, start=2):
         loader.fx.add_row(_stripped(fx_row), f"{source}: fx row {n}")
+    loader.form = "snapshot"
     with _bulk():
         loader.snapshot(_mapping_cells(rows, source, first_row))
     return loader.facts()
@@ -899,6 +902,7 @@ def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
         if suffix == ".json":
             loader.json_document(_parse_json(text, source))
         else:
+            loader.form = "snapshot"
             loader.snapshot(_csv_records(text, source, SNAPSHOT_COLUMNS, ("kind",)))
     if fx is not None:
         loader.fx.merge(_read_fx_csv(fx))
@@ -910,6 +914,7 @@ def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
         errors=facts.errors,
         source=source,
         sha256=hashlib.sha256(data).hexdigest(),
+        form=facts.form,
     )
 
 

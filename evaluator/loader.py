@@ -226,7 +226,8 @@ def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode) and isinstance(key, str):
         for k, v in node.value:
             if isinstance(k, yaml.ScalarNode) and k.value == key:
-                return v
+                found: yaml.Node = v
+                return found
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(key, int):
         return node.value[key] if 0 <= key < len(node.value) else None
@@ -298,7 +299,7 @@ def _type_words(t: Any) -> str:
     names = {"object": "a mapping", "array": "a list", "string": "text", "number": "a number",
              "boolean": "true or false", "null": "empty", "integer": "a whole number"}
     if isinstance(t, list):
-        return " or ".join(names.get(x, x) for x in t)
+        return " or ".join(names.get(str(x), str(x)) for x in t)
     return names.get(t, str(t))
 
 
@@ -377,7 +378,7 @@ def policy_index(root: Path) -> dict[tuple[str, str], Path]:
             head = p.read_text(encoding="utf-8")[:4000]
         except (OSError, UnicodeDecodeError):
             continue
-        found = dict(m.groups() for m in _HEADER.finditer(head))
+        found: dict[str, str] = {m.group(1): m.group(2) for m in _HEADER.finditer(head)}
         if "policy" in found and "version" in found:
             out.setdefault((found["policy"], found["version"]), p)
     return out
@@ -757,10 +758,11 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
                       "columns": dict(p.columns)} for n, p in sorted(params.items())}
     doc_defs = {n: {"entity": s.entity, "formula": s.formula, "provision": s.provision,
                     "type": s.declared_type} for n, s in sorted(defs.items())}
+    canonical_refs = [f"{c.get('policy')}@{c.get('version')}" for c in canonical_chain]
     canonical = {
         "policy": last.get("policy"), "version": last.get("version"),
         "status": last.get("status"), "title": last.get("title"),
-        "chain": [f"{c.get('policy')}@{c.get('version')}" for c in canonical_chain],
+        "chain": canonical_refs,
         "provisions": {k: vars(v) for k, v in sorted(provisions.items())},
         "interpretations": dict(sorted(interpretations.items())),
         "parameters": doc_params, "definitions": doc_defs,
@@ -778,5 +780,5 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
         extends=last.get("extends"), models=last.get("models"),
         provisions=provisions, interpretations=interpretations, parameters=params,
         definitions=defs, outputs=outputs, output_spans=output_spans,
-        chain=tuple(canonical["chain"]), files=tuple(r.source.path for r in chain),
+        chain=tuple(str(c) for c in canonical_refs), files=tuple(r.source.path for r in chain),
         canonical=canonical, sha256=digest)

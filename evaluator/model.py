@@ -111,6 +111,8 @@ class Facts:
     #: where the facts came from (file path or "<memory>") and their sha256, when known
     source: str = "<memory>"
     sha256: str | None = None
+    #: "profile" (full event history) or "snapshot" (only the latest date of each kind)
+    form: str = "profile"
 
     @property
     def record_count(self) -> int:

@@ -283,6 +283,7 @@ class _Build:
 
     def b_call(self, t: Tree[Any], s: int, e: int) -> A.Node:
         name_tok = t.children[0]
+        assert isinstance(name_tok, Token)
         arg_tree = t.children[1]
         args: tuple[A.Node, ...] = ()
         if arg_tree is not None:

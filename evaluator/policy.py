@@ -15,7 +15,7 @@ from evaluator.checker import CheckedPolicy, check_document
 from evaluator.errors import Diagnostic, EvaluationError, PolicyError, PolicyLoadError
 from evaluator.interpreter import Inst, Program, Run, visible, visible_claim
 from evaluator.loader import ParamSpec, PolicyDocument, convert_scalar, load_document
-from evaluator.model import Facts, RecordError
+from evaluator.model import Facts, Member, RecordError
 from evaluator.results import ClaimDetermination, Determination, EvaluationResult
 from evaluator.values import MonthDay, parse_iso_date, to_json_value
 
@@ -104,6 +104,11 @@ class Policy:
                    if facts.sha256 is not None else None))
         errors: list[RecordError] = list(facts.errors)
         for member in facts.members:
+            late = _snapshot_after_as_of(member, day) if facts.form == "snapshot" else None
+            if late is not None:
+                errors.extend(RecordError(late, a.member_id, a.account_id, field="date")
+                              for a in member.accounts)
+                continue
             minst = Inst("member", visible(member, day), run, None)
             for ainst in minst.accounts():
                 acc = ainst.obj
@@ -176,6 +181,20 @@ class Policy:
         return entries
 
 
+def _snapshot_after_as_of(member: Member, day: _dt.date) -> str | None:
+    """A snapshot holds only the latest date of each kind: one after the as-of date hides
+    whatever came before it, so the member cannot be evaluated as of that day."""
+    late = [e for e in member.events if e.date > day]
+    if not late:
+        return None
+    e = late[0]
+    column = {"transaction": "last_transaction", "statement_ack": "last_statement_ack",
+              "response": "last_response"}.get(e.type, e.type)
+    return (f"{column} {e.date} is after the as-of date {day}; a snapshot keeps only the "
+            "latest date, so the activity before the as-of date is unknown (use a full "
+            "profile, or a snapshot taken on or before the as-of date)")
+
+
 def _instance_for(inst: Inst, entity: str) -> Inst | None:
     if entity == inst.kind:
         return inst
@@ -220,7 +239,10 @@ def _coerce_param(spec: ParamSpec, raw: Any) -> Any:
     if want is None or not isinstance(raw, want) or (spec.type != T.BOOL and
                                                       isinstance(raw, bool)):
         raise ValueError(f"`{raw!r}` is not a {spec.type_name}")
-    return Decimal(raw) if spec.type in (T.NUMBER, T.MONEY) else raw
+    if spec.type in (T.NUMBER, T.MONEY):
+        assert isinstance(raw, Decimal | int)
+        return Decimal(raw)
+    return raw
 
 
 def load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
