@@ -49,9 +49,11 @@ Leniency, on purpose
   member-level event may name one of the member's accounts; it keeps it.
 * A ``transfer`` records what accompanied it in ``attachments``: the names of its
   other keys whose value is ``true``, plus the strings listed under ``with``.
-* Events naming an account the member declares but which was rejected are dropped
-  with that account (its error is reported); an event naming an account the member
-  does not declare at all makes the member unusable.
+* Account events (transaction, fee, interest, transfer) naming an account the member
+  declares but which was rejected are dropped with that account (its error is
+  reported); member-level events (statement_ack, notice, response) are kept, since
+  they count for the whole profile. An event naming an account the member does not
+  declare at all makes the member unusable.
 * Claims are not cross-checked against accounts (a claim may concern an account
   that is no longer on the books).
 * CSV cells are stripped of surrounding blanks; an empty cell is "absent"; rows
@@ -515,7 +517,10 @@ class _Loader:
                 if reason is None:
                     text = "; ".join(p.message for p in problems)
                     reason = (problems[0].field, f"events[{k}]: {text}", f"{loc}.events[{k}]")
-            elif event.account_id is None or event.account_id in loaded:
+            elif (event.account_id is None or event.account_id in loaded
+                  or event.type not in ACCOUNT_EVENT_TYPES):
+                # member-level events count for the whole profile even when they name
+                # an account that was rejected; account events go with their account
                 events.append(event)
         if reason is not None and bad_events and reason[2] != loc:
             more = f" (and {bad_events - 1} more bad events)" if bad_events > 1 else ""

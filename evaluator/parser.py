@@ -114,6 +114,10 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> ExpressionSyntaxError:
         if tok.type == "$END":
             return ExpressionSyntaxError("the formula ends too early", len(text), len(text),
                                          help_)
+        if tok.type in ("NAME", "INT", "DECIMAL", "DATE", "STRING", "PERCENT") and (
+                "PLUS" in exc.expected or "$END" in exc.expected):
+            help_ = "two values in a row: is an operator (`+`, `and`, `==`, ...) or a comma " \
+                    "missing before it?"
         return ExpressionSyntaxError(f"unexpected {what}", pos, end, help_)
     return ExpressionSyntaxError(str(exc).splitlines()[0], pos, pos + 1)
 
@@ -121,6 +125,8 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> ExpressionSyntaxError:
 def _expected_hint(expected: Any) -> str | None:
     if not expected:
         return None
+    if "NAME" in expected and "INT" in expected:
+        return "expected a value: a name, a number, a date, a text, `(`, `[` or `{`"
     names = sorted({_TOKEN_NAMES.get(e, f"`{e.lower()}`" if e.isalpha() else e)
                     for e in expected if not e.startswith("__")})
     if not names:

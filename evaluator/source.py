@@ -69,9 +69,12 @@ _ESCAPE_CODES = {"x": 2, "u": 4, "U": 8}
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class Span:
-    """A range of a file: 1-based line and column; the end is exclusive."""
+    """A range of a file: 1-based line and column; the end is exclusive.
+
+    Spans order by file, then position, so diagnostics sort into reading order.
+    """
 
     file: str
     line: int
@@ -88,7 +91,7 @@ class Source:
     """The text of one file, with its lines indexed once."""
 
     path: str
-    text: str
+    text: str = field(repr=False)
     _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _ends: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
@@ -110,10 +113,6 @@ class Source:
         """Read a UTF-8 file, keeping its line endings (``\\r\\n`` stays two characters)."""
         with open(path, encoding="utf-8", newline="") as handle:
             return cls(os.fspath(path), handle.read())
-
-    @property
-    def line_count(self) -> int:
-        return len(self._starts)
 
     def line(self, n: int) -> str:
         """Line ``n`` (1-based) without its line break; ``""`` out of range."""
