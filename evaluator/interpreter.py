@@ -216,7 +216,11 @@ class Program:
             return lambda inst, env: obj(inst, env).get(name)
         obj_type = T.strip(self.types[id(node.obj)])
         if isinstance(obj_type, T.EntityT) and obj_type.name == "event":
-            return lambda inst, env: getattr(obj(inst, env), name)
+            get = operator.attrgetter(name)
+            if isinstance(node.obj, A.Name) and self.res[id(node.obj)].kind == "local":
+                var = node.obj.id
+                return lambda inst, env: get(env[var])
+            return lambda inst, env: get(obj(inst, env))
         return lambda inst, env: obj(inst, env).field(name)
 
     def c_binary(self, node: A.Binary) -> Fn:
@@ -237,8 +241,7 @@ class Program:
         if op == "not in":
             return lambda inst, env: left(inst, env) not in right(inst, env)
         if op in A.COMPARE_OPS:
-            f = _COMPARE[op]
-            return lambda inst, env: f(left(inst, env), right(inst, env))
+            return _compare(op, node, left, right)
         lt = self.types[id(node.left)]
         rt = self.types[id(node.right)]
         if op == "+":
@@ -299,10 +302,25 @@ class Program:
         return run
 
 
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-    ">": operator.gt, ">=": operator.ge,
-}
+def _compare(op: str, node: A.Binary, left: Fn, right: Fn) -> Fn:
+    """A comparison closure, with a literal operand folded in as a constant."""
+    if isinstance(node.right, A.Literal):
+        c = node.right.value
+        if op == "==":
+            return lambda inst, env: left(inst, env) == c
+        if op == "!=":
+            return lambda inst, env: left(inst, env) != c
+    if op == "==":
+        return lambda inst, env: left(inst, env) == right(inst, env)
+    if op == "!=":
+        return lambda inst, env: left(inst, env) != right(inst, env)
+    if op == "<":
+        return lambda inst, env: left(inst, env) < right(inst, env)
+    if op == "<=":
+        return lambda inst, env: left(inst, env) <= right(inst, env)
+    if op == ">":
+        return lambda inst, env: left(inst, env) > right(inst, env)
+    return lambda inst, env: left(inst, env) >= right(inst, env)
 
 
 def _times(d: Duration, n: int) -> Duration:

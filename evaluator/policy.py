@@ -33,6 +33,16 @@ class Policy:
         self.document: PolicyDocument = checked.document
         self.warnings: list[Diagnostic] = checked.warnings
         self.program = Program(checked)
+        #: per definition, the parts of a trace entry that never change
+        self._trace_static: dict[str, dict[str, Any]] = {}
+        for name, cdef in checked.defs.items():
+            entry: dict[str, Any] = {"provision": cdef.spec.provision,
+                                     "formula": " ".join(cdef.spec.formula.split())}
+            span = cdef.spec.span()
+            if span is not None:
+                entry["at"] = f"{span.file}:{span.line}"
+            self._trace_static[name] = entry
+        self._trace_plans: dict[tuple[str, ...], list[str]] = {}
 
     @property
     def id(self) -> str:
@@ -97,6 +107,9 @@ class Policy:
         doc = self.document
         account_outputs = doc.outputs.get("account", ())
         claim_outputs = doc.outputs.get("claim", ())
+        param_entries = {n: {"parameter": n, "value": to_json_value(s.value),
+                             "provision": s.provision, "set_by": s.set_by}
+                         for n, s in specs.items()} if explain else {}
         result = EvaluationResult(
             policy=self.info(), as_of=day.isoformat(),
             parameters={n: to_json_value(s.value) for n, s in sorted(specs.items())},
@@ -118,7 +131,8 @@ class Policy:
                     errors.append(RecordError(_error_text(exc), acc.member_id,
                                               acc.account_id))
                     continue
-                trace = self.trace(ainst, account_outputs, specs) if explain else None
+                trace = self.trace(ainst, account_outputs, param_entries) if explain \
+                    else None
                 result.accounts.append(Determination(acc.member_id, acc.account_id, out,
                                                      trace))
             if not member.accounts:
@@ -130,16 +144,17 @@ class Policy:
             except EvaluationError as exc:
                 errors.append(RecordError(_error_text(exc), claim_id=claim.claim_id))
                 continue
-            ctrace = self.trace(cinst, claim_outputs, specs) if explain else None
+            ctrace = self.trace(cinst, claim_outputs, param_entries) if explain else None
             result.claims.append(ClaimDetermination(claim.claim_id, claim.account_id, cout,
                                                     ctrace))
         result.errors = errors
         return result
 
-    def trace(self, inst: Inst, outputs: tuple[str, ...], specs: Mapping[str, ParamSpec]
-              ) -> list[dict[str, Any]]:
-        """The definitions an instance's outputs used, with values and provisions, in
-        dependency order, then the parameters they read and who set them."""
+    def trace_plan(self, outputs: tuple[str, ...]) -> list[str]:
+        """The definitions outputs depend on, each after those it uses."""
+        plan = self._trace_plans.get(outputs)
+        if plan is not None:
+            return plan
         defs = self.checked.defs
         order: list[str] = []
         seen: set[str] = set()
@@ -154,30 +169,31 @@ class Policy:
 
         for n in outputs:
             visit(n)
+        self._trace_plans[outputs] = order
+        return order
+
+    def trace(self, inst: Inst, outputs: tuple[str, ...],
+              param_entries: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """The definitions an instance's outputs used, with values and provisions, in
+        dependency order, then the parameters they read and who set them. Definitions
+        not evaluated (an `if` branch not taken) are left out."""
+        defs = self.checked.defs
         entries: list[dict[str, Any]] = []
         used_params: set[str] = set()
-        for n in order:
+        for n in self.trace_plan(outputs):
             cdef = defs[n]
             target = _instance_for(inst, cdef.spec.entity)
             if target is None or n not in target.cache:
                 continue
             value = target.cache[n]
-            if not isinstance(value, Inst) and type(value).__name__ != "_Failed":
-                entry: dict[str, Any] = {
-                    "definition": n, "entity": cdef.spec.entity,
-                    "value": to_json_value(value),
-                    "provision": cdef.spec.provision,
-                    "formula": " ".join(cdef.spec.formula.split()),
-                }
-                span = cdef.spec.span()
-                if span is not None:
-                    entry["at"] = f"{span.file}:{span.line}"
-                entries.append(entry)
+            if isinstance(value, Inst) or type(value).__name__ == "_Failed":
+                continue
+            entry = {"definition": n, "entity": cdef.spec.entity,
+                     "value": to_json_value(value)}
+            entry.update(self._trace_static[n])
+            entries.append(entry)
             used_params |= cdef.params
-        for p in sorted(used_params):
-            spec = specs[p]
-            entries.append({"parameter": p, "value": to_json_value(spec.value),
-                            "provision": spec.provision, "set_by": spec.set_by})
+        entries.extend(param_entries[p] for p in sorted(used_params))
         return entries
 
 

@@ -124,8 +124,28 @@ class EvaluationResult:
         out["errors"] = [e.to_json() for e in self.errors]
         return out
 
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+    def to_json(self, indent: int | None = None) -> str:
+        """The contract's JSON document. By default one account, claim or error per line
+        (readable, diff-friendly, and fast to write); ``indent`` pretty-prints it all."""
+        doc = self.to_dict()
+        if indent is not None:
+            return json.dumps(doc, indent=indent, ensure_ascii=False)
+        lines = ["{"]
+        keys = list(doc)
+        for i, key in enumerate(keys):
+            value = doc[key]
+            comma = "," if i < len(keys) - 1 else ""
+            head = f"  {json.dumps(key)}: "
+            if isinstance(value, list) and value:
+                lines.append(head + "[")
+                last = len(value) - 1
+                lines.extend(f"    {_compact(v)}{',' if j < last else ''}"
+                             for j, v in enumerate(value))
+                lines.append(f"  ]{comma}")
+            else:
+                lines.append(f"{head}{_compact(value)}{comma}")
+        lines.append("}")
+        return "\n".join(lines)
 
     # -- flat renderings -------------------------------------------------------------
 
@@ -191,6 +211,10 @@ class EvaluationResult:
             out.append("")
             out += ["error: " + describe_error(e) for e in self.errors]
         return "\n".join(out) + "\n"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
 def _clip(text: str, width: int) -> str:

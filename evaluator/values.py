@@ -9,11 +9,19 @@
 
 from __future__ import annotations
 
-import calendar
 import datetime as _dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def days_in_month(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _DAYS[month - 1]
+
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 CENT = Decimal("0.01")
@@ -63,12 +71,14 @@ class MonthDay:
         if not 1 <= self.month <= 12:
             raise ValueError(f"month {self.month} out of range")
         # 29 Feb is a valid recurring day; it clamps to 28 Feb in non-leap years
-        if not 1 <= self.day <= calendar.monthrange(2024, self.month)[1]:
+        if not 1 <= self.day <= days_in_month(2024, self.month):
             raise ValueError(f"{MONTHS[self.month - 1]} has no day {self.day}")
 
     def in_year(self, year: int) -> _dt.date:
-        last = calendar.monthrange(year, self.month)[1]
-        return _dt.date(year, self.month, min(self.day, last))
+        day = self.day
+        if day > 28:
+            day = min(day, days_in_month(year, self.month))
+        return _dt.date(year, self.month, day)
 
     @staticmethod
     def of(d: _dt.date) -> MonthDay:
@@ -83,8 +93,10 @@ def add_months(d: _dt.date, months: int) -> _dt.date:
     year, month0 = divmod(total, 12)
     if not 1 <= year <= 9999:
         raise OverflowError(f"date out of range: {d} + {months} months")
-    last = calendar.monthrange(year, month0 + 1)[1]
-    return _dt.date(year, month0 + 1, min(d.day, last))
+    day = d.day
+    if day > 28:
+        day = min(day, days_in_month(year, month0 + 1))
+    return _dt.date(year, month0 + 1, day)
 
 
 def add_duration(d: _dt.date, dur: Duration) -> _dt.date:
