@@ -48,6 +48,8 @@ class Builtin:
     scalar: Callable[..., Any]
     needs_run: bool = False
     columnar: Callable[..., Any] | None = None
+    #: the implementation takes the checked result type as its first argument
+    typed: bool = False
 
 
 # -- signature helpers ---------------------------------------------------------------
@@ -236,8 +238,10 @@ def _min(*xs: Any) -> Any:
     return _earliest(xs)
 
 
-def _sum(xs: Sequence[Any]) -> Any:
-    total: Any = 0
+def _sum(result: T.Type, xs: Sequence[Any]) -> Any:
+    """The total, starting from a zero of the result's type (an empty Money sum is 0.00)."""
+    total: Any = Decimal("0.00") if result == T.MONEY else Decimal(0) \
+        if result == T.NUMBER else 0
     for x in xs:
         total = total + x
     return total
@@ -362,7 +366,7 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("count", "count(List[T]) -> Int", "how many elements a list has",
             _chk_count, len),
     Builtin("sum", "sum(List[Money]) -> Money", "the total of a list of amounts (0 if empty)",
-            _chk_sum, _sum),
+            _chk_sum, _sum, typed=True),
     Builtin("any", "any(List[Bool]) -> Bool", "true when some element is true",
             _chk_bool_agg("any"), any),
     Builtin("all", "all(List[Bool]) -> Bool", "true when no element is false",

@@ -8,8 +8,10 @@ name, and records which definitions and parameters each definition uses. It coll
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,29 +91,34 @@ class Checker:
         self.in_progress: list[str] = []
         self.checked: dict[str, CheckedDef] = {}
         self.cycles_reported: set[frozenset[str]] = set()
+        self.deferred_help: list[tuple[int, Callable[[], str | None]]] = []
 
     # -- diagnostics -----------------------------------------------------------------
 
-    def error(self, ctx: _Ctx, node: A.Node | None, message: str, help: str | None = None,
-              code: str = "type", severity: str = "error") -> None:
+    def error(self, ctx: _Ctx, node: A.Node | None, message: str,
+              help: str | Callable[[], str | None] | None = None, code: str = "type",
+              severity: str = "error", offsets: tuple[int, int] | None = None) -> None:
+        """A diagnostic at a node (or explicit offsets) of the formula being checked.
+        ``help`` may be a function, called once every definition has been typed."""
         spec = ctx.spec
-        self.diags.append(Diagnostic(message, spec.span(node), severity=severity,
-                                     where=f"definition `{spec.name}`",
-                                     provision=spec.provision, help=help, source=spec.source,
-                                     code=code))
+        span = (spec.positions.span(*offsets) if offsets and spec.positions
+                else spec.span(node))
+        diag = Diagnostic(message, span, severity=severity, where=f"definition `{spec.name}`",
+                          provision=spec.provision, help=None if callable(help) else help,
+                          source=spec.source, code=code)
+        if callable(help):
+            self.deferred_help.append((len(self.diags), help))
+        self.diags.append(diag)
 
     # -- entry -----------------------------------------------------------------------
 
     def run(self) -> CheckedPolicy:
         doc = self.doc
-        for name, spec in doc.definitions.items():
-            if spec.entity not in T.DEFINITION_ENTITIES:
-                self.diags.append(Diagnostic(
-                    f"unknown entity `{spec.entity}`", spec.entity_span or spec.key_span,
-                    where=f"definition `{name}`", source=spec.source, code="entity",
-                    help="use one of: " + ", ".join(f"`{e}`" for e in T.DEFINITION_ENTITIES)))
+        # an unknown `entity:` is reported by the schema; such definitions are skipped
         for name in doc.definitions:
             self.check_def(name)
+        for index, make in self.deferred_help:
+            self.diags[index] = dataclasses.replace(self.diags[index], help=make())
         self.check_shadowing()
         self.check_citations()
         self.check_outputs()
@@ -124,7 +131,7 @@ class Checker:
             raise PolicyTypeError(sorted(self.diags, key=_diag_key))
         return CheckedPolicy(doc, self.checked, self.types, self.res, warnings, order)
 
-    def check_def(self, name: str) -> T.Type:
+    def check_def(self, name: str, via: tuple[_Ctx, A.Node] | None = None) -> T.Type:
         if name in self.def_types:
             return self.def_types[name]
         spec = self.doc.definitions[name]
@@ -133,12 +140,17 @@ class Checker:
             key = frozenset(cycle)
             if key not in self.cycles_reported:
                 self.cycles_reported.add(key)
-                path = " -> ".join(f"`{n}`" for n in [*cycle, name])
-                first = self.doc.definitions[cycle[0]]
+                # underline the reference that closes the cycle, and start the path
+                # from the definition it is in
+                at, node = via if via is not None else (_Ctx(spec), None)
+                if at.spec.name in cycle:
+                    i = cycle.index(at.spec.name)
+                    cycle = cycle[i:] + cycle[:i]
+                path = " -> ".join(f"`{n}`" for n in [*cycle, cycle[0]])
                 self.diags.append(Diagnostic(
-                    f"definitions depend on each other in a cycle: {path}", first.span(),
-                    where=f"definition `{cycle[0]}`", provision=first.provision,
-                    source=first.source, code="cycle",
+                    f"definitions depend on each other in a cycle: {path}",
+                    at.spec.span(node), where=f"definition `{at.spec.name}`",
+                    provision=at.spec.provision, source=at.spec.source, code="cycle",
                     help="a definition cannot use itself, even through others; "
                          "break the cycle with a parameter or a separate definition"))
             return T.NEVER
@@ -158,7 +170,9 @@ class Checker:
                            "List[T], T? (may be null)")
             elif not T.assignable(t, want):
                 self.error(ctx, spec.node, f"formula is `{t}` but the definition declares "
-                           f"`{spec.declared_type}`")
+                           f"`{spec.declared_type}`",
+                           f"change `type:` to `{t}`, or correct the formula"
+                           if not _has_entity(t) else "correct the formula")
         if spec.provision is None:
             self.diags.append(Diagnostic(
                 f"definition `{name}` cites no provision", spec.key_span,
@@ -237,13 +251,13 @@ class Checker:
                             f"through the accounts, e.g. `latest(a.{n} for a in accounts)`")
                 elif spec.entity == "member" and ctx.entity == "claim":
                     hint = "claims are not attached to a member profile"
-                self.error(ctx, node, f"`{n}` is a {spec.entity} definition and cannot be "
-                           f"used directly in a {ctx.entity} definition", hint, code="name")
+                self.error(ctx, node, f"`{n}` is {_a(spec.entity)} definition and cannot be "
+                           f"used directly in {_a(ctx.entity)} definition", hint, code="name")
                 return T.NEVER
             self.res[id(node)] = Resolved("def", n, spec.entity)
             ctx.uses.add(n)
             ctx.first_use.setdefault(n, node)
-            return narrowed or self.check_def(n)
+            return narrowed or self.check_def(n, (ctx, node))
         fields = T.ENTITY_FIELDS.get(ctx.entity, {})
         if n in fields:
             self.res[id(node)] = Resolved("field", n)
@@ -293,7 +307,7 @@ class Checker:
                 self.res[id(node)] = Resolved("attr_def", node.name, ot.name)
                 ctx.uses.add(node.name)
                 ctx.first_use.setdefault(node.name, node)
-                return narrowed or self.check_def(node.name)
+                return narrowed or self.check_def(node.name, (ctx, node))
             cands = list(fields) + [n for n, s in self.doc.definitions.items()
                                     if s.entity == ot.name]
             self.unknown(ctx, node, node.name, cands, f"field of {ot.name}")
@@ -318,12 +332,14 @@ class Checker:
             return T.BOOL
         if t in (T.INT, T.NUMBER, T.MONEY, T.DURATION):
             return t
-        self.error(ctx, node, f"cannot negate `{t}`", self.null_help(t))
+        self.error(ctx, node, f"cannot negate `{t}`",
+                   self.null_help(t) or "only numbers, amounts and durations have a negative")
         return T.NEVER
 
     def want_bool(self, ctx: _Ctx, node: A.Node, t: T.Type, what: str) -> None:
         if t not in (T.BOOL, T.NEVER):
-            self.error(ctx, node, f"{what} needs a Bool, not `{t}`", self.null_help(t))
+            self.error(ctx, node, f"{what} needs a Bool, not `{t}`",
+                       self.null_help(t) or "compare the value to get a Bool, e.g. `x > 0`")
 
     @staticmethod
     def null_help(t: T.Type) -> str | None:
@@ -365,7 +381,8 @@ class Checker:
         if op in ("==", "!="):
             if lt == T.NULL or rt == T.NULL or T.join(lt, rt) is not None:
                 return T.BOOL
-            self.error(ctx, node, f"cannot compare `{lt}` with `{rt}`")
+            self.error(ctx, node, f"cannot compare `{lt}` with `{rt}`",
+                       _compare_help(lt, rt) or "both sides of `==` must have the same type")
             return T.BOOL
         if op in A.COMPARE_OPS:
             if T.is_optional(lt) or T.is_optional(rt):
@@ -375,7 +392,8 @@ class Checker:
             j = T.join(lt, rt)
             if j is None or j not in T.ORDERED:
                 self.error(ctx, node, f"cannot compare `{lt}` with `{rt}`",
-                           _compare_help(lt, rt))
+                           _compare_help(lt, rt) or "dates compare with dates, amounts with "
+                           "amounts, durations with durations")
             return T.BOOL
         if op in ("in", "not in"):
             if not isinstance(rt, T.ListT):
@@ -400,7 +418,7 @@ class Checker:
         pair = {"+": ("`{r}` to `{l}`"), "-": ("`{r}` from `{l}`"),
                 "*": ("`{l}` by `{r}`"), "/": ("`{l}` by `{r}`")}[op]
         self.error(ctx, node, f"cannot {verb} " + pair.format(l=lt, r=rt),
-                   self.arith_help(op, lt, rt, node, ctx))
+                   lambda: self.arith_help(op, lt, rt, node, ctx))
         return T.NEVER
 
     def arith_help(self, op: str, lt: T.Type, rt: T.Type, node: A.Binary,
@@ -468,7 +486,8 @@ class Checker:
             elem: T.Type = T.NEVER
         elif not isinstance(it, T.ListT):
             self.error(ctx, node.iterable, f"cannot go through `{it}`: it is not a list",
-                       self.null_help(it))
+                       self.null_help(it) or "`for x in ...` needs a list, such as `events` or "
+                       "`accounts`")
             elem = T.NEVER
         else:
             elem = it.elem
@@ -495,7 +514,8 @@ class Checker:
             sugg = difflib.get_close_matches(node.func, list(BUILTINS), n=1)
             self.error(ctx, node, f"unknown function `{node.func}`",
                        f"did you mean `{sugg[0]}`?" if sugg else
-                       "functions: " + ", ".join(sorted(BUILTINS)), code="name")
+                       "functions: " + ", ".join(sorted(BUILTINS)), code="name",
+                       offsets=(node.start, node.name_end or node.end))
             return T.NEVER
         if T.NEVER in arg_types and node.func != "fail":
             return T.NEVER
@@ -510,9 +530,11 @@ class Checker:
             first = node.args[0]
             if isinstance(first, A.Literal) and first.kind == "text":
                 want = count_placeholders(str(first.value))
-                if want != len(node.args) - 1:
+                given = len(node.args) - 1
+                if want != given:
                     self.error(ctx, node, f"the template has {want} `{{}}` but "
-                               f"{len(node.args) - 1} values follow")
+                               f"{given} {'value follows' if given == 1 else 'values follow'}",
+                               "give one value after the template for each `{}`")
         return result
 
     # -- whole-policy checks -----------------------------------------------------------
@@ -538,10 +560,17 @@ class Checker:
             return
         known = set(doc.provisions) | set(doc.interpretations)
 
-        def check(citation: str | None, where: str, span: Any, source: Any) -> None:
+        def check(citation: str | None, where: str, span: Any, source: Any,
+                  positions: Any) -> None:
             if not citation:
                 return
-            for part in (p.strip() for p in citation.split(";")):
+            offset = 0
+            for raw in citation.split(";"):
+                part = raw.strip()
+                start = offset + len(raw) - len(raw.lstrip())
+                offset += len(raw) + 1
+                at = (positions.span(start, start + len(part)) if positions is not None
+                      and getattr(positions, "value", citation) == citation else span)
                 base = part
                 while base not in known and re.search(r"\([a-z]+\)$", base):
                     base = re.sub(r"\([a-z]+\)$", "", base)
@@ -550,14 +579,16 @@ class Checker:
                 sugg = difflib.get_close_matches(part, sorted(known), n=1)
                 self.diags.append(Diagnostic(
                     f"`{part}` is not a provision or interpretation this policy declares",
-                    span, where=where, source=source, code="provision",
+                    at, where=where, source=source, code="provision",
                     help=(f"did you mean `{sugg[0]}`?" if sugg else
                           "declare it under `provisions:` or `interpretations:`")))
 
         for name, spec in doc.definitions.items():
-            check(spec.provision, f"definition `{name}`", spec.key_span, spec.source)
+            check(spec.provision, f"definition `{name}`", spec.key_span, spec.source,
+                  spec.provision_positions)
         for name, p in doc.parameters.items():
-            check(p.provision, f"parameter `{name}`", p.key_span, p.source)
+            check(p.provision, f"parameter `{name}`", p.key_span, p.source,
+                  p.provision_positions)
 
     def check_outputs(self) -> None:
         doc = self.doc
@@ -565,24 +596,28 @@ class Checker:
             for n in names:
                 span = doc.output_spans.get((entity, n))
                 spec = doc.definitions.get(n)
+                if spec is None and n in doc.declared:
+                    continue  # declared but unusable: the loader has said why
                 if spec is None:
                     sugg = difflib.get_close_matches(n, list(doc.definitions), n=1)
                     self.diags.append(Diagnostic(
                         f"output `{n}` is not a definition", span, where=f"outputs.{entity}",
-                        code="name", source=_source_of(doc, span),
+                        code="name", source=doc.sources.get(span.file) if span else None,
                         help=f"did you mean `{sugg[0]}`?" if sugg else None))
                     continue
+                if spec.entity not in T.DEFINITION_ENTITIES:
+                    continue  # the schema has reported the unknown entity
                 if spec.entity not in VISIBLE_FROM.get(entity, ()):
                     self.diags.append(Diagnostic(
-                        f"output `{n}` is a {spec.entity} definition, not a {entity} one",
+                        f"output `{n}` is {_a(spec.entity)} definition, not {_a(entity)} one",
                         span, where=f"outputs.{entity}", code="name",
-                        source=_source_of(doc, span)))
+                        source=doc.sources.get(span.file) if span else None))
                     continue
                 t = self.def_types.get(n, T.NEVER)
                 if _has_entity(t):
                     self.diags.append(Diagnostic(
                         f"output `{n}` is `{t}`, which cannot be written out", span,
-                        where=f"outputs.{entity}", code="type", source=_source_of(doc, span),
+                        where=f"outputs.{entity}", code="type", source=doc.sources.get(span.file) if span else None,
                         help="output dates, numbers, text, lists or records of those"))
 
     def check_usage(self) -> list[str]:
@@ -621,11 +656,8 @@ class Checker:
         return reached
 
 
-def _source_of(doc: PolicyDocument, span: Any) -> Any:
-    for spec in doc.definitions.values():
-        if spec.source is not None and span is not None and spec.source.path == span.file:
-            return spec.source
-    return None
+def _a(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
 def _has_entity(t: T.Type) -> bool:

@@ -270,6 +270,9 @@ class Program:
         b = BUILTINS[node.func]
         impl = b.scalar
         args = [self.compile(a) for a in node.args]
+        if b.typed:
+            rt = self.types[id(node)]
+            return lambda inst, env: impl(rt, *[a(inst, env) for a in args])
         if b.needs_run:
             return lambda inst, env: impl(inst.run, *[a(inst, env) for a in args])
         if len(args) == 1:

@@ -65,6 +65,7 @@ class ParamSpec:
     source: Source | None = field(default=None, repr=False)
     #: column types for tables, element type for lists
     columns: tuple[tuple[str, str], ...] = ()
+    provision_positions: ScalarPositions | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class DefSpec:
     positions: ScalarPositions | None = field(default=None, repr=False)
     source: Source | None = field(default=None, repr=False)
     entity_span: Span | None = None
+    provision_positions: ScalarPositions | None = field(default=None, repr=False)
 
     def span(self, node: A.Node | None = None) -> Span | None:
         """File span of a sub-expression (or of the whole formula)."""
@@ -109,6 +111,10 @@ class PolicyDocument:
     definitions: dict[str, DefSpec]
     outputs: dict[str, tuple[str, ...]]
     output_spans: dict[tuple[str, str], Span]
+    #: every file's text by its displayed path, to render diagnostics anywhere in it
+    sources: dict[str, Source]
+    #: definitions named in the files, including those that could not be built
+    declared: frozenset[str]
     #: "ID@VERSION" from the root ancestor down to this policy
     chain: tuple[str, ...]
     files: tuple[str, ...]
@@ -142,11 +148,11 @@ class _Composer:
         self.budget = 200_000  # nodes
 
     def error(self, node: yaml.Node, message: str, help: str | None = None,
-              code: str = "yaml") -> None:
+              code: str = "yaml", path: tuple[str, ...] = ()) -> None:
         self.diags.append(Diagnostic(message, node_span(self.source, node), help=help,
-                                     source=self.source, code=code))
+                                     source=self.source, code=code, where=_where(path)))
 
-    def plain(self, node: yaml.Node, depth: int = 0) -> Any:
+    def plain(self, node: yaml.Node, depth: int = 0, path: tuple[str, ...] = ()) -> Any:
         self.budget -= 1
         if self.budget < 0:
             if self.budget == -1:
@@ -155,19 +161,18 @@ class _Composer:
         if depth > 60:
             self.error(node, "policy file nests too deeply")
             return None
-        if id(node) in self.seen:
-            self.error(node, "anchors and aliases (`&`, `*`) are not allowed in policies",
-                       "write the value out, or use `extends` to share content")
-            return None
         self.seen.add(id(node))
         if node.tag not in _STD_TAGS:
             self.error(node, f"YAML tag `{node.tag}` is not allowed in policies",
                        "remove the tag; values are written as plain text")
             return None
         if isinstance(node, yaml.ScalarNode):
+            if path and path[-1] in _TEXT_KEYS:
+                return str(node.value)  # formulas and citations are read as written
             return _scalar(node)
         if isinstance(node, yaml.SequenceNode):
-            return [self.plain(n, depth + 1) for n in node.value]
+            return [self.plain(n, depth + 1, (*path, str(i))) for i, n in enumerate(node.value)
+                    if id(n) not in self.seen]
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for k, v in node.value:
@@ -175,14 +180,28 @@ class _Composer:
                     self.error(k, "mapping keys must be plain text")
                     continue
                 key = str(k.value)
+                if id(v) in self.seen:
+                    continue  # an alias: reported where it is written, value left out
                 if key in out:
                     self.error(k, f"duplicate key `{key}`",
                                "a later value would silently replace the earlier one; "
-                               "keep one")
+                               "keep one", path=path)
                     continue
-                out[key] = self.plain(v, depth + 1)
+                out[key] = self.plain(v, depth + 1, (*path, key))
             return out
         return None  # pragma: no cover
+
+
+_TEXT_KEYS = frozenset({"formula", "provision", "type", "description", "title"})
+
+
+def _where(path: tuple[str, ...] | list[str | int]) -> str | None:
+    """``definition `x``` / ``parameter `y``` for a path into the document."""
+    if len(path) >= 2 and path[0] == "definitions":
+        return f"definition `{path[1]}`"
+    if len(path) >= 2 and path[0] == "parameters":
+        return f"parameter `{path[1]}`"
+    return None
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -203,11 +222,38 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return text
 
 
+def _aliases(source: Source, diags: list[Diagnostic]) -> bool:
+    """Report every anchor use (`*name`) at its own position; True when there were any.
+
+    Policies never need anchors, and refusing them before composition also rules out
+    alias bombs (a few lines that expand to billions of nodes)."""
+    found = False
+    try:
+        for event in yaml.parse(source.text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                found = True
+                start, end = event.start_mark, event.end_mark
+                span = source.span_at(start.index, end.index) if start and end else None
+                diags.append(Diagnostic(
+                    f"aliases (`*{event.anchor}`) are not allowed in policies",
+                    span, source=source,
+                    code="yaml", help="write the value out, or share it with `extends`"))
+    except yaml.YAMLError:
+        return False  # composition reports it with its position
+    return found
+
+
 def _compose(source: Source, diags: list[Diagnostic]) -> yaml.Node | None:
+    # composition shares an anchored node between its uses, so it never expands an
+    # alias bomb; the walk below visits each node once and skips repeated ones
+    _aliases(source, diags)
     try:
         return yaml.compose(source.text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if (exc.context_mark is not None and exc.problem_mark is not None
+                and exc.problem_mark.index >= len(source.text.rstrip())):
+            mark = exc.context_mark  # an unclosed bracket: point at where it opened
         span = None
         if mark is not None:
             span = Span(source.path, mark.line + 1, mark.column + 1, mark.line + 1,
@@ -287,11 +333,17 @@ def _schema_diagnostics(source: Source, root: yaml.Node, data: Any) -> list[Diag
             help_ = "use one of: " + ", ".join(f"`{x}`" for x in err.validator_value)
         elif err.validator == "type":
             message = f"`{where}` must be {_type_words(err.validator_value)}"
+        elif err.validator == "pattern" and isinstance(err.instance, str) and \
+                _key_node(node, err.instance) is not None:
+            # propertyNames: the offending text is a key of this mapping
+            node = _key_node(node, err.instance) or node
+            message = f"`{err.instance}` is not a valid name in `{where}`"
+            help_ = "names are lower_snake_case: letters a-z, digits and `_`"
         elif err.validator == "pattern":
             message = f"`{err.instance}` is not a valid value for `{where}`"
             help_ = _pattern_help(path)
         out.append(Diagnostic(message, node_span(source, node), source=source, code="schema",
-                              help=help_))
+                              help=help_, where=_where(path)))
     return out
 
 
@@ -347,6 +399,11 @@ def _read_raw(path: Path, display: str) -> _Raw:
 
 
 # -- resolving names and paths -----------------------------------------------------------
+
+def _a(word: str) -> str:
+    """The word with its indefinite article."""
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
 
 def _display_path(path: Path) -> str:
     try:
@@ -586,13 +643,17 @@ def _build_def(name: str, spec: dict[str, Any], dnode: yaml.Node | None, source:
                                 where=f"definition `{name}`", provision=provision,
                                 help=exc.help, source=source, code="syntax"))
     enode = _child(dnode, "entity")
+    pnode = _child(dnode, "provision")
     return DefSpec(
         name=name, entity=entity or "account", formula=formula, node=node,
         provision=provision, description=spec.get("description"),
         declared_type=spec.get("type"), defined_in=ref,
         key_span=node_span(source, dnode) if dnode is not None else None,
         positions=positions, source=source,
-        entity_span=node_span(source, enode) if enode is not None else None)
+        entity_span=node_span(source, enode) if enode is not None else None,
+        provision_positions=(ScalarPositions(source, pnode)
+                             if isinstance(pnode, yaml.ScalarNode) else
+                             inherited.provision_positions if inherited else None))
 
 
 def _load_chain(path: Path, root: Path, seen: tuple[Path, ...],
@@ -619,7 +680,8 @@ def _load_chain(path: Path, root: Path, seen: tuple[Path, ...],
     if target is None:
         ids = sorted({f"{i}@{v}" for (i, v) in index})
         sugg = difflib.get_close_matches(parent_ref, ids, n=1)
-        diags.append(Diagnostic(f"`extends: {parent_ref}`: no such policy under {root}", span,
+        diags.append(Diagnostic(f"`extends: {parent_ref}`: no such policy under "
+                                f"{_display_path(root)}", span,
                                 source=raw.source, code="extends",
                                 help=f"did you mean `{sugg[0]}`?" if sugg else None))
         return [raw]
@@ -629,7 +691,7 @@ def _load_chain(path: Path, root: Path, seen: tuple[Path, ...],
                                 source=raw.source, code="extends"))
         return [raw]
     if target in seen or target == path.resolve():
-        chain = " -> ".join(_display_path(p) for p in (*seen, target))
+        chain = " -> ".join(_display_path(p) for p in (*seen, path.resolve(), target))
         diags.append(Diagnostic(f"`extends` cycle: {chain}", span, source=raw.source,
                                 code="extends", help="a policy cannot extend itself"))
         return [raw]
@@ -694,8 +756,8 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
                 continue
             if inherited and spec.get("type") and spec["type"] != inherited.type_name:
                 diags.append(Diagnostic(
-                    f"parameter `{name}` is a {inherited.type_name} in {inherited.set_by}; "
-                    f"an override cannot make it a {spec['type']}",
+                    f"parameter `{name}` is {_a(inherited.type_name)} in {inherited.set_by}; "
+                    f"an override cannot make it {_a(str(spec['type']))}",
                     node_span(src, _child(node, "type") or node) if node else None,
                     source=src, where=f"parameter `{name}`", code="parameter"))
                 continue
@@ -716,6 +778,9 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
                 columns = ()
             provision = spec.get("provision", inherited.provision if inherited else None)
             vnode = _child(node, "value")
+            pnode = _child(node, "provision")
+            ppos = (ScalarPositions(src, pnode) if isinstance(pnode, yaml.ScalarNode)
+                    else inherited.provision_positions if inherited else None)
             if "value" not in spec and inherited is not None:
                 value = inherited.value
                 vspan = inherited.span
@@ -733,7 +798,7 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
                 description=spec.get("description", inherited.description if inherited else None),
                 set_by=set_by, span=vspan,
                 key_span=node_span(src, node) if node is not None else None,
-                source=psrc, columns=columns)
+                source=psrc, columns=columns, provision_positions=ppos)
         dnodes = _child(raw.root, "definitions")
         for name, spec in (d.get("definitions") or {}).items():
             if not isinstance(spec, dict):
@@ -780,5 +845,7 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
         extends=last.get("extends"), models=last.get("models"),
         provisions=provisions, interpretations=interpretations, parameters=params,
         definitions=defs, outputs=outputs, output_spans=output_spans,
+        sources={r.source.path: r.source for r in chain},
+        declared=frozenset(n for r in chain for n in (r.data.get("definitions") or {})),
         chain=tuple(str(c) for c in canonical_refs), files=tuple(r.source.path for r in chain),
         canonical=canonical, sha256=digest)

@@ -108,8 +108,9 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> ExpressionSyntaxError:
         what = "the end of the formula" if tok.type == "$END" else f"`{tok}`"
         expected = _expected_hint(exc.expected)
         help_ = expected
-        if tok.type in ("EQUAL", "LESSTHAN", "MORETHAN", "__ANON_0", "__ANON_1") or str(tok) in (
-                "==", "!=", "<", "<=", ">", ">="):
+        after_operand = "PLUS" in exc.expected or "$END" in exc.expected
+        if str(tok) in ("==", "!=", "<", "<=", ">", ">=") or (
+                str(tok) in ("in", "not") and after_operand):
             help_ = "comparisons do not chain: write `a < b and b < c`"
         if tok.type == "$END":
             return ExpressionSyntaxError("the formula ends too early", len(text), len(text),
@@ -160,6 +161,13 @@ class _Build:
         except ValueError as exc:
             raise ExpressionSyntaxError(str(exc), s, e, "dates are YYYY-MM-DD") from None
         return A.Literal(value, "date", str(tok), start=s, end=e)
+
+    def b_bad_date_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
+        raw = str(t.children[0])
+        y, m, d = raw.split("-")
+        raise ExpressionSyntaxError(f"`{raw}` is not a date in the form YYYY-MM-DD", s, e,
+                                    f"write `{y}-{int(m):02d}-{int(d):02d}`; for "
+                                    "subtraction put spaces around `-`")
 
     def b_duration_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
         n = int(str(t.children[0]))
