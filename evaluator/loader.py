@@ -222,12 +222,18 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return text
 
 
+#: an alias is `*name` at the start of a value; `a * b` in a formula has a space after `*`
+_MAYBE_ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s*]")
+
+
 def _aliases(source: Source, diags: list[Diagnostic]) -> bool:
     """Report every anchor use (`*name`) at its own position; True when there were any.
 
     Policies never need anchors, and refusing them before composition also rules out
     alias bombs (a few lines that expand to billions of nodes)."""
     found = False
+    if not _MAYBE_ALIAS.search(source.text):
+        return False
     try:
         for event in yaml.parse(source.text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
