@@ -6,8 +6,8 @@ import datetime as _dt
 import functools
 import hashlib
 import os
-from pathlib import Path
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Tree
