@@ -323,6 +323,36 @@ def _window_dates(year: int, opens: MonthDay, closes: MonthDay) -> tuple[_dt.dat
     return o, c
 
 
+INTEREST_METHODS = ("simple", "compound")
+
+
+def accrued_interest(principal: Decimal, rate: Decimal, start: _dt.date, end: _dt.date,
+                     method: str, cap: Any) -> Decimal:
+    """Interest on ``principal`` at an annual ``rate`` from ``start`` to ``end``, counted
+    for at most ``cap`` (a duration) after ``start``, actual days / 365, rounded half up
+    to the cent. ``simple``: principal x rate x t; ``compound`` (annually):
+    principal x ((1 + rate)^t - 1). Nothing accrues when ``end`` is not after ``start``."""
+    from evaluator.values import add_duration
+
+    if method not in INTEREST_METHODS:
+        raise EvaluationError(f"unknown interest method `{method}` "
+                              f"(use {' or '.join(INTEREST_METHODS)})")
+    try:
+        limit = add_duration(start, cap)
+    except OverflowError:
+        limit = _dt.date.max
+    stop = min(end, limit)
+    days = (stop - start).days
+    if days <= 0 or rate == 0 or principal == 0:
+        return Decimal("0.00")
+    t = Decimal(days) / Decimal(365)
+    if method == "simple":
+        interest = Decimal(principal) * Decimal(rate) * t
+    else:
+        interest = Decimal(principal) * ((1 + Decimal(rate)) ** t - 1)
+    return round_cents(interest)
+
+
 def _year(d: _dt.date) -> int:
     return d.year
 
@@ -407,6 +437,16 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("fail", "fail(Text) -> Never",
             "stop: this record cannot be evaluated, with this message (goes to `errors`)",
             _chk_fail, _fail),
+    Builtin("join", "join(List[Text], Text) -> Text",
+            "the texts one after the other, with the separator between them",
+            _chk_fixed("join", (T.ListT(T.TEXT), T.TEXT), T.TEXT),
+            lambda xs, sep: sep.join(xs)),
+    Builtin("accrued_interest",
+            "accrued_interest(Money, Number, Date, Date, Text, Duration) -> Money",
+            "interest on an amount at an annual rate between two dates, `simple` or "
+            "`compound`, for at most the given duration, actual/365, to the cent",
+            _chk_fixed("accrued_interest", (T.MONEY, T.NUMBER, T.DATE, T.DATE, T.TEXT,
+                                            T.DURATION), T.MONEY), accrued_interest),
     Builtin("window_for", "window_for(Date, Table, Date) -> Window",
             "the window of a windows table a date falls in, moved to the first window "
             "closing on or after the third argument", _chk_window, payment_window),

@@ -27,9 +27,12 @@ VISIBLE_FROM: dict[str, tuple[str, ...]] = {
     "member": ("member", "global"),
     "account": ("account", "member", "global"),
     "claim": ("claim", "global"),
+    "portfolio": ("portfolio", "global"),
+    # derived parameters and invariants see parameters only
+    "parameter": (),
 }
 GLOBAL_NAMES: dict[str, T.Type] = {"as_of": T.DATE}
-OUTPUT_ENTITIES = ("account", "claim")
+OUTPUT_ENTITIES = ("account", "claim", "portfolio")
 _CITATION = re.compile(r"^(Act )?\d+\(\d+\)(\([a-z]+\))*$|^[A-Z]\d+$")
 
 
@@ -62,6 +65,9 @@ class CheckedPolicy:
     warnings: list[Diagnostic]
     #: definitions reachable from the outputs, in dependency order
     order: list[str]
+    #: derived parameters in the order they must be computed, and invariants
+    derived: dict[str, CheckedDef] = field(default_factory=dict)
+    invariants: dict[str, CheckedDef] = field(default_factory=dict)
 
 
 class _Ctx:
@@ -117,6 +123,9 @@ class Checker:
         # an unknown `entity:` is reported by the schema; such definitions are skipped
         for name in doc.definitions:
             self.check_def(name)
+        derived = self.check_derived()
+        invariants = self.check_invariants()
+        self.check_window_tables()
         for index, make in self.deferred_help:
             self.diags[index] = dataclasses.replace(self.diags[index], help=make())
         self.check_shadowing()
@@ -129,7 +138,8 @@ class Checker:
             from evaluator.errors import PolicyTypeError
 
             raise PolicyTypeError(sorted(self.diags, key=_diag_key))
-        return CheckedPolicy(doc, self.checked, self.types, self.res, warnings, order)
+        return CheckedPolicy(doc, self.checked, self.types, self.res, warnings, order,
+                             derived, invariants)
 
     def check_def(self, name: str, via: tuple[_Ctx, A.Node] | None = None) -> T.Type:
         if name in self.def_types:
@@ -267,9 +277,12 @@ class Checker:
             self.res[id(node)] = Resolved("param", n)
             ctx.params.add(n)
             return param.type
-        if n in GLOBAL_NAMES:
+        if n in GLOBAL_NAMES and ctx.entity != "parameter":
             self.res[id(node)] = Resolved(n, n)
             return GLOBAL_NAMES[n]
+        if ctx.entity == "parameter":
+            self.unknown(ctx, node, n, list(self.doc.parameters), "parameter")
+            return T.NEVER
         if n in BUILTINS:
             self.error(ctx, node, f"`{n}` is a function", f"call it: `{n}(...)`", code="name")
             return T.NEVER
@@ -379,6 +392,14 @@ class Checker:
                 return T.NEVER
             return j if T.is_optional(rt) else T.strip(j)
         if op in ("==", "!="):
+            for side, other in ((node.left, rt), (node.right, lt)):
+                st = self.types.get(id(side))
+                if other == T.NULL and st is not None and st != T.NULL \
+                        and not T.is_optional(st):
+                    always = "false" if op == "==" else "true"
+                    self.error(ctx, node, f"`{A.unparse(side)}` is never null, so this is "
+                               f"always {always}", "remove the test, or the branch it guards",
+                               severity="warning", code="unreachable")
             if lt == T.NULL or rt == T.NULL or T.join(lt, rt) is not None:
                 return T.BOOL
             self.error(ctx, node, f"cannot compare `{lt}` with `{rt}`",
@@ -537,6 +558,97 @@ class Checker:
                                "give one value after the template for each `{}`")
         return result
 
+    # -- parameters: derived values, invariants, tables ---------------------------------
+
+    def pseudo_params(self, spec: DefSpec) -> set[str]:
+        """The parameters a derived-parameter formula names."""
+        assert spec.node is not None
+        return {n.id for n in A.walk(spec.node)
+                if isinstance(n, A.Name) and n.id in self.doc.parameters}
+
+    def check_pseudo(self, spec: DefSpec) -> CheckedDef:
+        ctx = _Ctx(spec)
+        t = self.infer(spec.node, ctx) if spec.node is not None else T.NEVER
+        return CheckedDef(spec, t, ctx.uses, ctx.params)
+
+    def check_derived(self) -> dict[str, CheckedDef]:
+        """Type derived parameters and order them so each follows those it uses."""
+        found: dict[str, CheckedDef] = {}
+        for name, p in self.doc.parameters.items():
+            if p.derived is None:
+                continue
+            cdef = self.check_pseudo(p.derived)
+            found[name] = cdef
+            if cdef.type != T.NEVER and not T.assignable(cdef.type, p.type):
+                self.diags.append(Diagnostic(
+                    f"formula is `{cdef.type}` but the parameter is {_a(p.type_name)}",
+                    p.derived.span(), where=f"parameter `{name}`", provision=p.provision,
+                    source=p.derived.source, code="type"))
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(n: str, path: list[str]) -> None:
+            if state.get(n) == 2 or n not in found:
+                return
+            if state.get(n) == 1:
+                cycle = path[path.index(n):] + [n]
+                spec = found[n].spec
+                self.diags.append(Diagnostic(
+                    "derived parameters depend on each other in a cycle: "
+                    + " -> ".join(f"`{c}`" for c in cycle), spec.span(),
+                    where=f"parameter `{n}`", source=spec.source, code="cycle"))
+                return
+            state[n] = 1
+            for u in sorted(found[n].params):
+                visit(u, [*path, n])
+            state[n] = 2
+            order.append(n)
+
+        for n in found:
+            visit(n, [])
+        return {n: found[n] for n in order}
+
+    def check_invariants(self) -> dict[str, CheckedDef]:
+        out: dict[str, CheckedDef] = {}
+        for name, inv in self.doc.invariants.items():
+            cdef = self.check_pseudo(inv.check)
+            if cdef.type not in (T.BOOL, T.ListT(T.TEXT), T.ListT(T.NEVER), T.NEVER):
+                self.diags.append(Diagnostic(
+                    f"invariant `{name}` is `{cdef.type}`; it must be a Bool or a list of texts",
+                    inv.check.span(), where=f"invariant `{name}`", source=inv.check.source,
+                    code="type", help="a Bool fails when false; each text of a list is "
+                    "reported as a problem"))
+                continue
+            out[name] = cdef
+        return out
+
+    def check_window_tables(self) -> None:
+        """Rows of a windows table must cover every day of the year exactly once."""
+        from evaluator.values import MonthDay
+
+        for name, p in self.doc.parameters.items():
+            cols = dict(p.columns)
+            if p.type_name != "table" or cols.get("unclaimed_from") != "month_day" \
+                    or cols.get("unclaimed_to") != "month_day" or not p.value:
+                continue
+            days = [MonthDay(m, d) for m in range(1, 13)
+                    for d in range(1, _DAYS_2024[m - 1] + 1)]
+            owners: dict[MonthDay, list[int]] = {md: [] for md in days}
+            for i, row in enumerate(p.value):
+                lo, hi = row.get("unclaimed_from"), row.get("unclaimed_to")
+                if lo is None or hi is None:
+                    continue
+                for md in days:
+                    inside = lo <= md <= hi if lo <= hi else (md >= lo or md <= hi)
+                    if inside:
+                        owners[md].append(i + 1)
+            for problem in _runs(days, owners):
+                self.diags.append(Diagnostic(
+                    problem, p.span or p.key_span, where=f"parameter `{name}`",
+                    provision=p.provision, source=p.source, code="conflict",
+                    help="each day of the year must fall in exactly one row "
+                         "(`unclaimed_from`..`unclaimed_to`, both inclusive)"))
+
     # -- whole-policy checks -----------------------------------------------------------
 
     def check_shadowing(self) -> None:
@@ -639,6 +751,15 @@ class Checker:
         used_params: set[str] = set()
         for n in seen:
             used_params |= self.checked[n].params
+        # a derived parameter uses the parameters of its formula
+        todo = list(used_params)
+        while todo:
+            p = self.doc.parameters.get(todo.pop())
+            if p is not None and p.derived is not None and p.derived.node is not None:
+                for q in self.pseudo_params(p.derived):
+                    if q not in used_params:
+                        used_params.add(q)
+                        todo.append(q)
         for name, spec in doc.definitions.items():
             if name not in seen:
                 self.diags.append(Diagnostic(
@@ -654,6 +775,30 @@ class Checker:
                     source=p.source, code="unused",
                     help="no output depends on it; remove it or use it in a formula"))
         return reached
+
+
+_DAYS_2024 = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _runs(days: list[Any], owners: dict[Any, list[int]]) -> list[str]:
+    """Gaps and overlaps of a windows table, as runs of consecutive days."""
+    problems: list[str] = []
+    i = 0
+    while i < len(days):
+        rows = owners[days[i]]
+        if len(rows) == 1:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(days) and owners[days[j + 1]] == rows:
+            j += 1
+        span = f"{days[i]}" if i == j else f"{days[i]} to {days[j]}"
+        if not rows:
+            problems.append(f"no row covers {span}")
+        else:
+            problems.append(f"{span} falls in rows {', '.join(map(str, rows))}")
+        i = j + 1
+    return problems
 
 
 def _a(word: str) -> str:

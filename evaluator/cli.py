@@ -51,6 +51,20 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="policy file, directory or ID[@VERSION]")
     ck.add_argument("--strict", action="store_true", help="treat warnings as errors")
     ck.add_argument("--format", choices=("text", "json"), default="text")
+
+    ts = sub.add_parser("test", help="policy test cases + per-provision coverage",
+                        description="Run a policy's test cases (YAML: facts, as-of date, "
+                        "expected determinations) and report, per provision, which cases "
+                        "exercised it and whether its decisions were seen both ways.")
+    ts.add_argument("paths", nargs="+", metavar="PATH",
+                    help="policy directory or file (cases: tests/*.yaml beside it), or with "
+                    "--policy, case files and directories of case files")
+    ts.add_argument("--policy", help="policy file, policy directory, or ID[@VERSION] under "
+                    "policies/ to run the cases against")
+    ts.add_argument("--format", choices=("text", "json"), default="text")
+    ts.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
+    ts.add_argument("--require-coverage", action="store_true", dest="require_coverage",
+                    help="fail when a computable provision is uncovered or partial")
     return p
 
 
@@ -63,6 +77,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
         return _evaluate(args, out, err)
     if args.command == "check":
         return _check(args, out, err)
+    if args.command == "test":
+        return _test(args, out, err)
     return EXIT_INVALID  # pragma: no cover - argparse enforces the choices
 
 
@@ -134,6 +150,29 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.format == "json":
         out.write(json.dumps(report, indent=2) + "\n")
     return worst
+
+
+def _test(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from evaluator.policytest import DiscoveryError, discover_paths, run_tests
+
+    try:
+        policy, cases = discover_paths(args.paths, args.policy)
+    except PolicyError as exc:
+        print(exc.render(), file=err)
+        return EXIT_INVALID
+    except DiscoveryError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_INVALID
+    report = run_tests(policy, cases, require_coverage=args.require_coverage)
+    if args.junit:
+        try:
+            with open(args.junit, "w", encoding="utf-8") as fh:
+                fh.write(report.to_junit())
+        except OSError as exc:
+            print(f"error: cannot write {args.junit}: {exc.strerror}", file=err)
+            return EXIT_INVALID
+    out.write(report.to_json() + "\n" if args.format == "json" else report.render_text())
+    return report.exit_code
 
 
 def _plural(n: int, word: str) -> str:

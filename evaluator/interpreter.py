@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import operator
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, DivisionByZero, InvalidOperation
 from typing import Any
 
@@ -19,6 +20,7 @@ from evaluator import ast as A
 from evaluator import types as T
 from evaluator.builtins import BUILTINS
 from evaluator.checker import CheckedPolicy, Resolved
+from evaluator.coverage import Coverage, DecisionSite
 from evaluator.errors import EvaluationError
 from evaluator.model import Account, Claim, Event, Member
 from evaluator.values import Duration, add_duration
@@ -38,12 +40,16 @@ class Run:
     """One evaluation: the parameters, the as-of date, the rates and the global instance."""
 
     def __init__(self, program: Program, as_of: _dt.date, params: dict[str, Any],
-                 fx_rates: dict[tuple[str, _dt.date], Decimal]) -> None:
+                 fx_rates: dict[tuple[str, _dt.date], Decimal],
+                 coverage: Coverage | None = None) -> None:
         self.program = program
         self.as_of = as_of
         self.params = params
         self.fx_rates = fx_rates
+        self.coverage = coverage
         self.global_inst = Inst("global", None, self, None)
+        #: account instances by account id, for `claim.account`
+        self.accounts_by_id: dict[str, Inst] = {}
 
 
 class Inst:
@@ -85,6 +91,8 @@ class Inst:
         return v
 
     def accounts(self) -> tuple[Inst, ...]:
+        if self._accounts is None and self.kind == "portfolio":
+            self._accounts = self.obj.accounts
         if self._accounts is None:
             m: Member = self.obj
             self._accounts = tuple(Inst("account", a, self.run, self) for a in m.accounts)
@@ -107,6 +115,8 @@ class Inst:
             return self.accounts()
         if name == "member":
             return self.member
+        if name == "account" and self.kind == "claim":
+            return self.run.accounts_by_id.get(self.obj.account_id)
         return getattr(self.obj, name)
 
     def label(self) -> str:
@@ -116,6 +126,8 @@ class Inst:
             return f"member {self.obj.member_id}"
         if self.kind == "claim":
             return f"claim {self.obj.claim_id}"
+        if self.kind == "portfolio":
+            return "portfolio"
         return "policy"
 
 
@@ -130,10 +142,16 @@ def _arith_message(exc: Exception) -> str:
 
 
 class Program:
-    """A checked policy compiled to closures."""
+    """A checked policy compiled to closures.
 
-    def __init__(self, checked: CheckedPolicy) -> None:
+    With ``coverage=True`` every definition and decision records into the run's
+    :class:`Coverage` (a separate, slightly slower compilation used by policy tests)."""
+
+    def __init__(self, checked: CheckedPolicy, coverage: bool = False) -> None:
         self.checked = checked
+        self.coverage = coverage
+        self.sites: list[DecisionSite] = []
+        self._current = ""
         self.types = checked.types
         self.res = checked.resolutions
         self.provisions: dict[str, str | None] = {
@@ -143,7 +161,39 @@ class Program:
         for name, cdef in checked.defs.items():
             node = cdef.spec.node
             if node is not None:
-                self.defs[name] = self.compile(node)
+                self._current = name
+                fn = self.compile(node)
+                self.defs[name] = _recorded(name, fn) if coverage else fn
+        saved, self.coverage = self.coverage, False
+        #: derived parameters and invariants: formulas over the parameters only
+        self.derived: dict[str, Fn] = {
+            n: self.compile(c.spec.node) for n, c in checked.derived.items()
+            if c.spec.node is not None}
+        self.invariants: dict[str, Fn] = {
+            n: self.compile(c.spec.node) for n, c in checked.invariants.items()
+            if c.spec.node is not None}
+        self.coverage = saved
+
+    def _site(self, kind: str, node: A.Node) -> int:
+        spec = self.checked.defs[self._current].spec
+        site = DecisionSite(len(self.sites), self._current, kind, spec.span(node),
+                            A.unparse(node))
+        self.sites.append(site)
+        return site.id
+
+    def _decision(self, kind: str, node: A.Node, fn: Fn) -> Fn:
+        """``fn`` (a condition), recording its outcome when compiled for coverage."""
+        if not self.coverage:
+            return fn
+        site = self._site(kind, node)
+
+        def recorded(inst: Inst, env: Env) -> Any:
+            value = fn(inst, env)
+            cov = inst.run.coverage
+            if cov is not None:
+                cov.decisions.setdefault(site, set()).add(bool(value))
+            return value
+        return recorded
 
     # -- compilation -----------------------------------------------------------------
 
@@ -164,6 +214,7 @@ class Program:
             return self.c_binary(node)
         if isinstance(node, A.If):
             c, a, b = (self.compile(n) for n in (node.cond, node.then, node.orelse))
+            c = self._decision("if", node.cond, c)
             return lambda inst, env: a(inst, env) if c(inst, env) else b(inst, env)
         if isinstance(node, A.Call):
             return self.c_call(node)
@@ -197,7 +248,7 @@ class Program:
                 return member_def
             return lambda inst, env: inst.get(name)
         if r.kind == "field":
-            if name in ("events", "accounts", "member"):
+            if name in ("events", "accounts", "member", "account"):
                 return lambda inst, env: inst.field(name)
             return lambda inst, env: getattr(inst.obj, name)
         if r.kind == "param":
@@ -227,6 +278,9 @@ class Program:
         op = node.op
         left = self.compile(node.left)
         right = self.compile(node.right)
+        if op in ("and", "or"):
+            left = self._decision(op, node.left, left)
+            right = self._decision(op, node.right, right)
         if op == "and":
             return lambda inst, env: left(inst, env) and right(inst, env)
         if op == "or":
@@ -284,7 +338,8 @@ class Program:
         var = node.var
         iterable = self.compile(node.iterable)
         element = self.compile(node.element)
-        cond = self.compile(node.cond) if node.cond is not None else None
+        cond = (self._decision("filter", node.cond, self.compile(node.cond))
+                if node.cond is not None else None)
 
         def run(inst: Inst, env: Env) -> tuple[Any, ...]:
             items: Sequence[Any] = iterable(inst, env)
@@ -324,6 +379,15 @@ def _compare(op: str, node: A.Binary, left: Fn, right: Fn) -> Fn:
     if op == ">":
         return lambda inst, env: left(inst, env) > right(inst, env)
     return lambda inst, env: left(inst, env) >= right(inst, env)
+
+
+def _recorded(name: str, fn: Fn) -> Fn:
+    def run(inst: Inst, env: Env) -> Any:
+        cov = inst.run.coverage
+        if cov is not None:
+            cov.evaluated.add(name)
+        return fn(inst, env)
+    return run
 
 
 def _times(d: Duration, n: int) -> Duration:
@@ -366,6 +430,15 @@ def visible_claim(claim: Claim, as_of: _dt.date) -> Claim:
                                   if recon_decided is not None
                                   or claim.reconsideration_decided is None else None),
         reconsideration_decided=recon_decided)
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """What a `portfolio` definition sees: the records that could be evaluated."""
+
+    members: tuple[Inst, ...]
+    accounts: tuple[Inst, ...]
+    claims: tuple[Inst, ...]
 
 
 def account_instances(run: Run, members: Sequence[Member]) -> Iterator[Inst]:

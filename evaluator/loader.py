@@ -66,6 +66,18 @@ class ParamSpec:
     #: column types for tables, element type for lists
     columns: tuple[tuple[str, str], ...] = ()
     provision_positions: ScalarPositions | None = field(default=None, repr=False)
+    #: a derived parameter's formula (over other parameters), as a pseudo-definition
+    derived: DefSpec | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class InvariantSpec:
+    """A condition on the parameters, checked by `check` and before every evaluation."""
+
+    name: str
+    check: DefSpec
+    message: str | None
+    severity: str
 
 
 @dataclass(frozen=True)
@@ -111,8 +123,11 @@ class PolicyDocument:
     definitions: dict[str, DefSpec]
     outputs: dict[str, tuple[str, ...]]
     output_spans: dict[tuple[str, str], Span]
+    #: (entity, definition) -> the name it is reported under, when renamed
+    output_names: dict[tuple[str, str], str]
     #: every file's text by its displayed path, to render diagnostics anywhere in it
     sources: dict[str, Source]
+    invariants: dict[str, InvariantSpec]
     #: definitions named in the files, including those that could not be built
     declared: frozenset[str]
     #: "ID@VERSION" from the root ancestor down to this policy
@@ -733,8 +748,10 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
     interpretations: dict[str, str] = {}
     params: dict[str, ParamSpec] = {}
     defs: dict[str, DefSpec] = {}
+    invariants: dict[str, InvariantSpec] = {}
     outputs: dict[str, tuple[str, ...]] = {}
     output_spans: dict[tuple[str, str], Span] = {}
+    output_names: dict[tuple[str, str], str] = {}
     canonical_chain: list[dict[str, Any]] = []
     for raw in chain:
         d = raw.data
@@ -787,11 +804,20 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
             pnode = _child(node, "provision")
             ppos = (ScalarPositions(src, pnode) if isinstance(pnode, yaml.ScalarNode)
                     else inherited.provision_positions if inherited else None)
-            if "value" not in spec and inherited is not None:
+            derived: DefSpec | None = None
+            if "formula" in spec:
+                derived = _build_def(name, {**spec, "entity": "parameter"}, node, src, ref,
+                                     diags, None)
+                value = None
+                vspan = derived.span() if derived is not None else None
+                set_by = f"derived in {ref}"
+                psrc = src
+            elif "value" not in spec and inherited is not None:
                 value = inherited.value
                 vspan = inherited.span
                 set_by = inherited.set_by
                 psrc = inherited.source
+                derived = inherited.derived
             else:
                 value = _param_value(spec, vnode, type_name, columns, name, src, diags,
                                      provision)
@@ -804,7 +830,16 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
                 description=spec.get("description", inherited.description if inherited else None),
                 set_by=set_by, span=vspan,
                 key_span=node_span(src, node) if node is not None else None,
-                source=psrc, columns=columns, provision_positions=ppos)
+                source=psrc, columns=columns, provision_positions=ppos, derived=derived)
+        inodes = _child(raw.root, "invariants")
+        for name, spec in (d.get("invariants") or {}).items():
+            if not isinstance(spec, dict):
+                continue
+            built = _build_def(name, {**spec, "entity": "parameter"}, _child(inodes, name),
+                               src, ref, diags, None)
+            if built is not None:
+                invariants[name] = InvariantSpec(name, built, spec.get("message"),
+                                                 str(spec.get("severity", "warning")))
         dnodes = _child(raw.root, "definitions")
         for name, spec in (d.get("definitions") or {}).items():
             if not isinstance(spec, dict):
@@ -816,15 +851,23 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
         onode = _child(raw.root, "outputs")
         for entity, names in (d.get("outputs") or {}).items():
             if isinstance(names, list):
-                outputs[entity] = tuple(str(n) for n in names)
+                defs_out: list[str] = []
                 enode = _child(onode, entity)
                 for i, n in enumerate(names):
                     inode = _child(enode, i)
+                    if isinstance(n, dict) and len(n) == 1:
+                        ((shown, target),) = n.items()
+                        n = str(target)
+                        output_names[(entity, n)] = str(shown)
+                        inode = _child(inode, str(shown)) or inode
+                    defs_out.append(str(n))
                     if inode is not None:
                         output_spans[(entity, str(n))] = node_span(src, inode)
+                outputs[entity] = tuple(defs_out)
         canonical_chain.append(d)
     last = chain[-1].data
     doc_params = {n: {"type": p.type_name, "value": to_json_value(p.value),
+                      "formula": p.derived.formula if p.derived else None,
                       "provision": p.provision, "set_by": p.set_by,
                       "columns": dict(p.columns)} for n, p in sorted(params.items())}
     doc_defs = {n: {"entity": s.entity, "formula": s.formula, "provision": s.provision,
@@ -837,7 +880,11 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
         "provisions": {k: vars(v) for k, v in sorted(provisions.items())},
         "interpretations": dict(sorted(interpretations.items())),
         "parameters": doc_params, "definitions": doc_defs,
-        "outputs": {k: list(v) for k, v in sorted(outputs.items())},
+        "outputs": {k: [{output_names[(k, n)]: n} if (k, n) in output_names else n
+                        for n in v] for k, v in sorted(outputs.items())},
+        "invariants": {n: {"formula": i.check.formula, "provision": i.check.provision,
+                           "message": i.message, "severity": i.severity}
+                       for n, i in sorted(invariants.items())},
     }
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":"),
                                        ensure_ascii=False).encode("utf-8")).hexdigest()
@@ -851,7 +898,8 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
         extends=last.get("extends"), models=last.get("models"),
         provisions=provisions, interpretations=interpretations, parameters=params,
         definitions=defs, outputs=outputs, output_spans=output_spans,
-        sources={r.source.path: r.source for r in chain},
+        output_names=output_names,
+        sources={r.source.path: r.source for r in chain}, invariants=invariants,
         declared=frozenset(n for r in chain for n in (r.data.get("definitions") or {})),
         chain=tuple(str(c) for c in canonical_refs), files=tuple(r.source.path for r in chain),
         canonical=canonical, sha256=digest)

@@ -12,12 +12,19 @@ from typing import Any
 
 from evaluator import types as T
 from evaluator.checker import CheckedPolicy, check_document
-from evaluator.errors import Diagnostic, EvaluationError, PolicyError, PolicyLoadError
-from evaluator.interpreter import Inst, Program, Run, visible, visible_claim
+from evaluator.coverage import Coverage
+from evaluator.errors import (
+    Diagnostic,
+    EvaluationError,
+    PolicyError,
+    PolicyLoadError,
+    PolicyTypeError,
+)
+from evaluator.interpreter import Inst, Portfolio, Program, Run, visible, visible_claim
 from evaluator.loader import ParamSpec, PolicyDocument, convert_scalar, load_document
 from evaluator.model import Facts, Member, RecordError
 from evaluator.results import ClaimDetermination, Determination, EvaluationResult
-from evaluator.values import MonthDay, parse_iso_date, to_json_value
+from evaluator.values import MonthDay, format_decimal, parse_iso_date, to_json_value
 
 _PY_TYPES: dict[T.Type, tuple[type, ...]] = {
     T.BOOL: (bool,), T.INT: (int,), T.NUMBER: (Decimal, int), T.MONEY: (Decimal, int),
@@ -43,6 +50,14 @@ class Policy:
                 entry["at"] = f"{span.file}:{span.line}"
             self._trace_static[name] = entry
         self._trace_plans: dict[tuple[str, ...], list[str]] = {}
+        self._coverage_program: Program | None = None
+
+    @property
+    def coverage_program(self) -> Program:
+        """The policy compiled to record coverage (built on first use)."""
+        if self._coverage_program is None:
+            self._coverage_program = Program(self.checked, coverage=True)
+        return self._coverage_program
 
     @property
     def id(self) -> str:
@@ -82,16 +97,74 @@ class Policy:
                                            provision=spec.provision,
                                            where=f"parameter `{name}`"))
                 continue
-            params[name] = dataclasses.replace(spec, value=value, set_by="--param")
+            params[name] = dataclasses.replace(spec, value=value, set_by="--param",
+                                               derived=None)
         if problems:
             raise PolicyError(problems)
+        return self._derive(params)
+
+    def _derive(self, params: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
+        """Compute derived parameters (unless overridden), each after those it uses."""
+        values = {n: s.value for n, s in params.items()}
+        run = Run(self.program, _dt.date.min, values, {})
+        for name in self.checked.derived:
+            spec = params[name]
+            if spec.derived is None:
+                continue  # overridden with --param
+            fn = self.program.derived.get(name)
+            if fn is None:
+                continue
+            try:
+                value = fn(Inst("global", None, run, None), {})
+            except (EvaluationError, ArithmeticError, ValueError, OverflowError) as exc:
+                raise PolicyError(Diagnostic(
+                    f"derived parameter `{name}` cannot be computed: {exc}",
+                    spec.derived.span(), where=f"parameter `{name}`",
+                    provision=spec.provision, source=spec.derived.source,
+                    code="parameter")) from None
+            values[name] = value
+            params[name] = dataclasses.replace(spec, value=value)
         return params
+
+    def invariant_problems(self, params: Mapping[str, ParamSpec]) -> list[Diagnostic]:
+        """Invariants that do not hold for these parameter values, as diagnostics."""
+        values = {n: s.value for n, s in params.items()}
+        run = Run(self.program, _dt.date.min, values, {})
+        out: list[Diagnostic] = []
+        for name, inv in self.document.invariants.items():
+            fn = self.program.invariants.get(name)
+            if fn is None:
+                continue
+            try:
+                got = fn(Inst("global", None, run, None), {})
+            except (EvaluationError, ArithmeticError, ValueError, OverflowError) as exc:
+                got = [f"cannot be checked: {exc}"]
+            if got is True or got == ():
+                continue
+            texts = [inv.message or f"invariant `{name}` does not hold"] if got is False \
+                else [str(t) for t in got]
+            overridden = sorted(n for n in self.checked.invariants[name].params
+                                if params[n].set_by == "--param")
+            for text in texts:
+                out.append(Diagnostic(
+                    text, inv.check.span(), severity=inv.severity,
+                    where=f"invariant `{name}`", provision=inv.check.provision,
+                    source=inv.check.source, code="conflict",
+                    help=("with --param " + ", ".join(overridden)) if overridden else
+                    inv.check.description))
+        return out
+
+    def outputs(self, entity: str) -> tuple[tuple[str, str], ...]:
+        """(reported name, definition) for each output of an entity, in order."""
+        names = self.document.output_names
+        return tuple((names.get((entity, n), n), n)
+                     for n in self.document.outputs.get(entity, ()))
 
     # -- evaluation ----------------------------------------------------------------------
 
     def evaluate(self, facts: Facts, as_of: str | _dt.date,
                  params: Mapping[str, Any] | None = None, *, explain: bool = False,
-                 backend: str = "auto") -> EvaluationResult:
+                 backend: str = "auto", coverage: Coverage | None = None) -> EvaluationResult:
         """Determinations for every account and claim of ``facts`` on ``as_of``.
 
         Records that cannot be evaluated go to ``errors``; every other record is still
@@ -102,17 +175,28 @@ class Policy:
                                          help="use `auto` or `scalar`"))
         day = _as_date(as_of)
         specs = self.resolve_params(params)
+        warnings: list[Diagnostic] = []
+        if params:
+            problems = self.invariant_problems(specs)
+            if any(d.is_error for d in problems):
+                raise PolicyError(problems)
+            warnings = problems
         values = {n: s.value for n, s in specs.items()}
-        run = Run(self.program, day, values, facts.fx_rates)
+        program = self.program if coverage is None else self.coverage_program
+        run = Run(program, day, values, facts.fx_rates, coverage)
         doc = self.document
-        account_outputs = doc.outputs.get("account", ())
-        claim_outputs = doc.outputs.get("claim", ())
-        param_entries = {n: {"parameter": n, "value": to_json_value(s.value),
+        account_outputs = self.outputs("account")
+        claim_outputs = self.outputs("claim")
+        portfolio_outputs = self.outputs("portfolio")
+        member_insts: list[Inst] = []
+        ok_accounts: list[Inst] = []
+        ok_claims: list[Inst] = []
+        param_entries = {n: {"parameter": n, "value": param_json(s),
                              "provision": s.provision, "set_by": s.set_by}
                          for n, s in specs.items()} if explain else {}
         result = EvaluationResult(
             policy=self.info(), as_of=day.isoformat(),
-            parameters={n: to_json_value(s.value) for n, s in sorted(specs.items())},
+            parameters={n: param_json(s) for n, s in sorted(specs.items())},
             facts=({"source": facts.source, "sha256": facts.sha256}
                    if facts.sha256 is not None else None))
         errors: list[RecordError] = list(facts.errors)
@@ -123,16 +207,20 @@ class Policy:
                               for a in member.accounts)
                 continue
             minst = Inst("member", visible(member, day), run, None)
+            member_insts.append(minst)
             for ainst in minst.accounts():
                 acc = ainst.obj
+                run.accounts_by_id[acc.account_id] = ainst
                 try:
-                    out = {n: _get(ainst, n, self.program.entities) for n in account_outputs}
+                    out = {shown: _get(ainst, n, self.program.entities)
+                           for shown, n in account_outputs}
                 except EvaluationError as exc:
                     errors.append(RecordError(_error_text(exc), acc.member_id,
                                               acc.account_id))
                     continue
-                trace = self.trace(ainst, account_outputs, param_entries) if explain \
-                    else None
+                ok_accounts.append(ainst)
+                trace = self.trace(ainst, doc.outputs.get("account", ()), param_entries) \
+                    if explain else None
                 result.accounts.append(Determination(acc.member_id, acc.account_id, out,
                                                      trace))
             if not member.accounts:
@@ -140,14 +228,26 @@ class Policy:
         for claim in facts.claims:
             cinst = Inst("claim", visible_claim(claim, day), run, None)
             try:
-                cout = {n: _get(cinst, n, self.program.entities) for n in claim_outputs}
+                cout = {shown: _get(cinst, n, self.program.entities)
+                        for shown, n in claim_outputs}
             except EvaluationError as exc:
                 errors.append(RecordError(_error_text(exc), claim_id=claim.claim_id))
                 continue
-            ctrace = self.trace(cinst, claim_outputs, param_entries) if explain else None
+            ok_claims.append(cinst)
+            ctrace = self.trace(cinst, doc.outputs.get("claim", ()), param_entries) \
+                if explain else None
             result.claims.append(ClaimDetermination(claim.claim_id, claim.account_id, cout,
                                                     ctrace))
+        if portfolio_outputs:
+            pinst = Inst("portfolio", Portfolio(tuple(member_insts), tuple(ok_accounts),
+                                                tuple(ok_claims)), run, None)
+            try:
+                result.portfolio = {shown: _get(pinst, n, self.program.entities)
+                                    for shown, n in portfolio_outputs}
+            except EvaluationError as exc:
+                errors.append(RecordError(f"portfolio: {_error_text(exc)}"))
         result.errors = errors
+        result.warnings = warnings
         return result
 
     def trace_plan(self, outputs: tuple[str, ...]) -> list[str]:
@@ -195,6 +295,13 @@ class Policy:
             used_params |= cdef.params
         entries.extend(param_entries[p] for p in sorted(used_params))
         return entries
+
+
+def param_json(spec: ParamSpec) -> Any:
+    """A parameter's value as written in policies: percentages keep their `%`."""
+    if spec.type_name == "percent" and isinstance(spec.value, Decimal):
+        return f"{format_decimal((spec.value * 100).normalize())}%"
+    return to_json_value(spec.value)
 
 
 def _snapshot_after_as_of(member: Member, day: _dt.date) -> str | None:
@@ -279,7 +386,15 @@ def load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | N
     if errors:
         raise PolicyLoadError(_sorted([*diags, *checked.warnings]))
     checked.warnings = _sorted([*[d for d in diags if not d.is_error], *checked.warnings])
-    return Policy(checked)
+    policy = Policy(checked)
+    try:
+        problems = policy.invariant_problems(policy.resolve_params())
+    except PolicyError as exc:
+        problems = exc.diagnostics
+    if any(d.is_error for d in problems):
+        raise PolicyTypeError(_sorted([*checked.warnings, *problems]))
+    policy.warnings = _sorted([*policy.warnings, *problems])
+    return policy
 
 
 def check_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None

@@ -109,6 +109,10 @@ class EvaluationResult:
     claims: list[ClaimDetermination] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
     facts: dict[str, Any] | None = None
+    #: portfolio-level outputs (for example the program balance of 5(2)), when defined
+    portfolio: dict[str, Any] | None = None
+    #: invariant conflicts under the parameters of this run (not part of the JSON)
+    warnings: list[Any] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -121,6 +125,8 @@ class EvaluationResult:
             out["facts"] = self.facts
         out["accounts"] = [a.to_json() for a in self.accounts]
         out["claims"] = [c.to_json() for c in self.claims]
+        if self.portfolio is not None:
+            out["portfolio"] = {k: to_json_value(v) for k, v in self.portfolio.items()}
         out["errors"] = [e.to_json() for e in self.errors]
         return out
 

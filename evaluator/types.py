@@ -130,11 +130,18 @@ ENTITY_FIELDS: dict[str, dict[str, Type]] = {
         "reconsideration_complete": OptionalT(DATE),
         "reconsideration_decision": OptionalT(TEXT),
         "reconsideration_decided": OptionalT(DATE),
+        "account": OptionalT(EntityT("account")),
+    },
+    "portfolio": {
+        "members": ListT(EntityT("member")),
+        "accounts": ListT(EntityT("account")),
+        "claims": ListT(EntityT("claim")),
     },
     "global": {},
+    "parameter": {},
 }
 #: entities a definition may be attached to
-DEFINITION_ENTITIES = ("global", "member", "account", "claim")
+DEFINITION_ENTITIES = ("global", "member", "account", "claim", "portfolio")
 
 
 def is_optional(t: Type) -> bool:

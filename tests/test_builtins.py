@@ -63,6 +63,30 @@ def test_every_builtin_is_exercised_here() -> None:
 # --------------------------------------------------------------------------- scalar cases
 
 SCALAR_CASES: dict[str, list[tuple[tuple[Any, ...], Any]]] = {
+    "join": [
+        ((("a", "b", "c"), ", "), "a, b, c"),
+        ((("only",), ", "), "only"),
+        (((), ", "), ""),
+    ],
+    "accrued_interest": [
+        # simple, one leap year of 366 days: 1000 x 5% x 366/365 = 50.1369... -> 50.14
+        ((M("1000.00"), M("0.05"), D("2020-01-01"), D("2021-01-01"), "simple",
+          Duration(months=1200)), M("50.14")),
+        # compound over two years: 1000 x (1.05^(731/365) - 1) = 102.647... -> 102.65
+        ((M("1000.00"), M("0.05"), D("2020-01-01"), D("2022-01-01"), "compound",
+          Duration(months=1200)), M("102.65")),
+        # the cap stops accrual after one year: the same as one year simple
+        ((M("1000.00"), M("0.05"), D("2020-01-01"), D("2030-01-01"), "simple",
+          Duration(months=12)), M("50.14")),
+        # nothing before the start, nothing at a zero rate
+        ((M("1000.00"), M("0.05"), D("2021-01-01"), D("2020-01-01"), "simple",
+          Duration(months=12)), M("0.00")),
+        ((M("1000.00"), M("0"), D("2020-01-01"), D("2021-01-01"), "simple",
+          Duration(months=12)), M("0.00")),
+        # one day short of a full year, half-up at the cent: 1000 x 5% x 365/365 = 50.00
+        ((M("1000.00"), M("0.05"), D("2021-01-01"), D("2022-01-01"), "simple",
+          Duration(months=1200)), M("50.00")),
+    ],
     "latest": [
         (((D("2020-01-01"), D("2021-06-30")),), D("2021-06-30")),
         (((None, D("2020-01-01"), None),), D("2020-01-01")),
@@ -583,3 +607,9 @@ def test_month_day_in_year_clamps_29_feb() -> None:
     with pytest.raises(ValueError, match="month 13 out of range"):
         MonthDay(13, 1)
 
+
+
+def test_accrued_interest_refuses_an_unknown_method() -> None:
+    with pytest.raises(EvaluationError, match="unknown interest method `daily`"):
+        call("accrued_interest", M("1.00"), M("0.05"), D("2020-01-01"), D("2021-01-01"),
+             "daily", Duration(months=12))

@@ -53,7 +53,7 @@ def test_contract_example_gives_the_contract_answers(contract_facts: Path) -> No
     assert code == 0, err
     doc = json.loads(out)
     assert doc["policy"]["id"] == "fsra-2024-001"
-    assert doc["policy"]["version"] == "1.0.0"
+    assert doc["policy"]["version"] == "1.1.0"
     assert len(doc["policy"]["sha256"]) == 64
     assert doc["as_of"] == "2026-11-21"
     assert doc["parameters"]["coming_into_force"] == "2025-01-01"
@@ -68,7 +68,12 @@ def test_contract_example_gives_the_contract_answers(contract_facts: Path) -> No
     assert acc["payment_window"] == {"opens": "2026-10-15", "closes": "2026-12-15",
                                      "provision": "2(5)(i)"}
     assert acc["amount_cad"] == "1520.00"
-    (finding,) = acc["findings"]
+    # the example's transfer lists nothing that accompanied it, so since 1.1.0 it is also
+    # reported as incomplete (2(12))
+    fee, incomplete = acc["findings"]
+    assert incomplete["code"] == "transfer-incomplete"
+    assert incomplete["provision"] == "2(12); Act 147(3)"
+    finding = fee
     assert finding["code"] == "fee-after-unclaimed"
     assert finding["provision"] == "2(16)"
     assert finding["severity"] == "violation"
@@ -78,14 +83,15 @@ def test_contract_example_gives_the_contract_answers(contract_facts: Path) -> No
 
 
 def test_policy_by_id_and_version(contract_facts: Path) -> None:
-    for ref in ("fsra-2024-001", "fsra-2024-001@1.0.0", str(BASELINE / "policy.yaml")):
+    for ref in ("fsra-2024-001", "fsra-2024-001@1.1.0", "fsra-2024-001@1.0.0",
+                str(BASELINE / "policy.yaml")):
         code, out, _ = run("evaluate", "--policy", ref, "--facts", str(contract_facts),
                            "--as-of", "2026-11-21")
         assert code == 0
         assert json.loads(out)["accounts"][0]["status"] == "transferred"
     code, _, err = run("evaluate", "--policy", "fsra-2024-001@9.9.9", "--facts",
                        str(contract_facts), "--as-of", "2026-11-21")
-    assert code == 2 and "no version `9.9.9`" in err and "1.0.0" in err
+    assert code == 2 and "no version `9.9.9`" in err and "1.0.0, 1.1.0" in err
     code, _, err = run("evaluate", "--policy", "fsra-2024-01", "--facts",
                        str(contract_facts), "--as-of", "2026-11-21")
     assert code == 2 and "did you mean `fsra-2024-001`" in err
@@ -175,7 +181,7 @@ def test_csv_and_table_formats(contract_facts: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows[0]["status"] == "transferred"
     assert rows[0]["window_opens"] == "2026-10-15"
-    assert rows[0]["findings"] == "fee-after-unclaimed"
+    assert rows[0]["findings"] == "fee-after-unclaimed; transfer-incomplete"
     code, out, _ = run("evaluate", "--policy", "fsra-2024-001", "--facts", str(contract_facts),
                        "--as-of", "2026-11-21", "--format", "table")
     assert code == 0
@@ -198,7 +204,7 @@ def test_explain_traces_definitions_provisions_and_parameter_setters(
     assert defs["inactive_on"]["entity"] == "member"
     assert defs["unclaimed_on"]["at"].startswith("policies/fsra-2024-001/policy.yaml:")
     assert params["coming_into_force"]["set_by"] == "--param"
-    assert params["unclaimed_period"]["set_by"] == "fsra-2024-001@1.0.0"
+    assert params["unclaimed_period"]["set_by"] == "fsra-2024-001@1.1.0"
     # a definition is listed after those it uses
     names = [t["definition"] for t in trace if "definition" in t]
     assert names.index("last_activity") < names.index("unclaimed_on") < names.index("status")
