@@ -591,7 +591,7 @@ class Checker:
             if state.get(n) == 2 or n not in found:
                 return
             if state.get(n) == 1:
-                cycle = path[path.index(n):] + [n]
+                cycle = [*path[path.index(n):], n]
                 spec = found[n].spec
                 self.diags.append(Diagnostic(
                     "derived parameters depend on each other in a cycle: "

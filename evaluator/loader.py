@@ -805,6 +805,7 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
             ppos = (ScalarPositions(src, pnode) if isinstance(pnode, yaml.ScalarNode)
                     else inherited.provision_positions if inherited else None)
             derived: DefSpec | None = None
+            psrc: Source | None
             if "formula" in spec:
                 derived = _build_def(name, {**spec, "entity": "parameter"}, node, src, ref,
                                      diags, None)

@@ -144,11 +144,13 @@ def _policy_and_cases(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
         if _looks_like_policy(p):
             return p, _beside(p)
         return _owner(p.parent, p), [p]
+    text = os.fspath(p)
+    if "/" in text or os.sep in text or p.suffix.lower() in _CASE_SUFFIXES:
+        raise DiscoveryError(f"{p}: no such file or directory")
     try:
-        policy_file = resolve_policy_path(os.fspath(p))  # ID[@VERSION]
+        policy_file = resolve_policy_path(text)  # ID[@VERSION]
     except PolicyLoadError as exc:
-        raise DiscoveryError(f"{p}: no such file or directory, and not a policy id "
-                             f"({exc.diagnostics[0].message})") from None
+        raise DiscoveryError(_diag_text(exc.diagnostics[0])) from None
     return policy_file, _beside(policy_file)
 
 
@@ -168,7 +170,7 @@ def discover_paths(paths: Sequence[str | os.PathLike[str]],
         owners = {f.resolve() for f, _ in found}
         if len(owners) > 1:
             raise DiscoveryError("the PATHs belong to different policies ("
-                                 + ", ".join(sorted(str(f) for f, _ in found))
+                                 + ", ".join(sorted({str(f) for f, _ in found}))
                                  + "); test them one at a time, or give --policy")
         ref = found[0][0]
         for _, some in found:
