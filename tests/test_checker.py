@@ -722,3 +722,111 @@ def test_misc_checker_diagnostics_carry_definition_and_provision() -> None:
     assert severities["definition `useless_default`"] == "warning"
     assert severities["definition `always_true`"] == "warning"
     assert severities["definition `hides_parameter`"] == "warning"
+
+
+# --------------------------------------------------------------------------- static analysis
+
+STATIC = POLICIES / "static"
+
+
+def test_windows_table_gaps_and_overlaps_are_reported_as_runs_of_days() -> None:
+    diags = check_policy(STATIC / "windows-gap.yaml")
+    conflicts = [d.message for d in diags if d.code == "conflict"]
+    assert conflicts == [
+        "1 Jan to 5 Jan falls in rows 1, 4",
+        "no row covers 16 Sep to 30 Sep",
+        "1 Dec to 31 Dec falls in rows 3, 4",
+    ]
+    assert all(d.is_error and d.where == "parameter `payment_windows`"
+               for d in diags if d.code == "conflict")
+
+
+def test_the_baseline_windows_cover_the_year_exactly_once() -> None:
+    assert not [d for d in check_policy(ROOT / "policies" / "fsra-2024-001")
+                if d.code == "conflict"]
+
+
+def test_a_notice_mark_after_the_unclaimed_date_is_a_conflict() -> None:
+    # N1 `marks-after-inactive`: the 11-year notice falls after the deposit is unclaimed
+    policy = load_policy(STATIC / "marks-after-unclaimed.yaml", root=ROOT / "policies")
+    conflicts = [d for d in policy.warnings if d.code == "conflict"]
+    assert [d.message for d in conflicts] == [
+        "notice mark `9y` is due 11 years after the last activity, on or after the deposit "
+        "becomes unclaimed (10 years)"]
+    (d,) = conflicts
+    assert d.where == "invariant `notices_before_unclaimed`"
+    assert d.severity == "warning"
+    assert d.span is not None and d.span.file.endswith("policies/fsra-2024-001/policy.yaml")
+
+
+def test_an_override_that_breaks_an_invariant_is_reported_at_evaluation() -> None:
+    from evaluator.facts import facts_from_json
+
+    policy = load_policy(ROOT / "policies" / "fsra-2024-001")
+    facts = facts_from_json({"members": []})
+    result = policy.evaluate(facts, as_of="2026-11-21", params={"unclaimed_period": "9 years"})
+    messages = [d.message for d in result.warnings]
+    assert "notice mark `9y` is due 9 years after the last activity, on or after the deposit " \
+        "becomes unclaimed (9 years)" in messages
+    assert all("--param unclaimed_period" in (d.help or "") for d in result.warnings)
+    assert policy.evaluate(facts, as_of="2026-11-21").warnings == []
+
+
+def test_derived_parameters_cycles_types_and_names() -> None:
+    diags = check_policy(STATIC / "derived.yaml")
+    messages = {d.message for d in diags if d.is_error}
+    assert "derived parameters depend on each other in a cycle: `loop_a` -> `loop_b` -> " \
+        "`loop_a`" in messages
+    assert "formula is `Bool` but the parameter is a date" in messages
+    assert "unknown parameter `as_of`" in messages
+
+
+def test_an_error_invariant_makes_the_policy_invalid(tmp_path: Path) -> None:
+    text = (STATIC / "derived.yaml").read_text(encoding="utf-8")
+    fixed = text.split("  loop_a:")[0] + "definitions:" + text.split("definitions:")[1]
+    fixed = fixed.replace("max(opened, start, loop_a, wrong_type, uses_as_of)",
+                          "max(opened, start)")
+    fixed = fixed.replace("definitions:", "invariants:\n  must_hold:\n    formula: start > "
+                          "2030-01-01\n    message: start must be after 2030\n    severity: "
+                          "error\ndefinitions:", 1)
+    path = tmp_path / "invariant.yaml"
+    path.write_text(fixed, encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    (d,) = [d for d in info.value.diagnostics if d.code == "conflict"]
+    assert d.message == "start must be after 2030"
+    assert d.where == "invariant `must_hold`"
+
+
+def test_coming_into_force_is_derived_and_still_overridable() -> None:
+    from evaluator.facts import facts_from_json
+
+    policy = load_policy(ROOT / "policies" / "fsra-2024-001")
+    facts = facts_from_json({"members": []})
+
+    def cif(**params: str) -> str:
+        value: str = policy.evaluate(facts, as_of="2026-11-21",
+                                     params=params).parameters["coming_into_force"]
+        return value
+
+    assert cif() == "2025-01-01"
+    assert cif(minister_approval="2024-12-17") == "2025-01-01"   # + 15 days = the Act's day
+    assert cif(minister_approval="2024-12-18") == "2025-01-02"   # one day later wins
+    assert cif(act_s147_in_force="2025-06-01") == "2025-06-01"
+    assert cif(coming_into_force="2025-03-01", minister_approval="2026-01-01") == "2025-03-01"
+    specs = policy.resolve_params({"coming_into_force": "2025-03-01"})
+    assert specs["coming_into_force"].set_by == "--param"
+    assert policy.resolve_params()["coming_into_force"].set_by == \
+        "derived in fsra-2024-001@1.1.0"
+
+
+def test_comparing_a_never_null_value_with_null_is_warned_about(tmp_path: Path) -> None:
+    base = (ROOT / "policies" / "fsra-2024-001" / "policy.yaml").read_text(encoding="utf-8")
+    text = base.replace("formula: last_activity + unclaimed_period",
+                        "formula: if opened == null then opened else last_activity + "
+                        "unclaimed_period")
+    assert text != base
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    warnings = [d for d in check_policy(path) if d.code == "unreachable"]
+    assert [d.message for d in warnings] == ["`opened` is never null, so this is always false"]
