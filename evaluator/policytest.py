@@ -1,6 +1,6 @@
 """`unclaimed test`: run a policy's test cases and report its coverage by provision.
 
-A *case* is a YAML file (the format of ``tests/cases/``)::
+A *case* is a YAML file (as in ``policies/fsra-2024-001/tests/``)::
 
     description: what the case shows
     provisions: ["2(1)", "A3"]          # informational

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ROOT / "tests" / "cases"
+CASES = ROOT / "policies" / "fsra-2024-001" / "tests"
 BASELINE = ROOT / "policies" / "fsra-2024-001"
 SNAPSHOT_EVENT_TYPES = {"transaction", "statement_ack", "response"}
 
