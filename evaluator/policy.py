@@ -162,7 +162,7 @@ class Policy:
 
     # -- evaluation ----------------------------------------------------------------------
 
-    def evaluate(self, facts: Facts, as_of: str | _dt.date,
+    def evaluate(self, facts: Facts | Any, as_of: str | _dt.date,
                  params: Mapping[str, Any] | None = None, *, explain: bool = False,
                  backend: str = "auto", coverage: Coverage | None = None) -> EvaluationResult:
         """Determinations for every account and claim of ``facts`` on ``as_of``.
@@ -170,9 +170,23 @@ class Policy:
         Records that cannot be evaluated go to ``errors``; every other record is still
         evaluated. Raises :class:`PolicyError` for bad parameters or an unknown backend.
         """
-        if backend not in ("auto", "scalar"):
+        if backend not in ("auto", "scalar", "columnar"):
             raise PolicyError(Diagnostic(f"unknown backend `{backend}`", code="api",
-                                         help="use `auto` or `scalar`"))
+                                         help="use `auto`, `scalar` or `columnar`"))
+        from evaluator.columnar import Table
+
+        if isinstance(facts, Table):
+            if backend != "scalar" and not explain and coverage is None:
+                columnar = self._evaluate_columnar(facts, as_of, params,
+                                                   required=backend == "columnar")
+                if columnar is not None:
+                    return columnar
+            facts = facts.to_facts()
+        elif backend == "columnar":
+            raise PolicyError(Diagnostic(
+                "the columnar backend evaluates snapshot tables", code="api",
+                help="read the facts with evaluator.columnar.read_table, or use "
+                     "backend=\"scalar\" for full profiles"))
         day = _as_date(as_of)
         specs = self.resolve_params(params)
         warnings: list[Diagnostic] = []
@@ -248,6 +262,40 @@ class Policy:
                 errors.append(RecordError(f"portfolio: {_error_text(exc)}"))
         result.errors = errors
         result.warnings = warnings
+        return result
+
+    def _evaluate_columnar(self, table: Any, as_of: str | _dt.date,
+                           params: Mapping[str, Any] | None, *, required: bool
+                           ) -> EvaluationResult | None:
+        """The columnar backend over a snapshot table; None to fall back to scalar."""
+        from evaluator.columnar import Unsupported, determinations, evaluate_frame
+
+        day = _as_date(as_of)
+        specs = self.resolve_params(params)
+        warnings: list[Diagnostic] = []
+        if params:
+            problems = self.invariant_problems(specs)
+            if any(d.is_error for d in problems):
+                raise PolicyError(problems)
+            warnings = problems
+        try:
+            frame = evaluate_frame(self, table, day, specs)
+        except Unsupported as exc:
+            if required:
+                raise PolicyError(Diagnostic(f"the columnar backend cannot evaluate this "
+                                             f"policy: {exc}", code="api",
+                                             help="use backend=\"scalar\"")) from None
+            return None
+        dets, errs = determinations(frame)
+        result = EvaluationResult(
+            policy=self.info(), as_of=day.isoformat(),
+            parameters={n: param_json(s) for n, s in sorted(specs.items())},
+            facts=({"source": table.source, "sha256": table.sha256}
+                   if table.sha256 is not None else None))
+        result.accounts = dets
+        result.errors = [*table.errors, *errs]
+        result.warnings = warnings
+        result.portfolio = frame.portfolio
         return result
 
     def trace_plan(self, outputs: tuple[str, ...]) -> list[str]:

@@ -1,0 +1,1529 @@
+"""Columnar backend: a checked policy compiled to polars expressions over a snapshot table.
+
+The whole portfolio is one frame, one row per account. Compilation maps every formula
+node to a *compiled value*:
+
+- :class:`Const`: known before looking at the data (literals, parameters, the as-of day,
+  global definitions, and anything computed only from those). Constants are folded with
+  the scalar backend's own operations, so both backends agree by construction.
+- :class:`Col`: one value per account row, a polars expression with an optional error
+  expression (non-null where that row cannot be evaluated: ``fail(...)``, a missing
+  value). Money and numbers are exact scaled integers (``scale`` decimal places).
+- :class:`Rec`: a record whose fields are compiled values, with a presence flag when it
+  may be null (``if c then {...} else null``).
+- :class:`UList`: a list of known length, unrolled: each item with a presence flag
+  (comprehensions over parameter tables and over the few events a snapshot row holds).
+
+Member-level definitions are columns constant within a member, computed with window
+functions over ``member_id``; aggregations over a member's accounts or events are window
+aggregations. Snapshot facts hold, per row, at most one transaction (on that account)
+and the member's latest statement acknowledgement and response: these are the *event
+slots* of a row, so comprehensions over events unroll into column expressions and
+filters on the event type fold away.
+
+What the compiler cannot express raises :class:`Unsupported`; ``backend="auto"`` then
+uses the scalar backend for the whole portfolio.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import operator
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from evaluator import ast as A
+from evaluator import types as T
+from evaluator.builtins import BUILTINS, WINDOW_COLUMNS, _window_dates
+from evaluator.checker import Resolved
+from evaluator.errors import EvaluationError
+from evaluator.facts import SNAPSHOT_COLUMNS, FactsError, parse_fx_csv
+from evaluator.interpreter import _compare as _scalar_compare  # noqa: F401 (kept in step)
+from evaluator.loader import ParamSpec
+from evaluator.model import RecordError
+from evaluator.values import Duration, MonthDay, add_duration, display
+
+if TYPE_CHECKING:
+    from evaluator.policy import Policy
+
+
+class Unsupported(Exception):
+    """The columnar backend cannot compile this policy (or these facts)."""
+
+
+# -- compiled values -------------------------------------------------------------------
+
+class CV:
+    """A compiled value."""
+
+
+@dataclass
+class Const(CV):
+    value: Any
+
+
+@dataclass
+class Col(CV):
+    expr: pl.Expr
+    err: pl.Expr | None = None
+    #: decimal places of a Money or Number column held as a scaled integer
+    scale: int | None = None
+
+
+@dataclass
+class Rec(CV):
+    fields: dict[str, CV]
+    #: None: always present; otherwise a Bool compiled value
+    present: CV | None = None
+
+
+@dataclass
+class UList(CV):
+    items: list[tuple[CV, CV]]  # (present, item)
+
+
+@dataclass
+class AccountRow(CV):
+    """The account of the current row (or, inside an aggregation, of each row)."""
+
+
+@dataclass
+class MemberRef(CV):
+    """The member of the current row."""
+
+
+@dataclass
+class MemberEvents(CV):
+    """A member's events: the event slots of every row of the member."""
+
+
+@dataclass
+class MemberAccounts(CV):
+    """A member's accounts: every row of the member."""
+
+
+@dataclass
+class AllAccounts(CV):
+    """Every evaluated account of the portfolio."""
+
+
+def _fold_err(*errs: pl.Expr | None) -> pl.Expr | None:
+    present = [e for e in errs if e is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    return pl.coalesce(present)
+
+
+def _errs(*cvs: CV) -> pl.Expr | None:
+    out: list[pl.Expr | None] = []
+    for cv in cvs:
+        out.append(_err_of(cv))
+    return _fold_err(*out)
+
+
+def _err_of(cv: CV) -> pl.Expr | None:
+    if isinstance(cv, Col):
+        return cv.err
+    if isinstance(cv, Rec):
+        return _fold_err(*(_err_of(f) for f in cv.fields.values()),
+                         _err_of(cv.present) if cv.present is not None else None)
+    if isinstance(cv, UList):
+        return _fold_err(*(_fold_err(_err_of(p), _err_of(i)) for p, i in cv.items))
+    return None
+
+
+def _guard(err: pl.Expr | None, cond: pl.Expr) -> pl.Expr | None:
+    """An error that only counts where ``cond`` holds (a branch that is taken)."""
+    if err is None:
+        return None
+    return pl.when(cond).then(err)
+
+
+# -- the snapshot table -----------------------------------------------------------------
+
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_DECIMAL_RE = r"^\d+(\.\d+)?$"
+_TEXT_COLUMNS = (*SNAPSHOT_COLUMNS, "kind")
+
+
+@dataclass
+class Table:
+    """A validated snapshot table: one row per evaluable account, in evaluation order."""
+
+    frame: pl.DataFrame
+    fx_rates: dict[tuple[str, _dt.date], Decimal]
+    errors: list[RecordError] = field(default_factory=list)
+    balance_scale: int = 2
+    source: str = "<memory>"
+    sha256: str | None = None
+    #: the raw rows, kept to re-run a member through the scalar backend (--explain)
+    raw: pl.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return self.frame.height + len(self.errors)
+
+    def member_rows(self, member_id: str) -> list[dict[str, str]]:
+        """The snapshot rows of one member, as text, for the scalar backend."""
+        raw = self.raw if self.raw is not None else pl.DataFrame()
+        rows = raw.filter(pl.col("member_id").str.strip_chars() == member_id)
+        return [{k: ("" if v is None else str(v)) for k, v in r.items() if k != "__line"}
+                for r in rows.iter_rows(named=True)]
+
+    def to_facts(self) -> Any:
+        """The same rows as a scalar :class:`~evaluator.model.Facts` (for small tables)."""
+        from evaluator.facts import facts_from_snapshot
+
+        raw = self.raw if self.raw is not None else pl.DataFrame()
+        rows = [{k: ("" if v is None else str(v)) for k, v in r.items() if k != "__line"}
+                for r in raw.iter_rows(named=True)]
+        fx = [{"currency": c, "date": d.isoformat(), "rate": str(r)}
+              for (c, d), r in self.fx_rates.items()]
+        facts = facts_from_snapshot(rows, fx, source=self.source)
+        import dataclasses
+
+        return dataclasses.replace(facts, sha256=self.sha256)
+
+
+def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None = None
+               ) -> Table:
+    """A snapshot table from CSV or Parquet, validated exactly as the scalar loader does."""
+    source = os.fspath(path)
+    suffix = Path(source).suffix.lower()
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise FactsError(f"{source}: cannot read facts file: {exc.strerror}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        if suffix == ".csv":
+            raw = pl.read_csv(data, infer_schema=False)
+        elif suffix == ".parquet":
+            raw = pl.read_parquet(data)
+        else:
+            raise FactsError(f"{source}: a snapshot table is .csv or .parquet")
+    except pl.exceptions.PolarsError as exc:
+        raise FactsError(f"{source}: cannot read the table: {str(exc).splitlines()[0]}"
+                         ) from None
+    fx_rates = parse_fx_csv(fx) if fx is not None else {}
+    table = table_from_frame(raw, fx_rates, source)
+    table.sha256 = digest
+    return table
+
+
+def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
+                     source: str = "<memory>") -> Table:
+    missing = [c for c in SNAPSHOT_COLUMNS if c not in raw.columns]
+    if missing:
+        raise FactsError(f"{source}: row 1: missing column(s) {', '.join(missing)} "
+                         f"(expected {', '.join(SNAPSHOT_COLUMNS)})")
+    cols = [c for c in _TEXT_COLUMNS if c in raw.columns]
+    text = raw.select([_as_text(raw, c) for c in cols])
+    if "kind" not in text.columns:
+        text = text.with_columns(pl.lit(None, pl.String).alias("kind"))
+    text = text.with_row_index("__line", offset=2)
+    # drop rows whose cells are all empty, as the scalar loader does
+    s = [pl.col(c).str.strip_chars() for c in _TEXT_COLUMNS]
+    blank = pl.all_horizontal([(x.is_null() | (x == "")) for x in s])
+    text = text.filter(~blank)
+    return _validate(text, fx_rates, source)
+
+
+def _as_text(raw: pl.DataFrame, name: str) -> pl.Expr:
+    dtype = raw.schema[name]
+    col = pl.col(name)
+    if dtype == pl.String:
+        return col
+    if dtype == pl.Date:
+        return col.dt.strftime("%Y-%m-%d").alias(name)
+    return col.cast(pl.String).alias(name)
+
+
+def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
+              source: str) -> Table:
+    from evaluator.facts import _Loader
+
+    def clean(c: str) -> pl.Expr:
+        x = pl.col(c).str.strip_chars()
+        return pl.when(x == "").then(None).otherwise(x).alias(c)
+
+    t = text.with_columns([clean(c) for c in _TEXT_COLUMNS])
+    date_ok = {c: (pl.col(c).is_null() if c != "opened" else pl.lit(False))
+               | (pl.col(c).str.contains(_DATE_RE)
+                  & pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null())
+               for c in ("opened", "last_transaction", "last_statement_ack", "last_response")}
+    first_line = pl.col("__line").min().over("account_id")
+    ok = (pl.col("member_id").is_not_null() & pl.col("account_id").is_not_null()
+          & (pl.col("__line") == first_line)
+          & pl.col("currency").str.contains(r"^[A-Z]{3}$").fill_null(False)
+          & pl.col("balance").str.contains(_DECIMAL_RE).fill_null(False)
+          & pl.all_horizontal([v.fill_null(False) for v in date_ok.values()]))
+    t = t.with_columns(ok.alias("__ok"), first_line.alias("__first"))
+    bad = t.filter(~pl.col("__ok"))
+    errors: list[RecordError] = []
+    extra_rows: list[dict[str, Any]] = []
+    if bad.height:
+        loader = _Loader(source)
+        groups: dict[str, Any] = {}
+        for row in bad.iter_rows(named=True):
+            aid, line, first = row["account_id"], row["__line"], row["__first"]
+            loader.account_seen = ({aid: f"row {first}"} if aid is not None and first is not None
+                                   and first < line else {})
+            before = len(loader.errors)
+            cells = tuple(row.get(c) for c in _TEXT_COLUMNS)
+            loader._snapshot_row(line, cells, groups)
+            if len(loader.errors) == before:  # valid after all (the vector check is stricter)
+                extra_rows.append(row)
+        errors = list(loader.errors)
+    good = t.filter(pl.col("__ok"))
+    if extra_rows:
+        good = pl.concat([good, pl.DataFrame(extra_rows, schema=t.schema)]).sort("__line")
+    scale = 2
+    if good.height:
+        decimals = good.select(pl.col("balance").str.extract(r"\.(\d+)$", 1).str.len_chars()
+                               .max()).item()
+        scale = max(2, int(decimals or 0))
+    if scale > 9:
+        raise Unsupported(f"balances with {scale} decimal places")
+    frac = pl.col("balance").str.extract(r"\.(\d+)$", 1).fill_null("")
+    whole = pl.col("balance").str.extract(r"^(\d+)", 1).cast(pl.Int64)
+    units = whole * 10 ** scale + pl.when(frac == "").then(pl.lit(0, pl.Int64)).otherwise(
+        frac.str.pad_end(scale, "0").cast(pl.Int64))
+    order = pl.col("__line").min().over("member_id")
+    frame = good.with_columns(
+        units.alias("balance"),
+        *[pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=True).alias(c)
+          for c in ("opened", "last_transaction", "last_statement_ack", "last_response")],
+        pl.col("kind").fill_null("deposit"),
+        order.alias("__member_order"),
+    ).sort(["__member_order", "__line"]).drop("__ok", "__first")
+    return Table(frame=frame, fx_rates=fx_rates, errors=errors, balance_scale=scale,
+                 source=source, raw=text)
+
+
+# -- compilation -------------------------------------------------------------------------
+
+_SLOT_COLUMNS = (("transaction", "last_transaction", False),
+                 ("statement_ack", "last_statement_ack", True),
+                 ("response", "last_response", True))
+
+
+def _slot(kind: str, column: str, member_level: bool) -> Rec:
+    return Rec({
+        "date": Col(pl.col(column)),
+        "type": Const(kind),
+        "account_id": Const(None) if member_level else Col(pl.col("account_id")),
+        "mark": Const(None),
+        "amount": Const(None),
+        "attachments": Const(()),
+    }, present=Col(pl.col(column).is_not_null()))
+
+
+class Compiler:
+    def __init__(self, policy: Policy, params: dict[str, ParamSpec], as_of: _dt.date,
+                 table: Table) -> None:
+        self.policy = policy
+        self.checked = policy.checked
+        self.types = self.checked.types
+        self.res = self.checked.resolutions
+        self.params = {n: s.value for n, s in params.items()}
+        self.as_of = as_of
+        self.table = table
+        self.memo: dict[str, CV] = {}
+        self.current: list[str] = []
+        #: portfolio aggregates already computed over the evaluated rows, by call node
+        self.agg_values: dict[int, Any] = {}
+        #: portfolio aggregates to compute: (call node, keep, element, function)
+        self.agg_requests: list[tuple[A.Call, Col, Col, str]] = []
+        from evaluator.interpreter import Inst, Run
+
+        self.run = Run(policy.program, as_of, self.params, table.fx_rates)
+        self.global_inst = Inst("global", None, self.run, None)
+        self.fx_scale = max([_decimals(r) for r in table.fx_rates.values()] or [0])
+        self.fx_map = {f"{c}|{d.isoformat()}": int(r.scaleb(self.fx_scale))
+                       for (c, d), r in table.fx_rates.items()}
+
+    # -- definitions -----------------------------------------------------------------
+
+    def definition(self, name: str) -> CV:
+        if name in self.memo:
+            return self.memo[name]
+        cdef = self.checked.defs[name]
+        entity = cdef.spec.entity
+        if entity == "global":
+            try:
+                value = self.global_inst.get(name)
+            except EvaluationError as exc:
+                raise Unsupported(f"global definition `{name}` fails: {exc}") from None
+            cv: CV = Const(value)
+        elif entity in ("account", "member", "portfolio"):
+            node = cdef.spec.node
+            assert node is not None
+            self.current.append(name)
+            try:
+                cv = self.compile(node, entity, {})
+            finally:
+                self.current.pop()
+        else:
+            raise Unsupported(f"{entity} definitions are evaluated separately")
+        self.memo[name] = cv
+        return cv
+
+    def fail_message(self, msg: pl.Expr) -> pl.Expr:
+        name = self.current[-1] if self.current else "?"
+        prov = self.checked.defs[name].spec.provision if name in self.checked.defs else None
+        where = f"in `{name}`" + (f", {prov}" if prov else "")
+        return pl.concat_str([msg, pl.lit(f" ({where})")])
+
+    # -- expressions -------------------------------------------------------------------
+
+    def compile(self, node: A.Node, entity: str, env: dict[str, CV]) -> CV:
+        cv = self._compile(node, entity, env)
+        return cv
+
+    def _compile(self, node: A.Node, entity: str, env: dict[str, CV]) -> CV:
+        if isinstance(node, A.Literal):
+            return Const(node.value)
+        if isinstance(node, A.Name):
+            return self.c_name(node, entity, env)
+        if isinstance(node, A.Attr):
+            return self.attr(self.compile(node.obj, entity, env), node, entity)
+        if isinstance(node, A.Unary):
+            v = self.compile(node.operand, entity, env)
+            if isinstance(v, Const):
+                return Const(not v.value if node.op == "not" else -v.value)
+            assert isinstance(v, Col)
+            return Col(~v.expr if node.op == "not" else -v.expr, v.err, v.scale)
+        if isinstance(node, A.Binary):
+            return self.c_binary(node, entity, env)
+        if isinstance(node, A.If):
+            return self.c_if(node, entity, env)
+        if isinstance(node, A.Call):
+            return self.c_call(node, entity, env)
+        if isinstance(node, A.ListLit):
+            if len(node.items) == 1 and isinstance(node.items[0], A.Comprehension):
+                return self.comprehension(node.items[0], entity, env)
+            items = [self.compile(i, entity, env) for i in node.items]
+            if all(isinstance(i, Const) for i in items):
+                return Const(tuple(i.value for i in items))  # type: ignore[attr-defined]
+            return UList([(Const(True), i) for i in items])
+        if isinstance(node, A.RecordLit):
+            fields = {k: self.compile(v, entity, env) for k, v in node.fields}
+            if all(isinstance(f, Const) for f in fields.values()):
+                return Const({k: f.value for k, f in fields.items()})  # type: ignore[attr-defined]
+            return Rec(fields)
+        if isinstance(node, A.Comprehension):
+            return self.comprehension(node, entity, env)
+        raise Unsupported(f"`{type(node).__name__}`")  # pragma: no cover
+
+    def c_name(self, node: A.Name, entity: str, env: dict[str, CV]) -> CV:
+        r: Resolved = self.res[id(node)]
+        if r.kind == "local":
+            return env[r.name]
+        if r.kind == "param":
+            return Const(self.params[r.name])
+        if r.kind == "as_of":
+            return Const(self.as_of)
+        if r.kind == "def":
+            return self.definition(r.name)
+        if r.kind == "field":
+            return self.field(entity, r.name)
+        raise Unsupported(f"name `{node.id}`")
+
+    def field(self, entity: str, name: str) -> CV:
+        if entity == "account":
+            return self.account_field(name)
+        if entity == "portfolio":
+            if name == "accounts":
+                return AllAccounts()
+            if name == "claims":
+                return Const(())
+            raise Unsupported(f"portfolio field `{name}`")
+        if entity == "member":
+            if name == "member_id":
+                return Col(pl.col("member_id"))
+            if name == "events":
+                return MemberEvents()
+            if name == "accounts":
+                return MemberAccounts()
+        raise Unsupported(f"field `{name}` of {entity}")
+
+    def account_field(self, name: str) -> CV:
+        if name in ("account_id", "member_id", "currency", "kind"):
+            return Col(pl.col(name))
+        if name == "opened":
+            return Col(pl.col("opened"))
+        if name == "balance":
+            return Col(pl.col("balance"), scale=self.table.balance_scale)
+        if name == "events":
+            return UList([(_slot(*_SLOT_COLUMNS[0]).present or Const(True),
+                           _strip(_slot(*_SLOT_COLUMNS[0])))])
+        if name == "member":
+            return MemberRef()
+        raise Unsupported(f"account field `{name}`")
+
+    def attr(self, obj: CV, node: A.Attr, entity: str) -> CV:
+        r: Resolved = self.res[id(node)]
+        name = r.name
+        if isinstance(obj, Const):
+            value = obj.value
+            if value is None:
+                return Const(None)
+            if isinstance(value, dict):
+                return Const(value[name])
+            raise Unsupported(f"field `{name}` of a constant")
+        if isinstance(obj, Rec):
+            v = obj.fields[name]
+            if obj.present is not None:
+                return _when_present(obj.present, v)
+            return v
+        if isinstance(obj, AccountRow):
+            if r.kind == "attr_def":
+                return self.definition(name)
+            return self.account_field(name)
+        if isinstance(obj, MemberRef):
+            if r.kind == "attr_def":
+                return self.definition(name)
+            return self.field("member", name)
+        raise Unsupported(f"field `{name}` of {type(obj).__name__}")
+
+    # -- operators -----------------------------------------------------------------------
+
+    def c_binary(self, node: A.Binary, entity: str, env: dict[str, CV]) -> CV:
+        op = node.op
+        left = self.compile(node.left, entity, env)
+        if op in ("and", "or"):
+            if isinstance(left, Const):
+                if op == "and" and not left.value:
+                    return Const(False)
+                if op == "or" and left.value:
+                    return Const(True)
+                return self.compile(node.right, entity, env)
+            right = self.compile(node.right, entity, env)
+            if isinstance(right, Const):
+                if op == "and":
+                    return left if right.value else Const(False)
+                return Const(True) if right.value else left
+            assert isinstance(left, Col) and isinstance(right, Col)
+            lazy = _guard(right.err, left.expr if op == "and" else ~left.expr)
+            expr = left.expr & right.expr if op == "and" else left.expr | right.expr
+            return Col(expr, _fold_err(left.err, lazy))
+        right = self.compile(node.right, entity, env)
+        if op == "??":
+            if isinstance(left, Const):
+                return right if left.value is None else left
+            if isinstance(right, Col) and right.err is not None and right.expr is _NULL_MARK:
+                # x ?? fail(...): an error where x is missing
+                assert isinstance(left, Col)
+                return Col(left.expr, _fold_err(left.err, pl.when(left.expr.is_null())
+                                                .then(right.err)), left.scale)
+            lc, rc = self.col(left, node.left), self.col(right, node.right)
+            lc, rc = _align(lc, rc)
+            return Col(pl.coalesce([lc.expr, rc.expr]),
+                       _fold_err(lc.err, _guard(rc.err, lc.expr.is_null())), lc.scale)
+        if isinstance(left, Const) and isinstance(right, Const):
+            return Const(_const_binary(op, left.value, right.value,
+                                       self.types[id(node.left)], self.types[id(node.right)]))
+        if op in ("==", "!="):
+            return self.equality(op, left, right, node)
+        if op in A.COMPARE_OPS:
+            lc, rc = _align(self.col(left, node.left), self.col(right, node.right))
+            fn: Callable[[Any, Any], Any] = {"<": operator.lt, "<=": operator.le,
+                                             ">": operator.gt, ">=": operator.ge}[op]
+            return Col(fn(lc.expr, rc.expr), _errs(lc, rc))
+        if op in ("in", "not in"):
+            if isinstance(right, Const):
+                values = [self.lit_value(v, self.types[id(node.left)]) for v in right.value]
+                lc = self.col(left, node.left)
+                expr = lc.expr.is_in(values).fill_null(False)
+                return Col(~expr if op == "not in" else expr, lc.err)
+            raise Unsupported("`in` a computed list")
+        return self.arith(op, left, right, node)
+
+    def equality(self, op: str, left: CV, right: CV, node: A.Binary) -> CV:
+        for a, b in ((left, right), (right, left)):
+            if isinstance(b, Const) and b.value is None:
+                if isinstance(a, Rec):
+                    present = a.present if a.present is not None else Const(True)
+                    if isinstance(present, Const):
+                        return Const(bool(present.value) == (op == "!="))
+                    assert isinstance(present, Col)
+                    return Col(present.expr if op == "!=" else ~present.expr, present.err)
+                ac = self.col(a, node.left)
+                return Col(ac.expr.is_not_null() if op == "!=" else ac.expr.is_null(), ac.err)
+        lc, rc = _align(self.col(left, node.left), self.col(right, node.right))
+        expr = lc.expr.eq_missing(rc.expr)
+        return Col(~expr if op == "!=" else expr, _errs(lc, rc))
+
+    def arith(self, op: str, left: CV, right: CV, node: A.Binary) -> CV:
+        lt, rt = self.types[id(node.left)], self.types[id(node.right)]
+        if op in ("+", "-") and lt == T.DATE and rt == T.DURATION:
+            if not isinstance(right, Const):
+                raise Unsupported("a computed duration")
+            dur: Duration = right.value if op == "+" else -right.value
+            lc = self.col(left, node.left)
+            return Col(_offset(lc.expr, dur), lc.err)
+        if op == "+" and lt == T.DURATION and rt == T.DATE:
+            return self.arith("+", right, left, A.Binary("+", node.right, node.left))
+        if op == "+" and (isinstance(left, UList) or isinstance(right, UList)
+                          or isinstance(lt, T.ListT)):
+            return UList(_items(left) + _items(right))
+        if op == "+" and lt == T.TEXT:
+            lc, rc = self.col(left, node.left), self.col(right, node.right)
+            return Col(pl.concat_str([lc.expr, rc.expr]), _errs(lc, rc))
+        if lt in T.NUMERIC and rt in T.NUMERIC:
+            lc, rc = self.col(left, node.left), self.col(right, node.right)
+            if op in ("+", "-"):
+                lc, rc = _align(lc, rc)
+                expr = lc.expr + rc.expr if op == "+" else lc.expr - rc.expr
+                return Col(expr, _errs(lc, rc), lc.scale)
+            if op == "*":
+                return Col(lc.expr * rc.expr, _errs(lc, rc), (lc.scale or 0) + (rc.scale or 0))
+        raise Unsupported(f"`{op}` on `{lt}` and `{rt}`")
+
+    def c_if(self, node: A.If, entity: str, env: dict[str, CV]) -> CV:
+        cond = self.compile(node.cond, entity, env)
+        if isinstance(cond, Const):
+            return self.compile(node.then if cond.value else node.orelse, entity, env)
+        assert isinstance(cond, Col)
+        a = self.compile(node.then, entity, env)
+        b = self.compile(node.orelse, entity, env)
+        return self.choose(cond, a, b, self.types[id(node)])
+
+    def choose(self, cond: Col, a: CV, b: CV, t: T.Type) -> CV:
+        c = cond.expr
+        a, b = _as_rec(a), _as_rec(b)
+        if isinstance(a, Rec | Const) and isinstance(b, Rec | Const) and (
+                isinstance(a, Rec) or isinstance(b, Rec)):
+            if isinstance(a, Const) and a.value is None and isinstance(b, Rec):
+                return Rec(b.fields, _and(Col(~c, cond.err), b.present))
+            if isinstance(b, Const) and b.value is None and isinstance(a, Rec):
+                return Rec(a.fields, _and(Col(c, cond.err), a.present))
+            if isinstance(a, Rec) and isinstance(b, Rec) and a.fields.keys() == b.fields.keys():
+                sub = T.strip(t)
+                fields = {}
+                for k in a.fields:
+                    ft = sub.field(k) if isinstance(sub, T.RecordT) else None
+                    fields[k] = self.choose(cond, a.fields[k], b.fields[k], ft or T.NEVER)
+                return Rec(fields)
+            raise Unsupported("`if` between records of different shapes")
+        if isinstance(a, UList | Rec) or isinstance(b, UList | Rec):
+            raise Unsupported("`if` between lists")
+        if _is_fail(a) or _is_fail(b):
+            value = b if _is_fail(a) else a
+            failing = a if _is_fail(a) else b
+            vc = self.col(value, None) if not isinstance(value, Col) else value
+            fail_when = c if failing is a else ~c
+            assert isinstance(failing, Col)
+            return Col(vc.expr, _fold_err(cond.err, _guard(vc.err, ~fail_when),
+                                          pl.when(fail_when).then(failing.err)), vc.scale)
+        ac, bc = _align(self.col(a, None, t), self.col(b, None, t))
+        expr = pl.when(c).then(ac.expr).otherwise(bc.expr)
+        return Col(expr, _fold_err(cond.err, _guard(ac.err, c), _guard(bc.err, ~c)), ac.scale)
+
+    # -- comprehensions --------------------------------------------------------------------
+
+    def comprehension(self, node: A.Comprehension, entity: str, env: dict[str, CV]) -> CV:
+        source = self.compile(node.iterable, entity, env)
+        if isinstance(source, Const):
+            items: list[tuple[CV, CV]] = [(Const(True), Const(v)) for v in source.value]
+        elif isinstance(source, UList):
+            items = source.items
+        elif isinstance(source, MemberEvents | MemberAccounts | AllAccounts):
+            return _Aggregate(self, node, entity, env, source)
+        else:
+            raise Unsupported(f"a comprehension over {type(source).__name__}")
+        out: list[tuple[CV, CV]] = []
+        for present, item in items:
+            inner = {**env, node.var: item}
+            keep: CV = present
+            if node.cond is not None:
+                c = self.compile(node.cond, entity, inner)
+                keep = _and_cv(present, c)
+            if isinstance(keep, Const) and not keep.value:
+                continue
+            out.append((keep, self.compile(node.element, entity, inner)))
+        if all(isinstance(p, Const) and isinstance(v, Const) for p, v in out):
+            return Const(tuple(v.value for _, v in out))  # type: ignore[attr-defined]
+        return UList(out)
+
+    # -- calls --------------------------------------------------------------------------
+
+    def c_call(self, node: A.Call, entity: str, env: dict[str, CV]) -> CV:
+        name = node.func
+        if id(node) in self.agg_values:
+            return Const(self.agg_values[id(node)])
+        if len(node.args) == 1 and isinstance(node.args[0], A.Comprehension):
+            arg = self.comprehension(node.args[0], entity, env)
+            if isinstance(arg, _Aggregate):
+                if isinstance(arg.source, AllAccounts):
+                    return arg.request(node, name)
+                return arg.reduce(name, self.types[id(node)])
+            args = [arg]
+        else:
+            args = [self.compile(a, entity, env) for a in node.args]
+            if name in _AGGREGATES and len(args) == 1 and isinstance(args[0], _Aggregate):
+                return args[0].reduce(name, self.types[id(node)])
+        if all(isinstance(a, Const) for a in args):
+            return self.const_call(node, [a.value for a in args])  # type: ignore[attr-defined]
+        impl = COLUMNAR.get(name)
+        if impl is None:
+            raise Unsupported(f"`{name}` on per-account values")
+        return impl(self, node, args)
+
+    def const_call(self, node: A.Call, values: list[Any]) -> CV:
+        b = BUILTINS[node.func]
+        try:
+            if b.needs_run:
+                return Const(b.scalar(self.run, *values))
+            if b.typed:
+                return Const(b.scalar(self.types[id(node)], *values))
+            return Const(b.scalar(*values))
+        except EvaluationError as exc:
+            return Col(_NULL_MARK, pl.lit(f"{exc.message}"))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def lit_value(self, value: Any, t: T.Type) -> Any:
+        if isinstance(value, MonthDay):
+            return value.month * 100 + value.day
+        return value
+
+    def col(self, cv: CV, node: A.Node | None, t: T.Type | None = None) -> Col:
+        """A value as a column (constants become literals of the right kind)."""
+        if isinstance(cv, Col):
+            return cv
+        if isinstance(cv, Const):
+            v = cv.value
+            if isinstance(v, bool) or v is None or isinstance(v, str | _dt.date):
+                return Col(pl.lit(v))
+            if isinstance(v, MonthDay):
+                return Col(pl.lit(v.month * 100 + v.day, pl.Int32))
+            if isinstance(v, int):
+                return Col(pl.lit(v, pl.Int64), scale=0)
+            if isinstance(v, Decimal):
+                scale = max(0, -v.as_tuple().exponent)  # type: ignore[operator]
+                return Col(pl.lit(int(v.scaleb(scale)), pl.Int64), scale=scale)
+            raise Unsupported(f"constant {v!r} as a column")
+        if isinstance(cv, Rec):
+            raise Unsupported("a record where a value is expected")
+        raise Unsupported(f"{type(cv).__name__} where a value is expected")
+
+
+# a placeholder expression for the value of `fail(...)`: never selected
+_NULL_MARK = pl.lit(None)
+
+
+def _is_fail(cv: CV) -> bool:
+    return isinstance(cv, Col) and cv.expr is _NULL_MARK
+
+
+def _as_rec(cv: CV) -> CV:
+    """A constant record as a record of constants (so it can be chosen field by field)."""
+    if isinstance(cv, Const) and isinstance(cv.value, dict):
+        return Rec({k: Const(v) for k, v in cv.value.items()})
+    return cv
+
+
+def _strip(rec: Rec) -> Rec:
+    return Rec(rec.fields)
+
+
+def _items(cv: CV) -> list[tuple[CV, CV]]:
+    if isinstance(cv, UList):
+        return cv.items
+    if isinstance(cv, Const):
+        return [(Const(True), Const(v)) for v in cv.value]
+    raise Unsupported("a list that is not known in advance")
+
+
+def _and(a: CV, b: CV | None) -> CV:
+    return a if b is None else _and_cv(a, b)
+
+
+def _and_cv(a: CV, b: CV) -> CV:
+    if isinstance(a, Const):
+        return b if a.value else Const(False)
+    if isinstance(b, Const):
+        return a if b.value else Const(False)
+    assert isinstance(a, Col) and isinstance(b, Col)
+    return Col(a.expr & b.expr, _fold_err(a.err, _guard(b.err, a.expr)))
+
+
+def _when_present(present: CV, v: CV) -> CV:
+    if isinstance(present, Const):
+        return v if present.value else Const(None)
+    assert isinstance(present, Col)
+    if isinstance(v, Const):
+        if v.value is None:
+            return v
+        v = _lit_col(v)
+    if isinstance(v, Col):
+        return Col(pl.when(present.expr).then(v.expr), _fold_err(present.err, v.err), v.scale)
+    raise Unsupported("a field of a record that may be null")
+
+
+def _lit_col(c: Const) -> Col:
+    v = c.value
+    if isinstance(v, Decimal):
+        scale = max(0, -v.as_tuple().exponent)  # type: ignore[operator]
+        return Col(pl.lit(int(v.scaleb(scale)), pl.Int64), scale=scale)
+    if isinstance(v, MonthDay):
+        return Col(pl.lit(v.month * 100 + v.day, pl.Int32))
+    return Col(pl.lit(v))
+
+
+def _align(a: Col, b: Col) -> tuple[Col, Col]:
+    """Bring two scaled numbers to the same scale."""
+    if a.scale is None or b.scale is None or a.scale == b.scale:
+        if a.scale is None and b.scale is not None:
+            return Col(a.expr, a.err, b.scale), b
+        if b.scale is None and a.scale is not None:
+            return a, Col(b.expr, b.err, a.scale)
+        return a, b
+    if a.scale < b.scale:
+        return Col(a.expr * 10 ** (b.scale - a.scale), a.err, b.scale), b
+    return a, Col(b.expr * 10 ** (a.scale - b.scale), b.err, a.scale)
+
+
+def _offset(expr: pl.Expr, dur: Duration) -> pl.Expr:
+    parts = []
+    if dur.months:
+        parts.append(f"{dur.months}mo")
+    if dur.days:
+        parts.append(f"{dur.days}d")
+    if not parts:
+        return expr
+    return expr.dt.offset_by("".join(parts))
+
+
+def _decimals(d: Decimal) -> int:
+    exp = d.as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else 0
+
+
+def _const_binary(op: str, a: Any, b: Any, lt: T.Type, rt: T.Type) -> Any:
+    """The scalar backend's meaning of an operator on two constants."""
+    if op == "+":
+        if lt == T.DATE:
+            return add_duration(a, b)
+        if rt == T.DATE:
+            return add_duration(b, a)
+        if isinstance(lt, T.ListT):
+            return tuple(a) + tuple(b)
+        return a + b
+    if op == "-":
+        if lt == T.DATE:
+            return add_duration(a, -b)
+        return a - b
+    if op == "*":
+        if lt == T.DURATION:
+            return a.times(int(b))
+        if rt == T.DURATION:
+            return b.times(int(a))
+        return a * b
+    if op == "/":
+        if b == 0:
+            raise Unsupported("division by zero in a constant")
+        return Decimal(a) / Decimal(b)
+    if op == "==":
+        return a == b
+    if op == "!=":
+        return a != b
+    if op == "<":
+        return a < b
+    if op == "<=":
+        return a <= b
+    if op == ">":
+        return a > b
+    if op == ">=":
+        return a >= b
+    if op == "in":
+        return a in b
+    if op == "not in":
+        return a not in b
+    raise Unsupported(f"constant `{op}`")
+
+
+# -- aggregations over a member's accounts or events ---------------------------------------
+
+_AGGREGATES = {"latest", "earliest", "largest", "smallest", "count", "sum", "any", "all"}
+
+
+def _empty_aggregate(name: str, t: T.Type, placeholder: bool = False) -> Any:
+    """An aggregate over no rows, as the scalar builtins give it (or, while only learning
+    which aggregates are needed, a harmless stand-in that cannot divide by zero)."""
+    base = T.strip(t)
+    zero: Any = Decimal("0.00") if base == T.MONEY else Decimal(0) if base == T.NUMBER else 0
+    if placeholder and name in ("count", "sum"):
+        zero = zero + 1
+    return {"count": zero, "sum": zero, "any": False, "all": True}.get(name)
+
+
+class _NeedAggregates(Exception):
+    """Compiling a portfolio definition needs aggregates that are not computed yet."""
+
+
+class _Aggregate(CV):
+    """A comprehension over all rows of a member: reduced with window aggregations."""
+
+    def __init__(self, comp: Compiler, node: A.Comprehension, entity: str,
+                 env: dict[str, CV], source: CV) -> None:
+        self.comp = comp
+        self.node = node
+        self.entity = entity
+        self.env = env
+        self.source = source
+
+    def parts(self) -> list[tuple[Col, CV, bool]]:
+        """(keep, element, member-level) for each slot of a row."""
+        comp, node = self.comp, self.node
+        if isinstance(self.source, MemberAccounts | AllAccounts):
+            slots: list[tuple[CV, bool]] = [(AccountRow(), False)]
+        else:
+            slots = [(_slot(*s), s[2]) for s in _SLOT_COLUMNS]
+        out: list[tuple[Col, CV, bool]] = []
+        for item, member_level in slots:
+            present: CV = item.present if isinstance(item, Rec) and item.present else Const(True)
+            value = _strip(item) if isinstance(item, Rec) else item
+            inner = {**self.env, node.var: value}
+            keep = present
+            if node.cond is not None:
+                keep = _and_cv(present, comp.compile(node.cond, self.entity, inner))
+            if isinstance(keep, Const) and not keep.value:
+                continue
+            elem = comp.compile(node.element, self.entity, inner)
+            out.append((comp.col(keep, None), elem, member_level))
+        return out
+
+    def request(self, node: A.Call, name: str) -> CV:
+        """An aggregate over every evaluated account: computed after the rows are."""
+        if name not in _AGGREGATES:
+            raise Unsupported(f"`{name}` over the portfolio's accounts")
+        parts = self.parts()
+        if not parts:  # no account can qualify (the condition folds to false)
+            return Const(_empty_aggregate(name, self.comp.types[id(node)]))
+        ((keep, elem, _),) = parts
+        self.comp.agg_requests.append((node, keep, self.comp.col(elem, None), name))
+        raise _NeedAggregates()
+
+    def reduce(self, name: str, t: T.Type) -> CV:
+        if name not in _AGGREGATES:
+            raise Unsupported(f"`{name}` over a member's rows")
+        parts = self.parts()
+        if not parts:
+            return Const({"count": 0, "sum": 0, "any": False, "all": True}.get(name))
+        results: list[Col] = []
+        errs: list[pl.Expr | None] = []
+        for keep, elem, member_level in parts:
+            errs.append(keep.err)
+            if name == "count":
+                if member_level:
+                    ec = self.comp.col(elem, None)
+                    v = ec.expr.filter(keep.expr).n_unique().over("member_id")
+                else:
+                    v = keep.expr.cast(pl.Int64).sum().over("member_id")
+                results.append(Col(v, scale=0))
+                continue
+            ec = self.comp.col(elem, None)
+            errs.append(_guard(ec.err, keep.expr))
+            masked = pl.when(keep.expr).then(ec.expr)
+            if name in ("latest", "largest"):
+                v = masked.max().over("member_id")
+            elif name in ("earliest", "smallest"):
+                v = masked.min().over("member_id")
+            elif name == "sum":
+                if member_level:
+                    raise Unsupported("`sum` over member-level events")
+                v = masked.fill_null(0).sum().over("member_id")
+            elif name == "any":
+                v = (keep.expr & ec.expr).any().over("member_id")
+            else:
+                v = (~keep.expr | ec.expr).all().over("member_id")
+            results.append(Col(v, scale=ec.scale))
+        err = _fold_err(*errs)
+        if err is not None:
+            err = err.drop_nulls().first().over("member_id")
+        exprs = [r.expr for r in results]
+        scale = results[0].scale
+        if name in ("latest", "largest"):
+            return Col(pl.max_horizontal(exprs), err, scale)
+        if name in ("earliest", "smallest"):
+            return Col(pl.min_horizontal(exprs), err, scale)
+        if name in ("count", "sum"):
+            return Col(pl.sum_horizontal(exprs), err, scale)
+        if name == "any":
+            return Col(pl.any_horizontal(exprs), err)
+        return Col(pl.all_horizontal(exprs), err)
+
+
+# -- builtins on columns (one table with the scalar ones: builtins.BUILTINS) ----------------
+
+Impl = Callable[[Compiler, A.Call, list[CV]], CV]
+
+
+def _unary_items(args: list[CV]) -> list[tuple[CV, CV]]:
+    return _items(args[0])
+
+
+def _reduce_ulist(comp: Compiler, node: A.Call, items: list[tuple[CV, CV]], name: str) -> CV:
+    t = comp.types[id(node)]
+    if not items:
+        return Const({"count": 0, "sum": 0, "any": False, "all": True, "compact": ()}
+                     .get(name))
+    if name == "compact":
+        return UList([(_and_cv(p, _not_null(comp, v)), v) for p, v in items])
+    if name == "count":
+        cols = [comp.col(p, None) for p, _ in items]
+        return Col(pl.sum_horizontal([c.expr.cast(pl.Int64) for c in cols]),
+                   _errs(*cols), scale=0)
+    vals: list[Col] = []
+    for p, v in items:
+        pc, vc = comp.col(p, None), comp.col(v, None)
+        vals.append(Col(pl.when(pc.expr).then(vc.expr), _fold_err(pc.err, _guard(vc.err, pc.expr)),
+                        vc.scale))
+    scale = vals[0].scale
+    if any(v.scale != scale for v in vals):
+        aligned = [vals[0]]
+        for v in vals[1:]:
+            a, b = _align(aligned[0], v)
+            aligned = [a, *aligned[1:], b]
+        vals, scale = aligned, aligned[0].scale
+    exprs = [v.expr for v in vals]
+    err = _errs(*vals)
+    if name in ("latest", "largest"):
+        return Col(pl.max_horizontal(exprs), err, scale)
+    if name in ("earliest", "smallest"):
+        return Col(pl.min_horizontal(exprs), err, scale)
+    if name == "sum":
+        return Col(pl.sum_horizontal([e.fill_null(0) for e in exprs]), err, scale)
+    if name == "any":
+        return Col(pl.any_horizontal([e.fill_null(False) for e in exprs]), err)
+    if name == "all":
+        return Col(pl.all_horizontal([e.fill_null(True) for e in exprs]), err)
+    if name in ("first", "last"):
+        return Col(pl.coalesce(exprs if name == "first" else exprs[::-1]), err, scale)
+    del t
+    raise Unsupported(f"`{name}`")
+
+
+def _not_null(comp: Compiler, v: CV) -> CV:
+    if isinstance(v, Const):
+        return Const(v.value is not None)
+    if isinstance(v, Rec):
+        return v.present if v.present is not None else Const(True)
+    vc = comp.col(v, None)
+    return Col(vc.expr.is_not_null(), vc.err)
+
+
+def _list_fn(name: str) -> Impl:
+    def impl(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+        return _reduce_ulist(comp, node, _unary_items(args), name)
+    return impl
+
+
+def _minmax(name: str) -> Impl:
+    def impl(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+        cols = [comp.col(a, n) for a, n in zip(args, node.args, strict=True)]
+        scale = next((c.scale for c in cols if c.scale is not None), None)
+        aligned = cols
+        if scale is not None:
+            top = max(c.scale or 0 for c in cols)
+            aligned = [Col(c.expr * 10 ** (top - (c.scale or 0)), c.err, top) for c in cols]
+            scale = top
+        exprs = [c.expr for c in aligned]
+        fn = pl.max_horizontal if name == "max" else pl.min_horizontal
+        return Col(fn(exprs), _errs(*aligned), scale)
+    return impl
+
+
+def _c_year(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    c = comp.col(args[0], node.args[0])
+    return Col(c.expr.dt.year().cast(pl.Int64), c.err, 0)
+
+
+def _c_month_day(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    c = comp.col(args[0], node.args[0])
+    return Col((c.expr.dt.month().cast(pl.Int32) * 100 + c.expr.dt.day().cast(pl.Int32)), c.err)
+
+
+def _c_date(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    year, md = args
+    if not isinstance(md, Const):
+        raise Unsupported("`date` with a computed day of the year")
+    yc = comp.col(year, node.args[0])
+    m, d = md.value.month, md.value.day
+    y = yc.expr.cast(pl.Int32)
+    if m == 2 and d == 29:
+        leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+        day = pl.when(leap).then(29).otherwise(28)
+        return Col(pl.date(y, 2, day), yc.err)
+    return Col(pl.date(y, m, d), yc.err)
+
+
+def _c_round(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    c = comp.col(args[0], node.args[0])
+    s = c.scale or 0
+    if s <= 2:
+        return Col(c.expr * 10 ** (2 - s), c.err, 2)
+    unit = 10 ** (s - 2)
+    half = unit // 2
+    x = c.expr
+    # half up: away from zero at exactly one half (Decimal's ROUND_HALF_UP)
+    rounded = pl.when(x >= 0).then((x + half) // unit).otherwise(-((-x + half) // unit))
+    return Col(rounded, c.err, 2)
+
+
+def _c_fx_rate(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    cur, day = (comp.col(a, n) for a, n in zip(args, node.args, strict=True))
+    key = pl.concat_str([cur.expr, pl.lit("|"), day.expr.dt.strftime("%Y-%m-%d")])
+    mapped = key.replace_strict(comp.fx_map, default=None, return_dtype=pl.Int64) \
+        if comp.fx_map else pl.lit(None, pl.Int64)
+    return Col(mapped, _errs(cur, day), comp.fx_scale)
+
+
+def _c_format(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    template = args[0]
+    if not isinstance(template, Const):
+        raise Unsupported("`format` with a computed template")
+    parts = []
+    errs = []
+    for a, n in zip(args[1:], node.args[1:], strict=True):
+        c = _display(comp, a, comp.types[id(n)])
+        parts.append(c.expr)
+        errs.append(c.err)
+    fmt = str(template.value)
+    return Col(pl.format(fmt, *parts) if parts else pl.lit(fmt), _fold_err(*errs))
+
+
+def _display(comp: Compiler, cv: CV, t: T.Type) -> Col:
+    """A value as the scalar `display()` writes it."""
+    if isinstance(cv, Const):
+        return Col(pl.lit(display(cv.value)))
+    c = comp.col(cv, None)
+    base = T.strip(t)
+    if base == T.DATE:
+        e = c.expr.dt.strftime("%Y-%m-%d")
+    elif base in (T.MONEY, T.NUMBER) and c.scale:
+        units = c.expr
+        s = c.scale
+        sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+        a = units.abs()
+        e = pl.concat_str([sign, (a // 10 ** s).cast(pl.String), pl.lit("."),
+                           (a % 10 ** s).cast(pl.String).str.pad_start(s, "0")])
+    elif base == T.BOOL:
+        e = pl.when(c.expr).then(pl.lit("true")).otherwise(pl.lit("false"))
+    else:
+        e = c.expr.cast(pl.String)
+    return Col(e.fill_null("null"), c.err)
+
+
+def _c_text(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    return _display(comp, args[0], comp.types[id(node.args[0])])
+
+
+def _c_join(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    items, sep = args
+    if not isinstance(sep, Const):
+        raise Unsupported("`join` with a computed separator")
+    parts = []
+    for p, v in _items(items):
+        pc, vc = comp.col(p, None), comp.col(v, None)
+        parts.append(pl.when(pc.expr).then(vc.expr))
+    if not parts:
+        return Const("")
+    return Col(pl.concat_str(parts, separator=str(sep.value), ignore_nulls=True))
+
+
+def _c_fail(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    msg = comp.col(args[0], node.args[0])
+    return Col(_NULL_MARK, comp.fail_message(msg.expr))
+
+
+def _c_days_between(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    a, b = (comp.col(x, n) for x, n in zip(args, node.args, strict=True))
+    return Col((b.expr - a.expr).dt.total_days().cast(pl.Int64), _errs(a, b), 0)
+
+
+def _c_window_for(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    day, table, not_before = args
+    if not isinstance(table, Const) or not isinstance(not_before, Const):
+        raise Unsupported("`window_for` with a computed table or bound")
+    rows: Sequence[dict[str, Any]] = table.value
+    nb: _dt.date = not_before.value
+    dc = comp.col(day, node.args[0])
+    d = dc.expr
+    md = d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32)
+
+    def mdi(x: MonthDay) -> int:
+        return x.month * 100 + x.day
+
+    # which row: the first whose range holds the day of the year
+    which: pl.Expr = pl.lit(None, pl.Int32)
+    for i in range(len(rows) - 1, -1, -1):
+        lo, hi = mdi(rows[i]["unclaimed_from"]), mdi(rows[i]["unclaimed_to"])
+        inside = (md >= lo) & (md <= hi) if lo <= hi else (md >= lo) | (md <= hi)
+        which = pl.when(inside).then(pl.lit(i, pl.Int32)).otherwise(which)
+
+    def pick(key: str, conv: Callable[[Any], Any], dtype: Any) -> pl.Expr:
+        e: pl.Expr = pl.lit(None, dtype)
+        for i in range(len(rows) - 1, -1, -1):
+            e = pl.when(which == i).then(pl.lit(conv(rows[i][key]), dtype)).otherwise(e)
+        return e
+
+    year = d.dt.year().cast(pl.Int32) + pick("year_offset", int, pl.Int32)
+    opens_md = pick("opens", mdi, pl.Int32)
+    closes_md = pick("closes", mdi, pl.Int32)
+
+    def on(y: pl.Expr, mdx: pl.Expr) -> pl.Expr:
+        m = mdx // 100
+        dd = mdx % 100
+        leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+        dd = pl.when((m == 2) & (dd == 29) & ~leap).then(28).otherwise(dd)
+        return pl.date(y, m, dd)
+
+    opens = on(year, opens_md)
+    closes = on(pl.when(closes_md >= opens_md).then(year).otherwise(year + 1), closes_md)
+    # deferral: the first recurring window, in date order, opening no earlier and
+    # closing on or after the bound; candidates are constants around the bound's year
+    shapes = sorted({(r["opens"], r["closes"]) for r in rows})
+    candidates = sorted({_window_dates(y, o, c) for y in range(nb.year - 1, nb.year + 2)
+                         for o, c in shapes if _window_dates(y, o, c)[1] >= nb})
+    deferred = closes < pl.lit(nb)
+    new_o: pl.Expr = pl.lit(None, pl.Date)
+    new_c: pl.Expr = pl.lit(None, pl.Date)
+    for o, c in reversed(candidates):
+        ok = pl.lit(o) >= opens
+        new_o = pl.when(ok).then(pl.lit(o)).otherwise(new_o)
+        new_c = pl.when(ok).then(pl.lit(c)).otherwise(new_c)
+    gap = which.is_null()
+    err = comp.fail_message(pl.when(gap).then(pl.concat_str([
+        pl.lit("no payment window covers "),
+        (d.dt.day().cast(pl.String) + pl.lit(" ") + d.dt.strftime("%b")),
+        pl.lit(" (the windows table has a gap)")])).otherwise(None))
+    row_fields: dict[str, CV] = {}
+    columns = list(rows[0]) if rows else list(WINDOW_COLUMNS)
+    for key in columns:
+        sample = rows[0][key]
+        if isinstance(sample, MonthDay):
+            row_fields[key] = Col(pick(key, mdi, pl.Int32))
+        elif isinstance(sample, bool):
+            row_fields[key] = Col(pick(key, bool, pl.Boolean))
+        elif isinstance(sample, int):
+            row_fields[key] = Col(pick(key, int, pl.Int64), scale=0)
+        elif isinstance(sample, str):
+            row_fields[key] = Col(pick(key, str, pl.String))
+        else:
+            raise Unsupported(f"windows table column `{key}`")
+    return Rec({
+        "opens": Col(pl.when(deferred).then(new_o).otherwise(opens), _fold_err(dc.err, err)),
+        "closes": Col(pl.when(deferred).then(new_c).otherwise(closes)),
+        "row": Rec(row_fields),
+        "deferred": Col(deferred),
+    })
+
+
+COLUMNAR: dict[str, Impl] = {
+    "latest": _list_fn("latest"), "earliest": _list_fn("earliest"),
+    "largest": _list_fn("largest"), "smallest": _list_fn("smallest"),
+    "count": _list_fn("count"), "sum": _list_fn("sum"), "any": _list_fn("any"),
+    "all": _list_fn("all"), "first": _list_fn("first"), "last": _list_fn("last"),
+    "compact": _list_fn("compact"),
+    "max": _minmax("max"), "min": _minmax("min"),
+    "year": _c_year, "month_day": _c_month_day, "date": _c_date,
+    "round_cents": _c_round, "fx_rate": _c_fx_rate, "format": _c_format, "text": _c_text,
+    "join": _c_join, "fail": _c_fail, "days_between": _c_days_between,
+    "window_for": _c_window_for,
+}
+
+
+# -- materialising outputs ------------------------------------------------------------------
+
+def _materialise(comp: Compiler, cv: CV, t: T.Type) -> Col:
+    """An output value as one column (records as structs, lists as lists of structs)."""
+    base = T.strip(t)
+    if isinstance(cv, Rec):
+        assert isinstance(base, T.RecordT)
+        fields = []
+        errs = []
+        for k, ft in base.fields:
+            fc = _materialise(comp, cv.fields[k], ft)
+            fields.append(fc.expr.alias(k))
+            errs.append(fc.err)
+        expr = pl.struct(fields)
+        err = _fold_err(*errs)
+        if cv.present is not None:
+            pc = comp.col(cv.present, None)
+            expr = pl.when(pc.expr).then(expr)
+            err = _fold_err(pc.err, _guard(err, pc.expr))
+        return Col(expr, err)
+    if isinstance(cv, UList):
+        assert isinstance(base, T.ListT)
+        parts = []
+        errs = []
+        for p, v in cv.items:
+            pc = comp.col(p, None)
+            vc = _materialise(comp, v, base.elem)
+            parts.append(pl.when(pc.expr).then(vc.expr))
+            errs.append(_fold_err(pc.err, _guard(vc.err, pc.expr)))
+        if not parts:
+            return Col(pl.lit([], dtype=_dtype(base)))
+        return Col(pl.concat_list(parts).list.drop_nulls(), _fold_err(*errs))
+    if isinstance(cv, Const):
+        v = cv.value
+        if isinstance(v, tuple | list):
+            if not v:
+                return Col(pl.lit([], dtype=_dtype(base)))
+            assert isinstance(base, T.ListT)
+            return _materialise(comp, UList([(Const(True), Const(x)) for x in v]), base)
+        if isinstance(v, dict):
+            return _materialise(comp, Rec({k: Const(x) for k, x in v.items()}), base)
+        if v is None:
+            return Col(pl.lit(None, _dtype(base)))
+        c = comp.col(cv, None)
+        if base in (T.MONEY, T.NUMBER) and c.scale is None:
+            c = Col(c.expr, c.err, 0)
+        return c if base not in (T.MONEY, T.NUMBER) else _as_scale(
+            c, _out_scale(comp, base, c.scale))
+    assert isinstance(cv, Col)
+    if base in (T.MONEY, T.NUMBER):
+        return _as_scale(cv, _out_scale(comp, base, cv.scale))
+    if base == T.INT:
+        return Col(cv.expr.cast(pl.Int64), cv.err)
+    return cv
+
+
+def _out_scale(comp: Compiler, t: T.Type, native: int | None = None) -> int:
+    return 2 if t == T.MONEY else (native or 0)
+
+
+def _as_scale(c: Col, scale: int) -> Col:
+    s = c.scale or 0
+    if s == scale:
+        return Col(c.expr.cast(pl.Int64), c.err, scale)
+    if s < scale:
+        return Col(c.expr.cast(pl.Int64) * 10 ** (scale - s), c.err, scale)
+    # keep the exact value: more places than the output scale are kept as they are
+    return Col(c.expr.cast(pl.Int64), c.err, s)
+
+
+def _dtype(t: T.Type) -> Any:
+    base = T.strip(t)
+    if base == T.DATE:
+        return pl.Date
+    if base == T.BOOL:
+        return pl.Boolean
+    if base == T.TEXT:
+        return pl.String
+    if base in (T.INT, T.MONEY, T.NUMBER):
+        return pl.Int64
+    if base == T.MONTH_DAY:
+        return pl.Int32
+    if isinstance(base, T.ListT):
+        return pl.List(_dtype(base.elem))
+    if isinstance(base, T.RecordT):
+        return pl.Struct({k: _dtype(v) for k, v in base.fields})
+    return pl.Null
+
+
+@dataclass
+class OutputSpec:
+    name: str
+    definition: str
+    type: T.Type
+    scale: int | None
+
+
+def compile_outputs(policy: Policy, params: dict[str, ParamSpec], as_of: _dt.date,
+                    table: Table, comp: Compiler | None = None
+                    ) -> tuple[list[pl.Expr], pl.Expr, list[OutputSpec]]:
+    """Polars expressions for every account output, the error column, and what they are."""
+    comp = comp or Compiler(policy, params, as_of, table)
+    exprs: list[pl.Expr] = []
+    errs: list[pl.Expr | None] = []
+    specs: list[OutputSpec] = []
+    for shown, name in policy.outputs("account"):
+        t = policy.checked.defs[name].type
+        cv = comp.definition(name)
+        comp.current.append(name)
+        col = _materialise(comp, cv, t)
+        comp.current.pop()
+        exprs.append(col.expr.alias(f"out:{shown}"))
+        errs.append(col.err)
+        specs.append(OutputSpec(shown, name, t, col.scale))
+    err = _fold_err(*errs)
+    return exprs, (err if err is not None else pl.lit(None, pl.String)), specs
+
+
+def _late_errors(frame: pl.DataFrame, as_of: _dt.date) -> pl.Expr:
+    """A snapshot date after the as-of date: the member cannot be evaluated (as scalar)."""
+    cols = ("last_transaction", "last_statement_ack", "last_response")
+    day = pl.lit(as_of)
+    # the earliest late date of the member, ties broken as the scalar loader orders events
+    keys = []
+    for i, c in enumerate(cols):
+        late = pl.col(c) > day
+        keys.append(pl.when(late).then(pl.struct(
+            pl.col(c).alias("d"), (pl.col("__line") * 3 + i).alias("o"),
+            pl.lit(c).alias("c"))))
+    first = pl.concat_list(keys).list.drop_nulls().list.sort().list.first()
+    member_first = first.drop_nulls().sort().first().over("member_id")
+    msg = pl.concat_str([member_first.struct.field("c"), pl.lit(" "),
+                         member_first.struct.field("d").dt.strftime("%Y-%m-%d"),
+                         pl.lit(f" is after the as-of date {as_of}; a snapshot keeps only the "
+                                "latest date, so the activity before the as-of date is unknown "
+                                "(use a full profile, or a snapshot taken on or before the "
+                                "as-of date)")])
+    return msg
+
+
+@dataclass
+class ColumnarResult:
+    frame: pl.DataFrame
+    outputs: list[OutputSpec]
+    table: Table
+    portfolio: dict[str, Any] | None = None
+
+
+def evaluate_frame(policy: Policy, table: Table, as_of: _dt.date,
+                   params: dict[str, ParamSpec]) -> ColumnarResult:
+    """Evaluate every account of a table; the frame has the output columns and `__error`,
+    and the portfolio outputs are computed over the rows that could be evaluated."""
+    comp = Compiler(policy, params, as_of, table)
+    exprs, err, specs = compile_outputs(policy, params, as_of, table, comp)
+    requests = _portfolio_requests(comp)
+    extra = []
+    for i, (_, keep, elem, _) in enumerate(requests):
+        extra += [keep.expr.fill_null(False).alias(f"__pk{i}"), elem.expr.alias(f"__pv{i}")]
+    frame = table.frame
+    late = _late_errors(frame, as_of)
+    out = frame.lazy().with_columns(late.alias("__late")).with_columns(
+        pl.coalesce([pl.col("__late"), err]).alias("__error"), *exprs, *extra,
+    ).select(["member_id", "account_id", "__line", "__late", "__error",
+              *[f"out:{s.name}" for s in specs],
+              *[f"__p{k}{i}" for i in range(len(requests)) for k in "kv"]]).collect()
+    portfolio: dict[str, Any] | None = None
+    if policy.outputs("portfolio"):
+        ok = out.filter(pl.col("__error").is_null())
+        for i, (node, _keep, elem, name) in enumerate(requests):
+            comp.agg_values[id(node)] = _aggregate_value(ok, i, name, elem.scale,
+                                                         comp.types[id(node)])
+        comp.memo = {k: v for k, v in comp.memo.items()
+                     if policy.checked.defs[k].spec.entity != "portfolio"}
+        portfolio = {}
+        for shown, name in policy.outputs("portfolio"):
+            cv = comp.definition(name)
+            if not isinstance(cv, Const):
+                raise Unsupported(f"portfolio output `{name}` is not a single value")
+            portfolio[shown] = cv.value
+        out = out.drop([c for c in out.columns if c.startswith("__p")])
+    return ColumnarResult(out, specs, table, portfolio)
+
+
+def _portfolio_requests(comp: Compiler) -> list[tuple[A.Call, Col, Col, str]]:
+    """Compile the portfolio outputs once to learn which aggregates they need."""
+    for _, name in comp.policy.outputs("portfolio"):
+        while True:
+            try:
+                comp.definition(name)
+                break
+            except _NeedAggregates:
+                node, _, _, fn = comp.agg_requests[-1]
+                # answered after the rows are evaluated; a stand-in while compiling
+                comp.agg_values[id(node)] = _empty_aggregate(fn, comp.types[id(node)], True)
+                comp.memo = {k: v for k, v in comp.memo.items()
+                             if comp.checked.defs[k].spec.entity != "portfolio"}
+    requests = list(comp.agg_requests)
+    for node, *_ in requests:
+        comp.agg_values.pop(id(node), None)
+    return requests
+
+
+def _aggregate_value(ok: pl.DataFrame, i: int, name: str, scale: int | None, t: T.Type) -> Any:
+    keep, val = pl.col(f"__pk{i}"), pl.col(f"__pv{i}")
+    rows = ok.filter(keep)
+    if name == "count":
+        return rows.height
+    if name == "any":
+        return bool(rows.select(val.any()).item()) if rows.height else False
+    if name == "all":
+        return bool(rows.select(val.all()).item()) if rows.height else True
+    if name == "sum":
+        total = rows.select(val.sum()).item() if rows.height else 0
+        if T.strip(t) == T.MONEY:
+            return Decimal(int(total or 0)).scaleb(-(scale or 0)).quantize(Decimal("0.01")) \
+                if (scale or 0) <= 2 else Decimal(int(total or 0)).scaleb(-(scale or 0))
+        if T.strip(t) == T.NUMBER:
+            return Decimal(int(total or 0)).scaleb(-(scale or 0))
+        return int(total or 0)
+    value = rows.select(val.max() if name in ("latest", "largest") else val.min()).item() \
+        if rows.height else None
+    if value is not None and T.strip(t) in (T.MONEY, T.NUMBER):
+        return Decimal(int(value)).scaleb(-(scale or 0))
+    return value
+
+
+def _py(value: Any, t: T.Type, scale: int | None) -> Any:
+    """A column value back to the scalar backend's Python value."""
+    if value is None:
+        return [] if isinstance(T.strip(t), T.ListT) else None
+    base = T.strip(t)
+    if base in (T.MONEY, T.NUMBER):
+        return Decimal(int(value)).scaleb(-(scale or 0))
+    if isinstance(base, T.ListT):
+        return tuple(_py(v, base.elem, _elem_scale(base.elem)) for v in value)
+    if isinstance(base, T.RecordT):
+        return {k: _py(value.get(k), ft, _elem_scale(ft)) for k, ft in base.fields}
+    if base == T.MONTH_DAY:
+        return MonthDay(int(value) // 100, int(value) % 100)
+    return value
+
+
+def _elem_scale(t: T.Type) -> int | None:
+    base = T.strip(t)
+    if base == T.MONEY:
+        return 2
+    if base == T.NUMBER:
+        return 6
+    return None
+
+
+def determinations(result: ColumnarResult) -> tuple[list[Any], list[RecordError]]:
+    """Scalar-shaped determinations and evaluation errors, in the scalar order."""
+    from evaluator.results import Determination
+
+    frame = result.frame
+    cols = {s.name: frame.get_column(f"out:{s.name}").to_list() for s in result.outputs}
+    members = frame.get_column("member_id").to_list()
+    accounts = frame.get_column("account_id").to_list()
+    errors = frame.get_column("__error").to_list()
+    dets: list[Any] = []
+    errs: list[RecordError] = []
+    for i in range(frame.height):
+        if errors[i] is not None:
+            errs.append(RecordError(_error_text(errors[i]), members[i], accounts[i],
+                                    field="date" if _is_late(errors[i]) else None))
+            continue
+        values = {s.name: _py(cols[s.name][i], s.type, s.scale) for s in result.outputs}
+        dets.append(Determination(members[i], accounts[i], values))
+    return dets, errs
+
+
+def _is_late(message: str) -> bool:
+    return "is after the as-of date" in message and "a snapshot keeps only" in message
+
+
+def _error_text(message: str) -> str:
+    return message
+
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
