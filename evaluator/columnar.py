@@ -151,8 +151,9 @@ def _guard(err: pl.Expr | None, cond: pl.Expr) -> pl.Expr | None:
 
 # -- the snapshot table -----------------------------------------------------------------
 
-_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-_DECIMAL_RE = r"^\d+(\.\d+)?$"
+# ASCII digits only: the regex engine's \d would also match other scripts' digits
+_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_DECIMAL_RE = r"^[0-9]+(\.[0-9]+)?$"
 _TEXT_COLUMNS = (*SNAPSHOT_COLUMNS, "kind")
 
 
@@ -282,6 +283,9 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
             cells = tuple(row.get(c) for c in _TEXT_COLUMNS)
             loader._snapshot_row(line, cells, groups)
             if len(loader.errors) == before:  # valid after all (the vector check is stricter)
+                balance = Decimal(str(row["balance"]))
+                row = {**row, "balance": format(balance.copy_abs() if balance.is_zero()
+                                                else balance, "f")}
                 extra_rows.append(row)
         errors = list(loader.errors)
     good = t.filter(pl.col("__ok"))
@@ -289,13 +293,13 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
         good = pl.concat([good, pl.DataFrame(extra_rows, schema=t.schema)]).sort("__line")
     scale = 2
     if good.height:
-        decimals = good.select(pl.col("balance").str.extract(r"\.(\d+)$", 1).str.len_chars()
+        decimals = good.select(pl.col("balance").str.extract(r"\.([0-9]+)$", 1).str.len_chars()
                                .max()).item()
         scale = max(2, int(decimals or 0))
     if scale > 9:
         raise Unsupported(f"balances with {scale} decimal places")
-    frac = pl.col("balance").str.extract(r"\.(\d+)$", 1).fill_null("")
-    whole = pl.col("balance").str.extract(r"^(\d+)", 1).cast(pl.Int64)
+    frac = pl.col("balance").str.extract(r"\.([0-9]+)$", 1).fill_null("")
+    whole = pl.col("balance").str.extract(r"^([0-9]+)", 1).cast(pl.Int64)
     units = whole * 10 ** scale + pl.when(frac == "").then(pl.lit(0, pl.Int64)).otherwise(
         frac.str.pad_end(scale, "0").cast(pl.Int64))
     order = pl.col("__line").min().over("member_id")
@@ -340,6 +344,8 @@ class Compiler:
         self.table = table
         self.memo: dict[str, CV] = {}
         self.current: list[str] = []
+        #: per-row columns computed before the outputs, in dependency order
+        self.stages: list[tuple[str, pl.Expr]] = []
         #: portfolio aggregates already computed over the evaluated rows, by call node
         self.agg_values: dict[int, Any] = {}
         #: portfolio aggregates to compute: (call node, keep, element, function)
@@ -373,10 +379,41 @@ class Compiler:
                 cv = self.compile(node, entity, {})
             finally:
                 self.current.pop()
+            if entity != "portfolio":
+                cv = self.stage(name, cv)
         else:
             raise Unsupported(f"{entity} definitions are evaluated separately")
         self.memo[name] = cv
         return cv
+
+    def stage(self, name: str, cv: CV) -> CV:
+        """Compute a definition's per-row parts once, as columns of their own, and refer
+        to those columns wherever the definition is used."""
+        counter = [0]
+
+        def put(c: Col) -> Col:
+            counter[0] += 1
+            key = f"d:{name}:{counter[0]}"
+            self.stages.append((key, c.expr))
+            err = None
+            if c.err is not None:
+                self.stages.append((f"e:{key}", c.err))
+                err = pl.col(f"e:{key}")
+            return Col(pl.col(key), err, c.scale)
+
+        def walk(v: CV) -> CV:
+            if isinstance(v, Col):
+                if v.expr is _NULL_MARK:
+                    return v
+                return put(v)
+            if isinstance(v, Rec):
+                return Rec({k: walk(f) for k, f in v.fields.items()},
+                           walk(v.present) if v.present is not None else None)
+            if isinstance(v, UList):
+                return UList([(walk(p), walk(i)) for p, i in v.items])
+            return v
+
+        return walk(cv)
 
     def fail_message(self, msg: pl.Expr) -> pl.Expr:
         name = self.current[-1] if self.current else "?"
@@ -1046,9 +1083,14 @@ def _minmax(name: str) -> Impl:
     return impl
 
 
-def _c_year(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
-    c = comp.col(args[0], node.args[0])
-    return Col(c.expr.dt.year().cast(pl.Int64), c.err, 0)
+def _date_part(part: str) -> Impl:
+    def impl(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+        c = comp.col(args[0], node.args[0])
+        e = c.expr
+        value = {"year": e.dt.year(), "month": e.dt.month(), "day": e.dt.day(),
+                 "days_in_month": e.dt.month_end().dt.day()}[part]
+        return Col(value.cast(pl.Int64), c.err, 0)
+    return impl
 
 
 def _c_month_day(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
@@ -1239,7 +1281,9 @@ COLUMNAR: dict[str, Impl] = {
     "all": _list_fn("all"), "first": _list_fn("first"), "last": _list_fn("last"),
     "compact": _list_fn("compact"),
     "max": _minmax("max"), "min": _minmax("min"),
-    "year": _c_year, "month_day": _c_month_day, "date": _c_date,
+    "year": _date_part("year"), "month": _date_part("month"), "day": _date_part("day"),
+    "days_in_month": _date_part("days_in_month"),
+    "month_day": _c_month_day, "date": _c_date,
     "round_cents": _c_round, "fx_rate": _c_fx_rate, "format": _c_format, "text": _c_text,
     "join": _c_join, "fail": _c_fail, "days_between": _c_days_between,
     "window_for": _c_window_for,
@@ -1406,7 +1450,10 @@ def evaluate_frame(policy: Policy, table: Table, as_of: _dt.date,
         extra += [keep.expr.fill_null(False).alias(f"__pk{i}"), elem.expr.alias(f"__pv{i}")]
     frame = table.frame
     late = _late_errors(frame, as_of)
-    out = frame.lazy().with_columns(late.alias("__late")).with_columns(
+    lazy = frame.lazy().with_columns(late.alias("__late"))
+    for key, expr in comp.stages:
+        lazy = lazy.with_columns(expr.alias(key))
+    out = lazy.with_columns(
         pl.coalesce([pl.col("__late"), err]).alias("__error"), *exprs, *extra,
     ).select(["member_id", "account_id", "__line", "__late", "__error",
               *[f"out:{s.name}" for s in specs],

@@ -889,6 +889,16 @@ def parse_fx_csv(path: str | os.PathLike[str]) -> dict[tuple[str, date], Decimal
     return _read_fx_csv(path).rates
 
 
+def parse_fx_rows(
+    rows: Iterable[Mapping[str, object]], source: str = "<memory>"
+) -> dict[tuple[str, date], Decimal]:
+    """FX rates from rows with keys currency, date, rate; raises FactsError when bad."""
+    table = _FxTable()
+    for n, row in enumerate(rows, start=2):
+        table.add_row(_stripped(row), f"{source}: fx row {n}")
+    return table.rates
+
+
 def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None = None) -> Facts:
     """Facts from a ``.json`` profile or a ``.csv`` snapshot, plus an optional FX CSV file."""
     source = os.fspath(path)
