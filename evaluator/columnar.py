@@ -392,6 +392,8 @@ class Compiler:
         counter = [0]
 
         def put(c: Col) -> Col:
+            if c.expr.meta.is_column() and (c.err is None or c.err.meta.is_column()):
+                return c  # already a column of its own
             counter[0] += 1
             key = f"d:{name}:{counter[0]}"
             self.stages.append((key, c.expr))
@@ -414,6 +416,12 @@ class Compiler:
             return v
 
         return walk(cv)
+
+    def temp(self, expr: pl.Expr) -> pl.Expr:
+        """An intermediate value computed once, as a column, and referred to by name."""
+        key = f"t:{len(self.stages)}"
+        self.stages.append((key, expr))
+        return pl.col(key)
 
     def fail_message(self, msg: pl.Expr) -> pl.Expr:
         name = self.current[-1] if self.current else "?"
@@ -1098,6 +1106,21 @@ def _c_month_day(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
     return Col((c.expr.dt.month().cast(pl.Int32) * 100 + c.expr.dt.day().cast(pl.Int32)), c.err)
 
 
+def _civil(y: pl.Expr, m: pl.Expr | int, d: pl.Expr | int) -> pl.Expr:
+    """The date of a year, month and day, by integer arithmetic (days from the civil
+    calendar, proleptic Gregorian); much faster than building dates one by one."""
+    yy = y.cast(pl.Int64)
+    mm = m.cast(pl.Int64) if isinstance(m, pl.Expr) else pl.lit(m, pl.Int64)
+    dd = d.cast(pl.Int64) if isinstance(d, pl.Expr) else pl.lit(d, pl.Int64)
+    yy = yy - (mm <= 2).cast(pl.Int64)
+    era = pl.when(yy >= 0).then(yy).otherwise(yy - 399) // 400
+    yoe = yy - era * 400
+    mp = (mm + 9) % 12
+    doy = (153 * mp + 2) // 5 + dd - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return (era * 146097 + doe - 719468).cast(pl.Int32).cast(pl.Date)
+
+
 def _c_date(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
     year, md = args
     if not isinstance(md, Const):
@@ -1108,8 +1131,8 @@ def _c_date(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
     if m == 2 and d == 29:
         leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
         day = pl.when(leap).then(29).otherwise(28)
-        return Col(pl.date(y, 2, day), yc.err)
-    return Col(pl.date(y, m, d), yc.err)
+        return Col(_civil(y, 2, day), yc.err)
+    return Col(_civil(y, m, d), yc.err)
 
 
 def _c_round(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
@@ -1204,7 +1227,7 @@ def _c_window_for(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
     nb: _dt.date = not_before.value
     dc = comp.col(day, node.args[0])
     d = dc.expr
-    md = d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32)
+    md = comp.temp(d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32))
 
     def mdi(x: MonthDay) -> int:
         return x.month * 100 + x.day
@@ -1215,6 +1238,7 @@ def _c_window_for(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
         lo, hi = mdi(rows[i]["unclaimed_from"]), mdi(rows[i]["unclaimed_to"])
         inside = (md >= lo) & (md <= hi) if lo <= hi else (md >= lo) | (md <= hi)
         which = pl.when(inside).then(pl.lit(i, pl.Int32)).otherwise(which)
+    which = comp.temp(which)
 
     def pick(key: str, conv: Callable[[Any], Any], dtype: Any) -> pl.Expr:
         e: pl.Expr = pl.lit(None, dtype)
@@ -1222,25 +1246,26 @@ def _c_window_for(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
             e = pl.when(which == i).then(pl.lit(conv(rows[i][key]), dtype)).otherwise(e)
         return e
 
-    year = d.dt.year().cast(pl.Int32) + pick("year_offset", int, pl.Int32)
-    opens_md = pick("opens", mdi, pl.Int32)
-    closes_md = pick("closes", mdi, pl.Int32)
+    year = comp.temp(d.dt.year().cast(pl.Int32) + pick("year_offset", int, pl.Int32))
+    opens_md = comp.temp(pick("opens", mdi, pl.Int32))
+    closes_md = comp.temp(pick("closes", mdi, pl.Int32))
 
     def on(y: pl.Expr, mdx: pl.Expr) -> pl.Expr:
         m = mdx // 100
         dd = mdx % 100
         leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
         dd = pl.when((m == 2) & (dd == 29) & ~leap).then(28).otherwise(dd)
-        return pl.date(y, m, dd)
+        return _civil(y, m, dd)
 
-    opens = on(year, opens_md)
-    closes = on(pl.when(closes_md >= opens_md).then(year).otherwise(year + 1), closes_md)
+    opens = comp.temp(on(year, opens_md))
+    closes = comp.temp(on(pl.when(closes_md >= opens_md).then(year).otherwise(year + 1),
+                          closes_md))
     # deferral: the first recurring window, in date order, opening no earlier and
     # closing on or after the bound; candidates are constants around the bound's year
     shapes = sorted({(r["opens"], r["closes"]) for r in rows})
     candidates = sorted({_window_dates(y, o, c) for y in range(nb.year - 1, nb.year + 2)
                          for o, c in shapes if _window_dates(y, o, c)[1] >= nb})
-    deferred = closes < pl.lit(nb)
+    deferred = comp.temp(closes < pl.lit(nb))
     new_o: pl.Expr = pl.lit(None, pl.Date)
     new_c: pl.Expr = pl.lit(None, pl.Date)
     for o, c in reversed(candidates):
@@ -1292,58 +1317,66 @@ COLUMNAR: dict[str, Impl] = {
 
 # -- materialising outputs ------------------------------------------------------------------
 
-def _materialise(comp: Compiler, cv: CV, t: T.Type) -> Col:
-    """An output value as one column (records as structs, lists as lists of structs)."""
-    base = T.strip(t)
-    if isinstance(cv, Rec):
-        assert isinstance(base, T.RecordT)
-        fields = []
-        errs = []
-        for k, ft in base.fields:
-            fc = _materialise(comp, cv.fields[k], ft)
-            fields.append(fc.expr.alias(k))
-            errs.append(fc.err)
-        expr = pl.struct(fields)
-        err = _fold_err(*errs)
-        if cv.present is not None:
-            pc = comp.col(cv.present, None)
-            expr = pl.when(pc.expr).then(expr)
-            err = _fold_err(pc.err, _guard(err, pc.expr))
-        return Col(expr, err)
-    if isinstance(cv, UList):
-        assert isinstance(base, T.ListT)
-        parts = []
-        errs = []
-        for p, v in cv.items:
-            pc = comp.col(p, None)
-            vc = _materialise(comp, v, base.elem)
-            parts.append(pl.when(pc.expr).then(vc.expr))
-            errs.append(_fold_err(pc.err, _guard(vc.err, pc.expr)))
-        if not parts:
-            return Col(pl.lit([], dtype=_dtype(base)))
-        return Col(pl.concat_list(parts).list.drop_nulls(), _fold_err(*errs))
-    if isinstance(cv, Const):
-        v = cv.value
-        if isinstance(v, tuple | list):
-            if not v:
-                return Col(pl.lit([], dtype=_dtype(base)))
+# An output's *shape* says how its flat columns make up the value:
+#   ("const", value) | ("col", column, type, scale)
+#   | ("rec", [(field, shape)], presence column or None) | ("list", [(presence column, shape)])
+Shape = tuple[Any, ...]
+
+
+class _Flat:
+    """Collects the flat columns of the outputs, and their errors."""
+
+    def __init__(self, comp: Compiler) -> None:
+        self.comp = comp
+        self.columns: list[pl.Expr] = []
+        self.errs: list[pl.Expr | None] = []
+
+    def add(self, name: str, c: Col) -> str:
+        self.columns.append(c.expr.alias(name))
+        return name
+
+    def shape(self, prefix: str, cv: CV, t: T.Type, guard: pl.Expr | None = None) -> Shape:
+        """Flat columns for an output value (errors count only where ``guard`` holds)."""
+        comp = self.comp
+        base = T.strip(t)
+        if isinstance(cv, Const) and isinstance(cv.value, dict):
+            cv = _as_rec(cv)
+        if isinstance(cv, Const) and isinstance(cv.value, tuple | list) and cv.value:
+            cv = UList([(Const(True), Const(x)) for x in cv.value])
+        if isinstance(cv, Rec):
+            assert isinstance(base, T.RecordT)
+            present_col = None
+            inner = guard
+            if cv.present is not None:
+                pc = comp.col(cv.present, None)
+                self.errs.append(_guard(pc.err, guard) if guard is not None else pc.err)
+                present_col = self.add(f"{prefix}.present?", pc)
+                inner = pc.expr if guard is None else guard & pc.expr
+            fields = [(k, self.shape(f"{prefix}.{k}", cv.fields[k], ft, inner))
+                      for k, ft in base.fields]
+            return ("rec", fields, present_col)
+        if isinstance(cv, UList):
             assert isinstance(base, T.ListT)
-            return _materialise(comp, UList([(Const(True), Const(x)) for x in v]), base)
-        if isinstance(v, dict):
-            return _materialise(comp, Rec({k: Const(x) for k, x in v.items()}), base)
-        if v is None:
-            return Col(pl.lit(None, _dtype(base)))
-        c = comp.col(cv, None)
-        if base in (T.MONEY, T.NUMBER) and c.scale is None:
-            c = Col(c.expr, c.err, 0)
-        return c if base not in (T.MONEY, T.NUMBER) else _as_scale(
-            c, _out_scale(comp, base, c.scale))
-    assert isinstance(cv, Col)
-    if base in (T.MONEY, T.NUMBER):
-        return _as_scale(cv, _out_scale(comp, base, cv.scale))
-    if base == T.INT:
-        return Col(cv.expr.cast(pl.Int64), cv.err)
-    return cv
+            items = []
+            for i, (p, v) in enumerate(cv.items):
+                pc = comp.col(p, None)
+                self.errs.append(_guard(pc.err, guard) if guard is not None else pc.err)
+                name = self.add(f"{prefix}[{i}]?", Col(pc.expr.fill_null(False)))
+                inner = pc.expr if guard is None else guard & pc.expr
+                items.append((name, self.shape(f"{prefix}[{i}]", v, base.elem, inner)))
+            return ("list", items)
+        if isinstance(cv, Const):
+            return ("const", () if isinstance(base, T.ListT) else cv.value)
+        assert isinstance(cv, Col)
+        self.errs.append(_guard(cv.err, guard) if guard is not None else cv.err)
+        if cv.expr is _NULL_MARK:
+            return ("const", None)
+        c = cv
+        if base in (T.MONEY, T.NUMBER):
+            c = _as_scale(cv, _out_scale(comp, base, cv.scale))
+        elif base == T.INT:
+            c = Col(cv.expr.cast(pl.Int64), cv.err, 0)
+        return ("col", self.add(prefix, c), t, c.scale)
 
 
 def _out_scale(comp: Compiler, t: T.Type, native: int | None = None) -> int:
@@ -1384,50 +1417,53 @@ class OutputSpec:
     name: str
     definition: str
     type: T.Type
-    scale: int | None
+    shape: Shape
 
 
 def compile_outputs(policy: Policy, params: dict[str, ParamSpec], as_of: _dt.date,
                     table: Table, comp: Compiler | None = None
                     ) -> tuple[list[pl.Expr], pl.Expr, list[OutputSpec]]:
-    """Polars expressions for every account output, the error column, and what they are."""
+    """Flat polars columns for every account output, the error column, and their shapes."""
     comp = comp or Compiler(policy, params, as_of, table)
-    exprs: list[pl.Expr] = []
-    errs: list[pl.Expr | None] = []
+    flat = _Flat(comp)
     specs: list[OutputSpec] = []
     for shown, name in policy.outputs("account"):
         t = policy.checked.defs[name].type
         cv = comp.definition(name)
         comp.current.append(name)
-        col = _materialise(comp, cv, t)
+        shape = flat.shape(f"out:{shown}", cv, t)
         comp.current.pop()
-        exprs.append(col.expr.alias(f"out:{shown}"))
-        errs.append(col.err)
-        specs.append(OutputSpec(shown, name, t, col.scale))
-    err = _fold_err(*errs)
-    return exprs, (err if err is not None else pl.lit(None, pl.String)), specs
+        specs.append(OutputSpec(shown, name, t, shape))
+    err = _fold_err(*flat.errs)
+    return flat.columns, (err if err is not None else pl.lit(None, pl.String)), specs
+
+
+_LATE_COLUMNS = ("last_transaction", "last_statement_ack", "last_response")
 
 
 def _late_errors(frame: pl.DataFrame, as_of: _dt.date) -> pl.Expr:
-    """A snapshot date after the as-of date: the member cannot be evaluated (as scalar)."""
-    cols = ("last_transaction", "last_statement_ack", "last_response")
+    """A snapshot date after the as-of date: the member cannot be evaluated (as scalar).
+
+    The message names the member's earliest late date, ties broken as the scalar loader
+    orders events (row by row: transaction, acknowledgement, response)."""
     day = pl.lit(as_of)
-    # the earliest late date of the member, ties broken as the scalar loader orders events
-    keys = []
-    for i, c in enumerate(cols):
-        late = pl.col(c) > day
-        keys.append(pl.when(late).then(pl.struct(
-            pl.col(c).alias("d"), (pl.col("__line") * 3 + i).alias("o"),
-            pl.lit(c).alias("c"))))
-    first = pl.concat_list(keys).list.drop_nulls().list.sort().list.first()
-    member_first = first.drop_nulls().sort().first().over("member_id")
-    msg = pl.concat_str([member_first.struct.field("c"), pl.lit(" "),
-                         member_first.struct.field("d").dt.strftime("%Y-%m-%d"),
-                         pl.lit(f" is after the as-of date {as_of}; a snapshot keeps only the "
-                                "latest date, so the activity before the as-of date is unknown "
-                                "(use a full profile, or a snapshot taken on or before the "
-                                "as-of date)")])
-    return msg
+    if not frame.height or not frame.select(
+            pl.any_horizontal([pl.col(c) > day for c in _LATE_COLUMNS]).any()).item():
+        return pl.lit(None, pl.String)
+    # one integer key per candidate: days since 1970, then the scalar loader's order
+    keys = [pl.when(pl.col(c) > day).then(
+        pl.col(c).cast(pl.Int64) * 10 ** 12 + pl.col("__line").cast(pl.Int64) * 3 + i)
+        for i, c in enumerate(_LATE_COLUMNS)]
+    first = pl.min_horizontal(keys).min().over("member_id")
+    when = (first // 10 ** 12).cast(pl.Date)
+    which = (first % 10 ** 12) % 3
+    column = pl.when(which == 0).then(pl.lit(_LATE_COLUMNS[0])).when(which == 1).then(
+        pl.lit(_LATE_COLUMNS[1])).otherwise(pl.lit(_LATE_COLUMNS[2]))
+    return pl.when(first.is_not_null()).then(pl.concat_str([
+        column, pl.lit(" "), when.dt.strftime("%Y-%m-%d"),
+        pl.lit(f" is after the as-of date {as_of}; a snapshot keeps only the latest date, "
+               "so the activity before the as-of date is unknown (use a full profile, or a "
+               "snapshot taken on or before the as-of date)")]))
 
 
 @dataclass
@@ -1456,7 +1492,7 @@ def evaluate_frame(policy: Policy, table: Table, as_of: _dt.date,
     out = lazy.with_columns(
         pl.coalesce([pl.col("__late"), err]).alias("__error"), *exprs, *extra,
     ).select(["member_id", "account_id", "__line", "__late", "__error",
-              *[f"out:{s.name}" for s in specs],
+              *[e.meta.output_name() for e in exprs],
               *[f"__p{k}{i}" for i in range(len(requests)) for k in "kv"]]).collect()
     portfolio: dict[str, Any] | None = None
     if policy.outputs("portfolio"):
@@ -1519,58 +1555,46 @@ def _aggregate_value(ok: pl.DataFrame, i: int, name: str, scale: int | None, t: 
     return value
 
 
-def _py(value: Any, t: T.Type, scale: int | None) -> Any:
-    """A column value back to the scalar backend's Python value."""
-    if value is None:
-        return [] if isinstance(T.strip(t), T.ListT) else None
-    base = T.strip(t)
-    if base in (T.MONEY, T.NUMBER):
-        return Decimal(int(value)).scaleb(-(scale or 0))
-    if isinstance(base, T.ListT):
-        return tuple(_py(v, base.elem, _elem_scale(base.elem)) for v in value)
-    if isinstance(base, T.RecordT):
-        return {k: _py(value.get(k), ft, _elem_scale(ft)) for k, ft in base.fields}
-    if base == T.MONTH_DAY:
-        return MonthDay(int(value) // 100, int(value) % 100)
-    return value
-
-
-def _elem_scale(t: T.Type) -> int | None:
-    base = T.strip(t)
-    if base == T.MONEY:
-        return 2
-    if base == T.NUMBER:
-        return 6
-    return None
+def _value(shape: Shape, row: dict[str, Any]) -> Any:
+    """An output's Python value (as the scalar backend gives it) from its flat columns."""
+    kind = shape[0]
+    if kind == "const":
+        return shape[1]
+    if kind == "col":
+        _, name, t, scale = shape
+        v = row[name]
+        if v is None:
+            return None
+        base = T.strip(t)
+        if base in (T.MONEY, T.NUMBER):
+            return Decimal(int(v)).scaleb(-(scale or 0))
+        if base == T.MONTH_DAY:
+            return MonthDay(int(v) // 100, int(v) % 100)
+        return v
+    if kind == "rec":
+        _, fields, present = shape
+        if present is not None and not row[present]:
+            return None
+        return {k: _value(f, row) for k, f in fields}
+    _, items = shape
+    return tuple(_value(f, row) for p, f in items if row[p])
 
 
 def determinations(result: ColumnarResult) -> tuple[list[Any], list[RecordError]]:
     """Scalar-shaped determinations and evaluation errors, in the scalar order."""
     from evaluator.results import Determination
 
-    frame = result.frame
-    cols = {s.name: frame.get_column(f"out:{s.name}").to_list() for s in result.outputs}
-    members = frame.get_column("member_id").to_list()
-    accounts = frame.get_column("account_id").to_list()
-    errors = frame.get_column("__error").to_list()
     dets: list[Any] = []
     errs: list[RecordError] = []
-    for i in range(frame.height):
-        if errors[i] is not None:
-            errs.append(RecordError(_error_text(errors[i]), members[i], accounts[i],
-                                    field="date" if _is_late(errors[i]) else None))
+    for row in result.frame.iter_rows(named=True):
+        error = row["__error"]
+        if error is not None:
+            errs.append(RecordError(error, row["member_id"], row["account_id"],
+                                    field="date" if row["__late"] is not None else None))
             continue
-        values = {s.name: _py(cols[s.name][i], s.type, s.scale) for s in result.outputs}
-        dets.append(Determination(members[i], accounts[i], values))
+        values = {s.name: _value(s.shape, row) for s in result.outputs}
+        dets.append(Determination(row["member_id"], row["account_id"], values))
     return dets, errs
-
-
-def _is_late(message: str) -> bool:
-    return "is after the as-of date" in message and "a snapshot keeps only" in message
-
-
-def _error_text(message: str) -> str:
-    return message
 
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")

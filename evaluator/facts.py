@@ -890,7 +890,7 @@ def parse_fx_csv(path: str | os.PathLike[str]) -> dict[tuple[str, date], Decimal
 
 
 def parse_fx_rows(
-    rows: Iterable[Mapping[str, object]], source: str = "<memory>"
+    rows: Iterable[Mapping[str, str | None]], source: str = "<memory>"
 ) -> dict[tuple[str, date], Decimal]:
     """FX rates from rows with keys currency, date, rate; raises FactsError when bad."""
     table = _FxTable()
