@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from evaluator.errors import Diagnostic, PolicyError
 from evaluator.facts import FactsError, load_facts
@@ -35,15 +35,24 @@ def _build_parser() -> argparse.ArgumentParser:
                         "every account and claim.")
     ev.add_argument("--policy", required=True,
                     help="policy file, policy directory, or ID[@VERSION] under policies/")
-    ev.add_argument("--facts", required=True, help="full profile (.json) or snapshot (.csv)")
+    ev.add_argument("--facts", required=True,
+                    help="full profile (.json) or snapshot table (.csv or .parquet)")
     ev.add_argument("--fx", help="FX rates table (CSV: currency,date,rate)")
     ev.add_argument("--as-of", required=True, dest="as_of", help="YYYY-MM-DD")
     ev.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="override a policy parameter for this run (repeatable)")
     ev.add_argument("--format", choices=("json", "csv", "table"), default="json")
-    ev.add_argument("--explain", action="store_true",
-                    help="add a trace to each account: definitions used, values, provisions")
-    ev.add_argument("--out", help="write the output to this file instead of standard output")
+    ev.add_argument("--explain", nargs="?", const="*", default=None, metavar="ACCOUNT_ID",
+                    help="add a trace (definitions used, values, provisions) to each account, "
+                    "or only to ACCOUNT_ID, whose member is re-run through the scalar path")
+    ev.add_argument("--out", help="write the output to this file instead of standard output; "
+                    "for a snapshot table, a .csv or .parquet FILE receives the "
+                    "determinations directly, evaluated in member-consistent chunks")
+    ev.add_argument("--backend", choices=("auto", "scalar", "columnar"), default="auto",
+                    help="auto: columnar for snapshot tables, scalar for full profiles")
+    ev.add_argument("--chunk-rows", type=int, default=None, dest="chunk_rows",
+                    help="rows per chunk when writing a large table's determinations "
+                    "(default 2,000,000)")
 
     ck = sub.add_parser("check", help="static checks with file:line:col diagnostics",
                         description="Parse and check policies; print every diagnostic.")
@@ -65,6 +74,10 @@ def _build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     ts.add_argument("--require-coverage", action="store_true", dest="require_coverage",
                     help="fail when a computable provision is uncovered or partial")
+
+    from evaluator import generate
+
+    generate.add_parser(sub)
     return p
 
 
@@ -79,6 +92,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
         return _check(args, out, err)
     if args.command == "test":
         return _test(args, out, err)
+    if args.command == "generate":
+        from evaluator import generate
+
+        return generate.run(args, out, err)
     return EXIT_INVALID  # pragma: no cover - argparse enforces the choices
 
 
@@ -93,18 +110,40 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+_TABLE_SUFFIXES = (".csv", ".parquet")
+
+
 def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from evaluator.results import describe_error
+
+    is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES)
     try:
         policy = load_policy(args.policy)
-        facts = load_facts(args.facts, fx=args.fx)
-        result = policy.evaluate(facts, as_of=args.as_of, params=_params(args.param),
-                                 explain=args.explain)
+        params = _params(args.param)
+        if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
+                and args.backend != "scalar" and not args.explain:
+            return _evaluate_to_file(policy, args, params, err)
+        if is_table and args.backend != "scalar" and args.explain in (None, "*"):
+            from evaluator.columnar import read_table
+
+            facts: object = read_table(args.facts, fx=args.fx)
+        else:
+            facts = load_facts(args.facts, fx=args.fx)
+        explain_all = args.explain == "*"
+        result = policy.evaluate(facts, as_of=args.as_of, params=params,
+                                 explain=explain_all, backend=args.backend
+                                 if not (explain_all and args.backend == "columnar")
+                                 else "scalar")
+        if args.explain not in (None, "*"):
+            _explain_one(policy, facts, args, params, result)
     except PolicyError as exc:
         print(exc.render(), file=err)
         return EXIT_INVALID
     except FactsError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_INVALID
+    for w in result.warnings:
+        print(w.render(), file=err)
     if args.format == "json":
         text = result.to_json() + "\n"
     elif args.format == "csv":
@@ -112,8 +151,6 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         text = result.to_table()
     if args.format != "json" or args.out:
-        from evaluator.results import describe_error
-
         for e in result.errors:
             if args.format != "table":
                 print(f"error: {describe_error(e)}", file=err)
@@ -127,6 +164,62 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(text)
     return EXIT_RECORD_ERRORS if result.errors else EXIT_OK
+
+
+def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict[str, str],
+                 result: Any) -> None:
+    """Re-run the member of one account through the scalar path and attach its trace."""
+    from evaluator.facts import facts_from_json
+
+    target = args.explain
+    det = next((a for a in result.accounts if a.account_id == target), None)
+    if det is None:
+        raise FactsError(f"--explain {target}: no evaluated account with that id")
+    member_facts = _member_facts(facts, det.member_id)
+    if member_facts is None:
+        member_facts = facts_from_json({"members": []})
+    traced = policy.evaluate(member_facts, as_of=args.as_of, params=params, explain=True,
+                             backend="scalar")
+    again = next(a for a in traced.accounts if a.account_id == target)
+    if again.values != det.values:  # pragma: no cover - the differential tests guard this
+        raise FactsError(f"--explain {target}: the scalar path disagrees with the result")
+    det.trace = again.trace
+
+
+def _member_facts(facts: Any, member_id: str) -> Any:
+    import dataclasses
+
+    from evaluator.model import Facts
+
+    if isinstance(facts, Facts):
+        members = tuple(m for m in facts.members if m.member_id == member_id)
+        return dataclasses.replace(facts, members=members, claims=(), errors=())
+    return None
+
+
+def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, str],
+                      err: TextIO) -> int:
+    from evaluator.policy import _as_date
+    from evaluator.portfolio import Progress, evaluate_file
+    from evaluator.results import describe_error
+
+    day = _as_date(args.as_of)
+    specs = policy.resolve_params(params)
+    if params:
+        problems = policy.invariant_problems(specs)
+        if any(d.is_error for d in problems):
+            raise PolicyError(problems)
+        for w in problems:
+            print(w.render(), file=err)
+    summary = evaluate_file(policy, args.facts, args.fx, day, specs, args.out,
+                            chunk_rows=args.chunk_rows, progress=Progress(err))
+    for e in summary.errors:
+        print(f"error: {describe_error(e)}", file=err)
+    print(f"{args.out}: {summary.determinations:,} determinations, "
+          f"{len(summary.errors):,} errors, {summary.accounts:,} rows in "
+          f"{summary.chunks} chunk{'s' if summary.chunks != 1 else ''}, "
+          f"{summary.seconds:.1f} s", file=err)
+    return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
 
 
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

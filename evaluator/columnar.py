@@ -222,7 +222,11 @@ def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
 
 
 def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
-                     source: str = "<memory>") -> Table:
+                     source: str = "<memory>", *, lines: pl.Series | None = None,
+                     first_seen: dict[str, int] | None = None) -> Table:
+    """A table from raw snapshot rows. ``lines`` numbers the rows as in the file (a chunk
+    of a larger table); ``first_seen`` gives, for account ids that occur more than once
+    in the whole file, the line where each first occurs."""
     missing = [c for c in SNAPSHOT_COLUMNS if c not in raw.columns]
     if missing:
         raise FactsError(f"{source}: row 1: missing column(s) {', '.join(missing)} "
@@ -231,12 +235,15 @@ def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Dec
     text = raw.select([_as_text(raw, c) for c in cols])
     if "kind" not in text.columns:
         text = text.with_columns(pl.lit(None, pl.String).alias("kind"))
-    text = text.with_row_index("__line", offset=2)
+    if lines is not None:
+        text = text.with_columns(lines.cast(pl.UInt32).alias("__line"))
+    else:
+        text = text.with_row_index("__line", offset=2)
     # drop rows whose cells are all empty, as the scalar loader does
     s = [pl.col(c).str.strip_chars() for c in _TEXT_COLUMNS]
     blank = pl.all_horizontal([(x.is_null() | (x == "")) for x in s])
     text = text.filter(~blank)
-    return _validate(text, fx_rates, source)
+    return _validate(text, fx_rates, source, first_seen or {})
 
 
 def _as_text(raw: pl.DataFrame, name: str) -> pl.Expr:
@@ -250,7 +257,7 @@ def _as_text(raw: pl.DataFrame, name: str) -> pl.Expr:
 
 
 def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
-              source: str) -> Table:
+              source: str, first_seen: dict[str, int]) -> Table:
     from evaluator.facts import _Loader
 
     def clean(c: str) -> pl.Expr:
@@ -263,6 +270,10 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
                   & pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null())
                for c in ("opened", "last_transaction", "last_statement_ack", "last_response")}
     first_line = pl.col("__line").min().over("account_id")
+    if first_seen:
+        known = pl.col("account_id").replace_strict(
+            {k: v for k, v in first_seen.items()}, default=None, return_dtype=pl.UInt32)
+        first_line = pl.min_horizontal(first_line, known)
     ok = (pl.col("member_id").is_not_null() & pl.col("account_id").is_not_null()
           & (pl.col("__line") == first_line)
           & pl.col("currency").str.contains(r"^[A-Z]{3}$").fill_null(False)
@@ -1492,6 +1503,7 @@ def evaluate_frame(policy: Policy, table: Table, as_of: _dt.date,
     out = lazy.with_columns(
         pl.coalesce([pl.col("__late"), err]).alias("__error"), *exprs, *extra,
     ).select(["member_id", "account_id", "__line", "__late", "__error",
+              pl.col("__member_order").alias("__member_line"),
               *[e.meta.output_name() for e in exprs],
               *[f"__p{k}{i}" for i in range(len(requests)) for k in "kv"]]).collect()
     portfolio: dict[str, Any] | None = None
