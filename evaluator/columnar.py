@@ -240,20 +240,39 @@ def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Dec
     else:
         text = text.with_row_index("__line", offset=2)
     # drop rows whose cells are all empty, as the scalar loader does
-    s = [pl.col(c).str.strip_chars() for c in _TEXT_COLUMNS]
-    blank = pl.all_horizontal([(x.is_null() | (x == "")) for x in s])
+    blank = pl.all_horizontal([
+        (pl.col(c).is_null() | (pl.col(c).str.strip_chars() == ""))
+        if text.schema[c] == pl.String else pl.col(c).is_null() for c in _TEXT_COLUMNS])
     text = text.filter(~blank)
     return _validate(text, fx_rates, source, first_seen or {})
 
 
 def _as_text(raw: pl.DataFrame, name: str) -> pl.Expr:
+    """Text columns as they are; typed dates and exact decimals stay typed (a Parquet
+    fast path); anything else (integers, floats) is read as its text."""
     dtype = raw.schema[name]
     col = pl.col(name)
     if dtype == pl.String:
         return col
-    if dtype == pl.Date:
-        return col.dt.strftime("%Y-%m-%d").alias(name)
+    if name in _DATE_COLUMNS and dtype == pl.Date:
+        return col
+    if name == "balance" and isinstance(dtype, pl.Decimal):
+        return col
     return col.cast(pl.String).alias(name)
+
+
+_DATE_COLUMNS = ("opened", "last_transaction", "last_statement_ack", "last_response")
+
+
+def _cell(value: Any) -> str | None:
+    """A typed value as the text the scalar loader reads."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
 
 
 def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
@@ -264,11 +283,19 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
         x = pl.col(c).str.strip_chars()
         return pl.when(x == "").then(None).otherwise(x).alias(c)
 
-    t = text.with_columns([clean(c) for c in _TEXT_COLUMNS])
-    date_ok = {c: (pl.col(c).is_null() if c != "opened" else pl.lit(False))
-               | (pl.col(c).str.contains(_DATE_RE)
-                  & pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null())
-               for c in ("opened", "last_transaction", "last_statement_ack", "last_response")}
+    schema = text.schema
+    t = text.with_columns([clean(c) for c in _TEXT_COLUMNS if schema[c] == pl.String])
+    typed_balance = isinstance(schema["balance"], pl.Decimal)
+
+    def date_ok(c: str) -> pl.Expr:
+        if schema[c] == pl.Date:
+            return pl.col(c).is_not_null() if c == "opened" else pl.lit(True)
+        return ((pl.col(c).is_null() if c != "opened" else pl.lit(False))
+                | (pl.col(c).str.contains(_DATE_RE)
+                   & pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null()))
+
+    balance_ok = (pl.col("balance") >= 0) if typed_balance else \
+        pl.col("balance").str.contains(_DECIMAL_RE)
     first_line = pl.col("__line").min().over("account_id")
     if first_seen:
         known = pl.col("account_id").replace_strict(
@@ -277,8 +304,8 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
     ok = (pl.col("member_id").is_not_null() & pl.col("account_id").is_not_null()
           & (pl.col("__line") == first_line)
           & pl.col("currency").str.contains(r"^[A-Z]{3}$").fill_null(False)
-          & pl.col("balance").str.contains(_DECIMAL_RE).fill_null(False)
-          & pl.all_horizontal([v.fill_null(False) for v in date_ok.values()]))
+          & balance_ok.fill_null(False)
+          & pl.all_horizontal([date_ok(c).fill_null(False) for c in _DATE_COLUMNS]))
     t = t.with_columns(ok.alias("__ok"), first_line.alias("__first"))
     bad = t.filter(~pl.col("__ok"))
     errors: list[RecordError] = []
@@ -291,33 +318,40 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
             loader.account_seen = ({aid: f"row {first}"} if aid is not None and first is not None
                                    and first < line else {})
             before = len(loader.errors)
-            cells = tuple(row.get(c) for c in _TEXT_COLUMNS)
+            cells = tuple(_cell(row.get(c)) for c in _TEXT_COLUMNS)
             loader._snapshot_row(line, cells, groups)
             if len(loader.errors) == before:  # valid after all (the vector check is stricter)
                 balance = Decimal(str(row["balance"]))
-                row = {**row, "balance": format(balance.copy_abs() if balance.is_zero()
-                                                else balance, "f")}
+                fixed = balance.copy_abs() if balance.is_zero() else balance
+                row = {**row, "balance": fixed if typed_balance else format(fixed, "f")}
                 extra_rows.append(row)
         errors = list(loader.errors)
     good = t.filter(pl.col("__ok"))
     if extra_rows:
         good = pl.concat([good, pl.DataFrame(extra_rows, schema=t.schema)]).sort("__line")
     scale = 2
-    if good.height:
-        decimals = good.select(pl.col("balance").str.extract(r"\.([0-9]+)$", 1).str.len_chars()
-                               .max()).item()
-        scale = max(2, int(decimals or 0))
+    if typed_balance:
+        dtype = schema["balance"]
+        assert isinstance(dtype, pl.Decimal)
+        scale = max(2, dtype.scale or 0)
+        units = (pl.col("balance") * 10 ** scale).cast(pl.Int64)
+    else:
+        if good.height:
+            decimals = good.select(pl.col("balance").str.extract(r"\.([0-9]+)$", 1)
+                                   .str.len_chars().max()).item()
+            scale = max(2, int(decimals or 0))
+        frac = pl.col("balance").str.extract(r"\.([0-9]+)$", 1).fill_null("")
+        whole = pl.col("balance").str.extract(r"^([0-9]+)", 1).cast(pl.Int64)
+        units = whole * 10 ** scale + pl.when(frac == "").then(pl.lit(0, pl.Int64)).otherwise(
+            frac.str.pad_end(scale, "0").cast(pl.Int64))
     if scale > 9:
         raise Unsupported(f"balances with {scale} decimal places")
-    frac = pl.col("balance").str.extract(r"\.([0-9]+)$", 1).fill_null("")
-    whole = pl.col("balance").str.extract(r"^([0-9]+)", 1).cast(pl.Int64)
-    units = whole * 10 ** scale + pl.when(frac == "").then(pl.lit(0, pl.Int64)).otherwise(
-        frac.str.pad_end(scale, "0").cast(pl.Int64))
     order = pl.col("__line").min().over("member_id")
     frame = good.with_columns(
         units.alias("balance"),
-        *[pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=True).alias(c)
-          for c in ("opened", "last_transaction", "last_statement_ack", "last_response")],
+        *[(pl.col(c) if schema[c] == pl.Date else
+           pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=True)).alias(c)
+          for c in _DATE_COLUMNS],
         pl.col("kind").fill_null("deposit"),
         order.alias("__member_order"),
     ).sort(["__member_order", "__line"]).drop("__ok", "__first")
