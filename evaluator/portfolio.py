@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from evaluator.policy import Policy
 
 #: above this many rows a table is evaluated in member-consistent chunks
-DEFAULT_CHUNK_ROWS = 2_000_000
+DEFAULT_CHUNK_ROWS = 1_000_000
 
 
 # -- the CSV / Parquet form of determinations --------------------------------------------
@@ -232,6 +232,11 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
     progress = progress or Progress(total=chunks)
     progress.total = chunks
     numbered = lazy.with_row_index("__row")
+    ranges = _member_ranges(lazy, rows, size) if chunks > 1 else None
+    if ranges is not None:
+        chunks = len(ranges)
+        summary.chunks = chunks
+        progress.total = chunks
     if chunks > 1:
         # a global look at account ids: a duplicate may sit in another member's chunk
         dups = numbered.select(pl.col("account_id").str.strip_chars(), "__row").filter(
@@ -246,7 +251,10 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
         done_rows = 0
         for k in range(chunks):
             chunk = numbered
-            if chunks > 1:
+            if ranges is not None:
+                start, stop = ranges[k]
+                chunk = numbered.slice(start, stop - start)
+            elif chunks > 1:
                 chunk = numbered.filter(
                     pl.col("member_id").str.strip_chars().hash(seed=7) % chunks == k)
             raw = chunk.collect()
@@ -272,7 +280,10 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
             if on_chunk is not None:
                 on_chunk(k)
         progress.close()
-        merged = pl.scan_parquet(parts).sort(["__k1", "__k2"]).drop(["__k1", "__k2"])
+        merged = pl.scan_parquet(parts)
+        if ranges is None:  # hash partitions: put the rows back in order
+            merged = merged.sort(["__k1", "__k2"])
+        merged = merged.drop(["__k1", "__k2"])
         summary.errors.sort(key=lambda e: _error_order(e))
         try:
             if target.suffix.lower() == ".parquet":
@@ -285,6 +296,29 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
         summary.portfolio = portfolio_parts[0].portfolio
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _member_ranges(lazy: pl.LazyFrame, rows: int, size: int
+                   ) -> list[tuple[int, int]] | None:
+    """Row ranges of about ``size`` rows cut at member boundaries, when each member's rows
+    are contiguous in the file (then the chunks, in file order, are already in the
+    scalar backend's order); None when they are not."""
+    ids = lazy.select(pl.col("member_id").str.strip_chars().fill_null("")).collect() \
+        .get_column("member_id")
+    starts = (ids != ids.shift(1)).fill_null(True)
+    if int(starts.sum()) != ids.n_unique():
+        return None
+    start_rows = starts.arg_true().to_list()
+    ranges: list[tuple[int, int]] = []
+    begin = 0
+    target = size
+    for r in start_rows:
+        if r >= target and r > begin:
+            ranges.append((begin, r))
+            begin = r
+            target = r + size
+    ranges.append((begin, rows))
+    return ranges
 
 
 def _errors(frame: pl.DataFrame) -> list[RecordError]:

@@ -111,3 +111,24 @@ def test_explain_one_account_of_a_snapshot_table() -> None:
                        str(ROOT / "examples" / "members.csv"), "--as-of", "2026-11-21",
                        "--explain", "NOPE")
     assert code == 2 and "no evaluated account" in err
+
+
+def test_members_spread_over_the_file_use_hash_chunks_and_the_same_order(
+        baseline: Policy, sample: tuple[Path, Path], tmp_path: Path) -> None:
+    import random
+
+    facts, fx = sample
+    header, *rows = facts.read_text(encoding="utf-8").splitlines()
+    random.Random(5).shuffle(rows)
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    whole = evaluate_file(baseline, shuffled, fx, AS_OF, baseline.resolve_params(),
+                          tmp_path / "whole.csv")
+    chunked = evaluate_file(baseline, shuffled, fx, AS_OF, baseline.resolve_params(),
+                            tmp_path / "chunked.csv", chunk_rows=300)
+    assert chunked.chunks == -(-whole.accounts // 300)
+    assert (tmp_path / "whole.csv").read_text() == (tmp_path / "chunked.csv").read_text()
+    code, scalar_csv, _ = run("evaluate", "--policy", str(BASELINE), "--facts", str(shuffled),
+                              "--fx", str(fx), "--as-of", "2026-11-21", "--format", "csv",
+                              "--backend", "scalar")
+    assert (tmp_path / "whole.csv").read_text() == scalar_csv
