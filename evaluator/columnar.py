@@ -1019,30 +1019,30 @@ class _Aggregate(CV):
             if name == "count":
                 if member_level:
                     ec = self.comp.col(elem, None)
-                    v = ec.expr.filter(keep.expr).n_unique().over("member_id")
+                    v = ec.expr.filter(keep.expr).n_unique().over("__member_order")
                 else:
-                    v = keep.expr.cast(pl.Int64).sum().over("member_id")
+                    v = keep.expr.cast(pl.Int64).sum().over("__member_order")
                 results.append(Col(v, scale=0))
                 continue
             ec = self.comp.col(elem, None)
             errs.append(_guard(ec.err, keep.expr))
             masked = pl.when(keep.expr).then(ec.expr)
             if name in ("latest", "largest"):
-                v = masked.max().over("member_id")
+                v = masked.max().over("__member_order")
             elif name in ("earliest", "smallest"):
-                v = masked.min().over("member_id")
+                v = masked.min().over("__member_order")
             elif name == "sum":
                 if member_level:
                     raise Unsupported("`sum` over member-level events")
-                v = masked.fill_null(0).sum().over("member_id")
+                v = masked.fill_null(0).sum().over("__member_order")
             elif name == "any":
-                v = (keep.expr & ec.expr).any().over("member_id")
+                v = (keep.expr & ec.expr).any().over("__member_order")
             else:
-                v = (~keep.expr | ec.expr).all().over("member_id")
+                v = (~keep.expr | ec.expr).all().over("__member_order")
             results.append(Col(v, scale=ec.scale))
         err = _fold_err(*errs)
         if err is not None:
-            err = err.drop_nulls().first().over("member_id")
+            err = err.drop_nulls().first().over("__member_order")
         exprs = [r.expr for r in results]
         scale = results[0].scale
         if name in ("latest", "largest"):
@@ -1499,7 +1499,7 @@ def _late_errors(frame: pl.DataFrame, as_of: _dt.date) -> pl.Expr:
     keys = [pl.when(pl.col(c) > day).then(
         pl.col(c).cast(pl.Int64) * 10 ** 12 + pl.col("__line").cast(pl.Int64) * 3 + i)
         for i, c in enumerate(_LATE_COLUMNS)]
-    first = pl.min_horizontal(keys).min().over("member_id")
+    first = pl.min_horizontal(keys).min().over("__member_order")
     when = (first // 10 ** 12).cast(pl.Date)
     which = (first % 10 ** 12) % 3
     column = pl.when(which == 0).then(pl.lit(_LATE_COLUMNS[0])).when(which == 1).then(
