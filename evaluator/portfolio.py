@@ -232,28 +232,33 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
     progress = progress or Progress(total=chunks)
     progress.total = chunks
     numbered = lazy.with_row_index("__row")
-    ranges = _member_ranges(lazy, rows, size) if chunks > 1 else None
+    ranges: list[tuple[int, int]] | None = None
+    first_seen: dict[str, int] = {}
+    if chunks > 1:
+        # one look at the ids of the whole file: where members begin, and account ids
+        # that occur more than once (a duplicate may sit in another member's chunk)
+        ids = lazy.select(pl.col("member_id").str.strip_chars().fill_null(""),
+                          pl.col("account_id").str.strip_chars()).collect()
+        ranges = _member_ranges(ids.get_column("member_id"), rows, size)
+        dups = ids.select(pl.col("account_id"), pl.int_range(pl.len()).alias("__row")) \
+            .filter(pl.col("account_id").is_duplicated())
+        first_seen = {r[0]: r[1] + 2 for r in dups.group_by("account_id").agg(
+            pl.col("__row").min()).iter_rows()}
+        del ids, dups
     if ranges is not None:
         chunks = len(ranges)
         summary.chunks = chunks
         progress.total = chunks
-    if chunks > 1:
-        # a global look at account ids: a duplicate may sit in another member's chunk
-        dups = numbered.select(pl.col("account_id").str.strip_chars(), "__row").filter(
-            pl.col("account_id").is_duplicated()).collect()
-        first_seen = {r[0]: r[1] + 2 for r in dups.group_by("account_id").agg(
-            pl.col("__row").min()).iter_rows()}
-    else:
-        first_seen = {}
     parts: list[Path] = []
-    portfolio_parts: list[ColumnarResult] = []
+    portfolio: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="unclaimed-") as tmp:
         done_rows = 0
         for k in range(chunks):
             chunk = numbered
             if ranges is not None:
                 start, stop = ranges[k]
-                chunk = numbered.slice(start, stop - start)
+                # slice first, so only these rows are read
+                chunk = lazy.slice(start, stop - start).with_row_index("__row", offset=start)
             elif chunks > 1:
                 chunk = numbered.filter(
                     pl.col("member_id").str.strip_chars().hash(seed=7) % chunks == k)
@@ -273,9 +278,10 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
             keyed.write_parquet(part)
             parts.append(part)
             summary.determinations += keyed.height
-            if result.portfolio is not None:
-                portfolio_parts.append(result)
+            if result.portfolio is not None and chunks == 1:
+                portfolio = result.portfolio
             done_rows += raw.height
+            del result, frame, raw, table, keyed, ok
             progress.update(k + 1, done_rows)
             if on_chunk is not None:
                 on_chunk(k)
@@ -292,19 +298,15 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
                 merged.sink_csv(target)
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise FactsError(f"{target}: cannot write: {str(exc).splitlines()[0]}") from None
-    if portfolio_parts and chunks == 1:
-        summary.portfolio = portfolio_parts[0].portfolio
+    summary.portfolio = portfolio
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _member_ranges(lazy: pl.LazyFrame, rows: int, size: int
-                   ) -> list[tuple[int, int]] | None:
+def _member_ranges(ids: pl.Series, rows: int, size: int) -> list[tuple[int, int]] | None:
     """Row ranges of about ``size`` rows cut at member boundaries, when each member's rows
     are contiguous in the file (then the chunks, in file order, are already in the
     scalar backend's order); None when they are not."""
-    ids = lazy.select(pl.col("member_id").str.strip_chars().fill_null("")).collect() \
-        .get_column("member_id")
     starts = (ids != ids.shift(1)).fill_null(True)
     if int(starts.sum()) != ids.n_unique():
         return None
