@@ -204,13 +204,9 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
     from evaluator.results import describe_error
 
     day = _as_date(args.as_of)
-    specs = policy.resolve_params(params)
-    if params:
-        problems = policy.invariant_problems(specs)
-        if any(d.is_error for d in problems):
-            raise PolicyError(problems)
-        for w in problems:
-            print(w.render(), file=err)
+    specs, warnings = policy.run_params(params)
+    for w in warnings:
+        print(w.render(), file=err)
     summary = evaluate_file(policy, args.facts, args.fx, day, specs, args.out,
                             chunk_rows=args.chunk_rows, progress=Progress(err))
     for e in summary.errors:

@@ -126,6 +126,18 @@ class Policy:
             params[name] = dataclasses.replace(spec, value=value)
         return params
 
+    def run_params(self, params: Mapping[str, Any] | None
+                   ) -> tuple[dict[str, ParamSpec], list[Diagnostic]]:
+        """The parameters of one run, and the invariants they break as warnings; raises
+        PolicyError for bad values or an invariant of severity error."""
+        specs = self.resolve_params(params)
+        if not params:
+            return specs, []
+        problems = self.invariant_problems(specs)
+        if any(d.is_error for d in problems):
+            raise PolicyError(problems)
+        return specs, problems
+
     def invariant_problems(self, params: Mapping[str, ParamSpec]) -> list[Diagnostic]:
         """Invariants that do not hold for these parameter values, as diagnostics."""
         values = {n: s.value for n, s in params.items()}
@@ -188,13 +200,7 @@ class Policy:
                 help="read the facts with evaluator.columnar.read_table, or use "
                      "backend=\"scalar\" for full profiles"))
         day = _as_date(as_of)
-        specs = self.resolve_params(params)
-        warnings: list[Diagnostic] = []
-        if params:
-            problems = self.invariant_problems(specs)
-            if any(d.is_error for d in problems):
-                raise PolicyError(problems)
-            warnings = problems
+        specs, warnings = self.run_params(params)
         values = {n: s.value for n, s in specs.items()}
         program = self.program if coverage is None else self.coverage_program
         run = Run(program, day, values, facts.fx_rates, coverage)
@@ -271,13 +277,7 @@ class Policy:
         from evaluator.columnar import Unsupported, determinations, evaluate_frame
 
         day = _as_date(as_of)
-        specs = self.resolve_params(params)
-        warnings: list[Diagnostic] = []
-        if params:
-            problems = self.invariant_problems(specs)
-            if any(d.is_error for d in problems):
-                raise PolicyError(problems)
-            warnings = problems
+        specs, warnings = self.run_params(params)
         try:
             frame = evaluate_frame(self, table, day, specs)
         except Unsupported as exc:
