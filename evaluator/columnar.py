@@ -296,7 +296,10 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
 
     balance_ok = (pl.col("balance") >= 0) if typed_balance else \
         pl.col("balance").str.contains(_DECIMAL_RE)
-    first_line = pl.col("__line").min().over("account_id")
+    if t.select(pl.col("account_id").n_unique()).item() == t.height:
+        first_line = pl.col("__line")  # every id occurs once: no window needed
+    else:
+        first_line = pl.col("__line").min().over("account_id")
     if first_seen:
         known = pl.col("account_id").replace_strict(
             {k: v for k, v in first_seen.items()}, default=None, return_dtype=pl.UInt32)
@@ -346,7 +349,16 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
             frac.str.pad_end(scale, "0").cast(pl.Int64))
     if scale > 9:
         raise Unsupported(f"balances with {scale} decimal places")
-    order = pl.col("__line").min().over("member_id")
+    members = good.get_column("member_id")
+    starts = (members != members.shift(1)).fill_null(True)
+    if good.height and int(starts.sum()) == members.n_unique() \
+            and good.get_column("__line").is_sorted():
+        # each member's rows are together and in file order: the scalar order already
+        order = pl.when(starts).then(pl.col("__line")).forward_fill()
+        presorted = True
+    else:
+        order = pl.col("__line").min().over("member_id")
+        presorted = False
     frame = good.with_columns(
         units.alias("balance"),
         *[(pl.col(c) if schema[c] == pl.Date else
@@ -354,7 +366,9 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
           for c in _DATE_COLUMNS],
         pl.col("kind").fill_null("deposit"),
         order.alias("__member_order"),
-    ).sort(["__member_order", "__line"]).drop("__ok", "__first")
+    ).drop("__ok", "__first")
+    if not presorted:
+        frame = frame.sort(["__member_order", "__line"])
     return Table(frame=frame, fx_rates=fx_rates, errors=errors, balance_scale=scale,
                  source=source, raw=text)
 
