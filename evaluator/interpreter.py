@@ -341,23 +341,34 @@ class Program:
         cond = (self._decision("filter", node.cond, self.compile(node.cond))
                 if node.cond is not None else None)
 
+        # each definition runs with an environment of its own, so after an error nothing
+        # needs restoring; a name an enclosing comprehension also binds is put back
         def run(inst: Inst, env: Env) -> tuple[Any, ...]:
             items: Sequence[Any] = iterable(inst, env)
-            missing = object()
-            saved = env.get(var, missing)
-            out = []
-            try:
+            if not items:
+                return ()
+            saved = env.get(var, _MISSING)
+            kept: list[Any] = []
+            append = kept.append
+            if cond is None:
                 for x in items:
                     env[var] = x
-                    if cond is None or cond(inst, env):
-                        out.append(element(inst, env))
-            finally:
-                if saved is missing:
-                    env.pop(var, None)
-                else:
-                    env[var] = saved
-            return tuple(out)
+                    append(element(inst, env))
+            else:
+                for x in items:
+                    env[var] = x
+                    if cond(inst, env):
+                        append(element(inst, env))
+            out = tuple(kept)
+            if saved is _MISSING:
+                del env[var]
+            else:
+                env[var] = saved
+            return out
         return run
+
+
+_MISSING = object()
 
 
 def _compare(op: str, node: A.Binary, left: Fn, right: Fn) -> Fn:
