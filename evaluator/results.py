@@ -212,7 +212,8 @@ class EvaluationResult:
                 cnames += [k for k in c.values if k not in cnames]
             out.append("claims: " + ", ".join(
                 f"{c.claim_id} ({c.account_id}) " + " ".join(
-                    f"{k}={display(c.values.get(k))}" for k in cnames) for c in self.claims))
+                    f"{k}={flat(k, c.values.get(k)) or '-'}" for k in cnames)
+                for c in self.claims))
         if self.errors:
             out.append("")
             out += ["error: " + describe_error(e) for e in self.errors]
