@@ -163,3 +163,21 @@ def test_every_builtin_has_a_columnar_implementation_or_is_constant_only() -> No
 
     constant_only = {"accrued_interest"}  # claims and portfolio values are constants here
     assert set(BUILTINS) - set(COLUMNAR) == constant_only
+
+
+ALTERNATIVE_FILES = sorted([*(ROOT / "policies" / "alternatives").glob("*.yaml"),
+                            *(ROOT / "policies" / "interpretations").glob("*.yaml")])
+
+
+@pytest.mark.parametrize("path", ALTERNATIVE_FILES, ids=lambda p: p.stem)
+def test_alternatives_compile_and_agree_with_the_scalar_backend(path: Any) -> None:
+    policy = load_policy(path)
+
+    @settings(max_examples=max(4, EXAMPLES // 10), deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(case=portfolio())
+    def check(case: dict[str, Any]) -> None:
+        columnar, scalar = both(policy, case)
+        assert_same(columnar, scalar)
+
+    check()
