@@ -128,7 +128,7 @@ def test_members_spread_over_the_file_use_hash_chunks_and_the_same_order(
                             tmp_path / "chunked.csv", chunk_rows=300)
     assert chunked.chunks == -(-whole.accounts // 300)
     assert (tmp_path / "whole.csv").read_text() == (tmp_path / "chunked.csv").read_text()
-    code, scalar_csv, _ = run("evaluate", "--policy", str(BASELINE), "--facts", str(shuffled),
+    _, scalar_csv, _ = run("evaluate", "--policy", str(BASELINE), "--facts", str(shuffled),
                               "--fx", str(fx), "--as-of", "2026-11-21", "--format", "csv",
                               "--backend", "scalar")
     assert (tmp_path / "whole.csv").read_text() == scalar_csv
