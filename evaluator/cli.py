@@ -75,6 +75,25 @@ def _build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--require-coverage", action="store_true", dest="require_coverage",
                     help="fail when a computable provision is uncovered or partial")
 
+    cp = sub.add_parser("compare", help="several policies over one portfolio: differences, "
+                        "yearly projections, a report",
+                        description="Run every policy over the same snapshot table and write "
+                        "accounts.csv, yearly.csv, report.html and summary.md to DIR.")
+    cp.add_argument("--policy", action="append", required=True, dest="policies",
+                    help="policy file, directory or ID[@VERSION]; the first is the reference "
+                    "(repeat for each policy)")
+    cp.add_argument("--facts", required=True, help="snapshot table (.csv or .parquet)")
+    cp.add_argument("--fx", help="FX rates table (CSV: currency,date,rate)")
+    cp.add_argument("--as-of", required=True, dest="as_of", help="YYYY-MM-DD")
+    cp.add_argument("--horizon", type=int, default=None,
+                    help="last year projected (default: the as-of year + 15)")
+    cp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    cp.add_argument("--assumptions", help="YAML file of assumed figures (see the written "
+                    "assumptions.yaml for the names and defaults)")
+    cp.add_argument("--trace-limit", type=int, default=200, dest="trace_limit",
+                    help="accounts per policy traced to their first diverging definition")
+    cp.add_argument("--out", required=True, help="folder for the outputs")
+
     from evaluator import generate
 
     generate.add_parser(sub)
@@ -92,6 +111,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
         return _check(args, out, err)
     if args.command == "test":
         return _test(args, out, err)
+    if args.command == "compare":
+        return _compare(args, out, err)
     if args.command == "generate":
         from evaluator import generate
 
@@ -216,6 +237,32 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
           f"{summary.chunks} chunk{'s' if summary.chunks != 1 else ''}, "
           f"{summary.seconds:.1f} s", file=err)
     return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
+
+
+def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from evaluator.columnar import read_table
+    from evaluator.compare import compare, read_assumptions, write
+    from evaluator.policy import _as_date
+
+    try:
+        policies = [load_policy(p) for p in args.policies]
+        table = read_table(args.facts, fx=args.fx)
+        day = _as_date(args.as_of)
+        horizon = args.horizon if args.horizon is not None else day.year + 15
+        result = compare(policies, table, day, horizon, _params(args.param),
+                         read_assumptions(args.assumptions), trace_limit=args.trace_limit)
+        errors = len(table.errors) + int(result.runs[0].result.frame
+                                         .get_column("__error").is_not_null().sum())
+        written = write(result, args.out, table.source, table.sha256, errors)
+    except PolicyError as exc:
+        print(exc.render(), file=err)
+        return EXIT_INVALID
+    except (FactsError, ValueError) as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_INVALID
+    for path in written:
+        print(path, file=out)
+    return EXIT_OK
 
 
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

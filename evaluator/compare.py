@@ -1,0 +1,476 @@
+"""Several policies over one portfolio: per-account differences and yearly projections.
+
+Every policy is evaluated over the same snapshot table with the columnar backend. The
+first policy is the reference: for every other one, ``accounts.csv`` says which fields
+of each account differ from it and, for the accounts whose determinations differ, the
+first definition (in the reference's dependency order) where the two diverge, found by
+re-running that member through the scalar path with traces (up to ``trace_limit``
+accounts per policy, the largest amounts first). ``yearly.csv`` projects, from the as-of
+year to the horizon and as if no member comes back, what each policy implies per year.
+Every figure that is assumed rather than read from the facts or the policy is an
+*assumption* (``--assumptions FILE`` overrides them; ``default_assumptions()`` lists them).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import yaml
+
+from evaluator.columnar import ColumnarResult, Table, evaluate_frame
+from evaluator.portfolio import output_columns
+
+if TYPE_CHECKING:
+    from evaluator.policy import Policy
+
+#: the assumed figures of a projection: name -> (default, description, source)
+ASSUMPTIONS: dict[str, tuple[str, str, str]] = {
+    "monthly_fee": ("2.00", "fee a credit union would charge an unclaimed account per month "
+                    "(what 2(16) prevents)", "assumption; typical inactive-account fee"),
+    "claim_rate": ("1.5%", "share of the amounts held that owners claim back each year",
+                   "assumption"),
+    "years_before_claim": ("3", "average years an amount is held before it is claimed",
+                           "assumption"),
+    "cost_per_notice": ("4.00", "credit union's cost of one notice (2(2), 2(3))",
+                        "assumption"),
+    "investment_return": ("policy", "annual return on amounts held (5(2))",
+                          "the policy's `investment_return`, unless set here"),
+    "administration_cost_fixed": ("policy", "fixed yearly cost of the program (5(2))",
+                                  "the policy's `administration_cost_fixed`, unless set here"),
+    "cost_per_transfer": ("policy", "Authority's cost of receiving one transfer",
+                          "the policy's `cost_per_transfer`, unless set here"),
+    "cost_per_claim": ("policy", "Authority's cost of deciding one claim",
+                       "the policy's `cost_per_claim`, unless set here"),
+    "average_claim_cad": ("420.00", "average amount of one claim (to count claims from "
+                          "amounts)", "assumption; Bank of Canada's average unclaimed balance"),
+}
+
+KEY_FIELDS = ("status", "inactive_on", "unclaimed_on", "window_opens", "window_closes",
+              "window_provision", "amount_cad", "notices", "findings")
+
+
+def default_assumptions() -> dict[str, str]:
+    return {k: v[0] for k, v in ASSUMPTIONS.items()}
+
+
+def read_assumptions(path: str | os.PathLike[str] | None) -> dict[str, str]:
+    values = default_assumptions()
+    if path is None:
+        return values
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read the assumptions: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: the assumptions file is a mapping of name: value")
+    unknown = sorted(set(loaded) - set(ASSUMPTIONS))
+    if unknown:
+        raise ValueError(f"{path}: unknown assumption(s) {', '.join(unknown)}; known: "
+                         + ", ".join(ASSUMPTIONS))
+    for k, v in loaded.items():
+        values[k] = str(v)
+    return values
+
+
+def _number(text: str) -> Decimal:
+    text = text.strip()
+    if text.endswith("%"):
+        return Decimal(text[:-1]) / 100
+    return Decimal(text)
+
+
+@dataclass
+class Run:
+    policy: Policy
+    result: ColumnarResult
+    text: pl.DataFrame
+    cents: pl.Series
+    notice_due: list[tuple[str, str, str | None]]
+
+
+@dataclass
+class Comparison:
+    runs: list[Run]
+    as_of: _dt.date
+    horizon: int
+    assumptions: dict[str, str]
+    accounts: pl.DataFrame
+    yearly: pl.DataFrame
+    differences: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _run(policy: Policy, table: Table, as_of: _dt.date, params: dict[str, str]) -> Run:
+    specs, _ = policy.run_params(params)
+    result = evaluate_frame(policy, table, as_of, specs)
+    frame = result.frame
+    text = frame.select(output_columns(result, typed=False))
+    shapes = {s.name: s.shape for s in result.outputs}
+    amount = shapes.get("amount_cad")
+    if amount is not None and amount[0] == "col":
+        scale = amount[3] or 0
+        cents = frame.get_column(amount[1]).cast(pl.Int64)
+        if scale > 2:
+            cents = cents // 10 ** (scale - 2)
+        elif scale < 2:
+            cents = cents * 10 ** (2 - scale)
+    else:
+        cents = pl.Series([None] * frame.height, dtype=pl.Int64)
+    notice_due: list[tuple[str, str, str | None]] = []
+    notices = shapes.get("notices")
+    if notices is not None and notices[0] == "list":
+        for present, item in notices[1]:
+            if item[0] != "rec":
+                continue
+            fields = dict(item[1])
+            due = fields.get("due")
+            required = fields.get("required")
+            if due is not None and due[0] == "col":
+                req = required[1] if required is not None and required[0] == "col" else None
+                notice_due.append((present, due[1], req))
+    return Run(policy, result, text, cents, notice_due)
+
+
+def compare(policies: list[Policy], table: Table, as_of: _dt.date, horizon: int,
+            params: dict[str, str] | None = None, assumptions: dict[str, str] | None = None,
+            trace_limit: int = 200) -> Comparison:
+    """Evaluate every policy over the same table and compare them."""
+    if not policies:
+        raise ValueError("compare needs at least one policy")
+    if horizon < as_of.year:
+        raise ValueError(f"the horizon {horizon} is before the as-of year {as_of.year}")
+    values = assumptions or default_assumptions()
+    runs = [_run(p, table, as_of, params or {}) for p in policies]
+    accounts = _accounts(runs)
+    comparison = Comparison(runs, as_of, horizon, values, accounts,
+                            _yearly(runs, table, as_of, horizon, values))
+    comparison.differences = _divergences(comparison, table, params or {}, trace_limit)
+    return comparison
+
+
+def _label(p: Policy) -> str:
+    return f"{p.id}@{p.version}"
+
+
+def _accounts(runs: list[Run]) -> pl.DataFrame:
+    ref = runs[0]
+    frames = []
+    for run in runs:
+        t = run.text
+        err = run.result.frame.get_column("__error")
+        cols = [pl.lit(_label(run.policy)).alias("policy"), pl.col("member_id"),
+                pl.col("account_id")]
+        cols += [pl.col(k) if k in t.columns else pl.lit("").alias(k) for k in KEY_FIELDS]
+        out = t.select(cols).with_columns(err.alias("error"))
+        differs = []
+        for k in (*KEY_FIELDS, "error"):
+            a = out.get_column(k) if k in out.columns else None
+            b = (ref.text.get_column(k) if k in ref.text.columns else None) if k != "error" \
+                else ref.result.frame.get_column("__error")
+            if a is None or b is None:
+                continue
+            changed = ~(a.eq_missing(b))
+            differs.append(pl.when(pl.lit(changed)).then(pl.lit(k)))
+        out = out.with_columns(pl.concat_str(differs, separator=";", ignore_nulls=True)
+                               .fill_null("").alias("differs"),
+                               pl.lit("").alias("first_divergence"))
+        frames.append(out)
+    return pl.concat(frames, how="vertical")
+
+
+def _divergences(c: Comparison, table: Table, params: dict[str, str], limit: int
+                 ) -> list[dict[str, Any]]:
+    """The first definition where each differing account diverges (scalar traces)."""
+    from evaluator.facts import facts_from_snapshot
+
+    ref = c.runs[0]
+    found: list[dict[str, Any]] = []
+    fx = [{"currency": cur, "date": d.isoformat(), "rate": str(r)}
+          for (cur, d), r in table.fx_rates.items()]
+    updates: dict[tuple[str, str], str] = {}
+    for run in c.runs[1:]:
+        label = _label(run.policy)
+        rows = c.accounts.with_row_index("__i").filter(
+            (pl.col("policy") == label) & (pl.col("differs") != ""))
+        if not rows.height:
+            continue
+        # the largest amounts first (ordering only: the amounts themselves stay text)
+        picked = rows.sort(pl.col("amount_cad").cast(pl.Float64, strict=False),
+                           descending=True, nulls_last=True, maintain_order=True).head(limit)
+        cache: dict[str, Any] = {}
+        for r in picked.iter_rows(named=True):
+            member = r["member_id"]
+            if member not in cache:
+                member_rows = table.member_rows(member)
+                cache[member] = facts_from_snapshot(member_rows, fx, source=table.source)
+            facts = cache[member]
+            a = ref.policy.evaluate(facts, as_of=c.as_of, params=params, explain=True,
+                                    backend="scalar")
+            b = run.policy.evaluate(facts, as_of=c.as_of, params=params, explain=True,
+                                    backend="scalar")
+            name, before, after = _first(a, b, r["account_id"])
+            updates[(label, r["account_id"])] = name
+            found.append({"member_id": member, "account_id": r["account_id"],
+                          "policy": label, "fields": r["differs"].split(";"),
+                          "first_definition": name or None,
+                          "explanation": _explain(name, before, after, r["differs"]),
+                          "amount_cad": r["amount_cad"] or None})
+    if updates:
+        keys = pl.DataFrame({"policy": [k[0] for k in updates], "account_id":
+                             [k[1] for k in updates], "__first": list(updates.values())})
+        c.accounts = c.accounts.join(keys, on=["policy", "account_id"], how="left",
+                                     maintain_order="left").with_columns(
+            pl.coalesce([pl.col("__first"), pl.col("first_divergence")])
+            .alias("first_divergence")).drop("__first")
+    c.accounts = c.accounts.with_columns(
+        pl.when((pl.col("differs") != "") & (pl.col("first_divergence") == ""))
+        .then(pl.lit(f"not traced (over --trace-limit {limit}); see unclaimed evaluate "
+                     "--explain ACCOUNT_ID"))
+        .otherwise(pl.col("first_divergence")).alias("first_divergence"))
+    return found
+
+
+def _first(a: Any, b: Any, account_id: str) -> tuple[str, Any, Any]:
+    da = next((x for x in a.accounts if x.account_id == account_id), None)
+    db = next((x for x in b.accounts if x.account_id == account_id), None)
+    if da is None or db is None or da.trace is None or db.trace is None:
+        return ("", None, None)
+    values_b = {t["definition"]: t["value"] for t in db.trace if "definition" in t}
+    params_a = {t["parameter"]: t["value"] for t in da.trace if "parameter" in t}
+    params_b = {t["parameter"]: t["value"] for t in db.trace if "parameter" in t}
+    changed = [n for n in sorted(set(params_a) | set(params_b))
+               if params_a.get(n) != params_b.get(n)]
+    suffix = f" (parameter {', '.join(changed)} differs)" if changed else ""
+    for t in da.trace:
+        if "definition" in t and values_b.get(t["definition"], object()) != t["value"]:
+            return (t["definition"] + suffix, t["value"], values_b.get(t["definition"]))
+    return (suffix.strip(" ()"), None, None)
+
+
+def _explain(name: str, before: Any, after: Any, fields: str) -> str:
+    if not name:
+        return f"differs in {fields.replace(';', ', ')}"
+    return (f"{name}: {json.dumps(before, ensure_ascii=False)} -> "
+            f"{json.dumps(after, ensure_ascii=False)}; differs in {fields.replace(';', ', ')}")
+
+
+# -- yearly projection ------------------------------------------------------------------------
+
+def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
+            values: dict[str, str]) -> pl.DataFrame:
+    years = list(range(as_of.year, horizon + 1))
+    fee = int(_number(values["monthly_fee"]) * 100)
+    claim_rate = _number(values["claim_rate"])
+    years_before_claim = _number(values["years_before_claim"])
+    cost_notice = int(_number(values["cost_per_notice"]) * 100)
+    avg_claim = int(_number(values["average_claim_cad"]) * 100)
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        p = run.policy.document.parameters
+
+        def param(name: str, default: str, p: Any = p) -> Decimal:
+            v = values.get(name, "policy")
+            if v != "policy":
+                return _number(v)
+            spec = p.get(name)
+            return Decimal(spec.value) if spec is not None and spec.value is not None \
+                else _number(default)
+
+        ret = param("investment_return", "3%")
+        fixed = int(param("administration_cost_fixed", "0") * 100)
+        per_transfer = int(param("cost_per_transfer", "25") * 100)
+        per_claim = int(param("cost_per_claim", "150") * 100)
+        rate = Decimal(p["interest_rate"].value) if "interest_rate" in p else Decimal(0)
+        frame = run.result.frame.with_columns(
+            run.cents.alias("__cents"),
+            run.text.get_column("status").alias("__status"))
+        ok = frame.filter(pl.col("__error").is_null())
+        shapes = {s.name: s.shape for s in run.result.outputs}
+        window = dict(shapes["payment_window"][1]) if "payment_window" in shapes else {}
+        opens = pl.col(window["opens"][1]) if "opens" in window else pl.lit(None, pl.Date)
+        closes = pl.col(window["closes"][1]) if "closes" in window else pl.lit(None, pl.Date)
+        unclaimed = pl.col("out:unclaimed_on")
+        pending = ok.filter(pl.col("__status") != "transferred")
+        # a deposit whose window has already closed is paid in the as-of year
+        pay_year = pl.when(closes < pl.lit(as_of)).then(pl.lit(as_of.year)).otherwise(
+            opens.dt.year())
+        transfers = pending.filter(pl.col("__status").is_in(["unclaimed", "inactive", "active"])
+                                   ).group_by(pay_year.alias("year")).agg(
+            pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"),
+            pl.struct(opens.alias("o"), closes.alias("c")).n_unique().alias("batches"))
+        by_year = {r["year"]: r for r in transfers.iter_rows(named=True)}
+        becoming = ok.group_by(unclaimed.dt.year().alias("year")).agg(
+            pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"))
+        becoming_y = {r["year"]: r for r in becoming.iter_rows(named=True)}
+        notices: dict[int, int] = {}
+        for present, due, required in run.notice_due:
+            req = pl.col(required) if required else pl.lit(True)
+            counts = ok.filter(pl.col(present) & req & (pl.col(due) >= pl.lit(as_of))) \
+                .group_by(pl.col(due).dt.year().alias("year")).agg(pl.len().alias("n"))
+            for r in counts.iter_rows(named=True):
+                notices[r["year"]] = notices.get(r["year"], 0) + r["n"]
+        already = int(ok.filter(pl.col("__status") == "transferred")
+                      .select(pl.col("__cents").fill_null(0).sum()).item() or 0)
+        held = already
+        for y in years:
+            start = _dt.date(y, 1, 1)
+            end = _dt.date(y, 12, 31)
+            t = by_year.get(y, {"n": 0, "cad": 0, "batches": 0})
+            b = becoming_y.get(y, {"n": 0, "cad": 0})
+            # months an account is unclaimed and not yet paid in year y: fees 2(16) prevents
+            months = pending.filter((unclaimed <= pl.lit(end)) & (closes >= pl.lit(start))) \
+                .select(((pl.min_horizontal(closes, pl.lit(end))
+                          - pl.max_horizontal(unclaimed, pl.lit(start))).dt.total_days()
+                         .clip(lower_bound=0) // 30).sum()).item() or 0
+            claims_paid = int(Decimal(held) * claim_rate)
+            interest = int(Decimal(claims_paid) * ((1 + rate) ** years_before_claim - 1))
+            held_start = held
+            held = held + int(t["cad"]) - claims_paid
+            claims_n = claims_paid // avg_claim if avg_claim else 0
+            earnings = int((Decimal(held_start + held) / 2) * ret)
+            costs = fixed + per_transfer * int(t["n"]) + per_claim * claims_n
+            balance = earnings - costs - interest
+            rows.append({
+                "policy": _label(run.policy), "year": y,
+                "notices_due": notices.get(y, 0),
+                "notice_cost_cad": _cad(notices.get(y, 0) * cost_notice),
+                "becoming_unclaimed": int(b["n"]), "becoming_unclaimed_cad": _cad(b["cad"]),
+                "transfers": int(t["n"]), "transfers_cad": _cad(t["cad"]),
+                "remittance_batches": int(t["batches"]),
+                "fees_prevented_cad": _cad(int(months) * fee),
+                "claims_paid_cad": _cad(claims_paid), "claims": claims_n,
+                "interest_payable_cad": _cad(interest),
+                "held_by_authority_cad": _cad(held),
+                "investment_earnings_cad": _cad(earnings),
+                "administration_costs_cad": _cad(costs),
+                "program_balance_cad": _cad(balance),
+                "assessment_effect": "offset" if balance >= 0 else "recovery",
+            })
+    return pl.DataFrame(rows)
+
+
+def _cad(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    c = abs(int(cents))
+    return f"{sign}{c // 100}.{c % 100:02d}"
+
+
+# -- outputs -------------------------------------------------------------------------------
+
+SUMMARY_METRICS = (("transfers", "transfers"), ("transfers_cad", "transferred (CAD)"),
+                   ("remittance_batches", "remittance batches"),
+                   ("fees_prevented_cad", "fees prevented (CAD)"),
+                   ("interest_payable_cad", "interest payable (CAD)"),
+                   ("program_balance_cad", "program balance (CAD)"))
+
+
+def summary_table(c: Comparison) -> tuple[list[str], list[list[Any]]]:
+    columns = ["policy", "accounts differing", *[label for _, label in SUMMARY_METRICS],
+               f"held by the Authority at {c.horizon} (CAD)"]
+    rows = []
+    for run in c.runs:
+        label = _label(run.policy)
+        y = c.yearly.filter(pl.col("policy") == label)
+        differing = c.accounts.filter((pl.col("policy") == label)
+                                      & (pl.col("differs") != "")).height
+        row: list[Any] = [label, differing]
+        for key, _ in SUMMARY_METRICS:
+            col = y.get_column(key)
+            if col.dtype == pl.String:
+                row.append(_cad(sum(int(Decimal(v) * 100) for v in col.to_list())))
+            else:
+                row.append(int(col.sum()))
+        row.append(y.get_column("held_by_authority_cad").to_list()[-1] if y.height else "0.00")
+        rows.append(row)
+    return columns, rows
+
+
+def report_data(c: Comparison, facts_source: str, sha256: str | None,
+                errors: int) -> dict[str, Any]:
+    columns, rows = summary_table(c)
+    years = list(range(c.as_of.year, c.horizon + 1))
+    series: dict[str, Any] = {}
+    for key, label, unit in (("transfers_cad", "transfers to the Authority", "CAD"),
+                             ("held_by_authority_cad", "amounts held by the Authority", "CAD"),
+                             ("program_balance_cad", "program balance (5(2))", "CAD"),
+                             ("notices_due", "notices due", "count")):
+        values = {}
+        for run in c.runs:
+            label_p = _label(run.policy)
+            col = c.yearly.filter(pl.col("policy") == label_p).get_column(key).to_list()
+            values[label_p] = [float(Decimal(v)) if isinstance(v, str) else v for v in col]
+        series[key] = {"label": label, "unit": unit, "values": values}
+    differences = sorted(c.differences, key=lambda d: -float(d["amount_cad"] or 0))[:25]
+    findings = []
+    ref = rows[0] if rows else None
+    for row in rows[1:]:
+        findings.append(f"{row[0]}: {row[1]:,} accounts differ from {ref[0] if ref else ''}; "
+                        f"transfers {row[3]} CAD against {ref[3] if ref else ''}; "
+                        f"program balance {row[7]} CAD against {ref[7] if ref else ''} "
+                        f"over {c.as_of.year}-{c.horizon}.")
+    assumptions = [{"name": k, "value": c.assumptions.get(k, v[0]), "description": v[1],
+                    "source": v[2]} for k, v in ASSUMPTIONS.items()]
+    return {
+        "title": "Unclaimed deposits: alternative regimes compared",
+        "as_of": c.as_of.isoformat(), "horizon": c.horizon,
+        "facts": {"source": facts_source, "sha256": sha256,
+                  "accounts": c.runs[0].result.frame.height, "errors": errors},
+        "policies": [{"id": r.policy.id, "version": r.policy.version,
+                      "sha256": r.policy.sha256, "status": r.policy.document.status,
+                      "title": r.policy.document.title, "models": r.policy.document.models}
+                     for r in c.runs],
+        "assumptions": assumptions,
+        "summary": {"columns": columns, "rows": rows},
+        "yearly": {"years": years, "series": series},
+        "charts": [{"metric": "transfers_cad", "title": "Transfers to the Authority per year",
+                    "kind": "bar"},
+                   {"metric": "held_by_authority_cad",
+                    "title": "Amounts held by the Authority (end of year)", "kind": "line"},
+                   {"metric": "program_balance_cad",
+                    "title": "Program balance per year (5(2))", "kind": "bar"}],
+        "differences": differences,
+        "findings": findings,
+    }
+
+
+def markdown(c: Comparison) -> str:
+    columns, rows = summary_table(c)
+    lines = [f"# Alternative regimes compared ({c.as_of.isoformat()} to {c.horizon})", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v)
+                                       for v in row) + " |")
+    lines += ["", "Assumptions: " + ", ".join(f"{k} = {v}" for k, v in c.assumptions.items()),
+              ""]
+    return "\n".join(lines)
+
+
+def write(c: Comparison, out: str | os.PathLike[str], facts_source: str,
+          sha256: str | None, errors: int) -> list[Path]:
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    c.accounts.write_csv(folder / "accounts.csv")
+    written.append(folder / "accounts.csv")
+    c.yearly.write_csv(folder / "yearly.csv")
+    written.append(folder / "yearly.csv")
+    data = report_data(c, facts_source, sha256, errors)
+    try:
+        from evaluator.report import markdown_summary, render_report
+    except ImportError:  # pragma: no cover - the report module ships with the package
+        (folder / "summary.md").write_text(markdown(c), encoding="utf-8")
+    else:
+        (folder / "report.html").write_text(render_report(data), encoding="utf-8")
+        written.append(folder / "report.html")
+        (folder / "summary.md").write_text(markdown_summary(data), encoding="utf-8")
+    written.append(folder / "summary.md")
+    (folder / "assumptions.yaml").write_text(
+        yaml.safe_dump(dict(c.assumptions), sort_keys=False), encoding="utf-8")
+    written.append(folder / "assumptions.yaml")
+    return written
