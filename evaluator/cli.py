@@ -94,8 +94,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="accounts per policy traced to their first diverging definition")
     cp.add_argument("--out", required=True, help="folder for the outputs")
 
-    from evaluator import generate
+    from evaluator import diff, generate
 
+    diff.add_parser(sub)
     generate.add_parser(sub)
     return p
 
@@ -111,6 +112,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
         return _check(args, out, err)
     if args.command == "test":
         return _test(args, out, err)
+    if args.command == "diff":
+        from evaluator import diff
+
+        return diff.run(args, out, err)
     if args.command == "compare":
         return _compare(args, out, err)
     if args.command == "generate":
