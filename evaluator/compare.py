@@ -404,7 +404,7 @@ def report_data(c: Comparison, facts_source: str, sha256: str | None,
         for run in c.runs:
             label_p = _label(run.policy)
             col = c.yearly.filter(pl.col("policy") == label_p).get_column(key).to_list()
-            values[label_p] = [float(Decimal(v)) if isinstance(v, str) else v for v in col]
+            values[run.policy.id] = [Decimal(v) if isinstance(v, str) else v for v in col]
         series[key] = {"label": label, "unit": unit, "values": values}
     differences = sorted(c.differences, key=lambda d: -float(d["amount_cad"] or 0))[:25]
     findings = []
