@@ -159,3 +159,23 @@ def test_n1_marks_after_inactive_is_reported_and_moves_later_notices(
         if "5y" in marks_a and "5y" in marks_b:
             assert marks_a["5y"] > marks_b["5y"]
         assert "9y" not in marks_a  # 11 years: always after the deposit is unclaimed
+
+
+def test_prescriptive_information_rejects_incomplete_transfers(baseline: Policy,
+                                                              portfolio: Any) -> None:
+    alt_policy = load_policy(ALTERNATIVES / "prescriptive-information.yaml")
+    # snapshots carry no transfers: no account changes
+    assert accounts(alt_policy, portfolio) == accounts(baseline, portfolio)
+    facts = load_facts(ROOT / "examples" / "members.json")
+    base = {a.account_id: a for a in baseline.evaluate(facts, as_of=AS_OF).accounts}
+    alt = {a.account_id: a for a in alt_policy.evaluate(facts, as_of=AS_OF).accounts}
+    moved = 0
+    for aid, b in base.items():
+        a = alt[aid]
+        if b.status == "transferred":  # the sample's transfers list none of the data points
+            assert a.status == "unclaimed"
+            assert "transfer-rejected" in [f["code"] for f in a.findings]
+            moved += 1
+        else:
+            assert a.values == b.values
+    assert moved > 0
