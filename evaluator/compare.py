@@ -53,7 +53,7 @@ ASSUMPTIONS: dict[str, tuple[str, str, str]] = {
 }
 
 KEY_FIELDS = ("status", "inactive_on", "unclaimed_on", "window_opens", "window_closes",
-              "window_provision", "amount_cad", "notices", "findings")
+              "window_provision", "amount_cad", "notices", "findings", "in_scope")
 
 
 def default_assumptions() -> dict[str, str]:
@@ -296,7 +296,11 @@ def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
         opens = pl.col(window["opens"][1]) if "opens" in window else pl.lit(None, pl.Date)
         closes = pl.col(window["closes"][1]) if "closes" in window else pl.lit(None, pl.Date)
         unclaimed = pl.col("out:unclaimed_on")
-        pending = ok.filter(pl.col("__status") != "transferred")
+        scope_shape = shapes.get("in_scope")
+        in_scope = (pl.col(scope_shape[1]) if scope_shape and scope_shape[0] == "col"
+                    else pl.lit(bool(scope_shape[1]) if scope_shape else True))
+        # accounts the policy does not treat as deposits are never paid over
+        pending = ok.filter((pl.col("__status") != "transferred") & in_scope)
         # a deposit whose window has already closed is paid in the as-of year
         pay_year = pl.when(closes < pl.lit(as_of)).then(pl.lit(as_of.year)).otherwise(
             opens.dt.year())
@@ -305,7 +309,7 @@ def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
             pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"),
             pl.struct(opens.alias("o"), closes.alias("c")).n_unique().alias("batches"))
         by_year = {r["year"]: r for r in transfers.iter_rows(named=True)}
-        becoming = ok.group_by(unclaimed.dt.year().alias("year")).agg(
+        becoming = ok.filter(in_scope).group_by(unclaimed.dt.year().alias("year")).agg(
             pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"))
         becoming_y = {r["year"]: r for r in becoming.iter_rows(named=True)}
         notices: dict[int, int] = {}

@@ -402,9 +402,11 @@ def _as_date(value: str | _dt.date) -> _dt.date:
 
 def _coerce_param(spec: ParamSpec, raw: Any) -> Any:
     if isinstance(raw, str):
-        if spec.type_name in ("table", "list"):
-            raise ValueError(f"`{spec.name}` is a {spec.type_name}; it cannot be set from "
-                             "text (write an alternative policy that overrides it)")
+        if spec.type_name == "table":
+            raise ValueError(f"`{spec.name}` is a table; it cannot be set from text "
+                             "(write an alternative policy that overrides it)")
+        if spec.type_name == "list":
+            return _list_param(spec, raw)
         return convert_scalar(raw, spec.type_name)
     want = _PY_TYPES.get(spec.type)
     if want is None or not isinstance(raw, want) or (spec.type != T.BOOL and
@@ -414,6 +416,16 @@ def _coerce_param(spec: ParamSpec, raw: Any) -> Any:
         assert isinstance(raw, Decimal | int)
         return Decimal(raw)
     return raw
+
+
+def _list_param(spec: ParamSpec, raw: str) -> tuple[Any, ...]:
+    """A list parameter from text: `[a, b]` or `a, b` (items read as the list's type)."""
+    text = raw.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    elem = spec.columns[0][1] if spec.columns else "text"
+    items = [i.strip().strip('"').strip("'") for i in text.split(",") if i.strip()]
+    return tuple(convert_scalar(i, elem) for i in items)
 
 
 def load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None

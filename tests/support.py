@@ -63,6 +63,7 @@ def snapshot_rows(facts: dict[str, Any], as_of: str) -> Iterator[dict[str, str]]
                 "last_transaction": latest("transaction", a["account_id"]),
                 "last_statement_ack": latest("statement_ack"),
                 "last_response": latest("response"),
+                "kind": a.get("kind") or "",
             })
     return iter(rows)
 

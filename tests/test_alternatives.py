@@ -179,3 +179,39 @@ def test_prescriptive_information_rejects_incomplete_transfers(baseline: Policy,
         else:
             assert a.values == b.values
     assert moved > 0
+
+
+def test_excluding_foreign_currency_removes_exactly_the_foreign_transfers(
+        baseline: Policy, portfolio: Any) -> None:
+    base = accounts(baseline, portfolio)
+    alt = accounts(load_policy(ALTERNATIVES / "exclude-foreign-currency.yaml"), portfolio)
+    foreign = {r["account_id"] for r in portfolio.frame.iter_rows(named=True)
+               if r["currency"] != "CAD"}
+    assert foreign
+    for aid, b in base.items():
+        a = alt[aid]
+        if aid in foreign:
+            assert a["in_scope"] is False and b["in_scope"] is True
+            assert a["status"] != "unclaimed"
+            assert not any(f["code"] in ("payment-overdue", "unnotified-unclaimed")
+                           for f in a["findings"])
+        else:
+            assert a == b
+
+
+def test_broader_deposit_brings_gift_cards_in(tmp_path: Path) -> None:
+    out = tmp_path / "kinds.csv"
+    generate(out, 1500, seed=8, kinds=True)
+    table = read_table(out, out.with_name("kinds.fx.csv"))
+    kinds = {r["account_id"]: r["kind"] for r in table.frame.iter_rows(named=True)}
+    assert {"gift-card", "prepaid"} <= set(kinds.values())
+    base = accounts(load_policy(BASELINE), table)
+    alt = accounts(load_policy(ALTERNATIVES / "broader-deposit.yaml"), table)
+    for aid, b in base.items():
+        a = alt[aid]
+        if kinds[aid] == "deposit":
+            assert a == b
+        else:
+            assert b["in_scope"] is False and a["in_scope"] is True
+            assert b["status"] != "unclaimed"
+    assert any(a["status"] == "unclaimed" for aid, a in alt.items() if kinds[aid] != "deposit")
