@@ -751,6 +751,10 @@ class Checker:
         used_params: set[str] = set()
         for n in seen:
             used_params |= self.checked[n].params
+        # an invariant uses the parameters it checks
+        for inv in doc.invariants.values():
+            if inv.check.node is not None:
+                used_params |= self.pseudo_params(inv.check)
         # a derived parameter uses the parameters of its formula
         todo = list(used_params)
         while todo:

@@ -38,8 +38,14 @@ ASSUMPTIONS: dict[str, tuple[str, str, str]] = {
                    "assumption"),
     "years_before_claim": ("3", "average years an amount is held before it is claimed",
                            "assumption"),
-    "cost_per_notice": ("4.00", "credit union's cost of one notice (2(2), 2(3))",
+    "cost_per_notice": ("4.00", "credit union's cost of one notice (2(2), 2(3)); at the "
+                        "five- and nine-year marks, steps proportionate to the balance cost "
+                        "this much per $1,000 of balance, between 0.25 and 5 times it",
                         "assumption"),
+    "best_efforts_cost_per_notice": ("25.00", "credit union's cost of one notice when it "
+                                     "must make best efforts whatever the balance "
+                                     "(policies whose notice_effort is best-efforts)",
+                                     "assumption"),
     "investment_return": ("policy", "annual return on amounts held (5(2))",
                           "the policy's `investment_return`, unless set here"),
     "administration_cost_fixed": ("policy", "fixed yearly cost of the program (5(2))",
@@ -92,7 +98,8 @@ class Run:
     result: ColumnarResult
     text: pl.DataFrame
     cents: pl.Series
-    notice_due: list[tuple[str, str, str | None]]
+    #: (presence column, due column, required column or None, mark column or constant)
+    notice_due: list[tuple[str, str, str | None, Any]]
 
 
 @dataclass
@@ -122,7 +129,7 @@ def _run(policy: Policy, table: Table, as_of: _dt.date, params: dict[str, str]) 
             cents = cents * 10 ** (2 - scale)
     else:
         cents = pl.Series([None] * frame.height, dtype=pl.Int64)
-    notice_due: list[tuple[str, str, str | None]] = []
+    notice_due: list[tuple[str, str, str | None, Any]] = []
     notices = shapes.get("notices")
     if notices is not None and notices[0] == "list":
         for present, item in notices[1]:
@@ -133,7 +140,10 @@ def _run(policy: Policy, table: Table, as_of: _dt.date, params: dict[str, str]) 
             required = fields.get("required")
             if due is not None and due[0] == "col":
                 req = required[1] if required is not None and required[0] == "col" else None
-                notice_due.append((present, due[1], req))
+                mark = fields.get("mark")
+                mark_ref = (pl.col(mark[1]) if mark is not None and mark[0] == "col"
+                            else pl.lit(mark[1] if mark is not None else ""))
+                notice_due.append((present, due[1], req, mark_ref))
     return Run(policy, result, text, cents, notice_due)
 
 
@@ -269,6 +279,7 @@ def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
     claim_rate = _number(values["claim_rate"])
     years_before_claim = _number(values["years_before_claim"])
     cost_notice = int(_number(values["cost_per_notice"]) * 100)
+    best_efforts = int(_number(values["best_efforts_cost_per_notice"]) * 100)
     avg_claim = int(_number(values["average_claim_cad"]) * 100)
     rows: list[dict[str, Any]] = []
     for run in runs:
@@ -313,12 +324,23 @@ def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
             pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"))
         becoming_y = {r["year"]: r for r in becoming.iter_rows(named=True)}
         notices: dict[int, int] = {}
-        for present, due, required in run.notice_due:
+        notice_cost: dict[int, int] = {}
+        effort = p["notice_effort"].value if "notice_effort" in p else "proportionate"
+        for present, due, required, mark in run.notice_due:
             req = pl.col(required) if required else pl.lit(True)
+            if effort == "best-efforts":
+                cost = pl.col(due).is_not_null().cast(pl.Int64) * best_efforts
+            else:  # proportionate to the balance at the five- and nine-year marks
+                scaled = (pl.col("__cents").fill_null(100_000) * cost_notice // 100_000) \
+                    .clip(cost_notice // 4, cost_notice * 5)
+                cost = pl.when(mark.is_in(["5y", "9y"])).then(scaled).otherwise(
+                    pl.lit(cost_notice, pl.Int64))
             counts = ok.filter(pl.col(present) & req & (pl.col(due) >= pl.lit(as_of))) \
-                .group_by(pl.col(due).dt.year().alias("year")).agg(pl.len().alias("n"))
+                .group_by(pl.col(due).dt.year().alias("year")).agg(
+                    pl.len().alias("n"), cost.sum().alias("cost"))
             for r in counts.iter_rows(named=True):
                 notices[r["year"]] = notices.get(r["year"], 0) + r["n"]
+                notice_cost[r["year"]] = notice_cost.get(r["year"], 0) + int(r["cost"] or 0)
         already = int(ok.filter(pl.col("__status") == "transferred")
                       .select(pl.col("__cents").fill_null(0).sum()).item() or 0)
         held = already
@@ -343,7 +365,7 @@ def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
             rows.append({
                 "policy": _label(run.policy), "year": y,
                 "notices_due": notices.get(y, 0),
-                "notice_cost_cad": _cad(notices.get(y, 0) * cost_notice),
+                "notice_cost_cad": _cad(notice_cost.get(y, 0)),
                 "becoming_unclaimed": int(b["n"]), "becoming_unclaimed_cad": _cad(b["cad"]),
                 "transfers": int(t["n"]), "transfers_cad": _cad(t["cad"]),
                 "remittance_batches": int(t["batches"]),

@@ -118,3 +118,33 @@ def test_outputs_and_assumptions(compared: Path, portfolio: tuple[Path, Path],
                        "--as-of", "2026-11-21", "--assumptions", str(bad), "--out",
                        str(tmp_path / "o2"))
     assert code == 2 and "unknown assumption(s) monthly_fees" in err
+
+
+def test_best_efforts_notices_cost_more_and_change_nothing_else(
+        portfolio: tuple[Path, Path], tmp_path: Path) -> None:
+    facts, fx = portfolio
+    code, _, err = run("compare", "--policy", "fsra-2024-001",
+                       "--policy", str(ALT / "best-efforts-notices.yaml"),
+                       "--policy", str(ALT / "exclude-foreign-currency.yaml"),
+                       "--facts", str(facts), "--fx", str(fx), "--as-of", "2026-11-21",
+                       "--horizon", "2036", "--out", str(tmp_path))
+    assert code == 0, err
+    yearly = pl.read_csv(tmp_path / "yearly.csv", infer_schema=False)
+    base = yearly.filter(pl.col("policy").str.starts_with("fsra-2024-001@"))
+    best = yearly.filter(pl.col("policy").str.starts_with("fsra-2024-001-best-efforts"))
+    assert best.get_column("notices_due").equals(base.get_column("notices_due"))
+    b = base.get_column("notice_cost_cad").cast(float).sum()
+    e = best.get_column("notice_cost_cad").cast(float).sum()
+    assert e > b > 0
+    assert (accounts(tmp_path, "fsra-2024-001-best-efforts-notices")
+            .get_column("differs").fill_null("") == "").all()
+    # excluding foreign currency removes exactly the foreign-currency transfers
+    acc_base = accounts(tmp_path, "fsra-2024-001")
+    acc_excl = accounts(tmp_path, "fsra-2024-001-exclude-foreign-currency")
+    table = pl.read_csv(facts, infer_schema=False)
+    foreign = set(table.filter(pl.col("currency") != "CAD").get_column("account_id"))
+    changed = set(acc_excl.filter(pl.col("differs") != "").get_column("account_id"))
+    assert changed == foreign
+    excl = yearly.filter(pl.col("policy").str.starts_with("fsra-2024-001-exclude"))
+    assert excl.get_column("transfers").cast(int).sum() < base.get_column("transfers").cast(
+        int).sum()
