@@ -139,7 +139,6 @@ def test_best_efforts_notices_cost_more_and_change_nothing_else(
     assert (accounts(tmp_path, "fsra-2024-001-best-efforts-notices")
             .get_column("differs").fill_null("") == "").all()
     # excluding foreign currency removes exactly the foreign-currency transfers
-    acc_base = accounts(tmp_path, "fsra-2024-001")
     acc_excl = accounts(tmp_path, "fsra-2024-001-exclude-foreign-currency")
     table = pl.read_csv(facts, infer_schema=False)
     foreign = set(table.filter(pl.col("currency") != "CAD").get_column("account_id"))
