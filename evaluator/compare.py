@@ -196,44 +196,53 @@ def _accounts(runs: list[Run]) -> pl.DataFrame:
 
 def _divergences(c: Comparison, table: Table, params: dict[str, str], limit: int
                  ) -> list[dict[str, Any]]:
-    """The first definition where each differing account diverges (scalar traces)."""
+    """The first definition where each differing account diverges (scalar traces).
+
+    The members to trace are read from the table once and each policy is evaluated once
+    over all of them, the reference included."""
     from evaluator.facts import facts_from_snapshot
 
     ref = c.runs[0]
-    found: list[dict[str, Any]] = []
-    fx = [{"currency": cur, "date": d.isoformat(), "rate": str(r)}
-          for (cur, d), r in table.fx_rates.items()]
-    updates: dict[tuple[str, str], str] = {}
+    picked: dict[str, pl.DataFrame] = {}
     for run in c.runs[1:]:
         label = _label(run.policy)
-        rows = c.accounts.with_row_index("__i").filter(
-            (pl.col("policy") == label) & (pl.col("differs") != ""))
-        if not rows.height:
-            continue
-        # the largest amounts first (ordering only: the amounts themselves stay text)
-        picked = rows.sort(pl.col("amount_cad").cast(pl.Float64, strict=False),
-                           descending=True, nulls_last=True, maintain_order=True).head(limit)
-        cache: dict[str, Any] = {}
-        for r in picked.iter_rows(named=True):
-            member = r["member_id"]
-            if member not in cache:
-                member_rows = table.member_rows(member)
-                cache[member] = facts_from_snapshot(member_rows, fx, source=table.source)
-            facts = cache[member]
-            a = ref.policy.evaluate(facts, as_of=c.as_of, params=params, explain=True,
-                                    backend="scalar")
-            b = run.policy.evaluate(facts, as_of=c.as_of, params=params, explain=True,
-                                    backend="scalar")
-            name, before, after = _first(a, b, r["account_id"])
-            updates[(label, r["account_id"])] = name
-            found.append({"member_id": member, "account_id": r["account_id"],
-                          "policy": label, "fields": r["differs"].split(";"),
-                          "first_definition": name or None,
-                          "explanation": _explain(name, before, after, r["differs"]),
-                          "amount_cad": r["amount_cad"] or None})
-    if updates:
+        rows = c.accounts.filter((pl.col("policy") == label) & (pl.col("differs") != ""))
+        if rows.height:
+            # the largest amounts first (ordering only: the amounts themselves stay text)
+            picked[label] = rows.sort(pl.col("amount_cad").cast(pl.Float64, strict=False),
+                                      descending=True, nulls_last=True,
+                                      maintain_order=True).head(limit)
+    found: list[dict[str, Any]] = []
+    if picked:
+        members = sorted({m for f in picked.values() for m in f.get_column("member_id")})
+        raw = table.raw if table.raw is not None else pl.DataFrame()
+        rows_of = raw.filter(pl.col("member_id").str.strip_chars().is_in(members)) \
+            .drop("__line", strict=False)
+        fx = [{"currency": cur, "date": d.isoformat(), "rate": str(r)}
+              for (cur, d), r in table.fx_rates.items()]
+        texts = [{k: ("" if v is None else str(v)) for k, v in r.items()}
+                 for r in rows_of.iter_rows(named=True)]
+        facts = facts_from_snapshot(texts, fx, source=table.source)
+        traced_ref = _traces(ref.policy, facts, c.as_of, params)
+        updates: dict[tuple[str, str], str] = {}
+        for run in c.runs[1:]:
+            label = _label(run.policy)
+            if label not in picked:
+                continue
+            traced = _traces(run.policy, facts, c.as_of, params)
+            for r in picked[label].iter_rows(named=True):
+                aid = r["account_id"]
+                name, before, after = _first(traced_ref.get(aid), traced.get(aid))
+                updates[(label, aid)] = name
+                found.append({"member_id": r["member_id"], "account_id": aid,
+                              "policy": label, "fields": r["differs"].split(";"),
+                              "first_definition": name or None,
+                              "explanation": _explain(name, before, after, r["differs"]),
+                              "amount_cad": r["amount_cad"] or None})
         keys = pl.DataFrame({"policy": [k[0] for k in updates], "account_id":
-                             [k[1] for k in updates], "__first": list(updates.values())})
+                             [k[1] for k in updates], "__first": list(updates.values())},
+                            schema={"policy": pl.String, "account_id": pl.String,
+                                    "__first": pl.String})
         c.accounts = c.accounts.join(keys, on=["policy", "account_id"], how="left",
                                      maintain_order="left").with_columns(
             pl.coalesce([pl.col("__first"), pl.col("first_divergence")])
@@ -246,9 +255,14 @@ def _divergences(c: Comparison, table: Table, params: dict[str, str], limit: int
     return found
 
 
-def _first(a: Any, b: Any, account_id: str) -> tuple[str, Any, Any]:
-    da = next((x for x in a.accounts if x.account_id == account_id), None)
-    db = next((x for x in b.accounts if x.account_id == account_id), None)
+def _traces(policy: Policy, facts: Any, as_of: _dt.date, params: dict[str, str]
+            ) -> dict[str, Any]:
+    result = policy.evaluate(facts, as_of=as_of, params=params, explain=True,
+                             backend="scalar")
+    return {d.account_id: d for d in result.accounts}
+
+
+def _first(da: Any, db: Any) -> tuple[str, Any, Any]:
     if da is None or db is None or da.trace is None or db.trace is None:
         return ("", None, None)
     values_b = {t["definition"]: t["value"] for t in db.trace if "definition" in t}
