@@ -62,8 +62,18 @@ KEY_FIELDS = ("status", "inactive_on", "unclaimed_on", "window_opens", "window_c
               "window_provision", "amount_cad", "notices", "findings", "in_scope")
 
 
+DEFAULTS_FILE = Path(__file__).resolve().parent / "data" / "assumptions.yaml"
+
+
 def default_assumptions() -> dict[str, str]:
-    return {k: v[0] for k, v in ASSUMPTIONS.items()}
+    """The shipped defaults (evaluator/data/assumptions.yaml: one file to copy and edit)."""
+    values = {k: v[0] for k, v in ASSUMPTIONS.items()}
+    try:
+        loaded = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return values
+    values.update({k: str(v) for k, v in loaded.items() if k in values})
+    return values
 
 
 def read_assumptions(path: str | os.PathLike[str] | None) -> dict[str, str]:
@@ -454,8 +464,17 @@ def report_data(c: Comparison, facts_source: str, sha256: str | None,
                         f"transfers {row[3]} CAD against {ref[3] if ref else ''}; "
                         f"program balance {row[7]} CAD against {ref[7] if ref else ''} "
                         f"over {c.as_of.year}-{c.horizon}.")
-    assumptions = [{"name": k, "value": c.assumptions.get(k, v[0]), "description": v[1],
-                    "source": v[2]} for k, v in ASSUMPTIONS.items()]
+    reference = c.runs[0].policy
+    assumptions = []
+    for k, v in ASSUMPTIONS.items():
+        value = c.assumptions.get(k, v[0])
+        source = v[2]
+        if value == "policy" and k in reference.document.parameters:
+            from evaluator.policy import param_json
+
+            value = str(param_json(reference.document.parameters[k]))
+            source = f"parameter `{k}` of {_label(reference)} (each policy uses its own)"
+        assumptions.append({"name": k, "value": value, "description": v[1], "source": source})
     return {
         "title": "Unclaimed deposits: alternative regimes compared",
         "as_of": c.as_of.isoformat(), "horizon": c.horizon,
