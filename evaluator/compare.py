@@ -413,7 +413,8 @@ def _cad(cents: int) -> str:
 
 # -- outputs -------------------------------------------------------------------------------
 
-SUMMARY_METRICS = (("transfers", "transfers"), ("transfers_cad", "transferred (CAD)"),
+SUMMARY_METRICS = (("notice_cost_cad", "notice cost (CAD)"),
+                   ("transfers", "transfers"), ("transfers_cad", "transferred (CAD)"),
                    ("remittance_batches", "remittance batches"),
                    ("fees_prevented_cad", "fees prevented (CAD)"),
                    ("interest_payable_cad", "interest payable (CAD)"),
@@ -459,11 +460,13 @@ def report_data(c: Comparison, facts_source: str, sha256: str | None,
     differences = sorted(c.differences, key=lambda d: -float(d["amount_cad"] or 0))[:25]
     findings = []
     ref = rows[0] if rows else None
+    at = {name: i for i, name in enumerate(columns)}
+    transferred, balance = at["transferred (CAD)"], at["program balance (CAD)"]
     for row in rows[1:]:
         findings.append(f"{row[0]}: {row[1]:,} accounts differ from {ref[0] if ref else ''}; "
-                        f"transfers {row[3]} CAD against {ref[3] if ref else ''}; "
-                        f"program balance {row[7]} CAD against {ref[7] if ref else ''} "
-                        f"over {c.as_of.year}-{c.horizon}.")
+                        f"transfers {row[transferred]} CAD against "
+                        f"{ref[transferred] if ref else ''}; program balance {row[balance]} CAD "
+                        f"against {ref[balance] if ref else ''} over {c.as_of.year}-{c.horizon}.")
     reference = c.runs[0].policy
     assumptions = []
     for k, v in ASSUMPTIONS.items():
