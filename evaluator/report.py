@@ -686,8 +686,7 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", M
 header .meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 12px 0 0; }
 header .meta dt { color: var(--muted); }
 header .meta dd { margin: 0; overflow-wrap: anywhere; }
-table { max-width: 100%; }
-td, th { overflow-wrap: anywhere; }
+table { display: block; max-width: 100%; overflow-x: auto; }
 .warn { color: #9a3412; font-weight: 600; }
 nav.toc { margin: 16px 0 0; font-size: 0.92em; }
 nav.toc a { color: #0550ae; margin-right: 14px; text-decoration: none; }
