@@ -50,6 +50,10 @@ def _build_parser() -> argparse.ArgumentParser:
                     "determinations directly, evaluated in member-consistent chunks")
     ev.add_argument("--backend", choices=("auto", "scalar", "columnar"), default="auto",
                     help="auto: columnar for snapshot tables, scalar for full profiles")
+    ev.add_argument("--record", metavar="FILE",
+                    help="also write a self-contained decision record (policy files, "
+                    "parameters, as-of date, facts, results) that `unclaimed replay` "
+                    "re-evaluates")
     ev.add_argument("--chunk-rows", type=int, default=None, dest="chunk_rows",
                     help="rows per chunk when writing a large table's determinations "
                     "(default 2,000,000)")
@@ -74,6 +78,12 @@ def _build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     ts.add_argument("--require-coverage", action="store_true", dest="require_coverage",
                     help="fail when a computable provision is uncovered or partial")
+
+    rp = sub.add_parser("replay", help="re-evaluate a decision record",
+                        description="Evaluate a decision record again (with its own policy, "
+                        "or with --policy) and report whether the results still match.")
+    rp.add_argument("record", metavar="FILE")
+    rp.add_argument("--policy", help="evaluate with this policy instead of the recorded one")
 
     cp = sub.add_parser("compare", help="several policies over one portfolio: differences, "
                         "yearly projections, a report",
@@ -118,6 +128,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
         return diff.run(args, out, err)
     if args.command == "compare":
         return _compare(args, out, err)
+    if args.command == "replay":
+        return _replay(args, out, err)
     if args.command == "generate":
         from evaluator import generate
 
@@ -180,6 +192,15 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for e in result.errors:
             if args.format != "table":
                 print(f"error: {describe_error(e)}", file=err)
+    if args.record:
+        from evaluator.records import write_record
+
+        try:
+            write_record(args.record, policy, args.facts, args.fx, args.as_of, params,
+                         result, args.backend)
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"error: cannot write the record {args.record}: {exc}", file=err)
+            return EXIT_INVALID
     if args.out:
         try:
             with open(args.out, "w", encoding="utf-8") as fh:
@@ -242,6 +263,21 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
           f"{summary.chunks} chunk{'s' if summary.chunks != 1 else ''}, "
           f"{summary.seconds:.1f} s", file=err)
     return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
+
+
+def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from evaluator.records import replay
+
+    try:
+        report = replay(args.record, args.policy)
+    except PolicyError as exc:
+        print(exc.render(), file=err)
+        return EXIT_INVALID
+    except FactsError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_INVALID
+    out.write(report.render())
+    return EXIT_OK if report.same else EXIT_RECORD_ERRORS
 
 
 def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
