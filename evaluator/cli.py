@@ -160,12 +160,26 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         params = _params(args.param)
         if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
                 and args.backend != "scalar" and not args.explain:
-            return _evaluate_to_file(policy, args, params, err)
-        if is_table and args.backend != "scalar" and args.explain in (None, "*"):
-            from evaluator.columnar import read_table
+            from evaluator.columnar import Unsupported
 
-            facts: object = read_table(args.facts, fx=args.fx)
-        else:
+            try:
+                return _evaluate_to_file(policy, args, params, err)
+            except Unsupported as exc:
+                print(f"error: the columnar backend cannot read this table ({exc}); "
+                      "use --backend scalar", file=err)
+                return EXIT_INVALID
+        facts: object = None
+        if is_table and args.backend != "scalar" and args.explain in (None, "*"):
+            from evaluator.columnar import Unsupported, read_table
+
+            try:
+                facts = read_table(args.facts, fx=args.fx)
+            except Unsupported as exc:
+                if args.backend == "columnar":
+                    raise FactsError(f"{args.facts}: the columnar backend cannot read this "
+                                     f"table ({exc}); use --backend scalar") from None
+                facts = None  # beyond what the columnar backend takes: read it row by row
+        if facts is None:
             facts = load_facts(args.facts, fx=args.fx)
         explain_all = args.explain == "*"
         result = policy.evaluate(facts, as_of=args.as_of, params=params,

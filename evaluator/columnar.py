@@ -227,6 +227,10 @@ def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Dec
     """A table from raw snapshot rows. ``lines`` numbers the rows as in the file (a chunk
     of a larger table); ``first_seen`` gives, for account ids that occur more than once
     in the whole file, the line where each first occurs."""
+    repeated = sorted({c.split("_duplicated_")[0] for c in raw.columns
+                       if "_duplicated_" in c and c.split("_duplicated_")[0] in _TEXT_COLUMNS})
+    if repeated:
+        raise FactsError(f"{source}: line 1: header repeats column(s) {', '.join(repeated)}")
     missing = [c for c in SNAPSHOT_COLUMNS if c not in raw.columns]
     if missing:
         raise FactsError(f"{source}: row 1: missing column(s) {', '.join(missing)} "
@@ -291,11 +295,16 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
         if schema[c] == pl.Date:
             return pl.col(c).is_not_null() if c == "opened" else pl.lit(True)
         return ((pl.col(c).is_null() if c != "opened" else pl.lit(False))
-                | (pl.col(c).str.contains(_DATE_RE)
+                | (pl.col(c).str.contains(_DATE_RE) & ~pl.col(c).str.starts_with("0000")
                    & pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null()))
 
     balance_ok = (pl.col("balance") >= 0) if typed_balance else \
         pl.col("balance").str.contains(_DECIMAL_RE)
+    if not typed_balance:
+        digits = t.select(pl.col("balance").str.extract(r"^([0-9]+)", 1).str.len_chars()
+                          .max()).item()
+        if int(digits or 0) > 15:  # beyond exact 64-bit cents
+            raise Unsupported("balances of more than 15 digits before the decimal point")
     if t.select(pl.col("account_id").n_unique()).item() == t.height:
         first_line = pl.col("__line")  # every id occurs once: no window needed
     else:
@@ -1493,8 +1502,22 @@ def compile_outputs(policy: Policy, params: dict[str, ParamSpec], as_of: _dt.dat
         shape = flat.shape(f"out:{shown}", cv, t)
         comp.current.pop()
         specs.append(OutputSpec(shown, name, t, shape))
-    err = _fold_err(*flat.errs)
+    out_of_range = [pl.when(c > pl.lit(_dt.date(9999, 12, 31))).then(pl.lit(
+        f"a date or number is out of range (date value out of range) (in `{s.definition}`)"))
+        for c, s in _date_columns(flat.columns, specs)]
+    err = _fold_err(*flat.errs, *out_of_range)
     return flat.columns, (err if err is not None else pl.lit(None, pl.String)), specs
+
+
+def _date_columns(columns: list[pl.Expr], specs: list[OutputSpec]
+                  ) -> list[tuple[pl.Expr, OutputSpec]]:
+    """Top-level date outputs (a date past the year 9999 cannot be written)."""
+    by_name = {c.meta.output_name(): c for c in columns}
+    out = []
+    for s in specs:
+        if s.shape[0] == "col" and T.strip(s.type) == T.DATE and s.shape[1] in by_name:
+            out.append((by_name[s.shape[1]].meta.undo_aliases(), s))
+    return out
 
 
 _LATE_COLUMNS = ("last_transaction", "last_statement_ack", "last_response")

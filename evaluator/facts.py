@@ -997,8 +997,8 @@ def _csv_records(
         pick = itemgetter(*positions)  # returns a tuple: there are always several columns
         width = len(names)
         for cells in reader:
-            if not any(cells):
-                continue  # a blank line, or a row of empty cells
+            if not any(cell.strip() for cell in cells):
+                continue  # a blank line, or a row of empty or blank cells
             if len(cells) < width:
                 cells.extend([""] * (width - len(cells)))
             yield reader.line_num, pick([*cells, None])

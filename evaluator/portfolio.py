@@ -262,7 +262,11 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
             elif chunks > 1:
                 chunk = numbered.filter(
                     pl.col("member_id").str.strip_chars().hash(seed=7) % chunks == k)
-            raw = chunk.collect()
+            try:
+                raw = chunk.collect()
+            except pl.exceptions.PolarsError as exc:
+                raise FactsError(f"{src}: cannot read the table: "
+                                 f"{str(exc).splitlines()[0]}") from None
             lines = raw.get_column("__row") + 2
             table = table_from_frame(raw.drop("__row"), rates, str(src),
                                      lines=lines, first_seen=first_seen)
