@@ -1,0 +1,1181 @@
+"""Hostile and broken policies: clean diagnostics, never a traceback, a hang or a blow-up.
+
+Every call here runs in a worker thread under a time limit (:func:`run_limited`, 5 s; a
+call still running then is stopped with an asynchronous exception and the test fails),
+and the alias bomb and the large files also under a memory limit (200 MB, measured with
+``tracemalloc`` in a second run, since tracing slows PyYAML down several times). Only a
+:class:`PolicyError` may escape ``check_policy``/``load_policy``, and every diagnostic
+must be well formed: a message, a severity, and ``file:line:col`` whenever it concerns a
+position (everything but ``io`` and ``api`` problems).
+
+- The corpus is ``tests/hostile/*.yaml``; :data:`CASES` pairs each file with the
+  diagnostics it must give (code, message substring, line). Large inputs (a 5 MB file,
+  10,000 nested parentheses, a 100,000-character name, ...) are generated into
+  ``tmp_path`` by :data:`GENERATED` rather than committed.
+- ``evaluate`` on a policy that type-checks but overflows dates puts the records
+  concerned in ``errors``.
+- Fuzzing (hypothesis): generated sentences of the formula language in a minimal policy,
+  mutations of every formula of ``policies/fsra-2024-001/policy.yaml``, and random bytes
+  as a whole policy file. Each property runs ``UNCLAIMED_FUZZ_EXAMPLES`` examples (200 by
+  default, so the file stays well under a minute). For a long run::
+
+      UNCLAIMED_FUZZ_EXAMPLES=20000 python -m pytest tests/test_hostile.py
+      python -m pytest tests/test_hostile.py --fuzz      # the same, 20,000 per property
+
+  and add ``--hypothesis-show-statistics`` to see how many inputs each property tried.
+
+Tests marked ``xfail(strict=True, reason="BUG: ...")`` are known bugs: each asserts the
+behaviour expected once the bug is fixed, so fixing it turns the test into an XPASS
+failure until the mark is removed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as dt
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evaluator import Diagnostic, Policy, PolicyError, check_policy, load_policy
+from evaluator.builtins import BUILTINS
+from evaluator.facts import facts_from_json, load_facts
+from evaluator.values import MONTHS
+from tests.support import BASELINE, ROOT
+
+HOSTILE = ROOT / "tests" / "hostile"
+#: seconds a single check, load or evaluation may take
+TIME_LIMIT = 5.0
+#: peak traced memory of one check of the alias bomb or a large file
+MEMORY_LIMIT = 200 * 1024 * 1024
+#: how long a traced (slow) run for the memory measurement may take
+TRACED_TIME_LIMIT = 60.0
+#: examples per fuzzing property; UNCLAIMED_FUZZ_EXAMPLES=20000 (or --fuzz) for a long run
+FUZZ_EXAMPLES = int(os.environ.get("UNCLAIMED_FUZZ_EXAMPLES", "200"))
+#: diagnostic codes that concern no position in a file
+NON_POSITIONAL = frozenset({"io", "api"})
+#: text that belongs in a traceback or a library's internals, not in a diagnostic
+INTERNAL_TEXT = ("Traceback", '"<unicode string>"', "set_int_max_str_digits",
+                 "object has no attribute", "unhashable type")
+
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.filter_too_much])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _repo_root_cwd() -> Iterator[None]:
+    """Diagnostics name files relative to the working directory: run from the repo root.
+    (Module-scoped, so that the hypothesis tests may use it.)"""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)
+        yield
+
+
+# --------------------------------------------------------------------------- time limit
+
+
+class _Cancelled(BaseException):
+    """Raised inside a call's thread once it is over its time limit, to stop it."""
+
+
+@dataclass
+class Outcome:
+    value: Any = None
+    error: BaseException | None = None
+    seconds: float = 0.0
+    timed_out: bool = False
+    #: peak traced memory in bytes, when measured
+    peak: int | None = None
+
+
+def _cancel(thread: threading.Thread) -> None:
+    """Raise :class:`_Cancelled` in ``thread`` at its next bytecode. A thread blocked in C
+    (reading a FIFO, say) only sees it once the call returns; it is a daemon either way."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                                   ctypes.py_object(_Cancelled))
+
+
+def run_limited(fn: Callable[..., Any], /, *args: Any, limit: float = TIME_LIMIT,
+                memory: bool = False, on_timeout: Callable[[], None] | None = None,
+                **kwargs: Any) -> Outcome:
+    """``fn(*args, **kwargs)`` in a worker thread, for at most ``limit`` seconds; with
+    ``memory``, the peak of the memory traced meanwhile. ``on_timeout`` can unblock a
+    call stuck in C so that it sees the cancellation."""
+    out = Outcome()
+
+    def target() -> None:
+        start = time.perf_counter()
+        try:
+            out.value = fn(*args, **kwargs)
+        except BaseException as exc:  # reported by the caller, whatever it is
+            out.error = exc
+        finally:
+            out.seconds = time.perf_counter() - start
+
+    tracing = memory and not tracemalloc.is_tracing()
+    if tracing:
+        tracemalloc.start()
+    if memory:
+        tracemalloc.reset_peak()
+    thread = threading.Thread(target=target, name="hostile-call", daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        out.timed_out = True
+        _cancel(thread)
+        if on_timeout is not None:
+            on_timeout()
+        thread.join(min(limit, 2.0))
+    if memory:
+        out.peak = tracemalloc.get_traced_memory()[1]
+    if tracing:
+        tracemalloc.stop()
+    return out
+
+
+def require_no_crash(out: Outcome, what: str, limit: float = TIME_LIMIT) -> None:
+    """Fail unless the call finished in time and raised nothing but a PolicyError."""
+    if out.timed_out:
+        pytest.fail(f"{what} took more than {limit:g} s")
+    err = out.error
+    if err is not None and not isinstance(err, PolicyError):
+        shown = "".join(traceback.format_exception(err))
+        pytest.fail(f"{what} raised {type(err).__name__} instead of a PolicyError:\n{shown}")
+
+
+# --------------------------------------------------------------------------- what is read
+
+
+_WATCHED = frozenset({"open", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
+                      "subprocess.Popen"})
+_RECORDERS: list[list[tuple[str, Any]]] = []
+_HOOKED: list[bool] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _RECORDERS and event in _WATCHED:
+        _RECORDERS[-1].append((event, args[0] if args else None))
+
+
+@contextmanager
+def watching() -> Iterator[list[tuple[str, Any]]]:
+    """Audit events (files opened, processes started) while the block runs, in any thread."""
+    if not _HOOKED:
+        sys.addaudithook(_audit)  # stays for the session; it records only inside this block
+        _HOOKED.append(True)
+    events: list[tuple[str, Any]] = []
+    _RECORDERS.append(events)
+    try:
+        yield events
+    finally:
+        _RECORDERS.remove(events)
+
+
+def opened_files(events: list[tuple[str, Any]]) -> list[Path]:
+    return [Path(os.fsdecode(arg)).resolve() for event, arg in events
+            if event == "open" and isinstance(arg, str | bytes)]
+
+
+def escapes(events: list[tuple[str, Any]], root: Path) -> list[str]:
+    """Processes started, and policy-like files opened outside ``root``."""
+    root = root.resolve()
+    bad = [f"{event} {arg!r}" for event, arg in events if event != "open"]
+    for path in opened_files(events):
+        policy_like = path.suffix in (".yaml", ".yml") and root not in path.parents
+        if policy_like or str(path) in ("/etc/passwd", "/etc/shadow"):
+            bad.append(f"read {path}")
+    return bad
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+_BREAKS = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _line_count(file: str) -> int:
+    text = Path(file).read_bytes().decode("utf-8", errors="replace")
+    return len(_BREAKS.split(text))
+
+
+#: how the YAML reader's refusal of a character starts (BUG_READER_SPAN)
+READER_ERROR = "malformed YAML: unacceptable character"
+
+
+def assert_well_formed(diags: list[Diagnostic], *, reader_bug: bool = False) -> None:
+    """Every diagnostic has a message and a severity, renders, has no internal text, and
+    has a ``file:line:col`` inside its file whenever it concerns a position.
+
+    With ``reader_bug``, the YAML reader's refusal of a character is let through without
+    a position (the known bug pinned by the `yaml-nul-byte` case), so that fuzzing with
+    random bytes keeps checking everything else."""
+    assert isinstance(diags, list)
+    lines: dict[str, int] = {}
+    for d in diags:
+        assert isinstance(d, Diagnostic), d
+        assert d.severity in ("error", "warning"), d
+        assert isinstance(d.message, str) and d.message.strip(), d
+        first = d.render().splitlines()[0]
+        if reader_bug and d.message.startswith(READER_ERROR):
+            continue
+        leaked = [t for t in INTERNAL_TEXT if t in d.message]
+        assert not leaked, f"internal text {leaked} in {d.message!r}"
+        span = d.span
+        if span is None:
+            assert d.code in NON_POSITIONAL, \
+                f"no file:line:col for a `{d.code}` diagnostic: {first}"
+            continue
+        assert first.startswith(f"{span.file}:{span.line}:{span.col}: "), first
+        if span.file not in lines:
+            lines[span.file] = _line_count(span.file)
+        assert 1 <= span.line <= lines[span.file], (first, lines[span.file])
+        assert span.col >= 1 and span.end_line >= span.line, first
+        assert span.end_line > span.line or span.end_col >= span.col, first
+
+
+@dataclass(frozen=True)
+class Expect:
+    """A diagnostic that must be among those of a case."""
+
+    code: str
+    message: str  # a substring of the message
+    line: int | None = None
+    col: int | None = None
+    #: the file it is in, by stem, when not the case's own (extends)
+    file: str | None = None
+
+
+def assert_expected(diags: list[Diagnostic], path: Path, expects: tuple[Expect, ...]) -> None:
+    for e in expects:
+        where = (HOSTILE / f"{e.file}.yaml") if e.file else path
+        found = [d for d in diags if d.code == e.code and e.message in d.message
+                 and (e.line is None or (d.span is not None and d.span.line == e.line
+                                         and Path(d.span.file).resolve() == where.resolve()))
+                 and (e.col is None or (d.span is not None and d.span.col == e.col))]
+        shown = "\n".join(f"  {d.code} {d.span}: {d.message[:200]}" for d in diags)
+        assert found, f"expected {e} among:\n{shown}"
+
+
+def diagnose(path: Path, root: Path | None = None, *, memory: bool = False
+             ) -> list[Diagnostic]:
+    """``check_policy`` and ``load_policy`` under the time limit (and the memory limit):
+    only a PolicyError may escape, and both give the same diagnostics."""
+    checked = run_limited(check_policy, path, root=root)
+    require_no_crash(checked, f"check_policy({path.name})")
+    diags: list[Diagnostic] = checked.value
+    loaded = run_limited(load_policy, path, root=root)
+    require_no_crash(loaded, f"load_policy({path.name})")
+    if any(d.is_error for d in diags):
+        assert isinstance(loaded.error, PolicyError), "load_policy accepted a broken policy"
+        assert loaded.error.diagnostics == diags
+    else:
+        assert isinstance(loaded.value, Policy)
+        assert loaded.value.warnings == diags
+    if memory:
+        traced = run_limited(check_policy, path, root=root, limit=TRACED_TIME_LIMIT,
+                             memory=True)
+        require_no_crash(traced, f"check_policy({path.name}) traced", TRACED_TIME_LIMIT)
+        assert traced.peak is not None and traced.peak < MEMORY_LIMIT, \
+            f"peak memory {traced.peak / 2**20:.0f} MB"
+    return diags
+
+
+# --------------------------------------------------------------------------- known bugs
+
+BUG_SECTION_TYPE = (
+    "BUG: a list or scalar where a whole section must be a mapping (provisions, "
+    "parameters, definitions, outputs, interpretations, invariants, effective) is reported "
+    "by the schema, then loader._merge calls .items()/.get() on it: AttributeError")
+BUG_ENTRY_TYPE = (
+    "BUG: a list where an entry needs one value (a definition's entity, provision or type, "
+    "a parameter's type or `of`) or an unknown table column type is reported by the "
+    "schema, then used as text or a dict key: TypeError/AttributeError/KeyError")
+BUG_READER_SPAN = (
+    "BUG: a character YAML refuses (NUL, other control characters) gives a diagnostic "
+    "without file:line:col, its message ending in PyYAML's `in \"<unicode string>\", "
+    "position N`")
+BUG_UTF8_SPAN = "BUG: invalid UTF-8 is reported without the line and column of the bad byte"
+BUG_TAG_CASCADE = (
+    "BUG: a refused tag also gets a schema diagnostic for the same node (`title` must be "
+    "text; `None is not valid under any of the given schemas`)")
+BUG_YAML_DEPTH = (
+    "BUG: YAML nested ~500 levels deep (flow `[[[...` or block mappings) raises "
+    "RecursionError in PyYAML's composer before the loader's 60-level limit applies")
+BUG_FORMULA_DEPTH = (
+    "BUG: a formula nested ~335-490 deep (`not not ...`, `---1`, `member.member...`) "
+    "parses, but the checker's recursive infer() raises RecursionError")
+BUG_DEFINITION_CHAIN = (
+    "BUG: a chain of ~250 or more definitions, each using the next, raises RecursionError "
+    "in the checker")
+BUG_BIG_NUMBER = (
+    "BUG: a duration or day-of-year literal of more than 4,300 digits raises ValueError "
+    "(Python's int string limit) in parser.b_duration_lit/b_month_day_lit; as a parameter "
+    "value the diagnostic is Python's own message")
+BUG_SURROGATE = (
+    "BUG: a lone surrogate from a YAML escape (`\"\\ud800\"`) makes loader._merge raise "
+    "UnicodeEncodeError while hashing the canonical document")
+BUG_LONG_LINE = (
+    "BUG: N diagnostics on one line of L characters cost O(N*L) time and memory: each "
+    "Diagnostic.render() lays out the whole line, and policy._sorted deduplicates by "
+    "render() (PolicyError also renders all of them eagerly)")
+BUG_UNKNOWN_KEYS = (
+    "BUG: _schema_diagnostics finds each unknown key with a linear _key_node scan: "
+    "quadratic in the number of keys of a mapping")
+BUG_MANY_DEFINITIONS = (
+    "BUG: loader._merge finds each definition's and parameter's node with a linear _child "
+    "scan: quadratic, a legal 1.9 MB policy takes tens of seconds")
+BUG_INDEX_OUTSIDE = (
+    "BUG: policy_index reads the header of every *.yaml under the root, also symlinks "
+    "that resolve outside it (and offers their ids as suggestions)")
+BUG_SYMLINKED_ROOT = (
+    "BUG: when the policy path goes through a symlink, _policies_root_for resolves it "
+    "first, finds no `policies` ancestor and falls back to the package's own policies/ "
+    "for `extends`")
+BUG_INDEX_READS_ALL = (
+    "BUG: policy_index reads every *.yaml under the root in full to look at its first "
+    "4,000 characters: a huge file there costs its size in memory, a FIFO hangs")
+BUG_COLUMNAR_OVERFLOW = (
+    "BUG: the columnar backend raises on dates past 9999 (constant folding in "
+    "_const_binary: OverflowError; nested outputs in determinations(): ValueError) "
+    "instead of putting the records in errors")
+BUG_SCHEMA_PROSE = "BUG: some schema diagnostics are raw jsonschema text with Python reprs"
+
+
+# --------------------------------------------------------------------------- the corpus
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    expect: tuple[Expect, ...]
+    bug: str | None = None
+    #: also measure peak memory
+    memory: bool = False
+
+
+def _section(name: str, section: str, line: int, col: int) -> Case:
+    return Case(name, (Expect("schema", f"`{section}` must be a mapping", line, col),),
+                BUG_SECTION_TYPE)
+
+
+def _tag(tag: str, line: int) -> Expect:
+    return Expect("yaml", f"YAML tag `{tag}` is not allowed in policies", line)
+
+
+_ALIASES = tuple(Expect("yaml", f"aliases (`*lol{i}`) are not allowed in policies", 21 + i)
+                 for i in range(9))
+_TRAVERSAL = "is not a valid value for `extends`"
+
+CASES: list[Case] = [
+    # malformed YAML
+    Case("yaml-unclosed-bracket", (Expect("yaml", "malformed YAML: expected ',' or ']'", 19),)),
+    Case("yaml-bad-indentation", (Expect("yaml", "malformed YAML: expected <block end>", 17),)),
+    Case("yaml-tab-indentation",
+         (Expect("yaml", "found character '\\t' that cannot start any token", 14),)),
+    Case("yaml-bom", (Expect("schema", "`Hostile_Bom` is not a valid value for `policy`", 1, 9),)),
+    Case("yaml-nul-byte", (Expect("yaml", "unacceptable character #x0000", 5),), BUG_READER_SPAN),
+    Case("yaml-invalid-utf8", (Expect("io", "not UTF-8 text", 5),), BUG_UTF8_SPAN),
+    Case("yaml-two-documents", (Expect("yaml", "expected a single document", 20),)),
+    Case("yaml-version-2", (Expect("yaml", "found incompatible YAML document", 1),)),
+    Case("yaml-empty", (Expect("yaml", "policy file is empty", 1),)),
+    Case("yaml-only-comments", (Expect("yaml", "policy file is empty", 1),)),
+    Case("yaml-scalar", (Expect("yaml", "a policy file must be a mapping of keys", 1),)),
+    Case("yaml-list", (Expect("yaml", "a policy file must be a mapping of keys", 1),)),
+    # duplicate keys at four levels
+    Case("duplicate-keys", (Expect("yaml", "duplicate key `title`", 6, 1),
+                            Expect("yaml", "duplicate key `text`", 8, 43),
+                            Expect("yaml", "duplicate key `value`", 13, 5),
+                            Expect("yaml", "duplicate key `unclaimed_on`", 20, 3))),
+    # tags
+    Case("tags", (_tag("tag:yaml.org,2002:python/object/apply:os.system", 5),
+                  _tag("tag:yaml.org,2002:python/name:os.system", 6),
+                  _tag("!custom", 7), _tag("tag:yaml.org,2002:binary", 8))),
+    # aliases
+    Case("alias-bomb", _ALIASES, memory=True),
+    Case("alias-self", (Expect("yaml", "aliases (`*loop`) are not allowed in policies", 6, 26),)),
+    Case("alias-undefined", (Expect("yaml", "found undefined alias 'nowhere'", 6),)),
+    # unknown keys
+    Case("unknown-keys", (Expect("schema", "unknown key `colour` in the document", 6, 1),
+                          Expect("schema", "unknown key `txet` in provisions.Act 147(1)", 8),
+                          Expect("schema", "unknown key `defualt` in parameters.", 14, 5),
+                          Expect("schema", "unknown key `descripton` in definitions.", 20, 5))),
+    # wrong types
+    Case("wrong-type-version-mapping", (Expect("schema", "`version` must be text", 2, 10),)),
+    Case("wrong-type-formula-number",
+         (Expect("type", "formula is `Int` but the definition declares `Date`", 18, 14),)),
+    Case("wrong-type-formula-list",
+         (Expect("schema", "`definitions.unclaimed_on.formula` must be text", 16, 14),)),
+    Case("wrong-type-formula-mapping",
+         (Expect("schema", "`definitions.unclaimed_on.formula` must be text", 16, 14),)),
+    Case("wrong-type-definition-list",
+         (Expect("schema", "`definitions.unclaimed_on` must be a mapping", 13, 17),)),
+    Case("wrong-type-parameter-value-mapping",
+         (Expect("parameter", "parameter `unclaimed_period` is a duration: its value must be "
+                 "a single value", 10, 12),)),
+    _section("wrong-type-provisions-list", "provisions", 5, 13),
+    _section("wrong-type-parameters-list", "parameters", 7, 13),
+    _section("wrong-type-definitions-list", "definitions", 12, 14),
+    _section("wrong-type-outputs-scalar", "outputs", 17, 10),
+    _section("wrong-type-interpretations-list", "interpretations", 5, 18),
+    _section("wrong-type-invariants-list", "invariants", 12, 13),
+    _section("wrong-type-effective-scalar", "effective", 5, 12),
+    Case("wrong-type-entity-list",
+         (Expect("schema", "`definitions.unclaimed_on.entity` must be text", 14, 13),),
+         BUG_ENTRY_TYPE),
+    Case("wrong-type-provision-list",
+         (Expect("schema", "`definitions.unclaimed_on.provision` must be text", 15, 16),),
+         BUG_ENTRY_TYPE),
+    Case("wrong-type-declared-type-list",
+         (Expect("schema", "`definitions.unclaimed_on.type` must be text", 16, 11),),
+         BUG_ENTRY_TYPE),
+    Case("wrong-type-parameter-type-list",
+         (Expect("schema", "`parameters.unclaimed_period.type` must be text", 9, 11),),
+         BUG_ENTRY_TYPE),
+    Case("wrong-type-list-of-list",
+         (Expect("schema", "`parameters.marks.of` must be text", 10, 9),), BUG_ENTRY_TYPE),
+    Case("wrong-type-table-column-type",
+         (Expect("schema", "`frobnitz` is not allowed for `opens`", 10, 22),), BUG_ENTRY_TYPE),
+    # impossible dates
+    Case("dates-in-parameters", (Expect("parameter", "`2026-02-30` is not a date", 11, 12),
+                                 Expect("parameter", "`2026-13-01` is not a date", 15, 12),
+                                 Expect("parameter", "`0000-01-01` is not a date", 19, 12))),
+    Case("dates-in-formulas",
+         (Expect("syntax", "`2026-02-30` is not a calendar date", 21, 26),
+          Expect("syntax", "`2026-13-01` is not a calendar date", 25, 26),
+          Expect("syntax", "`0000-01-01` is not a calendar date", 29, 26),
+          Expect("syntax", "`2026-2-3` is not a date in the form YYYY-MM-DD", 33, 26))),
+    # absurd durations
+    Case("durations-absurd",
+         (Expect("parameter", "duration `99999999999 years` is too long", 11, 12),
+          Expect("syntax", "duration `99999999999 years` is too long", 21, 23),
+          Expect("syntax", "duration `100001 days` is too long", 25, 23))),
+    # extends
+    Case("extends-cycle-a", (Expect(
+        "extends", "`extends` cycle: tests/hostile/extends-cycle-a.yaml -> "
+        "tests/hostile/extends-cycle-b.yaml -> tests/hostile/extends-cycle-a.yaml", 6, 10,
+        file="extends-cycle-b"),)),
+    Case("extends-cycle-b", (Expect("extends", "`extends` cycle:", 6, 10,
+                                    file="extends-cycle-a"),)),
+    Case("extends-self", (Expect("extends", "`extends` cycle: tests/hostile/extends-self.yaml "
+                                 "-> tests/hostile/extends-self.yaml", 6, 10),)),
+    Case("extends-missing", (Expect("extends", "`extends: hostile-extends-nowhere@1.0.0`: no "
+                                    "such policy under tests/hostile", 6, 10),)),
+    Case("extends-etc-passwd", (Expect("schema", f"`../../etc/passwd` {_TRAVERSAL}", 6, 10),
+                                Expect("extends", "no such policy", 6, 10))),
+    Case("extends-dotdot-id", (Expect("schema", f"`..@1.0.0` {_TRAVERSAL}", 6, 10),
+                               Expect("extends", "no such policy", 6, 10))),
+    Case("extends-absolute", (Expect("schema", f"`/etc/passwd` {_TRAVERSAL}", 6, 10),
+                              Expect("extends", "no such policy", 6, 10))),
+    Case("extends-dotdot-version",
+         (Expect("schema", f"`hostile-extends-base@../../../etc/passwd` {_TRAVERSAL}", 6, 10),
+          Expect("extends", "no such policy", 6, 10))),
+]
+#: corpus files that are correct policies (targets of `extends`, evaluation tests)
+CLEAN = ["extends-base", "evaluate-overflow"]
+
+
+def _params(cases: list[Any]) -> list[Any]:
+    return [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason=c.bug)]
+                         if c.bug else []) for c in cases]
+
+
+def test_the_corpus_table_names_every_file() -> None:
+    names = sorted(p.stem for p in HOSTILE.glob("*.yaml"))
+    assert names == sorted([c.name for c in CASES] + CLEAN)
+    assert all(p.stat().st_size < 10_000 for p in HOSTILE.glob("*.yaml")), "keep them small"
+
+
+@pytest.mark.parametrize("case", _params(CASES))
+def test_hostile_policy_gives_clean_diagnostics(case: Case) -> None:
+    path = HOSTILE / f"{case.name}.yaml"
+    with watching() as events:
+        diags = diagnose(path, root=HOSTILE, memory=case.memory)
+    assert any(d.is_error for d in diags), "a broken policy gave no error"
+    assert_well_formed(diags)
+    assert_expected(diags, path, case.expect)
+    assert escapes(events, HOSTILE) == []
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_clean_corpus_policies_load(name: str) -> None:
+    assert diagnose(HOSTILE / f"{name}.yaml", root=HOSTILE) == []
+
+
+def test_an_alias_bomb_is_refused_once_per_alias_written() -> None:
+    diags = diagnose(HOSTILE / "alias-bomb.yaml", root=HOSTILE)
+    aliases = [d for d in diags if d.message.startswith("aliases (")]
+    assert len(aliases) == 81  # 9 lines of 9 aliases, never 9**9 expanded nodes
+    assert len({(d.span.line, d.span.col) for d in aliases if d.span}) == 81
+
+
+def test_a_correct_policy_with_a_bom_loads() -> None:
+    text = (HOSTILE / "extends-base.yaml").read_text(encoding="utf-8")
+    diags = check_policy_text("\ufeff" + text.replace("policy: hostile-extends-base",
+                                                     "policy: hostile-bom-ok"))
+    assert diags == []
+
+
+def check_policy_text(text: str) -> list[Diagnostic]:
+    """Check a policy written to a private folder (no `extends` targets around it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "policy.yaml"
+        path.write_text(text, encoding="utf-8")
+        return diagnose(path, root=Path(tmp))
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_TAG_CASCADE)
+def test_a_refused_tag_is_the_only_error_at_its_node() -> None:
+    diags = diagnose(HOSTILE / "tags.yaml", root=HOSTILE)
+    tagged = [d.span for d in diags if d.message.startswith("YAML tag")]
+    assert len(tagged) == 4
+    others = [d for d in diags if d.span in tagged and not d.message.startswith("YAML tag")]
+    assert others == [], [d.message for d in others]
+
+
+def test_tags_are_never_constructed() -> None:
+    with watching() as events:
+        diagnose(HOSTILE / "tags.yaml", root=HOSTILE)
+    assert [e for e, _ in events if e != "open"] == []
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_SCHEMA_PROSE)
+@pytest.mark.parametrize("snippet", [
+    "source: [1, 2]\n",
+    "parameters:\n  p: [1 year]\n",
+    'provisions:\n  "Act 147(1)": {text: x}\ndefinitions:\n  d:\n    entity: account\n'
+    '    provision: "Act 147(1)"\n    formula:\noutputs:\n  account: [d]\n',
+], ids=["any-of", "not-required", "empty-formula"])
+def test_schema_messages_are_prose(snippet: str) -> None:
+    diags = check_policy_text(HEADER + snippet)
+    raw = [d.message for d in diags if d.code == "schema" and (
+        "valid under" in d.message or "should be non-empty" in d.message
+        or "{'" in d.message or "['" in d.message)]
+    assert raw == []
+
+
+# --------------------------------------------------------------------------- generated
+
+HEADER = "policy: hostile-generated\nversion: 1.0.0\nstatus: proposed\ntitle: generated\n"
+PROVISIONS = 'provisions:\n  "Act 147(1)": {text: unclaimed deposit}\n'
+#: line of the formula in :func:`one_definition`
+FORMULA_LINE = 11
+
+
+def one_definition(formula: str, name: str = "unclaimed_on", *, key: str | None = None,
+                   params: str = "") -> str:
+    """A minimal policy whose one definition has ``formula`` (on line 11)."""
+    key = key or f"{name}:"
+    return (HEADER + PROVISIONS + "definitions:\n" + f"  {key}\n    entity: account\n"
+            f'    provision: "Act 147(1)"\n    formula: {formula}\n'
+            + params + f"outputs:\n  account: [{name}]\n")
+
+
+def _chain(n: int) -> str:
+    defs = "".join(f'  d{i}:\n    entity: account\n    provision: "Act 147(1)"\n'
+                   f"    formula: d{i + 1}\n" for i in range(n))
+    return (HEADER + PROVISIONS + "definitions:\n" + defs +
+            f'  d{n}:\n    entity: account\n    provision: "Act 147(1)"\n    formula: nope\n'
+            "outputs:\n  account: [d0]\n")
+
+
+def _many_definitions(n: int) -> str:
+    defs = "".join(f'  d{i}:\n    entity: account\n    provision: "Act 147(1)"\n'
+                   f"    formula: opened + {i} days\n" for i in range(n))
+    return (HEADER + PROVISIONS + "definitions:\n" + defs +
+            f"outputs:\n  account: [{', '.join(f'd{i}' for i in range(n))}, nope]\n")
+
+
+@dataclass(frozen=True)
+class Generated:
+    name: str
+    build: Callable[[], str]
+    expect: tuple[Expect, ...]
+    bug: str | None = None
+    memory: bool = False
+
+
+_LONG_NAME = "a" * 100_000
+_DESCRIPTION_LINES = 19_000  # a 1.9 MB block scalar
+
+GENERATED: list[Generated] = [
+    Generated("file-5mb", lambda: HEADER + "description: " + "x" * 5_000_000 + "\n",
+              (Expect("io", "bytes; the limit is 2000000"),), memory=True),
+    Generated("file-just-under-the-limit",
+              lambda: HEADER + "description: |\n" + ("  " + "x" * 97 + "\n") * _DESCRIPTION_LINES
+              + "bogus: 1\n", (Expect("schema", "unknown key `bogus`", 6 + _DESCRIPTION_LINES),),
+              memory=True),
+    Generated("parentheses-10000", lambda: one_definition("(" * 10_000 + "opened" + ")" * 10_000),
+              (Expect("syntax", "formula is 20006 characters long; the limit is 20000",
+                      FORMULA_LINE, 14),)),
+    Generated("parentheses-9000", lambda: one_definition("(" * 9_000 + "opened" + ")" * 9_000),
+              (Expect("syntax", "brackets nest more than 100 deep", FORMULA_LINE, 114),)),
+    Generated("ifs-10000", lambda: one_definition(
+        "if true then " * 10_000 + "opened" + " else opened" * 10_000),
+        (Expect("syntax", "formula is 250006 characters long", FORMULA_LINE),)),
+    Generated("ifs-450", lambda: one_definition(
+        "if true then " * 450 + "opened" + " else opened" * 450),
+        (Expect("syntax", "formula is nested too deeply", FORMULA_LINE),)),
+    Generated("name-100000-plain-key", lambda: one_definition("opened", _LONG_NAME),
+              (Expect("yaml", "malformed YAML", 8),)),
+    Generated("name-and-formula-100000", lambda: one_definition(
+        "b" * 100_000, _LONG_NAME, key=f"? {_LONG_NAME}\n  :"),
+        (Expect("syntax", "formula is 100000 characters long; the limit is 20000", 12),)),
+    Generated("reference-19990-characters", lambda: one_definition("x" * 19_990),
+              (Expect("name", "unknown name `xxxxxxxx", FORMULA_LINE, 14),)),
+    Generated("output-name-100000", lambda: HEADER + "outputs:\n  account: [" + _LONG_NAME + "]\n",
+              (Expect("name", "is not a definition", 6),)),
+    Generated("yaml-nested-flow-1000", lambda: HEADER + "source: " + "[" * 1000 + "]" * 1000 + "\n",
+              (Expect("yaml", "nests too deeply", 5),), BUG_YAML_DEPTH),
+    Generated("yaml-nested-block-1000", lambda: HEADER + "source:\n" + "".join(
+        " " * (i + 1) + f"k{i}:\n" for i in range(1000)) + " " * 1001 + "x\n",
+        (Expect("yaml", "nests too deeply"),), BUG_YAML_DEPTH),
+    Generated("definition-chain-400", lambda: _chain(400),
+              (Expect("name", "unknown name `nope`"),), BUG_DEFINITION_CHAIN),
+    Generated("duration-5000-digits", lambda: one_definition("opened + " + "9" * 5000 + " days"),
+              (Expect("syntax", "too long", FORMULA_LINE),), BUG_BIG_NUMBER),
+    Generated("month-day-5000-digits",
+              lambda: one_definition("date(2026, " + "9" * 5000 + " Oct)"),
+              (Expect("syntax", "", FORMULA_LINE),), BUG_BIG_NUMBER),
+    Generated("parameter-5000-digits", lambda: one_definition(
+        "opened + p", params='parameters:\n  p:\n    type: duration\n    value: '
+        + "9" * 5000 + ' years\n    provision: "Act 147(1)"\n'),
+        (Expect("parameter", "is not a duration", 15),), BUG_BIG_NUMBER),
+    Generated("surrogate-escape", lambda: HEADER.replace("title: generated", 'title: "\\ud800"')
+              + "bogus: 1\n", (Expect("schema", "unknown key `bogus`", 5),), BUG_SURROGATE),
+    Generated("aliases-5000-on-one-line", lambda: HEADER + "source: &a x\nextra: ["
+              + ", ".join(["*a"] * 5000) + "]\n",
+              (Expect("yaml", "aliases (`*a`) are not allowed", 6),), BUG_LONG_LINE),
+    Generated("unknown-keys-40000", lambda: HEADER + "".join(f"k{i}: v\n" for i in range(40_000)),
+              (Expect("schema", "unknown key `k0`", 5),), BUG_UNKNOWN_KEYS),
+    Generated("definitions-20000", lambda: _many_definitions(20_000),
+              (Expect("name", "output `nope` is not a definition"),), BUG_MANY_DEFINITIONS),
+]
+
+
+def test_generated_inputs_have_the_size_they_claim() -> None:
+    sizes = {g.name: len(g.build().encode("utf-8")) for g in GENERATED
+             if g.name.startswith(("file-", "definitions-"))}
+    assert sizes["file-5mb"] > 5_000_000
+    assert 1_900_000 < sizes["file-just-under-the-limit"] < 2_000_000
+    assert 1_500_000 < sizes["definitions-20000"] < 2_000_000
+
+
+@pytest.mark.parametrize("gen", _params(GENERATED))
+def test_generated_hostile_policy_gives_clean_diagnostics(gen: Generated,
+                                                          tmp_path: Path) -> None:
+    path = tmp_path / f"{gen.name}.yaml"
+    path.write_text(gen.build(), encoding="utf-8")
+    diags = diagnose(path, root=tmp_path, memory=gen.memory)
+    assert any(d.is_error for d in diags), "a broken policy gave no error"
+    assert_well_formed(diags)
+    assert_expected(diags, path, gen.expect)
+
+
+#: formulas nested ``n`` deep, one construct each
+NESTING: dict[str, Callable[[int], str]] = {
+    "parentheses": lambda n: "(" * n + "opened" + ")" * n,
+    "if-then": lambda n: "if balance > 0 then " * n + "opened" + " else opened" * n,
+    "if-else": lambda n: "if balance > 0 then opened else " * n + "opened",
+    "if-condition": lambda n: "if " * n + "balance > 0" + " then true else false" * n,
+    "not": lambda n: "not " * n + "true",
+    "minus": lambda n: "-" * n + "1",
+    "attribute": lambda n: "member" + ".member" * n,
+    "plus": lambda n: "opened" + " + 1 day" * n,
+    "coalesce": lambda n: " ?? ".join(["opened"] * (n + 1)),
+    "calls": lambda n: "max(" * n + "opened" + ")" * n,
+    "lists": lambda n: "[" * n + "1" + "]" * n,
+    "records": lambda n: "{a: " * n + "1" + "}" * n,
+    "comprehensions": lambda n: "count(" * n + "e for e in events" + ")" * n,
+}
+
+
+def _nesting_params() -> list[Any]:
+    out = []
+    for name in NESTING:
+        for depth in (250, 400, 10_000):
+            marks = [pytest.mark.xfail(strict=True, reason=BUG_FORMULA_DEPTH)] \
+                if depth == 400 and name in ("not", "minus", "attribute") else []
+            out.append(pytest.param(name, depth, id=f"{name}-{depth}", marks=marks))
+    return out
+
+
+SMALL_FACTS = {"members": [{"member_id": "M1", "events": [
+    {"type": "transaction", "date": "2020-05-01", "account_id": "A1"}], "accounts": [
+    {"account_id": "A1", "currency": "CAD", "balance": "12.50", "opened": "2016-02-29"}]}]}
+
+
+@pytest.mark.parametrize(("construct", "depth"), _nesting_params())
+def test_deeply_nested_formulas(construct: str, depth: int, tmp_path: Path) -> None:
+    """Nested constructs give a diagnostic or nothing; one that checks also evaluates."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(one_definition(json.dumps(NESTING[construct](depth))), encoding="utf-8")
+    diags = diagnose(path, root=tmp_path)
+    assert_well_formed(diags)
+    if not any(d.is_error for d in diags):
+        policy = load_policy(path, root=tmp_path)
+        out = run_limited(policy.evaluate, facts_from_json(SMALL_FACTS), as_of="2026-11-21")
+        require_no_crash(out, "evaluate")
+        assert len(out.value.accounts) + len(out.value.errors) == 1
+
+
+# --------------------------------------------------------------------------- where files are read
+
+
+def _policy(pid: str, extends: str | None = None) -> str:
+    return (f"policy: {pid}\nversion: 1.0.0\nstatus: proposed\ntitle: {pid}\n"
+            + (f"extends: {extends}\n" if extends else "")
+            + PROVISIONS + 'parameters:\n  unclaimed_period:\n    type: duration\n'
+            '    value: 10 years\n    provision: "Act 147(1)"\n'
+            + ("" if extends else 'definitions:\n  unclaimed_on:\n    entity: account\n'
+               '    provision: "Act 147(1)"\n    formula: opened + unclaimed_period\n'
+               "outputs:\n  account: [unclaimed_on]\n"))
+
+
+@pytest.fixture
+def outside_link(tmp_path: Path) -> Path:
+    """``policies/link.yaml`` is a symlink to a policy outside ``policies/``."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "outside.yaml").write_text(_policy("outside"), encoding="utf-8")
+    root = tmp_path / "policies"
+    root.mkdir()
+    (root / "link.yaml").symlink_to(Path("..") / "outside" / "outside.yaml")
+    (root / "base.yaml").write_text(_policy("base"), encoding="utf-8")
+    return root
+
+
+def test_extends_through_a_symlink_out_of_the_root_is_refused(outside_link: Path) -> None:
+    child = outside_link / "child.yaml"
+    child.write_text(_policy("child", "outside@1.0.0"), encoding="utf-8")
+    diags = diagnose(child)
+    assert_well_formed(diags)
+    assert_expected(diags, child, (Expect("extends", "`extends: outside@1.0.0` leaves the "
+                                          "policies root", 5, 10),))
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_INDEX_OUTSIDE)
+def test_no_file_outside_the_root_is_read(outside_link: Path) -> None:
+    child = outside_link / "child.yaml"
+    child.write_text(_policy("child", "outsid@1.0.0"), encoding="utf-8")
+    with watching() as events:
+        diags = diagnose(child)
+    assert (outside_link.parent / "outside" / "outside.yaml").resolve() \
+        not in opened_files(events)
+    assert not [d for d in diags if "outside" in (d.help or "")]
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_SYMLINKED_ROOT)
+@pytest.mark.parametrize("how", ["root-is-a-symlink", "policy-dir-is-a-symlink"])
+def test_a_policy_reached_through_a_symlink_uses_the_root_it_was_named_under(
+        how: str, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "base.yaml").write_text(_policy("base"), encoding="utf-8")
+    if how == "root-is-a-symlink":
+        (real / "child.yaml").write_text(_policy("child", "base@1.0.0"), encoding="utf-8")
+        (tmp_path / "project").mkdir()
+        (tmp_path / "project" / "policies").symlink_to(real)
+        target = tmp_path / "project" / "policies" / "child.yaml"
+    else:  # policies/linked -> ../elsewhere/child, a policy directory outside the root
+        (tmp_path / "elsewhere" / "child").mkdir(parents=True)
+        (tmp_path / "elsewhere" / "child" / "policy.yaml").write_text(
+            _policy("child", "base@1.0.0"), encoding="utf-8")
+        (tmp_path / "policies").mkdir()
+        (tmp_path / "policies" / "base.yaml").write_text(_policy("base"), encoding="utf-8")
+        (tmp_path / "policies" / "linked").symlink_to(Path("..") / "elsewhere" / "child")
+        target = tmp_path / "policies" / "linked"
+    with watching() as events:
+        diags = diagnose(target)
+    assert escapes(events, tmp_path) == []  # never the package's own policies/
+    assert diags == []
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_INDEX_READS_ALL)
+def test_a_huge_file_in_the_policies_root_is_not_read(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    root.mkdir()
+    (root / "base.yaml").write_text(_policy("base"), encoding="utf-8")
+    (root / "child.yaml").write_text(_policy("child", "base@1.0.0"), encoding="utf-8")
+    with open(root / "huge.yaml", "wb") as handle:
+        handle.truncate(210 * 2**20)  # sparse: no disk used
+    out = run_limited(check_policy, root / "child.yaml", limit=TRACED_TIME_LIMIT, memory=True)
+    require_no_crash(out, "check_policy", TRACED_TIME_LIMIT)
+    assert out.value == []
+    assert out.peak is not None and out.peak < MEMORY_LIMIT, f"{out.peak / 2**20:.0f} MB"
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_INDEX_READS_ALL)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_in_the_policies_root_does_not_hang(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    root.mkdir()
+    (root / "base.yaml").write_text(_policy("base"), encoding="utf-8")
+    (root / "child.yaml").write_text(_policy("child", "base@1.0.0"), encoding="utf-8")
+    fifo = root / "pipe.yaml"
+    os.mkfifo(fifo)
+
+    def release() -> None:
+        """A reader blocked on the FIFO gets end-of-file, so that its thread can end."""
+        with suppress(OSError):  # nobody is reading it
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    out = run_limited(check_policy, root / "child.yaml", on_timeout=release)
+    require_no_crash(out, "check_policy")
+    assert out.value == []
+
+
+# --------------------------------------------------------------------------- evaluation
+
+OVERFLOW_FACTS = {"members": [
+    {"member_id": "M1", "events": [], "accounts": [
+        {"account_id": "A1", "currency": "CAD", "balance": "1.00", "opened": "2016-02-29"},
+        {"account_id": "A2", "currency": "CAD", "balance": "1.00", "opened": "0999-01-01"}]},
+    {"member_id": "M2", "events": [], "accounts": [
+        {"account_id": "A3", "currency": "CAD", "balance": "500.00", "opened": "2000-01-01"}]},
+]}
+OVERFLOW_CSV = ("member_id,account_id,currency,balance,opened,last_transaction,"
+                "last_statement_ack,last_response,kind\n"
+                "M1,A1,CAD,1.00,2016-02-29,,,,\nM1,A2,CAD,1.00,0999-01-01,,,,\n"
+                "M2,A3,CAD,500.00,2000-01-01,,,,\n")
+
+
+@pytest.mark.parametrize(("period", "failing"), [
+    (None, {"A3"}),                      # 9999-12-31 + 1 day for the large balance
+    ("9000 years", {"A1", "A3"}),        # 0999 + 9000 = 9999 still fits
+    ("100000 years", {"A1", "A2", "A3"}),
+    ("-3000 years", {"A1", "A2", "A3"}),
+])
+def test_evaluation_overflow_sends_records_to_errors(period: str | None,
+                                                     failing: set[str]) -> None:
+    policy = load_policy(HOSTILE / "evaluate-overflow.yaml", root=HOSTILE)
+    params = {"unclaimed_period": period} if period else None
+    out = run_limited(policy.evaluate, facts_from_json(OVERFLOW_FACTS), as_of="2026-11-21",
+                      params=params)
+    require_no_crash(out, "evaluate")
+    result = out.value
+    assert {e.account_id for e in result.errors} == failing
+    assert {a.account_id for a in result.accounts} == {"A1", "A2", "A3"} - failing
+    assert all("out of range" in e.message for e in result.errors)
+
+
+def test_a_baseline_override_that_overflows_sends_every_record_to_errors() -> None:
+    policy = load_policy(BASELINE)
+    facts = load_facts(ROOT / "examples" / "members.json")
+    accounts = sum(len(m.accounts) for m in facts.members)
+    out = run_limited(policy.evaluate, facts, as_of="2026-11-21",
+                      params={"unclaimed_period": "9000 years"})
+    require_no_crash(out, "evaluate")
+    result = out.value
+    assert result.accounts == []
+    assert len([e for e in result.errors if e.account_id]) == accounts
+    assert all("out of range" in e.message for e in result.errors if e.account_id)
+
+
+def test_an_absurd_override_is_a_policy_error_naming_it() -> None:
+    policy = load_policy(HOSTILE / "evaluate-overflow.yaml", root=HOSTILE)
+    out = run_limited(policy.evaluate, facts_from_json(OVERFLOW_FACTS), as_of="2026-11-21",
+                      params={"unclaimed_period": "99999999999 years"})
+    require_no_crash(out, "evaluate")
+    assert isinstance(out.error, PolicyError)
+    assert "is too long" in out.error.diagnostics[0].message
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_COLUMNAR_OVERFLOW)
+@pytest.mark.parametrize("which", ["constant-folding", "baseline-9000-years"])
+def test_columnar_evaluation_overflow_sends_records_to_errors(which: str,
+                                                              tmp_path: Path) -> None:
+    from evaluator.columnar import read_table
+
+    if which == "constant-folding":  # last_day + 1 day, folded at compile time
+        policy = load_policy(HOSTILE / "evaluate-overflow.yaml", root=HOSTILE)
+        (tmp_path / "t.csv").write_text(OVERFLOW_CSV, encoding="utf-8")
+        table, params = read_table(tmp_path / "t.csv", None), None
+    else:
+        policy = load_policy(BASELINE)
+        table = read_table(ROOT / "examples" / "members.csv", ROOT / "examples" / "fx.csv")
+        params = {"unclaimed_period": "9000 years"}
+    out = run_limited(policy.evaluate, table, as_of="2026-11-21", params=params)
+    require_no_crash(out, "evaluate")
+    assert out.value.errors
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hostile-fuzz")
+
+
+def check_fuzzed(path: Path, *, reader_bug: bool = False) -> list[Diagnostic]:
+    """``check_policy`` of a fuzzed file: diagnostics or nothing, in time, no traceback."""
+    out = run_limited(check_policy, path, root=path.parent)
+    require_no_crash(out, "check_policy")
+    diags: list[Diagnostic] = out.value
+    assert_well_formed(diags, reader_bug=reader_bug)
+    return diags
+
+
+# -- (1) generated sentences
+
+_NAMES = ("opened", "balance", "currency", "kind", "events", "member", "account", "accounts",
+          "as_of", "claims", "e", "x", "date", "type", "amount", "mark", "unclaimed_period",
+          "last_day", "windows", "marks", "helper", "fuzzed", "nope", "_", "A1")
+_UNITS = ("year", "years", "month", "months", "week", "weeks", "day", "days")
+_OPERATORS = ("+", "-", "*", "/", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "and",
+              "or", "??")
+#: text YAML can hold raw (no surrogates, controls or non-characters)
+_TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc", "Cn"),
+                              exclude_characters="\"\\'"),
+                max_size=10)
+
+names = st.one_of(st.sampled_from(_NAMES),
+                  st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True))
+literals = st.one_of(
+    st.dates().map(dt.date.isoformat),
+    st.builds("{:04d}-{:02d}-{:02d}".format, st.integers(0, 9999), st.integers(0, 99),
+              st.integers(0, 99)),                                        # impossible dates
+    st.builds("{}-{}-{}".format, st.integers(0, 9999), st.integers(0, 12), st.integers(0, 40)),
+    st.builds("{} {}".format, st.one_of(st.integers(0, 200), st.integers(0, 10**12),
+                                        st.sampled_from([100_000, 100_001])),
+              st.sampled_from(_UNITS)),                                   # durations
+    st.builds("{} {}".format, st.integers(0, 40), st.sampled_from(MONTHS)),  # 15 Oct
+    st.builds("{}.{}%".format, st.integers(0, 200), st.integers(0, 9999)),
+    st.builds("{}%".format, st.integers(0, 200)),
+    st.builds("{}.{}".format, st.integers(0, 10**20), st.integers(0, 10**6)),
+    st.integers(0, 10**40).map(str),
+    _TEXT.map('"{}"'.format), _TEXT.map("'{}'".format),
+    st.sampled_from(['"a\\nb"', '"q\\"q"', "'it\\'s'", '"\\\\"', '""']),
+    st.sampled_from(["true", "false", "null"]),
+)
+
+
+def _compound(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    operand = st.one_of(inner, inner.map("({})".format))
+    arguments = st.lists(inner, max_size=4).map(", ".join)
+    comprehension = st.builds(
+        lambda elem, var, items, cond: f"{elem} for {var} in {items}"
+        + (f" if {cond}" if cond is not None else ""),
+        inner, names, operand, st.none() | inner)
+    fields = st.lists(st.tuples(names, inner), max_size=4).map(
+        lambda fs: "{" + ", ".join(f"{k}: {v}" for k, v in fs) + "}")
+    return st.one_of(
+        st.builds("{} {} {}".format, operand, st.sampled_from(_OPERATORS), operand),
+        st.builds("{}{}".format, st.sampled_from(["-", "- ", "not "]), operand),
+        st.builds("if {} then {} else {}".format, inner, inner, inner),
+        st.builds("{}.{}".format, operand, names),
+        st.builds("{}({})".format, st.sampled_from(sorted(BUILTINS)) | names,
+                  arguments | comprehension),
+        arguments.map("[{}]".format), comprehension.map("[{}]".format),
+        fields, inner.map("({})".format))
+
+
+SENTENCES = st.recursive(st.one_of(literals, names), _compound, max_leaves=40)
+_ENTITIES = ("account", "member", "claim", "portfolio", "global")
+_DECLARED = (None, "Date", "Date?", "Bool", "Int", "Number", "Money", "Text", "Duration",
+             "MonthDay", "List[Date]", "Datum")
+
+
+_FUZZ_PARAMETERS = (
+    "parameters:\n"
+    '  unclaimed_period: {type: duration, value: 10 years, provision: "Act 147(1)"}\n'
+    '  last_day: {type: date, value: 9999-12-31, provision: "Act 147(1)"}\n'
+    '  marks: {type: list, of: duration, value: [2 years, 5 years], provision: "Act 147(1)"}\n'
+    "  windows:\n    type: table\n    columns: {opens: month_day, closes: month_day}\n"
+    '    value: [{opens: 15 Oct, closes: 15 Dec}]\n    provision: "Act 147(1)"\n')
+
+
+def _definition(name: str, entity: str, formula: str, declared: str | None = None) -> str:
+    return (f'  {name}:\n    entity: {entity}\n    provision: "Act 147(1)"\n'
+            + (f"    type: {declared}\n" if declared else "")
+            + f"    formula: {json.dumps(formula, ensure_ascii=False)}\n")
+
+
+def fuzz_policy(formula: str, entity: str, declared: str | None) -> str:
+    """A minimal valid policy whose definition `fuzzed` (of ``entity``) has ``formula``;
+    a member or global definition is written out through an account definition."""
+    defs = [_definition("helper", "account", "opened + unclaimed_period"),
+            _definition("fuzzed", entity, formula, declared)]
+    outputs = {"account": ["helper"]}
+    if entity in ("claim", "portfolio", "account"):
+        outputs.setdefault(entity, []).append("fuzzed")
+    else:
+        defs.append(_definition("via", "account", "fuzzed"))
+        outputs["account"].append("via")
+    return (HEADER + PROVISIONS + _FUZZ_PARAMETERS + "definitions:\n" + "".join(defs)
+            + "outputs:\n" + "".join(f"  {e}: [{', '.join(ns)}]\n" for e, ns in outputs.items()))
+
+
+@FUZZ
+@given(formula=SENTENCES, entity=st.sampled_from(_ENTITIES),
+       declared=st.sampled_from(_DECLARED))
+def test_fuzz_generated_sentences(fuzz_dir: Path, formula: str, entity: str,
+                                  declared: str | None) -> None:
+    path = fuzz_dir / "sentences" / "policy.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(fuzz_policy(formula, entity, declared), encoding="utf-8")
+    diags = check_fuzzed(path)
+    if not any(d.is_error for d in diags):  # it type-checks: evaluating it must not crash
+        policy = load_policy(path, root=path.parent)
+        facts = facts_from_json(SMALL_FACTS)
+        out = run_limited(policy.evaluate, facts, as_of="2026-11-21")
+        require_no_crash(out, f"evaluate {formula!r}")
+        assert len(out.value.accounts) + len([e for e in out.value.errors if e.account_id]) \
+            == 1
+
+
+# -- (2) mutations of the baseline's formulas
+
+@dataclass(frozen=True)
+class FormulaSite:
+    start: int  # offset of the scalar in the file
+    end: int
+    indent: int  # column of the `formula:` key
+    value: str
+
+
+def _formula_sites(text: str) -> list[FormulaSite]:
+    sites: list[FormulaSite] = []
+
+    def walk(node: yaml.Node) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if (isinstance(k, yaml.ScalarNode) and k.value == "formula"
+                        and isinstance(v, yaml.ScalarNode)):
+                    end = v.end_mark.index
+                    while end > v.start_mark.index and text[end - 1] in " \t\r\n":
+                        end -= 1
+                    sites.append(FormulaSite(v.start_mark.index, end, k.start_mark.column,
+                                             v.value))
+                else:
+                    walk(v)
+        elif isinstance(node, yaml.SequenceNode):
+            for v in node.value:
+                walk(v)
+
+    walk(yaml.compose(text, Loader=yaml.SafeLoader))
+    return sorted(sites, key=lambda s: s.start)
+
+
+BASELINE_TEXT = (BASELINE / "policy.yaml").read_text(encoding="utf-8")
+SITES = _formula_sites(BASELINE_TEXT)
+_TOKEN = re.compile(r"\s+|[A-Za-z_][A-Za-z0-9_]*|\d{4}-\d{2}-\d{2}|\d+(?:\.\d+)?%?"
+                    r"|\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|==|!=|<=|>=|\?\?|.", re.S)
+_PALETTE = ("()[]{}.,:;\"'+-*/<>=!?%#@$&|\\`~^ \t\n0123456789aeixyzAZ_"
+            "é日\u00a0\u200b\u0085\u2028\x00\U0001f600")
+_VOCABULARY = ("if", "then", "else", "and", "or", "not", "in", "for", "null", "true", "false",
+               "(", ")", "[", "]", "{", "}", ",", ":", ".", "+", "-", "*", "/", "==", "<", ">=",
+               "??", "2024-02-29", "2026-02-30", "10 years", "99999999999 years", "15 Oct",
+               "31 Feb", "2.5%", "1.3850", "0", '"text"', "opened", "as_of", "events", "e",
+               "latest", "count", "window_for", "fx_rate", "format", "fail", "member", "x.y")
+_MUTATIONS = ("delete-char", "insert-char", "duplicate", "swap-chars", "delete-token",
+              "insert-token", "duplicate-token", "swap-tokens", "replace-token")
+
+
+def mutate(text: str, kind: str, where: float, what: str) -> str:
+    """One mutation of ``text`` at the relative position ``where``."""
+    if kind in ("delete-char", "insert-char", "duplicate", "swap-chars"):
+        i = int(where * (len(text) + 1))
+        if kind == "delete-char":
+            return text[:i] + text[i + 1:]
+        if kind == "insert-char":
+            return text[:i] + what[:1] + text[i:]
+        if kind == "duplicate":
+            return text[:i] + text[i:i + 1 + len(what)] + text[i:]
+        return text[:i] + text[i + 1:i + 2] + text[i:i + 1] + text[i + 2:]
+    tokens = _TOKEN.findall(text)
+    i = int(where * len(tokens)) if tokens else 0
+    if kind == "insert-token" or not tokens:
+        tokens.insert(i, f" {what} ")
+    elif kind == "delete-token":
+        del tokens[i]
+    elif kind == "duplicate-token":
+        tokens.insert(i, tokens[i])
+    elif kind == "swap-tokens" and i + 1 < len(tokens):
+        tokens[i], tokens[i + 1] = tokens[i + 1], tokens[i]
+    elif kind == "replace-token":
+        tokens[i] = what
+    return "".join(tokens)
+
+
+def as_yaml_scalar(value: str, style: str, indent: int) -> str:
+    """``value`` written as a YAML scalar in ``style`` (double-quoted where the style
+    cannot hold it)."""
+    printable = all(ch.isprintable() or ch in "\n\t" for ch in value) and value.strip()
+    if style == "literal" and printable and not value.endswith((" ", "\t", "\n")):
+        pad = " " * (indent + 2)
+        return "|2-\n" + "\n".join(pad + line if line else "" for line in value.split("\n"))
+    if style == "single" and printable and "\n" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def with_formulas(text: str, replaced: dict[int, str], style: str) -> str:
+    """``text`` with the formulas of the given sites (by index) replaced."""
+    for i in sorted(replaced, reverse=True):
+        site = SITES[i]
+        text = text[:site.start] + as_yaml_scalar(replaced[i], style, site.indent) \
+            + text[site.end:]
+    return text
+
+
+@pytest.mark.parametrize("style", ["double", "single", "literal"])
+def test_the_mutation_harness_keeps_an_unmutated_baseline_clean(style: str,
+                                                                tmp_path: Path) -> None:
+    assert len(SITES) >= 50
+    path = tmp_path / "policy.yaml"
+    path.write_text(with_formulas(BASELINE_TEXT, {i: s.value for i, s in enumerate(SITES)},
+                                  style), encoding="utf-8")
+    assert [d for d in check_fuzzed(path) if d.is_error] == []
+
+
+mutations = st.lists(st.tuples(st.sampled_from(_MUTATIONS), st.floats(0, 1, exclude_max=True),
+                               st.one_of(st.sampled_from(_PALETTE), st.sampled_from(_VOCABULARY))),
+                     min_size=1, max_size=4)
+
+
+@FUZZ
+@given(site=st.integers(0, len(SITES) - 1), steps=mutations,
+       style=st.sampled_from(["double", "single", "literal"]))
+def test_fuzz_mutated_baseline_formulas(fuzz_dir: Path, site: int,
+                                        steps: list[tuple[str, float, str]],
+                                        style: str) -> None:
+    formula = SITES[site].value
+    for kind, where, what in steps:
+        formula = mutate(formula, kind, where, what)
+    path = fuzz_dir / "mutations" / "policy.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(with_formulas(BASELINE_TEXT, {site: formula}, style), encoding="utf-8")
+    check_fuzzed(path)
+
+
+# -- (3) random bytes
+
+_HEADER_BYTES = HEADER.encode()
+
+
+@FUZZ
+@given(data=st.one_of(st.binary(max_size=4096), st.binary(max_size=2048).map(
+    lambda b: _HEADER_BYTES + b)))
+def test_fuzz_random_bytes_as_a_policy_file(fuzz_dir: Path, data: bytes) -> None:
+    path = fuzz_dir / "bytes" / "policy.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    check_fuzzed(path, reader_bug=True)
+
