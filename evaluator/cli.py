@@ -116,25 +116,15 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     args = _build_parser().parse_args(argv)
-    if args.command == "evaluate":
-        return _evaluate(args, out, err)
-    if args.command == "check":
-        return _check(args, out, err)
-    if args.command == "test":
-        return _test(args, out, err)
-    if args.command == "diff":
-        from evaluator import diff
+    from evaluator import diff, generate
 
-        return diff.run(args, out, err)
-    if args.command == "compare":
-        return _compare(args, out, err)
-    if args.command == "replay":
-        return _replay(args, out, err)
-    if args.command == "generate":
-        from evaluator import generate
-
-        return generate.run(args, out, err)
-    return EXIT_INVALID  # pragma: no cover - argparse enforces the choices
+    commands = {"evaluate": _evaluate, "check": _check, "test": _test, "diff": diff.run,
+                "compare": _compare, "replay": _replay, "generate": generate.run}
+    run = commands.get(args.command)
+    if run is None:  # pragma: no cover - argparse enforces the choices
+        return EXIT_INVALID
+    code: int = run(args, out, err)
+    return code
 
 
 def _params(pairs: list[str]) -> dict[str, str]:

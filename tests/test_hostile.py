@@ -304,9 +304,10 @@ BUG_SECTION_TYPE = (
     "parameters, definitions, outputs, interpretations, invariants, effective) is reported "
     "by the schema, then loader._merge calls .items()/.get() on it: AttributeError")
 BUG_ENTRY_TYPE = (
-    "BUG: a list where an entry needs one value (a definition's entity, provision or type, "
-    "a parameter's type or `of`) or an unknown table column type is reported by the "
-    "schema, then used as text or a dict key: TypeError/AttributeError/KeyError")
+    "BUG: a value the schema refuses inside an entry (a list for a definition's entity, "
+    "provision or type; a parameter type or `of` that is not one of the types, such as "
+    "`Duration` or `[duration]`; an unknown table column type) is reported, then used "
+    "anyway as text or a dict key: KeyError/TypeError/AttributeError")
 BUG_READER_SPAN = (
     "BUG: a character YAML refuses (NUL, other control characters) gives a diagnostic "
     "without file:line:col, its message ending in PyYAML's `in \"<unicode string>\", "
@@ -448,8 +449,12 @@ CASES: list[Case] = [
     Case("wrong-type-parameter-type-list",
          (Expect("schema", "`parameters.unclaimed_period.type` must be text", 9, 11),),
          BUG_ENTRY_TYPE),
+    Case("wrong-type-parameter-type-unknown",
+         (Expect("schema", "`Duration` is not allowed for `type`", 10, 11),), BUG_ENTRY_TYPE),
     Case("wrong-type-list-of-list",
          (Expect("schema", "`parameters.marks.of` must be text", 10, 9),), BUG_ENTRY_TYPE),
+    Case("wrong-type-list-of-unknown",
+         (Expect("schema", "`datum` is not allowed for `of`", 10, 9),), BUG_ENTRY_TYPE),
     Case("wrong-type-table-column-type",
          (Expect("schema", "`frobnitz` is not allowed for `opens`", 10, 22),), BUG_ENTRY_TYPE),
     # impossible dates
