@@ -34,3 +34,27 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--fuzz", default=False):
         os.environ.setdefault("UNCLAIMED_FUZZ_EXAMPLES", "20000")
         os.environ.setdefault("UNCLAIMED_DIFFERENTIAL_EXAMPLES", "3000")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many hostile and broken inputs of each kind went through their checks (only
+    inputs whose every assertion passed are counted); ``UNCLAIMED_TALLY=FILE`` also writes
+    the counts to FILE as JSON."""
+    import json
+    import os
+
+    from tests.support import TALLY
+
+    if not TALLY:
+        return
+    terminalreporter.write_sep("-", "hostile and broken inputs checked (none crashed, "
+                                    "hung or lost a record)")
+    width = max(len(k) for k in TALLY)
+    for kind, n in sorted(TALLY.items()):
+        terminalreporter.write_line(f"{kind:<{width}}  {n:>9,}")
+    terminalreporter.write_line(f"{'total':<{width}}  {sum(TALLY.values()):>9,}")
+    target = os.environ.get("UNCLAIMED_TALLY")
+    if target:
+        with open(target, "w", encoding="utf-8") as handle:
+            json.dump(dict(sorted(TALLY.items())), handle, indent=2)
+            handle.write("\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "policies" / "fsra-2024-001" / "tests"
 BASELINE = ROOT / "policies" / "fsra-2024-001"
 SNAPSHOT_EVENT_TYPES = {"transaction", "statement_ack", "response"}
+
+#: hostile and broken inputs that passed every check of their test (no crash, no hang, no
+#: record lost), by kind; ``pytest`` prints the counts at the end of the run
+TALLY: Counter[str] = Counter()
+
+
+def tally(kind: str, n: int = 1) -> None:
+    """Count ``n`` hostile or broken inputs of ``kind`` that passed their checks: call it
+    after the last assertion, so that an input that fails is never counted."""
+    TALLY[kind] += n
 
 
 def _strings(value: Any) -> Any:

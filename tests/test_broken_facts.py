@@ -47,7 +47,7 @@ from evaluator.columnar import read_table
 from evaluator.facts import SNAPSHOT_COLUMNS, facts_from_json, load_facts
 from evaluator.generate import generate
 from evaluator.portfolio import evaluate_file
-from tests.support import BASELINE
+from tests.support import BASELINE, tally
 
 BROKEN = Path(__file__).resolve().parent / "broken"
 CASES: dict[str, dict[str, Any]] = yaml.safe_load(
@@ -178,6 +178,8 @@ def test_broken_file(name: str, case: dict[str, Any], tmp_path: Path) -> None:
     if "columnar" in docs and "scalar" in docs:
         for key in ("accounts", "claims", "errors", "portfolio"):
             assert docs["columnar"].get(key) == docs["scalar"].get(key), key
+    tally(f"facts: broken {path.suffix[1:].upper()} files of the corpus")
+    tally("facts: records in broken files of the corpus", case.get("records", 0))
 
 
 # --------------------------------------------------------------------------- whole input
@@ -269,6 +271,7 @@ def test_whole_input_failures_exit_2_with_one_line(name: str, tmp_path: Path) ->
         assert out == ""
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), f"{extra}: {err}"
+    tally("facts: unusable inputs (exit 2, one line)")
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
@@ -582,6 +585,8 @@ def _corrupted_portfolio(baseline: Policy, portfolio: tuple[Path, Path],
 
     kinds = {**FIELD_DAMAGE, **TOLERATED, **BLANK, **(KNOWN_BUGS if with_bugs else {})}
     assert set(exp.kinds) == set(kinds)
+    tally("facts: damaged rows of generated portfolios", sum(exp.kinds.values()))
+    tally("facts: records of corrupted generated portfolios", exp.records)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -774,3 +779,6 @@ def test_corrupted_generated_profiles(baseline: Policy, portfolio: tuple[Path, P
         1 for k in expected if k.startswith("claims["))
     assert bad_claims
     assert set(kinds) == set(JSON_DAMAGE) | set(CLAIM_DAMAGE)
+    tally("facts: damaged members and claims of a generated JSON profile",
+          sum(kinds.values()))
+    tally("facts: records of a corrupted JSON profile", records)

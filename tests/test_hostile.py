@@ -57,7 +57,7 @@ from evaluator import Diagnostic, Policy, PolicyError, check_policy, load_policy
 from evaluator.builtins import BUILTINS
 from evaluator.facts import facts_from_json, load_facts
 from evaluator.values import MONTHS
-from tests.support import BASELINE, ROOT
+from tests.support import BASELINE, ROOT, tally
 
 HOSTILE = ROOT / "tests" / "hostile"
 #: seconds a single check, load or evaluation may take
@@ -518,6 +518,7 @@ def test_hostile_policy_gives_clean_diagnostics(case: Case) -> None:
     assert_well_formed(diags)
     assert_expected(diags, path, case.expect)
     assert escapes(events, HOSTILE) == []
+    tally(policy_kind(case.name))
 
 
 @pytest.mark.parametrize("ref", ["..@1.0.0", "..", ".@1.0.0", "hostile-extends-base@..",
@@ -535,6 +536,7 @@ def test_policy_references_that_try_to_leave_the_root(ref: str) -> None:
     assert [d.code for d in checked.value] == ["io"]
     assert_well_formed(checked.value)
     assert escapes(events, HOSTILE) == []
+    tally("policy: extends leaving the root")
 
 
 @pytest.mark.parametrize("name", CLEAN)
@@ -597,6 +599,27 @@ def test_schema_messages_are_prose(snippet: str) -> None:
 # --------------------------------------------------------------------------- generated
 
 HEADER = "policy: hostile-generated\nversion: 1.0.0\nstatus: proposed\ntitle: generated\n"
+#: the kind of hostile input a corpus or generated case is, by its name (for the tally)
+_KINDS = (("yaml-nested-", "deep nesting (YAML)"), ("yaml-", "malformed YAML"),
+          ("duplicate-", "duplicate keys"), ("tags", "YAML tags"), ("alias-bomb", "alias bombs"),
+          ("alias", "aliases"), ("unknown-keys", "unknown keys"), ("wrong-type-", "wrong types"),
+          ("dates-", "impossible dates"), ("durations-", "absurd durations and numbers"),
+          ("duration-", "absurd durations and numbers"), ("month-day-", "absurd durations and numbers"),
+          ("parameter-", "absurd durations and numbers"), ("extends-cycle", "extends cycles"),
+          ("extends-self", "extends cycles"), ("extends-", "extends leaving the root"),
+          ("file-", "very large files"), ("definitions-", "very large files"),
+          ("parentheses-", "deeply nested expressions"), ("ifs-", "deeply nested expressions"),
+          ("definition-chain", "deeply nested expressions"), ("name-", "very long names"),
+          ("reference-", "very long names"), ("output-name", "very long names"),
+          ("surrogate", "malformed YAML"))
+
+
+def policy_kind(name: str) -> str:
+    kind = next((k for prefix, k in _KINDS if name.startswith(prefix)), None)
+    assert kind is not None, f"no kind for {name}: add it to _KINDS"
+    return f"policy: {kind}"
+
+
 PROVISIONS = 'provisions:\n  "Act 147(1)": {text: unclaimed deposit}\n'
 #: line of the formula in :func:`one_definition`
 FORMULA_LINE = 11
@@ -710,6 +733,7 @@ def test_generated_hostile_policy_gives_clean_diagnostics(gen: Generated,
     assert any(d.is_error for d in diags), "a broken policy gave no error"
     assert_well_formed(diags)
     assert_expected(diags, path, gen.expect)
+    tally(policy_kind(gen.name))
 
 
 #: formulas nested ``n`` deep, one construct each
@@ -757,6 +781,7 @@ def test_deeply_nested_formulas(construct: str, depth: int, tmp_path: Path) -> N
         out = run_limited(policy.evaluate, facts_from_json(SMALL_FACTS), as_of="2026-11-21")
         require_no_crash(out, "evaluate")
         assert len(out.value.accounts) + len(out.value.errors) == 1
+    tally("policy: deeply nested expressions")
 
 
 # --------------------------------------------------------------------------- where files are read
@@ -791,6 +816,7 @@ def test_extends_through_a_symlink_out_of_the_root_is_refused(outside_link: Path
     assert_well_formed(diags)
     assert_expected(diags, child, (Expect("extends", "`extends: outside@1.0.0` leaves the "
                                           "policies root", 5, 10),))
+    tally("policy: extends leaving the root")
 
 
 @pytest.mark.xfail(strict=True, reason=BUG_INDEX_OUTSIDE)
@@ -802,6 +828,7 @@ def test_no_file_outside_the_root_is_read(outside_link: Path) -> None:
     assert (outside_link.parent / "outside" / "outside.yaml").resolve() \
         not in opened_files(events)
     assert not [d for d in diags if "outside" in (d.help or "")]
+    tally("policy: extends leaving the root")
 
 
 @pytest.mark.xfail(strict=True, reason=BUG_SYMLINKED_ROOT)
@@ -828,6 +855,7 @@ def test_a_policy_reached_through_a_symlink_uses_the_root_it_was_named_under(
         diags = diagnose(target)
     assert escapes(events, tmp_path) == []  # never the package's own policies/
     assert diags == []
+    tally("policy: extends leaving the root")
 
 
 @pytest.mark.xfail(strict=True, reason=BUG_INDEX_READS_ALL)
@@ -842,6 +870,7 @@ def test_a_huge_file_in_the_policies_root_is_not_read(tmp_path: Path) -> None:
     require_no_crash(out, "check_policy", TRACED_TIME_LIMIT)
     assert out.value == []
     assert out.peak is not None and out.peak < MEMORY_LIMIT, f"{out.peak / 2**20:.0f} MB"
+    tally("policy: very large files")
 
 
 @pytest.mark.xfail(strict=True, reason=BUG_INDEX_READS_ALL)
@@ -862,6 +891,7 @@ def test_a_fifo_in_the_policies_root_does_not_hang(tmp_path: Path) -> None:
     out = run_limited(check_policy, root / "child.yaml", on_timeout=release)
     require_no_crash(out, "check_policy")
     assert out.value == []
+    tally("policy: a FIFO in the policies root")
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -896,6 +926,7 @@ def test_evaluation_overflow_sends_records_to_errors(period: str | None,
     assert {e.account_id for e in result.errors} == failing
     assert {a.account_id for a in result.accounts} == {"A1", "A2", "A3"} - failing
     assert all("out of range" in e.message for e in result.errors)
+    tally("evaluation: dates past 9999 (records)", 3)
 
 
 def test_a_baseline_override_that_overflows_sends_every_record_to_errors() -> None:
@@ -909,6 +940,7 @@ def test_a_baseline_override_that_overflows_sends_every_record_to_errors() -> No
     assert result.accounts == []
     assert len([e for e in result.errors if e.account_id]) == accounts
     assert all("out of range" in e.message for e in result.errors if e.account_id)
+    tally("evaluation: dates past 9999 (records)", accounts)
 
 
 def test_an_absurd_override_is_a_policy_error_naming_it() -> None:
@@ -937,6 +969,7 @@ def test_columnar_evaluation_overflow_sends_records_to_errors(which: str,
     out = run_limited(policy.evaluate, table, as_of="2026-11-21", params=params)
     require_no_crash(out, "evaluate")
     assert out.value.errors
+    tally("evaluation: dates past 9999 (records)", len(out.value.errors))
 
 
 # --------------------------------------------------------------------------- fuzzing
@@ -1062,6 +1095,7 @@ def test_fuzz_generated_sentences(fuzz_dir: Path, formula: str, entity: str,
         require_no_crash(out, f"evaluate {formula!r}")
         assert len(out.value.accounts) + len([e for e in out.value.errors if e.account_id]) \
             == 1
+    tally("fuzz: generated formulas")
 
 
 # -- (2) mutations of the baseline's formulas
@@ -1187,6 +1221,7 @@ def test_fuzz_mutated_baseline_formulas(fuzz_dir: Path, site: int,
     path.parent.mkdir(exist_ok=True)
     path.write_text(with_formulas(BASELINE_TEXT, {site: formula}, style), encoding="utf-8")
     check_fuzzed(path)
+    tally("fuzz: mutated baseline formulas")
 
 
 # -- (3) random bytes
@@ -1202,4 +1237,5 @@ def test_fuzz_random_bytes_as_a_policy_file(fuzz_dir: Path, data: bytes) -> None
     path.parent.mkdir(exist_ok=True)
     path.write_bytes(data)
     check_fuzzed(path, reader_bug=True)
+    tally("fuzz: random bytes as a policy file")
 
