@@ -126,6 +126,16 @@ def walk(node: Node) -> list[Node]:
     return out
 
 
+def depth(node: Node) -> int:
+    """How many nodes the longest path from ``node`` down to a leaf has (a leaf is 1)."""
+    levels = 0
+    level = [node]
+    while level:
+        levels += 1
+        level = [c for n in level for c in children(n)]
+    return levels
+
+
 def unparse(node: Node) -> str:
     """Expression text that parses back to an equal tree."""
     return _unparse(node, 0)

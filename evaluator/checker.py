@@ -11,15 +11,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from evaluator import ast as A
 from evaluator import types as T
 from evaluator.builtins import BUILTINS, SignatureError, count_placeholders
+from evaluator.cost import cost_diagnostics
 from evaluator.errors import Diagnostic
 from evaluator.loader import DefSpec, PolicyDocument
+from evaluator.parser import MAX_DEPTH
 
 #: which entity's definitions a formula may use without naming the instance
 VISIBLE_FROM: dict[str, tuple[str, ...]] = {
@@ -94,7 +96,12 @@ class Checker:
         self.types: dict[int, T.Type] = {}
         self.res: dict[int, Resolved] = {}
         self.def_types: dict[str, T.Type] = {}
+        #: definitions being typed, outermost first, each waiting for the next one, and
+        #: where each is in that list
         self.in_progress: list[str] = []
+        self.position: dict[str, int] = {}
+        #: definitions that the formula being typed uses but that are not typed yet
+        self.wanted: dict[str, None] = {}
         self.checked: dict[str, CheckedDef] = {}
         self.cycles_reported: set[frozenset[str]] = set()
         self.deferred_help: list[tuple[int, Callable[[], str | None]]] = []
@@ -132,6 +139,8 @@ class Checker:
         self.check_citations()
         self.check_outputs()
         order = self.check_usage()
+        self.diags.extend(cost_diagnostics(CheckedPolicy(
+            doc, self.checked, self.types, self.res, [], order, derived, invariants)))
         errors = [d for d in self.diags if d.is_error]
         warnings = [d for d in self.diags if not d.is_error]
         if errors:
@@ -141,37 +150,90 @@ class Checker:
         return CheckedPolicy(doc, self.checked, self.types, self.res, warnings, order,
                              derived, invariants)
 
-    def check_def(self, name: str, via: tuple[_Ctx, A.Node] | None = None) -> T.Type:
-        if name in self.def_types:
-            return self.def_types[name]
+    def check_def(self, root: str) -> None:
+        """Type definition ``root`` and, before it, the definitions it uses.
+
+        This uses a stack of its own rather than recursion, so that a chain of thousands
+        of definitions, each using the next, costs no Python stack. Typing a formula that
+        uses definitions not typed yet only notes them (see :meth:`def_type`); they are
+        typed next, one after the other, while the formula stays in progress (a use of
+        it from them closes a cycle); then the formula is typed again from the start,
+        and what its first attempt reported is dropped."""
+        if root in self.def_types:
+            return
+        # (definition in progress, definitions it waits for, the next one last)
+        stack: list[tuple[str, list[str]]] = [(root, [])]
+        self.enter(root)
+        while stack:
+            name, waiting = stack[-1]
+            if waiting:
+                dep = waiting.pop()
+                if dep not in self.def_types:
+                    self.enter(dep)
+                    stack.append((dep, []))
+                continue
+            waiting.extend(reversed(self.type_formula(name)))
+            if not waiting:
+                stack.pop()
+                self.in_progress.pop()
+                del self.position[name]
+
+    def enter(self, name: str) -> None:
+        self.position[name] = len(self.in_progress)
+        self.in_progress.append(name)
+
+    def def_type(self, name: str, ctx: _Ctx, node: A.Node) -> T.Type:
+        """The type of definition ``name``, used at ``node`` of the formula being typed.
+
+        A definition not typed yet is noted in :attr:`wanted` and is `Never` for now (the
+        formula is typed again once it is); one in progress closes a cycle."""
+        t = self.def_types.get(name)
+        if t is not None:
+            return t
+        if name in self.position:
+            self.report_cycle(name, ctx, node)
+        else:
+            self.wanted[name] = None
+        return T.NEVER
+
+    def report_cycle(self, name: str, ctx: _Ctx, node: A.Node) -> None:
+        """``node`` of the formula being typed uses ``name``, which is in progress."""
+        cycle = self.in_progress[self.position[name]:]
+        key = frozenset(cycle)
+        if key in self.cycles_reported:
+            return
+        self.cycles_reported.add(key)
+        # underline the reference that closes the cycle, and start the path from the
+        # definition it is in
+        spec = ctx.spec
+        if spec.name in cycle:
+            i = cycle.index(spec.name)
+            cycle = cycle[i:] + cycle[:i]
+        path = " -> ".join(f"`{n}`" for n in [*cycle, cycle[0]])
+        self.diags.append(Diagnostic(
+            f"definitions depend on each other in a cycle: {path}",
+            spec.span(node), where=f"definition `{spec.name}`",
+            provision=spec.provision, source=spec.source, code="cycle",
+            help="a definition cannot use itself, even through others; "
+                 "break the cycle with a parameter or a separate definition"))
+
+    def type_formula(self, name: str) -> list[str]:
+        """Type the formula of definition ``name``; or, when it uses definitions not typed
+        yet, drop what this attempt reported and return them, in the order of use."""
         spec = self.doc.definitions[name]
-        if name in self.in_progress:
-            cycle = self.in_progress[self.in_progress.index(name):]
-            key = frozenset(cycle)
-            if key not in self.cycles_reported:
-                self.cycles_reported.add(key)
-                # underline the reference that closes the cycle, and start the path
-                # from the definition it is in
-                at, node = via if via is not None else (_Ctx(spec), None)
-                if at.spec.name in cycle:
-                    i = cycle.index(at.spec.name)
-                    cycle = cycle[i:] + cycle[:i]
-                path = " -> ".join(f"`{n}`" for n in [*cycle, cycle[0]])
-                self.diags.append(Diagnostic(
-                    f"definitions depend on each other in a cycle: {path}",
-                    at.spec.span(node), where=f"definition `{at.spec.name}`",
-                    provision=at.spec.provision, source=at.spec.source, code="cycle",
-                    help="a definition cannot use itself, even through others; "
-                         "break the cycle with a parameter or a separate definition"))
-            return T.NEVER
         if spec.node is None or spec.entity not in T.DEFINITION_ENTITIES:
             self.def_types[name] = T.NEVER
             self.checked[name] = CheckedDef(spec, T.NEVER)
-            return T.NEVER
-        self.in_progress.append(name)
+            return []
+        marks = len(self.diags), len(self.deferred_help), set(self.cycles_reported)
+        self.wanted = {}
         ctx = _Ctx(spec)
         t = self.infer(spec.node, ctx)
-        self.in_progress.pop()
+        if self.wanted:
+            del self.diags[marks[0]:]
+            del self.deferred_help[marks[1]:]
+            self.cycles_reported = marks[2]
+            return list(self.wanted)
         if spec.declared_type:
             want = parse_type(spec.declared_type)
             if want is None:
@@ -191,7 +253,7 @@ class Checker:
                      "or an interpretation id such as `A4`"))
         self.def_types[name] = t
         self.checked[name] = CheckedDef(spec, t, ctx.uses, ctx.params)
-        return t
+        return []
 
     # -- inference -------------------------------------------------------------------
 
@@ -267,7 +329,7 @@ class Checker:
             self.res[id(node)] = Resolved("def", n, spec.entity)
             ctx.uses.add(n)
             ctx.first_use.setdefault(n, node)
-            return narrowed or self.check_def(n, (ctx, node))
+            return narrowed or self.def_type(n, ctx, node)
         fields = T.ENTITY_FIELDS.get(ctx.entity, {})
         if n in fields:
             self.res[id(node)] = Resolved("field", n)
@@ -320,7 +382,7 @@ class Checker:
                 self.res[id(node)] = Resolved("attr_def", node.name, ot.name)
                 ctx.uses.add(node.name)
                 ctx.first_use.setdefault(node.name, node)
-                return narrowed or self.check_def(node.name, (ctx, node))
+                return narrowed or self.def_type(node.name, ctx, node)
             cands = list(fields) + [n for n, s in self.doc.definitions.items()
                                     if s.entity == ot.name]
             self.unknown(ctx, node, node.name, cands, f"field of {ot.name}")
@@ -584,28 +646,16 @@ class Checker:
                     f"formula is `{cdef.type}` but the parameter is {_a(p.type_name)}",
                     p.derived.span(), where=f"parameter `{name}`", provision=p.provision,
                     source=p.derived.source, code="type"))
-        order: list[str] = []
-        state: dict[str, int] = {}
 
-        def visit(n: str, path: list[str]) -> None:
-            if state.get(n) == 2 or n not in found:
-                return
-            if state.get(n) == 1:
-                cycle = [*path[path.index(n):], n]
-                spec = found[n].spec
-                self.diags.append(Diagnostic(
-                    "derived parameters depend on each other in a cycle: "
-                    + " -> ".join(f"`{c}`" for c in cycle), spec.span(),
-                    where=f"parameter `{n}`", source=spec.source, code="cycle"))
-                return
-            state[n] = 1
-            for u in sorted(found[n].params):
-                visit(u, [*path, n])
-            state[n] = 2
-            order.append(n)
+        def cycle(path: list[str]) -> None:
+            spec = found[path[-1]].spec
+            self.diags.append(Diagnostic(
+                "derived parameters depend on each other in a cycle: "
+                + " -> ".join(f"`{c}`" for c in path), spec.span(),
+                where=f"parameter `{path[-1]}`", source=spec.source, code="cycle"))
 
-        for n in found:
-            visit(n, [])
+        order = dependency_order(
+            found, lambda n: sorted(u for u in found[n].params if u in found), cycle)
         return {n: found[n] for n in order}
 
     def check_invariants(self) -> dict[str, CheckedDef]:
@@ -734,20 +784,11 @@ class Checker:
 
     def check_usage(self) -> list[str]:
         doc = self.doc
-        reached: list[str] = []
-        seen: set[str] = set()
-
-        def visit(n: str) -> None:
-            if n in seen or n not in self.checked:
-                return
-            seen.add(n)
-            for u in sorted(self.checked[n].uses):
-                visit(u)
-            reached.append(n)
-
-        for names in doc.outputs.values():
-            for n in names:
-                visit(n)
+        checked = self.checked
+        reached = dependency_order(
+            (n for names in doc.outputs.values() for n in names if n in checked),
+            lambda n: sorted(u for u in checked[n].uses if u in checked))
+        seen = set(reached)
         used_params: set[str] = set()
         for n in seen:
             used_params |= self.checked[n].params
@@ -779,6 +820,40 @@ class Checker:
                     source=p.source, code="unused",
                     help="no output depends on it; remove it or use it in a formula"))
         return reached
+
+
+def dependency_order(roots: Iterable[str], uses: Callable[[str], Iterable[str]],
+                     on_cycle: Callable[[list[str]], None] | None = None) -> list[str]:
+    """``roots`` and all they use, transitively, each after the ones it uses: depth first,
+    in the order ``roots`` and ``uses`` give. ``uses(n)`` names only nodes to visit.
+
+    The walk keeps its own stack, so a chain of any length costs no Python stack. A use of
+    a node still being visited closes a cycle: it is skipped, and ``on_cycle`` gets the
+    path from that node to the one using it, the node repeated at the end."""
+    order: list[str] = []
+    done: dict[str, bool] = {}  # False while a node's uses are being visited
+    for root in roots:
+        if root in done:
+            continue
+        done[root] = False
+        path = [root]
+        pending = [iter(uses(root))]
+        while path:
+            for u in pending[-1]:
+                state = done.get(u)
+                if state is None:
+                    done[u] = False
+                    path.append(u)
+                    pending.append(iter(uses(u)))
+                    break
+                if not state and on_cycle is not None:
+                    on_cycle([*path[path.index(u):], u])
+            else:
+                n = path.pop()
+                pending.pop()
+                done[n] = True
+                order.append(n)
+    return order
 
 
 _DAYS_2024 = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -888,15 +963,25 @@ _PRIMS = {str(t): t for t in (T.BOOL, T.INT, T.NUMBER, T.MONEY, T.DATE, T.DURATI
 
 
 def parse_type(text: str) -> T.Type | None:
-    """Parse a declared type such as ``Date?`` or ``List[Text]``."""
+    """Parse a declared type such as ``Date?`` or ``List[Text]``; None when it is not one
+    (or nests more than a formula may, :data:`~evaluator.parser.MAX_DEPTH`)."""
+    wrappers: list[str] = []
     s = text.strip()
-    if s.endswith("?"):
-        inner = parse_type(s[:-1])
-        return T.optional(inner) if inner is not None else None
-    if s.startswith("List[") and s.endswith("]"):
-        inner = parse_type(s[5:-1])
-        return T.ListT(inner) if inner is not None else None
-    return _PRIMS.get(s)
+    while len(wrappers) <= MAX_DEPTH:
+        if s.endswith("?"):
+            wrappers.append("?")
+            s = s[:-1].strip()
+        elif s.startswith("List[") and s.endswith("]"):
+            wrappers.append("List")
+            s = s[5:-1].strip()
+        else:
+            t: T.Type | None = _PRIMS.get(s)
+            for w in reversed(wrappers):
+                if t is None:
+                    break
+                t = T.optional(t) if w == "?" else T.ListT(t)
+            return t
+    return None
 
 
 def check_document(doc: PolicyDocument) -> CheckedPolicy:

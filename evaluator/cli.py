@@ -259,7 +259,8 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
     for w in warnings:
         print(w.render(), file=err)
     summary = evaluate_file(policy, args.facts, args.fx, day, specs, args.out,
-                            chunk_rows=args.chunk_rows, progress=Progress(err))
+                            chunk_rows=args.chunk_rows, progress=Progress(err),
+                            fallback=args.backend != "columnar")
     for e in summary.errors:
         print(f"error: {describe_error(e)}", file=err)
     print(f"{args.out}: {summary.determinations:,} determinations, "
@@ -285,7 +286,7 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from evaluator.columnar import read_table
+    from evaluator.columnar import Unsupported, read_table
     from evaluator.compare import compare, read_assumptions, write
     from evaluator.policy import _as_date
 
@@ -304,6 +305,10 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_INVALID
     except (FactsError, ValueError) as exc:
         print(f"error: {exc}", file=err)
+        return EXIT_INVALID
+    except Unsupported as exc:
+        print(f"error: {args.facts}: `compare` runs on the columnar backend, which cannot "
+              f"read this table ({exc})", file=err)
         return EXIT_INVALID
     for path in written:
         print(path, file=out)

@@ -22,13 +22,18 @@ slots* of a row, so comprehensions over events unroll into column expressions an
 filters on the event type fold away.
 
 What the compiler cannot express raises :class:`Unsupported`; ``backend="auto"`` then
-uses the scalar backend for the whole portfolio.
+uses the scalar backend for the whole portfolio. So do balances the exact 64-bit integers
+cannot hold. Date arithmetic that leaves the years 1-9999 (which polars dates survive but
+Python's, and so the scalar backend's, do not) is an error for the rows concerned, with
+the scalar backend's message, as is constant folding that fails.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import hashlib
+import io
 import operator
 import os
 import re
@@ -38,14 +43,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from evaluator import ast as A
 from evaluator import types as T
 from evaluator.builtins import BUILTINS, WINDOW_COLUMNS, _window_dates
-from evaluator.checker import Resolved
+from evaluator.checker import Resolved, dependency_order
 from evaluator.errors import EvaluationError
-from evaluator.facts import SNAPSHOT_COLUMNS, FactsError, parse_fx_csv
+from evaluator.facts import (
+    SNAPSHOT_COLUMNS,
+    CsvHeader,
+    FactsError,
+    RaggedRow,
+    csv_header,
+    csv_table,
+    parse_fx_csv,
+)
+from evaluator.interpreter import _arith_message
 from evaluator.interpreter import _compare as _scalar_compare  # noqa: F401 (kept in step)
 from evaluator.loader import ParamSpec
 from evaluator.model import RecordError
@@ -169,6 +184,8 @@ class Table:
     sha256: str | None = None
     #: the raw rows, kept to re-run a member through the scalar backend (--explain)
     raw: pl.DataFrame | None = None
+    #: rows whose cells could not be matched to columns (their errors are in ``errors``)
+    ragged: list[RaggedRow] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.frame.height + len(self.errors)
@@ -181,18 +198,11 @@ class Table:
                 for r in rows.iter_rows(named=True)]
 
     def to_facts(self) -> Any:
-        """The same rows as a scalar :class:`~evaluator.model.Facts` (for small tables)."""
-        from evaluator.facts import facts_from_snapshot
-
-        raw = self.raw if self.raw is not None else pl.DataFrame()
-        rows = [{k: ("" if v is None else str(v)) for k, v in r.items() if k != "__line"}
-                for r in raw.iter_rows(named=True)]
-        fx = [{"currency": c, "date": d.isoformat(), "rate": str(r)}
-              for (c, d), r in self.fx_rates.items()]
-        facts = facts_from_snapshot(rows, fx, source=self.source)
-        import dataclasses
-
-        return dataclasses.replace(facts, sha256=self.sha256)
+        """The same rows as a scalar :class:`~evaluator.model.Facts` (for small tables),
+        with the same record errors at the same rows."""
+        raw = self.raw if self.raw is not None else pl.DataFrame(
+            schema={**{c: pl.String for c in _TEXT_COLUMNS}, "__line": pl.UInt32})
+        return _facts_from_text(raw, self.fx_rates, self.source, self.ragged, self.sha256)
 
 
 def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None = None
@@ -200,33 +210,270 @@ def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
     """A snapshot table from CSV or Parquet, validated exactly as the scalar loader does."""
     source = os.fspath(path)
     suffix = Path(source).suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise FactsError(f"{source}: a snapshot table is .csv or .parquet")
     try:
         data = Path(source).read_bytes()
     except OSError as exc:
-        raise FactsError(f"{source}: cannot read facts file: {exc.strerror}") from None
+        raise FactsError(f"{source}: cannot read facts file: {exc.strerror or exc}") from None
     digest = hashlib.sha256(data).hexdigest()
+    ragged: list[RaggedRow] = []
     try:
         if suffix == ".csv":
-            raw = pl.read_csv(data, infer_schema=False)
-        elif suffix == ".parquet":
-            raw = pl.read_parquet(data)
+            layout = csv_layout(data, source)
+            raw = layout.frame
+            if raw is None:
+                raw = _read_csv_rows(data, layout)
+            if raw is None:  # polars reads the rows otherwise than the layout says
+                layout = csv_layout(data, source, exact=True)
+                raw = layout.frame
+                assert raw is not None
+            keep = ~layout.ragged
+            raw = raw.with_columns(pl.Series("__line", layout.lines, pl.UInt32))
+            if not keep.all():
+                raw = raw.filter(pl.Series(keep))
+            ragged = layout.ragged_rows
         else:
-            raise FactsError(f"{source}: a snapshot table is .csv or .parquet")
+            raw = pl.read_parquet(data)
     except pl.exceptions.PolarsError as exc:
         raise FactsError(f"{source}: cannot read the table: {str(exc).splitlines()[0]}"
                          ) from None
     fx_rates = parse_fx_csv(fx) if fx is not None else {}
-    table = table_from_frame(raw, fx_rates, source)
+    table = table_from_frame(raw, fx_rates, source, ragged=ragged)
     table.sha256 = digest
     return table
 
 
+# -- the layout of a CSV text ---------------------------------------------------------------
+#
+# Polars reads CSV fast, but pads a row that has too few cells, cuts (or refuses) one that
+# has too many, and numbers records rather than lines. The layout says, for every record,
+# where it starts and how many cells it has: found with NumPy over the bytes (quotes,
+# commas and line breaks), it costs a fraction of the read. Text the vectorised scan cannot
+# vouch for (a quote in the middle of a cell, a lone carriage return, a quote never
+# closed) is read record by record with the csv module instead, as the scalar loader does.
+
+_BLOCK = 1 << 24
+_BOM = b"\xef\xbb\xbf"
+_NL, _CR, _COMMA, _QUOTE = 10, 13, 44, 34
+
+
+@dataclass
+class CsvLayout:
+    """The records of a CSV snapshot after its header."""
+
+    header: CsvHeader
+    #: physical lines before the header
+    skip_lines: int
+    #: polars column names, by position: the wanted columns by name, others `#i`
+    columns: list[str]
+    #: per data record: the line it starts on, and whether its cells are not as many as
+    #: the header's
+    lines: np.ndarray[Any, Any]
+    ragged: np.ndarray[Any, Any]
+    #: the ragged records that are not blank (record errors), in file order
+    ragged_rows: list[RaggedRow]
+    #: the rows, when the layout was found by reading them (the exact way)
+    frame: pl.DataFrame | None = None
+
+
+def csv_layout(data: Any, source: str, *, exact: bool = False) -> CsvLayout:
+    """The layout of a CSV snapshot (``bytes`` or a buffer such as an mmap); raises
+    :class:`FactsError` when the text as a whole is unusable (no header, a quote never
+    closed, not UTF-8)."""
+    if not exact:
+        scanned = _scan_layout(data, source)
+        if scanned is not None:
+            return scanned
+    return _exact_layout(bytes(data), source)
+
+
+def _columns(header: CsvHeader) -> list[str]:
+    return [n if n in _TEXT_COLUMNS else f"#{i}" for i, n in enumerate(header.names)]
+
+
+def _exact_layout(data: bytes, source: str) -> CsvLayout:
+    """The layout and rows of a CSV text read with the csv module (the scalar reader)."""
+    text = _decode_csv(data, source)
+    header, rows = csv_table(text, source, SNAPSHOT_COLUMNS, ("kind",))
+    columns = _columns(header)
+    width = header.width
+    cells: list[list[str | None]] = [[] for _ in range(width)]
+    lines: list[int] = []
+    ragged_rows: list[RaggedRow] = []
+    for line, row in rows:
+        if isinstance(row, RaggedRow):
+            ragged_rows.append(row)
+            continue
+        lines.append(line)
+        for i in range(width):
+            cells[i].append(row[i])
+    frame = pl.DataFrame({c: pl.Series(c, v, pl.String) for c, v in zip(columns, cells,
+                                                                           strict=True)})
+    return CsvLayout(header, header.line - 1, columns, np.array(lines, dtype=np.int64),
+                     np.zeros(len(lines), dtype=bool), ragged_rows, frame)
+
+
+def _decode_csv(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FactsError(f"{source}: not UTF-8 text (invalid byte at offset {e.start})"
+                         ) from None
+
+
+def _scan_layout(buf: Any, source: str) -> CsvLayout | None:
+    """The layout by a vectorised scan of the bytes; None when the text needs the exact
+    reader."""
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    n = int(arr.size)
+    bom = 3 if bytes(arr[:3]) == _BOM else 0
+    quoted = buf.find(b'"') >= 0
+    returns = buf.find(b"\r") >= 0
+    ends: list[np.ndarray[Any, Any]] = []
+    commas_before: list[np.ndarray[Any, Any]] = []
+    breaks: list[np.ndarray[Any, Any]] = []
+    commas = 0
+    parity = 0
+    for s in range(0, n, _BLOCK):
+        a = arr[s:s + _BLOCK]
+        if returns:  # \r ends a line for the csv module, not for polars: only \r\n here
+            cr = np.flatnonzero(a == _CR)
+            after = cr + (s + 1)
+            if cr.size and (after[-1] >= n or bool(np.any(arr[after] != _NL))):
+                return None
+        if not quoted:
+            # line breaks and commas in one pass: the commas before a line break are
+            # its place among them minus the line breaks before it
+            marks = np.flatnonzero((a == _NL) | (a == _COMMA))
+            at = np.flatnonzero(a[marks] == _NL)
+            ends.append(marks[at] + s)
+            commas_before.append(at - np.arange(at.size) + commas)
+            commas += int(marks.size - at.size)
+            continue
+        # quotes: a byte is inside a quoted cell when an odd number of quotes precede it
+        nl = np.flatnonzero(a == _NL)
+        q = a == _QUOTE
+        par = np.bitwise_xor.accumulate(q.view(np.uint8))
+        if parity:
+            par ^= 1
+        qp = np.flatnonzero(q)
+        if qp.size and not _quotes_at_cell_edges(arr, qp + s, par[qp], bom):
+            return None
+        parity = int(par[-1])
+        outside = par == 0
+        breaks.append(nl + s)
+        nl = nl[outside[nl]]
+        cm = np.flatnonzero((a == _COMMA) & outside)
+        ends.append(nl + s)
+        commas_before.append(np.searchsorted(cm, nl) + commas)
+        commas += int(cm.size)
+    if parity:
+        return None  # a quote never closed: the exact reader says where it opened
+    end = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
+    starts = np.concatenate((np.zeros(1, dtype=np.int64), end + 1))
+    if starts[-1] >= n:
+        starts = starts[:-1]
+    records = int(starts.size)
+    if records and int(np.max(np.append(end, n)[:records] - starts)) > csv.field_size_limit():
+        return None  # a cell may be longer than the csv module reads: let it say so
+    before = np.concatenate((*commas_before, np.array([commas], dtype=np.int64)))
+    counts = np.diff(before, prepend=0)[:records] + 1
+    if quoted:
+        all_breaks = np.concatenate(breaks) if breaks else np.zeros(0, dtype=np.int64)
+        lines = np.searchsorted(all_breaks, starts) + 1
+    else:
+        lines = np.arange(1, records + 1, dtype=np.int64)
+
+    def record(i: int) -> tuple[int, list[str]]:
+        stop = int(end[i]) if i < end.size else n
+        chunk = bytes(buf[int(starts[i]):stop])
+        if i == 0 and chunk.startswith(_BOM):
+            chunk = chunk[3:]
+        try:
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise FactsError(f"{source}: not UTF-8 text (invalid byte at offset "
+                             f"{int(starts[i]) + e.start + (3 if i == 0 and bom else 0)})"
+                             ) from None
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        return int(lines[i]), (rows[0] if rows else [])
+
+    def numbered() -> Any:
+        for i in range(records):
+            yield record(i)
+
+    it = numbered()
+    header = csv_header(it, source, SNAPSHOT_COLUMNS, ("kind",))
+    first = next(i for i in range(records) if int(lines[i]) == header.line)
+    body = slice(first + 1, records)
+    body_lines = lines[body].astype(np.int64)
+    ragged = counts[body] != header.width
+    ragged_rows: list[RaggedRow] = []
+    for i in np.flatnonzero(ragged):
+        line, cells = record(first + 1 + int(i))
+        if any(c.strip() for c in cells):
+            ragged_rows.append(header.ragged(line, cells))
+    return CsvLayout(header, header.line - 1, _columns(header), body_lines, ragged,
+                     ragged_rows)
+
+
+def _quotes_at_cell_edges(arr: np.ndarray[Any, Any], pos: np.ndarray[Any, Any],
+                          parity_after: np.ndarray[Any, Any], bom: int) -> bool:
+    """Whether every quote opens a cell (after a comma, a line break or the start), closes
+    one (before a comma, a line break or the end) or is half of a doubled quote inside
+    one: then polars and the csv module read the cells alike."""
+    n = arr.size
+    opening = parity_after == 1
+    prev = arr[np.maximum(pos - 1, 0)]
+    nxt = arr[np.minimum(pos + 1, n - 1)]
+    opens_ok = (prev == _COMMA) | (prev == _NL) | (prev == _QUOTE) | (pos == bom)
+    closes_ok = ((nxt == _COMMA) | (nxt == _NL) | (nxt == _CR) | (nxt == _QUOTE)
+                 | (pos == n - 1))
+    return bool(np.all(np.where(opening, opens_ok, closes_ok)))
+
+
+def _read_csv_rows(source: Any, layout: CsvLayout) -> pl.DataFrame | None:
+    """The data records with polars, every column as text; None when polars does not see
+    the records the layout does."""
+    try:
+        raw = pl.read_csv(source, has_header=True, skip_lines=layout.skip_lines,
+                          new_columns=layout.columns, infer_schema=False,
+                          truncate_ragged_lines=True)
+    except pl.exceptions.PolarsError:
+        return None
+    if raw.height != layout.lines.size or raw.columns != layout.columns:
+        return None
+    return raw
+
+
 def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
                      source: str = "<memory>", *, lines: pl.Series | None = None,
-                     first_seen: dict[str, int] | None = None) -> Table:
+                     first_seen: dict[str, int] | None = None,
+                     ragged: Sequence[RaggedRow] = ()) -> Table:
     """A table from raw snapshot rows. ``lines`` numbers the rows as in the file (a chunk
-    of a larger table); ``first_seen`` gives, for account ids that occur more than once
-    in the whole file, the line where each first occurs."""
+    of a larger table), unless ``raw`` has a ``__line`` column; ``first_seen`` gives, for
+    account ids that occur more than once in the whole file, the line where each first
+    occurs; ``ragged`` are rows of the file whose cells could not be matched to columns.
+    Rows whose cells are all empty or blank are not records."""
+    text = _text_frame(raw, source, lines)
+    table = _validate(text, fx_rates, source, first_seen or {})
+    if ragged:
+        table.ragged = list(ragged)
+        table.errors = _by_line([*table.errors, *(r.error() for r in ragged)])
+    return table
+
+
+def facts_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
+                     source: str = "<memory>", *, ragged: Sequence[RaggedRow] = (),
+                     sha256: str | None = None) -> Any:
+    """Raw snapshot rows (as :func:`table_from_frame` takes them) read by the scalar
+    loader instead: a :class:`~evaluator.model.Facts`, with the same record errors."""
+    return _facts_from_text(_text_frame(raw, source, None), fx_rates, source, ragged, sha256)
+
+
+def _text_frame(raw: pl.DataFrame, source: str, lines: pl.Series | None) -> pl.DataFrame:
+    """The snapshot's columns of the rows that are records, and the line of each."""
     repeated = sorted({c.split("_duplicated_")[0] for c in raw.columns
                        if "_duplicated_" in c and c.split("_duplicated_")[0] in _TEXT_COLUMNS})
     if repeated:
@@ -235,20 +482,52 @@ def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Dec
     if missing:
         raise FactsError(f"{source}: row 1: missing column(s) {', '.join(missing)} "
                          f"(expected {', '.join(SNAPSHOT_COLUMNS)})")
+    if "__line" not in raw.columns:
+        if lines is not None:
+            raw = raw.with_columns(lines.cast(pl.UInt32).alias("__line"))
+        else:
+            raw = raw.with_row_index("__line", offset=2)
+    # drop rows whose cells (all of them, not only the snapshot's) are empty or blank
+    cells = [c for c in raw.columns if c not in ("__line", "__row")]
+    if raw.height:
+        blank = pl.all_horizontal([
+            (pl.col(c).is_null() | (pl.col(c).str.strip_chars() == ""))
+            if raw.schema[c] == pl.String else pl.col(c).is_null() for c in cells])
+        raw = raw.filter(~blank)
     cols = [c for c in _TEXT_COLUMNS if c in raw.columns]
-    text = raw.select([_as_text(raw, c) for c in cols])
+    text = raw.select([_as_text(raw, c) for c in cols] + [pl.col("__line").cast(pl.UInt32)])
     if "kind" not in text.columns:
         text = text.with_columns(pl.lit(None, pl.String).alias("kind"))
-    if lines is not None:
-        text = text.with_columns(lines.cast(pl.UInt32).alias("__line"))
-    else:
-        text = text.with_row_index("__line", offset=2)
-    # drop rows whose cells are all empty, as the scalar loader does
-    blank = pl.all_horizontal([
-        (pl.col(c).is_null() | (pl.col(c).str.strip_chars() == ""))
-        if text.schema[c] == pl.String else pl.col(c).is_null() for c in _TEXT_COLUMNS])
-    text = text.filter(~blank)
-    return _validate(text, fx_rates, source, first_seen or {})
+    return text
+
+
+def _facts_from_text(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
+                     source: str, ragged: Sequence[RaggedRow], sha256: str | None) -> Any:
+    import dataclasses
+
+    from evaluator.facts import _bulk, _Loader
+
+    rows: list[tuple[int, tuple[str | None, ...] | RaggedRow]] = [
+        (int(r["__line"]), tuple(_cell(r.get(c)) for c in _TEXT_COLUMNS))
+        for r in text.iter_rows(named=True)]
+    rows += [(r.line, r) for r in ragged]
+    rows.sort(key=lambda item: item[0])
+    loader = _Loader(source)
+    loader.form = "snapshot"
+    for (currency, day), rate in fx_rates.items():
+        loader.fx.add(currency, day, rate, source)
+    with _bulk():
+        loader.snapshot(rows)
+    return dataclasses.replace(loader.facts(), sha256=sha256)
+
+
+def _by_line(errors: list[RecordError]) -> list[RecordError]:
+    """Record errors of a table in file order (stable for errors of one row)."""
+    def line(e: RecordError) -> int:
+        loc = e.location or ""
+        return int(loc[4:]) if loc.startswith("row ") and loc[4:].isdigit() else 0
+
+    return sorted(errors, key=line)
 
 
 def _as_text(raw: pl.DataFrame, name: str) -> pl.Expr:
@@ -358,6 +637,12 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
             frac.str.pad_end(scale, "0").cast(pl.Int64))
     if scale > 9:
         raise Unsupported(f"balances with {scale} decimal places")
+    if typed_balance:
+        largest = good.select(pl.col("balance").abs().max()).item() if good.height else None
+        if largest is not None and Decimal(largest).scaleb(scale) >= _UNITS_LIMIT:
+            raise Unsupported(f"balances as large as {largest} with {scale} decimal places")
+    elif int(digits or 0) + scale > 18:  # the units would not fit in 64 bits
+        raise Unsupported(f"balances of {digits} digits with {scale} decimal places")
     members = good.get_column("member_id")
     starts = (members != members.shift(1)).fill_null(True)
     if good.height and int(starts.sum()) == members.n_unique() \
@@ -425,6 +710,14 @@ class Compiler:
         self.fx_scale = max([_decimals(r) for r in table.fx_rates.values()] or [0])
         self.fx_map = {f"{c}|{d.isoformat()}": int(r.scaleb(self.fx_scale))
                        for (c, d), r in table.fx_rates.items()}
+        # money is exact 64-bit integers, which overflow silently: leave room for a
+        # balance times a rate, summed over a thousand accounts
+        balance = table.frame.select(pl.col("balance").abs().max()).item() \
+            if table.frame.height else None
+        rate = max(self.fx_map.values(), default=1)
+        if balance is not None and int(balance) * max(rate, 1) * 1000 >= _UNITS_LIMIT:
+            raise Unsupported("balances too large for exact 64-bit arithmetic "
+                              "(with these exchange rates)")
 
     # -- definitions -----------------------------------------------------------------
 
@@ -644,8 +937,13 @@ class Compiler:
             return Col(pl.coalesce([lc.expr, rc.expr]),
                        _fold_err(lc.err, _guard(rc.err, lc.expr.is_null())), lc.scale)
         if isinstance(left, Const) and isinstance(right, Const):
-            return Const(_const_binary(op, left.value, right.value,
-                                       self.types[id(node.left)], self.types[id(node.right)]))
+            try:
+                return Const(_const_binary(op, left.value, right.value,
+                                           self.types[id(node.left)],
+                                           self.types[id(node.right)]))
+            except (ArithmeticError, ValueError) as exc:
+                # as the scalar backend: an error for every record that evaluates it
+                return Col(_NULL_MARK, self.fail_message(pl.lit(_arith_message(exc))))
         if op in ("==", "!="):
             return self.equality(op, left, right, node)
         if op in A.COMPARE_OPS:
@@ -684,7 +982,7 @@ class Compiler:
                 raise Unsupported("a computed duration")
             dur: Duration = right.value if op == "+" else -right.value
             lc = self.col(left, node.left)
-            return Col(_offset(lc.expr, dur), lc.err)
+            return Col(_offset(lc.expr, dur), _fold_err(lc.err, self.offset_error(lc.expr, dur)))
         if op == "+" and lt == T.DURATION and rt == T.DATE:
             return self.arith("+", right, left, A.Binary("+", node.right, node.left))
         if op == "+" and (isinstance(left, UList) or isinstance(right, UList)
@@ -802,7 +1100,32 @@ class Compiler:
                 return Const(b.scalar(self.types[id(node)], *values))
             return Const(b.scalar(*values))
         except EvaluationError as exc:
-            return Col(_NULL_MARK, pl.lit(f"{exc.message}"))
+            message = pl.lit(exc.message)
+            return Col(_NULL_MARK, message if exc.definition else self.fail_message(message))
+        except (ArithmeticError, ValueError) as exc:
+            return Col(_NULL_MARK, self.fail_message(pl.lit(_arith_message(exc))))
+
+    def offset_error(self, day: pl.Expr, dur: Duration) -> pl.Expr | None:
+        """Where ``day + dur`` leaves the years 1-9999, the scalar backend's error
+        (values.add_duration: months first, then days)."""
+        errs: list[pl.Expr | None] = []
+        if dur.months:
+            # the year stays in 1-9999 for the days from the first of one month (of index
+            # year * 12 + month - 1) to the day before the first of another
+            days = day.cast(pl.Int64)
+            low = _month_start(12 - dur.months)
+            high = _month_start(9999 * 12 + 12 - dur.months)
+            out = (days < low) | (days >= high)
+            errs.append(pl.when(out).then(self.fail_message(
+                pl.concat_str([pl.lit("a date or number is out of range (date out of range: "),
+                               day.dt.strftime("%Y-%m-%d"),
+                               pl.lit(f" + {dur.months} months)")]))))
+        if dur.days:
+            moved = _offset(day, Duration(dur.months, 0)).cast(pl.Int64) + dur.days
+            errs.append(pl.when((moved < _DAY_MIN) | (moved > _DAY_MAX)).then(
+                self.fail_message(pl.lit(
+                    "a date or number is out of range (date value out of range)"))))
+        return _fold_err(*errs)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -832,8 +1155,15 @@ class Compiler:
         raise Unsupported(f"{type(cv).__name__} where a value is expected")
 
 
+#: a bound on the scaled integers money is held in (below 2**63)
+_UNITS_LIMIT = 9 * 10**18
 # a placeholder expression for the value of `fail(...)`: never selected
 _NULL_MARK = pl.lit(None)
+#: the first and last days Python dates (and so the scalar backend) can hold, as days
+#: since 1970-01-01 (polars dates reach further)
+_EPOCH = _dt.date(1970, 1, 1)
+_DAY_MIN = (_dt.date.min - _EPOCH).days
+_DAY_MAX = (_dt.date.max - _EPOCH).days
 
 
 def _is_fail(cv: CV) -> bool:
@@ -917,6 +1247,17 @@ def _offset(expr: pl.Expr, dur: Duration) -> pl.Expr:
     if not parts:
         return expr
     return expr.dt.offset_by("".join(parts))
+
+
+def _month_start(index: int) -> int:
+    """The first day of the month of index ``year * 12 + month - 1`` (any year, proleptic
+    Gregorian), as days since 1970-01-01."""
+    year, month0 = divmod(index, 12)
+    y = year - (month0 < 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((month0 + 10) % 12) + 2) // 5
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
 def _decimals(d: Decimal) -> int:
@@ -1196,11 +1537,13 @@ def _c_date(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
     yc = comp.col(year, node.args[0])
     m, d = md.value.month, md.value.day
     y = yc.expr.cast(pl.Int32)
+    err = _fold_err(yc.err, pl.when((y < 1) | (y > 9999)).then(comp.fail_message(
+        pl.concat_str([pl.lit("year "), y.cast(pl.String), pl.lit(" is out of range")]))))
     if m == 2 and d == 29:
         leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
         day = pl.when(leap).then(29).otherwise(28)
-        return Col(_civil(y, 2, day), yc.err)
-    return Col(_civil(y, m, d), yc.err)
+        return Col(_civil(y, 2, day), err)
+    return Col(_civil(y, m, d), err)
 
 
 def _c_round(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
@@ -1345,6 +1688,10 @@ def _c_window_for(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
         pl.lit("no payment window covers "),
         (d.dt.day().cast(pl.String) + pl.lit(" ") + d.dt.strftime("%b")),
         pl.lit(" (the windows table has a gap)")])).otherwise(None))
+    # builtins._window_dates: the window's year must be 1-9998
+    errs = _fold_err(err, pl.when(~gap & ((year < 1) | (year > 9998))).then(comp.fail_message(
+        pl.concat_str([pl.lit("payment year "), year.cast(pl.String),
+                       pl.lit(" is out of range")]))))
     row_fields: dict[str, CV] = {}
     columns = list(rows[0]) if rows else list(WINDOW_COLUMNS)
     for key in columns:
@@ -1360,7 +1707,7 @@ def _c_window_for(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
         else:
             raise Unsupported(f"windows table column `{key}`")
     return Rec({
-        "opens": Col(pl.when(deferred).then(new_o).otherwise(opens), _fold_err(dc.err, err)),
+        "opens": Col(pl.when(deferred).then(new_o).otherwise(opens), _fold_err(dc.err, errs)),
         "closes": Col(pl.when(deferred).then(new_c).otherwise(closes)),
         "row": Rec(row_fields),
         "deferred": Col(deferred),
@@ -1398,6 +1745,8 @@ class _Flat:
         self.comp = comp
         self.columns: list[pl.Expr] = []
         self.errs: list[pl.Expr | None] = []
+        #: errors where a date output (where it is present) is outside the years 1-9999
+        self.out_of_range: list[pl.Expr | None] = []
 
     def add(self, name: str, c: Col) -> str:
         self.columns.append(c.expr.alias(name))
@@ -1444,6 +1793,12 @@ class _Flat:
             c = _as_scale(cv, _out_scale(comp, base, cv.scale))
         elif base == T.INT:
             c = Col(cv.expr.cast(pl.Int64), cv.err, 0)
+        elif base == T.DATE:
+            name = comp.current[-1] if comp.current else "?"
+            days = cv.expr.cast(pl.Int64)
+            bad = pl.when((days < _DAY_MIN) | (days > _DAY_MAX)).then(pl.lit(
+                f"a date or number is out of range (date value out of range) (in `{name}`)"))
+            self.out_of_range.append(_guard(bad, guard) if guard is not None else bad)
         return ("col", self.add(prefix, c), t, c.scale)
 
 
@@ -1495,6 +1850,13 @@ def compile_outputs(policy: Policy, params: dict[str, ParamSpec], as_of: _dt.dat
     comp = comp or Compiler(policy, params, as_of, table)
     flat = _Flat(comp)
     specs: list[OutputSpec] = []
+    defs = policy.checked.defs
+    # each definition after those it uses, so that compiling one never recurses through a
+    # long chain of definitions
+    for name in dependency_order([n for _, n in policy.outputs("account")],
+                                 lambda n: sorted(u for u in defs[n].uses if u in defs
+                                                  and defs[u].spec.entity != "claim")):
+        comp.definition(name)
     for shown, name in policy.outputs("account"):
         t = policy.checked.defs[name].type
         cv = comp.definition(name)
@@ -1502,22 +1864,9 @@ def compile_outputs(policy: Policy, params: dict[str, ParamSpec], as_of: _dt.dat
         shape = flat.shape(f"out:{shown}", cv, t)
         comp.current.pop()
         specs.append(OutputSpec(shown, name, t, shape))
-    out_of_range = [pl.when(c > pl.lit(_dt.date(9999, 12, 31))).then(pl.lit(
-        f"a date or number is out of range (date value out of range) (in `{s.definition}`)"))
-        for c, s in _date_columns(flat.columns, specs)]
-    err = _fold_err(*flat.errs, *out_of_range)
+    # a safety net: a date output beyond what Python (and so the scalar backend) can hold
+    err = _fold_err(*flat.errs, *flat.out_of_range)
     return flat.columns, (err if err is not None else pl.lit(None, pl.String)), specs
-
-
-def _date_columns(columns: list[pl.Expr], specs: list[OutputSpec]
-                  ) -> list[tuple[pl.Expr, OutputSpec]]:
-    """Top-level date outputs (a date past the year 9999 cannot be written)."""
-    by_name = {c.meta.output_name(): c for c in columns}
-    out = []
-    for s in specs:
-        if s.shape[0] == "col" and T.strip(s.type) == T.DATE and s.shape[1] in by_name:
-            out.append((by_name[s.shape[1]].meta.undo_aliases(), s))
-    return out
 
 
 _LATE_COLUMNS = ("last_transaction", "last_statement_ack", "last_response")
@@ -1669,12 +2018,17 @@ def determinations(result: ColumnarResult) -> tuple[list[Any], list[RecordError]
 
     dets: list[Any] = []
     errs: list[RecordError] = []
-    for row in result.frame.iter_rows(named=True):
-        error = row["__error"]
-        if error is not None:
-            errs.append(RecordError(error, row["member_id"], row["account_id"],
-                                    field="date" if row["__late"] is not None else None))
-            continue
+    frame = result.frame
+    failed = frame.filter(pl.col("__error").is_not_null()).select(
+        "member_id", "account_id", "__error", "__late")
+    for row in failed.iter_rows(named=True):
+        errs.append(RecordError(row["__error"], row["member_id"], row["account_id"],
+                                field="date" if row["__late"] is not None else None))
+    # dates Python cannot hold only sit where a value is not used (an item not present)
+    ok = frame.filter(pl.col("__error").is_null()).with_columns(
+        pl.when(pl.col(pl.Date).cast(pl.Int64).is_between(_DAY_MIN, _DAY_MAX))
+        .then(pl.col(pl.Date)).name.keep())
+    for row in ok.iter_rows(named=True):
         values = {s.name: _value(s.shape, row) for s in result.outputs}
         dets.append(Determination(row["member_id"], row["account_id"], values))
     return dets, errs

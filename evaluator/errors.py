@@ -31,6 +31,12 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity == "error"
 
+    def key(self) -> tuple[object, ...]:
+        """What :meth:`render` depends on (the source only for whether there is one): two
+        diagnostics with the same key render the same, and it costs nothing to build."""
+        return (self.span, self.severity, self.message, self.where, self.provision,
+                self.help, self.source is None)
+
     def render(self) -> str:
         loc = f"{self.span}: " if self.span is not None else ""
         lines = [f"{loc}{self.severity}: {self.message}"]
@@ -59,7 +65,13 @@ class Diagnostic:
 
 
 class PolicyError(Exception):
-    """A policy cannot be used. ``diagnostics`` holds every problem found."""
+    """A policy cannot be used. ``diagnostics`` holds every problem found.
+
+    Nothing is rendered until asked for: :meth:`render` gives every diagnostic, ``str()``
+    the first :data:`SHOWN` and how many more there are."""
+
+    #: diagnostics that ``str()`` of the error shows
+    SHOWN = 100
 
     def __init__(self, diagnostics: list[Diagnostic] | Diagnostic | str) -> None:
         if isinstance(diagnostics, str):
@@ -67,10 +79,16 @@ class PolicyError(Exception):
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
         self.diagnostics = diagnostics
-        super().__init__(self.render())
+        super().__init__(diagnostics)
 
-    def render(self) -> str:
-        return "\n\n".join(d.render() for d in self.diagnostics)
+    def __str__(self) -> str:
+        text = self.render(limit=self.SHOWN)
+        more = len(self.diagnostics) - self.SHOWN
+        return f"{text}\n\n... and {more} more" if more > 0 else text
+
+    def render(self, limit: int | None = None) -> str:
+        """The diagnostics (the first ``limit`` of them) as text, one paragraph each."""
+        return "\n\n".join(d.render() for d in self.diagnostics[:limit])
 
 
 class PolicyLoadError(PolicyError):

@@ -19,8 +19,10 @@ Validation policy
 * The input **as a whole** is unusable -> :class:`FactsError`, a one-line message
   naming the file (and line or row where known): unreadable file, malformed JSON,
   a top level that is not an object, ``members``/``claims``/``fx_rates`` that are
-  not lists, a CSV header without the required columns, any bad FX rate (the rate
-  table is one input) and conflicting duplicate rates.
+  not lists, a CSV header without the required columns, a quote in a CSV file that is
+  never closed (it would swallow the rest of the file; the message names the line
+  where it opened), any bad FX rate or FX row (the rate table is one input) and
+  conflicting duplicate rates.
 * A **record** is unusable -> a :class:`~evaluator.model.RecordError` in
   ``Facts.errors``; every other record is still loaded:
 
@@ -36,7 +38,12 @@ Validation policy
   - a member with no accounts at all gets one error with ``account_id=None``;
   - a bad claim, or a duplicate ``claim_id``, is one error for that claim;
   - in a snapshot, a bad row is one error for that row (all its cells, including
-    the member-level dates, are ignored); the other rows still load.
+    the member-level dates, are ignored); the other rows still load. A row with more
+    or fewer cells than the header (a missing cell, an unquoted ``1,234.56``) cannot
+    be matched to columns: it is an error with ``field="*"``, naming the ids found in
+    the id columns' places;
+  - an error about a record as a whole (a member, account or claim that is not an
+    object, a ragged row) has ``field="*"``.
 
   The number of errors is therefore exactly the number of records (accounts, or
   members without accounts, plus claims) that were not loaded.
@@ -57,7 +64,8 @@ Leniency, on purpose
 * Claims are not cross-checked against accounts (a claim may concern an account
   that is no longer on the books).
 * CSV cells are stripped of surrounding blanks; an empty cell is "absent"; rows
-  whose cells are all empty are skipped; a UTF-8 byte order mark is tolerated.
+  whose cells are all empty or blank (however many there are) are skipped; a UTF-8
+  byte order mark is tolerated. A row's location (``row N``) is the line it starts on.
 * JSON ``null`` is "absent" for optional fields (``kind``, event ``account_id``,
   the claim fields after ``received``, the top-level lists).
 
@@ -97,6 +105,7 @@ from evaluator.model import (
     EVENT_TYPES,
     NOTICE_MARKS,
     RECONSIDERATION_DECISIONS,
+    WHOLE_RECORD,
     Account,
     Claim,
     Event,
@@ -459,7 +468,11 @@ class _Loader:
         loc = f"members[{i}]"
         if not isinstance(raw, dict):
             self.errors.append(
-                RecordError(f"member must be an object, not {_describe(raw)}", location=loc)
+                RecordError(
+                    f"member must be an object, not {_describe(raw)}",
+                    field=WHOLE_RECORD,
+                    location=loc,
+                )
             )
             return
         # why the member as a whole cannot be used: (field, message, location)
@@ -563,7 +576,8 @@ class _Loader:
     def _json_account(self, raw: object, loc: str, member_id: str | None) -> _AccountEntry:
         if not isinstance(raw, dict):
             message = f"account must be an object, not {_describe(raw)}"
-            return _AccountEntry(None, None, RecordError(message, member_id, location=loc))
+            error = RecordError(message, member_id, field=WHOLE_RECORD, location=loc)
+            return _AccountEntry(None, None, error)
         check = _Checker()
         account_id = check(_text, raw.get("account_id"), "account_id")
         self._duplicate_account(check, account_id, loc)
@@ -634,7 +648,12 @@ class _Loader:
         loc = f"claims[{k}]"
         if not isinstance(raw, dict):
             self.errors.append(
-                RecordError(f"claim must be an object, not {_describe(raw)}", location=loc)
+                RecordError(
+                    f"claim must be an object, not {_describe(raw)}",
+                    field=WHOLE_RECORD,
+                    location=loc,
+                    claim=True,
+                )
             )
             return
         check = _Checker()
@@ -670,6 +689,7 @@ class _Loader:
                     claim_id=claim_id,
                     field=check.field,
                     location=loc,
+                    claim=True,
                 )
             )
             return
@@ -691,11 +711,14 @@ class _Loader:
 
     # ----------------------------------------------------------------- snapshot form
 
-    def snapshot(self, rows: Iterable[tuple[int, Sequence[str | None]]]) -> None:
-        """Load snapshot rows given as (line, cells in ``_SNAPSHOT_CELLS`` order)."""
+    def snapshot(self, rows: Iterable[tuple[int, Sequence[str | None] | RaggedRow]]) -> None:
+        """Load snapshot rows given as (line, cells in ``_SNAPSHOT_CELLS`` order); a
+        :class:`RaggedRow` is a record error (its ids are not registered as seen)."""
         groups: dict[str, _SnapshotMember] = {}
         for line, cells in rows:
-            if not self._snapshot_row_fast(line, cells, groups):
+            if isinstance(cells, RaggedRow):
+                self.errors.append(cells.error())
+            elif not self._snapshot_row_fast(line, cells, groups):
                 self._snapshot_row(line, cells, groups)
         for group in groups.values():
             group.events.sort(key=_by_date)
@@ -962,48 +985,175 @@ def _parse_json(text: str, source: str) -> object:
         raise FactsError(f"{source}: malformed JSON: {e}") from None
 
 
+@dataclass(frozen=True)
+class RaggedRow:
+    """A data row whose number of cells differs from the header's: its cells cannot be
+    matched to columns (a missing cell, an extra one, an unquoted comma), so the row as a
+    whole is a record error. The ids are the cells in the id columns' places, if any."""
+
+    line: int
+    cells: int
+    width: int
+    member_id: str | None
+    account_id: str | None
+
+    @property
+    def message(self) -> str:
+        why = ("a cell is missing" if self.cells < self.width else
+               "an extra cell, or an unquoted comma in a value such as `1,234.56`")
+        return (f"the row has {self.cells} cells but the header has {self.width} columns "
+                f"({why}): its cells cannot be matched to columns")
+
+    def error(self) -> RecordError:
+        return RecordError(self.message, self.member_id, self.account_id, field=WHOLE_RECORD,
+                           location=f"row {self.line}")
+
+
+@dataclass(frozen=True)
+class CsvHeader:
+    """The header of a CSV table: its cells (stripped), where it is, and the position of
+    each wanted column (-1 for an absent optional one)."""
+
+    names: tuple[str, ...]
+    line: int
+    positions: tuple[int, ...]
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
+
+    def ragged(self, line: int, cells: Sequence[str]) -> RaggedRow:
+        def cell(name: str) -> str | None:
+            if name not in self.names:
+                return None
+            i = self.names.index(name)
+            return (cells[i].strip() or None) if i < len(cells) else None
+
+        return RaggedRow(line, len(cells), self.width, cell("member_id"), cell("account_id"))
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_QUOTES = re.compile(r'"+')
+
+
+def csv_rows(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
+    """(line where the record starts, cells) for every record of a CSV text, blank ones
+    included (an empty line has no cells). Lines are counted as :mod:`csv` reads them
+    (``\\r\\n``, ``\\r`` or ``\\n`` ends a line).
+
+    A quote that is never closed swallows the rest of the text into one cell: that is a
+    :class:`FactsError` naming the line where the quote opened.
+    """
+    ended = False
+
+    def lines() -> Iterator[str]:
+        nonlocal ended
+        yield from io.StringIO(text, newline="")
+        ended = True
+
+    reader = csv.reader(lines())
+    start = 1
+    try:
+        for cells in reader:
+            if ended:  # the reader only ends a record at the end of the text inside quotes
+                raise FactsError(_unterminated(text, source, start))
+            yield start, cells
+            start = reader.line_num + 1
+    except csv.Error as e:
+        # a cell over the csv module's size limit is most likely a quote never closed
+        offset = _line_offset(text, start)
+        if text.count('"', offset) % 2:
+            raise FactsError(_unterminated(text, source, start)) from None
+        raise FactsError(f"{source}: line {reader.line_num}: malformed CSV: {e}") from None
+
+
+def _line_offset(text: str, line: int) -> int:
+    """Where line ``line`` (1-based, as :mod:`csv` counts lines) of a text begins."""
+    if line > 1:
+        for n, m in enumerate(_LINE_BREAK.finditer(text), start=2):
+            if n == line:
+                return m.end()
+    return 0
+
+
+def _unterminated(text: str, source: str, start: int) -> str:
+    """The message for a quote opened in the record starting on line ``start`` and never
+    closed: the opening quote is the first of the last run of an odd number of quotes
+    (inside a quoted cell quotes come in pairs)."""
+    offset = _line_offset(text, start)
+    opened = offset
+    for m in _QUOTES.finditer(text, offset):
+        if len(m.group()) % 2:
+            opened = m.start()
+    line = start + len(_LINE_BREAK.findall(text, offset, opened))
+    return (f"{source}: row {line}: unterminated quote: the quoted cell opened on this line "
+            "is never closed, so the rest of the file would be read into one cell")
+
+
+def csv_header(rows: Iterator[tuple[int, list[str]]], source: str, required: Sequence[str],
+               optional: Sequence[str] = ()) -> CsvHeader:
+    """Read up to the header (the first record that is not blank) and check it."""
+    for line, cells in rows:
+        if any(cell.strip() for cell in cells):
+            return check_header([cell.strip() for cell in cells], line, source, required,
+                                optional)
+    raise FactsError(f"{source}: empty file; expected a header line with {', '.join(required)}")
+
+
+def check_header(names: Sequence[str], line: int, source: str, required: Sequence[str],
+                 optional: Sequence[str] = ()) -> CsvHeader:
+    """The header of a table, or a FactsError when a required column is missing or a
+    wanted one is repeated."""
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise FactsError(
+            f"{source}: line {line}: header lacks required column(s) {', '.join(missing)}"
+        )
+    wanted = (*required, *optional)
+    repeated = sorted({c for c in wanted if names.count(c) > 1})
+    if repeated:
+        raise FactsError(
+            f"{source}: line {line}: header repeats column(s) {', '.join(repeated)}"
+        )
+    positions = tuple(names.index(c) if c in names else -1 for c in wanted)
+    return CsvHeader(tuple(names), line, positions)
+
+
+def csv_table(text: str, source: str, required: Sequence[str], optional: Sequence[str] = ()
+              ) -> tuple[CsvHeader, Iterator[tuple[int, list[str] | RaggedRow]]]:
+    """The header of a CSV text, and (line, cells) for each data row that is not blank
+    (a blank row has only empty or blank cells); a row with more or fewer cells than the
+    header comes as a :class:`RaggedRow` instead of its cells."""
+    rows = csv_rows(text, source)
+    header = csv_header(rows, source, required, optional)
+
+    def data() -> Iterator[tuple[int, list[str] | RaggedRow]]:
+        width = header.width
+        for line, cells in rows:
+            if len(cells) == width:
+                if any(cell.strip() for cell in cells):
+                    yield line, cells
+            elif any(cell.strip() for cell in cells):
+                yield line, header.ragged(line, cells)
+
+    return header, data()
+
+
 def _csv_records(
     text: str, source: str, required: Sequence[str], optional: Sequence[str] = ()
-) -> Iterator[tuple[int, tuple[str | None, ...]]]:
-    """(line number, cells of ``required`` + ``optional`` columns) per non-blank data row.
-
-    The header must name every ``required`` column; a cell missing from a short row, or
-    from an absent optional column, is None.
-    """
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-        while header is not None and not any(cell.strip() for cell in header):
-            header = next(reader, None)
-        if header is None:
-            raise FactsError(
-                f"{source}: empty file; expected a header line with {', '.join(required)}"
-            )
-        names = [cell.strip() for cell in header]
-        missing = [c for c in required if c not in names]
-        if missing:
-            raise FactsError(
-                f"{source}: line {reader.line_num}: header lacks required column(s) "
-                f"{', '.join(missing)}"
-            )
-        wanted = (*required, *optional)
-        repeated = sorted({c for c in wanted if names.count(c) > 1})
-        if repeated:
-            raise FactsError(
-                f"{source}: line {reader.line_num}: header repeats column(s) {', '.join(repeated)}"
-            )
-        # each row gets a None appended, so an absent optional column reads position -1
-        positions = [names.index(c) if c in names else -1 for c in wanted]
-        pick = itemgetter(*positions)  # returns a tuple: there are always several columns
-        width = len(names)
-        for cells in reader:
-            if not any(cell.strip() for cell in cells):
-                continue  # a blank line, or a row of empty or blank cells
-            if len(cells) < width:
-                cells.extend([""] * (width - len(cells)))
-            yield reader.line_num, pick([*cells, None])
-    except csv.Error as e:
-        raise FactsError(f"{source}: line {reader.line_num}: malformed CSV: {e}") from None
+) -> Iterator[tuple[int, tuple[str | None, ...] | RaggedRow]]:
+    """(line number, cells of ``required`` + ``optional`` columns) per non-blank data row,
+    or a :class:`RaggedRow`. The header must name every ``required`` column; the cell of
+    an absent optional column is None."""
+    header, rows = csv_table(text, source, required, optional)
+    # each row gets a None appended, so an absent optional column reads position -1
+    pick = itemgetter(*header.positions)  # returns a tuple: there are always several columns
+    for line, cells in rows:
+        if isinstance(cells, RaggedRow):
+            yield line, cells
+        else:
+            cells.append(None)  # type: ignore[arg-type]
+            yield line, pick(cells)
 
 
 def _stripped(row: Mapping[str, str | None]) -> dict[str, str | None]:
@@ -1018,6 +1168,8 @@ def _read_fx_csv(path: str | os.PathLike[str]) -> _FxTable:
     text = _decode(_read_bytes(path, "FX file"), source)
     table = _FxTable()
     for line, cells in _csv_records(text, source, FX_COLUMNS):
+        if isinstance(cells, RaggedRow):
+            raise FactsError(f"{source}: line {line}: {cells.message}")
         table.add_row(
             _stripped(dict(zip(FX_COLUMNS, cells, strict=True))), f"{source}: line {line}"
         )

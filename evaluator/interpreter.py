@@ -5,6 +5,13 @@ types (so ``+`` on a date and a duration is calendar arithmetic, on amounts exac
 decimal addition). Definitions are evaluated lazily and memoised per entity instance:
 a member's profile definitions are computed once for all its accounts. Nothing here
 executes policy text: the closures are fixed Python functions parameterised by the tree.
+
+A definition's closure calls those of the definitions it uses, so a long chain of
+definitions would go deep into the Python stack. The definitions that could go deeper
+than :data:`STACK_BUDGET` frames count their frames while they run; once that budget is
+used up, each of them first evaluates the definitions it always uses, deepest first,
+from a loop (:meth:`Inst.prepare`). Only a chain of definitions each used under a
+condition (an `if` branch, ...) can still go too deep: such a record goes to the errors.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import operator
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal, DivisionByZero, InvalidOperation
 from typing import Any
@@ -19,7 +27,7 @@ from typing import Any
 from evaluator import ast as A
 from evaluator import types as T
 from evaluator.builtins import BUILTINS
-from evaluator.checker import CheckedPolicy, Resolved
+from evaluator.checker import CheckedPolicy, Resolved, dependency_order
 from evaluator.coverage import Coverage, DecisionSite
 from evaluator.errors import EvaluationError
 from evaluator.model import Account, Claim, Event, Member
@@ -27,6 +35,10 @@ from evaluator.values import Duration, add_duration
 
 Env = dict[str, Any]
 Fn = Callable[["Inst", Env], Any]
+
+#: Python frames (estimated) that nested definition evaluations may take before each
+#: further one is prepared from a loop
+STACK_BUDGET = 300
 
 
 class _Failed:
@@ -50,12 +62,15 @@ class Run:
         self.global_inst = Inst("global", None, self, None)
         #: account instances by account id, for `claim.account`
         self.accounts_by_id: dict[str, Inst] = {}
+        #: Python frames (estimated) the deep definitions being evaluated take
+        self.frames = 0
 
 
 class Inst:
     """An entity instance (member, account, claim or the global one) with its memo."""
 
-    __slots__ = ("_accounts", "_events", "cache", "kind", "member", "obj", "run")
+    __slots__ = ("_accounts", "_by_account", "_events", "cache", "kind", "member", "obj",
+                 "run")
 
     def __init__(self, kind: str, obj: Any, run: Run, member: Inst | None) -> None:
         self.kind = kind
@@ -65,6 +80,8 @@ class Inst:
         self.cache: dict[str, Any] = {}
         self._accounts: tuple[Inst, ...] | None = None
         self._events: tuple[Event, ...] | None = None
+        #: a member's events grouped by account, made once for all its accounts
+        self._by_account: dict[str | None, tuple[Event, ...]] | None = None
 
     def get(self, name: str) -> Any:
         cache = self.cache
@@ -82,13 +99,45 @@ class Inst:
                 exc.provision = self.run.program.provisions.get(name)
             cache[name] = _Failed(exc)
             raise
-        except (ArithmeticError, ValueError, OverflowError) as exc:
+        except (ArithmeticError, ValueError, OverflowError, RecursionError) as exc:
             err = EvaluationError(_arith_message(exc), name,
                                   self.run.program.provisions.get(name))
             cache[name] = _Failed(err)
             raise err from None
         cache[name] = v
         return v
+
+    def prepare(self, name: str) -> None:
+        """Evaluate the definitions that ``name`` always uses and that are not cached yet,
+        deepest first, so that evaluating ``name`` then finds them in the cache instead of
+        going down into them. Each of them, evaluated by :meth:`get`, is prepared in turn,
+        which costs little as what it uses is cached by then.
+
+        It changes no result: a failure is only cached, and evaluating ``name`` then
+        meets the failure it would have met anyway. (When a record fails, definitions
+        it would not have reached may have been evaluated meanwhile.)"""
+        always = self.run.program.always
+        stack = [(self, name, iter(always(name)))]
+        while stack:
+            inst, n, uses = stack[-1]
+            for r in uses:
+                target = inst.owner(r.entity)
+                if r.name not in target.cache:
+                    stack.append((target, r.name, iter(always(r.name))))
+                    break
+            else:
+                stack.pop()
+                if stack:
+                    with suppress(EvaluationError):
+                        inst.get(n)
+
+    def owner(self, entity: str) -> Inst:
+        """The instance that definitions of ``entity`` used from this one belong to."""
+        if entity == "global":
+            return self.run.global_inst
+        if entity == "member" and self.kind != "member" and self.member is not None:
+            return self.member
+        return self
 
     def accounts(self) -> tuple[Inst, ...]:
         if self._accounts is None and self.kind == "portfolio":
@@ -104,9 +153,18 @@ class Inst:
                 self._events = self.obj.events
             else:
                 assert self.member is not None
-                aid = self.obj.account_id
-                self._events = tuple(e for e in self.member.obj.events if e.account_id == aid)
+                self._events = self.member.events_by_account().get(self.obj.account_id, ())
         return self._events
+
+    def events_by_account(self) -> dict[str | None, tuple[Event, ...]]:
+        """A member's events by account id, in their order: one pass over the events for
+        all the member's accounts, not one per account."""
+        if self._by_account is None:
+            groups: dict[str | None, list[Event]] = {}
+            for e in self.obj.events:
+                groups.setdefault(e.account_id, []).append(e)
+            self._by_account = {k: tuple(v) for k, v in groups.items()}
+        return self._by_account
 
     def field(self, name: str) -> Any:
         if name == "events":
@@ -138,6 +196,10 @@ def _arith_message(exc: Exception) -> str:
         return "invalid arithmetic (for example 0/0)"
     if isinstance(exc, OverflowError):
         return f"a date or number is out of range ({exc})"
+    if isinstance(exc, RecursionError):
+        # only definitions used under conditions (an `if` branch, ...) can nest this deep
+        return ("the definitions used here, one within another, nest too deeply to "
+                "evaluate: shorten the chain of definitions used under conditions")
     return str(exc)
 
 
@@ -158,12 +220,14 @@ class Program:
             n: d.spec.provision for n, d in checked.defs.items()}
         self.entities: dict[str, str] = {n: d.spec.entity for n, d in checked.defs.items()}
         self.defs: dict[str, Fn] = {}
+        self._always: dict[str, tuple[Resolved, ...]] = {}
         for name, cdef in checked.defs.items():
             node = cdef.spec.node
             if node is not None:
                 self._current = name
                 fn = self.compile(node)
                 self.defs[name] = _recorded(name, fn) if coverage else fn
+        self._count_frames()
         saved, self.coverage = self.coverage, False
         #: derived parameters and invariants: formulas over the parameters only
         self.derived: dict[str, Fn] = {
@@ -173,6 +237,31 @@ class Program:
             n: self.compile(c.spec.node) for n, c in checked.invariants.items()
             if c.spec.node is not None}
         self.coverage = saved
+
+    def always(self, name: str) -> tuple[Resolved, ...]:
+        """The definitions definition ``name`` always uses (:func:`always_used`)."""
+        found = self._always.get(name)
+        if found is None:
+            node = self.checked.defs[name].spec.node
+            found = always_used(node, self.res) if node is not None else ()
+            self._always[name] = found
+        return found
+
+    def _count_frames(self) -> None:
+        """Wrap with :func:`_counted` the definitions whose evaluation, with all the
+        definitions it may use in turn, could take more than :data:`STACK_BUDGET` frames.
+        The others are left as they are: they cannot go that deep on their own."""
+        defs = self.checked.defs
+        # the closures of a formula take at most three frames per level of it, and the
+        # definition's own call (and coverage's) one or two more
+        frames = {n: 3 + 3 * A.depth(d.spec.node) for n, d in defs.items()
+                  if d.spec.node is not None}
+        uses = {n: [u for u in sorted(defs[n].uses) if u in frames] for n in frames}
+        reach: dict[str, int] = {}
+        for n in dependency_order(frames, uses.__getitem__):
+            reach[n] = frames[n] + max((reach[u] for u in uses[n]), default=0)
+            if reach[n] > STACK_BUDGET:
+                self.defs[n] = _counted(n, frames[n], self.defs[n])
 
     def _site(self, kind: str, node: A.Node) -> int:
         spec = self.checked.defs[self._current].spec
@@ -371,6 +460,29 @@ class Program:
 _MISSING = object()
 
 
+def always_used(node: A.Node, res: dict[int, Resolved]) -> tuple[Resolved, ...]:
+    """The definitions a formula uses by name wherever it is evaluated to the end: not
+    only in an `if` branch, on the right of `and`, `or` or `??`, or in the element or
+    condition of a comprehension. In the order first used, each once."""
+    found: dict[Resolved, None] = {}
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, A.Name):
+            r = res.get(id(n))
+            if r is not None and r.kind == "def":
+                found[r] = None
+        elif isinstance(n, A.If):
+            stack.append(n.cond)
+        elif isinstance(n, A.Binary) and n.op in ("and", "or", "??"):
+            stack.append(n.left)
+        elif isinstance(n, A.Comprehension):
+            stack.append(n.iterable)
+        else:
+            stack.extend(reversed(A.children(n)))
+    return tuple(found)
+
+
 def _compare(op: str, node: A.Binary, left: Fn, right: Fn) -> Fn:
     """A comparison closure, with a literal operand folded in as a constant."""
     if isinstance(node.right, A.Literal):
@@ -390,6 +502,22 @@ def _compare(op: str, node: A.Binary, left: Fn, right: Fn) -> Fn:
     if op == ">":
         return lambda inst, env: left(inst, env) > right(inst, env)
     return lambda inst, env: left(inst, env) >= right(inst, env)
+
+
+def _counted(name: str, frames: int, fn: Fn) -> Fn:
+    """``fn``, counting its ``frames`` in :attr:`Run.frames` while it runs, and once the
+    definitions being evaluated take more than :data:`STACK_BUDGET`, first evaluating
+    what it always uses from a loop (:meth:`Inst.prepare`)."""
+    def run(inst: Inst, env: Env) -> Any:
+        r = inst.run
+        if r.frames > STACK_BUDGET:
+            inst.prepare(name)
+        r.frames += frames
+        try:
+            return fn(inst, env)
+        finally:
+            r.frames -= frames
+    return run
 
 
 def _recorded(name: str, fn: Fn) -> Fn:

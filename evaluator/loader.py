@@ -1,12 +1,14 @@
 """Policy files -> a resolved :class:`PolicyDocument`.
 
 YAML is *composed*, never constructed: scalars stay text as written, so no tag can run
-code and the position of every node is known. Duplicate keys, anchors/aliases and
-explicit tags are refused. The document is validated against
-``schemas/policy.schema.json``; formulas and parameter values are parsed with their
-file positions; ``extends: ID@VERSION`` is resolved under the policies root (never
-outside it) and merged, child over parent. Every problem becomes a :class:`Diagnostic`;
-the loader collects them all rather than stopping at the first.
+code and the position of every node is known. Duplicate keys, anchors/aliases, explicit
+tags, text that is not valid Unicode and nesting deeper than :data:`MAX_NESTING` are
+refused. The document is validated against ``schemas/policy.schema.json``; formulas and
+parameter values are parsed with their file positions; ``extends: ID@VERSION`` is
+resolved under the policies root (never outside it) and merged, child over parent. Every
+problem becomes a :class:`Diagnostic`; the loader collects them all rather than stopping
+at the first, and reports each once: a value refused by the composer or the schema is
+left out of what is built afterwards, not reported again for its consequences.
 """
 
 from __future__ import annotations
@@ -17,29 +19,35 @@ import hashlib
 import json
 import os
 import re
+import weakref
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import jsonschema
+import jsonschema.exceptions
 import yaml
 
 from evaluator import ast as A
 from evaluator import types as T
 from evaluator.errors import Diagnostic, ExpressionSyntaxError, PolicyLoadError
 from evaluator.parser import parse_expression, parse_literal
+from evaluator.policyindex import PolicyIndex
 from evaluator.resources import policies_root, schema_file
 from evaluator.source import ScalarPositions, Source, Span, node_span
 from evaluator.values import to_json_value
 
 POLICY_FILE = "policy.yaml"
-MAX_POLICY_BYTES = 2_000_000
+MAX_POLICY_BYTES = 1_000_000
 MAX_EXTENDS_DEPTH = 16
+#: collections nest at most this many levels below the document's root mapping
+MAX_NESTING = 60
+MAX_NODES = 200_000
 _STD_TAGS = {
     "tag:yaml.org,2002:" + t
     for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
 }
-_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?$")
 
 
 @dataclass(frozen=True)
@@ -149,9 +157,42 @@ class _Raw:
     root: yaml.MappingNode
     data: dict[str, Any]
     diags: list[Diagnostic]
+    #: ids of the nodes the composer refused (a tag, a lone surrogate, ...): reported once,
+    #: their values are None in ``data`` and nothing else reads them
+    refused: set[int] = field(default_factory=set)
+
+    def usable(self, node: yaml.Node | None) -> bool:
+        return node is not None and id(node) not in self.refused
 
 
 # -- reading YAML ----------------------------------------------------------------------
+
+class _TooDeep(Exception):
+    def __init__(self, mark: yaml.Mark | None) -> None:
+        super().__init__("policy file nests too deeply")
+        self.mark = mark
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe composer, stopped at :data:`MAX_NESTING` levels: it composes
+    recursively, and would otherwise hit Python's recursion limit on deep input."""
+
+    level = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.level += 1
+        try:
+            if self.level > MAX_NESTING + 1:
+                raise _TooDeep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            node: yaml.Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self.level -= 1
+
+
+#: a lone half of a surrogate pair, which only a YAML escape (`"\ud800"`) can produce
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class _Composer:
     """Turns composed nodes into plain data, refusing what policies must not contain."""
@@ -160,39 +201,59 @@ class _Composer:
         self.source = source
         self.diags = diags
         self.seen: set[int] = set()
-        self.budget = 200_000  # nodes
+        self.refused: set[int] = set()
+        self.budget = MAX_NODES
 
     def error(self, node: yaml.Node, message: str, help: str | None = None,
-              code: str = "yaml", path: tuple[str, ...] = ()) -> None:
-        self.diags.append(Diagnostic(message, node_span(self.source, node), help=help,
-                                     source=self.source, code=code, where=_where(path)))
+              path: tuple[str, ...] = (), span: Span | None = None) -> None:
+        self.diags.append(Diagnostic(message, span or node_span(self.source, node), help=help,
+                                     source=self.source, code="yaml", where=_where(path)))
 
-    def plain(self, node: yaml.Node, depth: int = 0, path: tuple[str, ...] = ()) -> Any:
+    def refuse(self, node: yaml.Node, message: str, help: str | None = None,
+               span: Span | None = None) -> None:
+        self.refused.add(id(node))
+        self.error(node, message, help, span=span)
+
+    def bad_text(self, node: yaml.ScalarNode) -> bool:
+        """Refuse a scalar holding a lone surrogate (it cannot be written out as UTF-8)."""
+        found = _SURROGATE.search(node.value)
+        if found is None:
+            return False
+        at = found.start()
+        self.refuse(node, f"text is not valid Unicode: `\\u{ord(node.value[at]):04x}` is half "
+                    "of a surrogate pair",
+                    "write the character itself, or escape it whole as `\\U` and 8 hex digits",
+                    ScalarPositions(self.source, node).span(at, at + 1))
+        return True
+
+    def plain(self, node: yaml.Node, path: tuple[str, ...] = ()) -> Any:
         self.budget -= 1
         if self.budget < 0:
+            self.refused.add(id(node))
             if self.budget == -1:
                 self.error(node, "policy file has too many nodes", "split it or simplify it")
             return None
-        if depth > 60:
-            self.error(node, "policy file nests too deeply")
-            return None
         self.seen.add(id(node))
         if node.tag not in _STD_TAGS:
-            self.error(node, f"YAML tag `{node.tag}` is not allowed in policies",
-                       "remove the tag; values are written as plain text")
+            self.refuse(node, f"YAML tag `{node.tag}` is not allowed in policies",
+                        "remove the tag; values are written as plain text")
             return None
         if isinstance(node, yaml.ScalarNode):
+            if self.bad_text(node):
+                return None
             if path and path[-1] in _TEXT_KEYS:
                 return str(node.value)  # formulas and citations are read as written
             return _scalar(node)
         if isinstance(node, yaml.SequenceNode):
-            return [self.plain(n, depth + 1, (*path, str(i))) for i, n in enumerate(node.value)
+            return [self.plain(n, (*path, str(i))) for i, n in enumerate(node.value)
                     if id(n) not in self.seen]
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for k, v in node.value:
                 if not isinstance(k, yaml.ScalarNode):
                     self.error(k, "mapping keys must be plain text")
+                    continue
+                if self.bad_text(k):
                     continue
                 key = str(k.value)
                 if id(v) in self.seen:
@@ -202,7 +263,7 @@ class _Composer:
                                "a later value would silently replace the earlier one; "
                                "keep one", path=path)
                     continue
-                out[key] = self.plain(v, depth + 1, (*path, key))
+                out[key] = self.plain(v, (*path, key))
             return out
         return None  # pragma: no cover
 
@@ -268,44 +329,72 @@ def _compose(source: Source, diags: list[Diagnostic]) -> yaml.Node | None:
     # composition shares an anchored node between its uses, so it never expands an
     # alias bomb; the walk below visits each node once and skips repeated ones
     _aliases(source, diags)
+
+    def report(message: str, index: int | None, help: str) -> None:
+        span = source.span_at(index, index + 1) if index is not None else None
+        diags.append(Diagnostic(message, span, source=source, code="yaml", help=help))
+
     try:
-        return yaml.compose(source.text, Loader=yaml.SafeLoader)
+        node: yaml.Node | None = yaml.compose(source.text, Loader=_Loader)
+        return node
+    except _TooDeep as exc:
+        report("policy file nests too deeply", exc.mark.index if exc.mark else None,
+               f"policies nest at most {MAX_NESTING} levels; flatten this value")
+    except yaml.reader.ReaderError as exc:
+        what = ("control characters are not allowed"
+                if exc.character < 0x20 or 0x7F <= exc.character <= 0x9F else
+                "this character is not allowed")
+        escape = (f"\\x{exc.character:02x}" if exc.character <= 0xFF else
+                  f"\\u{exc.character:04x}")
+        report(f"malformed YAML: unacceptable character #x{exc.character:04x}: {what}",
+               exc.position, f"remove it; in a double-quoted string it can be written as "
+               f"`{escape}`")
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         if (exc.context_mark is not None and exc.problem_mark is not None
                 and exc.problem_mark.index >= len(source.text.rstrip())):
             mark = exc.context_mark  # an unclosed bracket: point at where it opened
-        span = None
-        if mark is not None:
-            span = Span(source.path, mark.line + 1, mark.column + 1, mark.line + 1,
-                        mark.column + 2)
         msg = (exc.problem or "malformed YAML").strip()
         if exc.context:
             msg = f"{msg} ({exc.context.strip()})"
-        diags.append(Diagnostic(f"malformed YAML: {msg}", span, source=source, code="yaml",
-                                help="check indentation, colons and quotes near this point"))
+        report(f"malformed YAML: {msg}", mark.index if mark is not None else None,
+               "check indentation, colons and quotes near this point")
     except yaml.YAMLError as exc:
         diags.append(Diagnostic(f"malformed YAML: {exc}", None, source=source, code="yaml"))
     return None
 
 
+#: key text -> (key node, value node) of a mapping node, built once per node
+_KEYS: weakref.WeakKeyDictionary[yaml.Node, dict[str, tuple[yaml.Node, yaml.Node]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _keys(node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """The entries of a mapping by key (the first of duplicates, as :class:`_Composer`)."""
+    found = _KEYS.get(node)
+    if found is None:
+        found = {}
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                found.setdefault(str(k.value), (k, v))
+        _KEYS[node] = found
+    return found
+
+
 def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode) and isinstance(key, str):
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
-                found: yaml.Node = v
-                return found
-        return None
+        entry = _keys(node).get(key)
+        return entry[1] if entry else None
     if isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-        return node.value[key] if 0 <= key < len(node.value) else None
+        found: yaml.Node | None = node.value[key] if 0 <= key < len(node.value) else None
+        return found
     return None
 
 
 def _key_node(node: yaml.Node | None, key: str) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
-        for k, _ in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
-                return k
+        entry = _keys(node).get(key)
+        return entry[0] if entry else None
     return None
 
 
@@ -325,55 +414,123 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
-def _schema_diagnostics(source: Source, root: yaml.Node, data: Any) -> list[Diagnostic]:
+_SCHEMA_HELP = "see evaluator/schemas/policy.schema.json for the policy format"
+
+
+def _schema_diagnostics(source: Source, root: yaml.Node, data: Any,
+                        refused: set[int]) -> list[Diagnostic]:
+    """The schema's complaints about ``data``, in prose, one per node: a value of the wrong
+    type gets only that, and a node the composer refused gets nothing more."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path)))
+    mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     out: list[Diagnostic] = []
-    for err in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
-        path = list(err.absolute_path)
-        node = _node_at(root, path)
-        help_ = None
-        message = err.message
-        where = ".".join(str(p) for p in path) or "the document"
-        if err.validator == "additionalProperties":
-            allowed = list(err.schema.get("properties", {}))
-            extra = [k for k in (err.instance or {}) if k not in allowed]
-            for key in extra:
-                knode = _key_node(node, key) or node
-                sugg = difflib.get_close_matches(key, allowed, n=1)
-                out.append(Diagnostic(
-                    f"unknown key `{key}` in {where}", node_span(source, knode), source=source,
-                    code="schema",
-                    help=(f"did you mean `{sugg[0]}`?" if sugg else
-                          "allowed keys: " + ", ".join(f"`{a}`" for a in allowed))))
+    for err in errors:
+        path = tuple(err.absolute_path)
+        if (id(_node_at(root, list(path))) in refused
+                or (path in mistyped and err.validator != "type")
+                # a parameter's value is read by its type, and reported then
+                or (len(path) == 3 and path[0] == "parameters" and path[2] == "value")):
             continue
-        if err.validator == "required":
-            missing = re.findall(r"'([^']+)' is a required property", message)
-            message = f"missing key `{missing[0]}` in {where}" if missing else message
-            help_ = "see evaluator/schemas/policy.schema.json for the policy format"
-        elif err.validator == "enum":
-            message = (f"`{err.instance}` is not allowed for `{path[-1] if path else where}`")
-            help_ = "use one of: " + ", ".join(f"`{x}`" for x in err.validator_value)
-        elif err.validator == "type":
-            message = f"`{where}` must be {_type_words(err.validator_value)}"
-        elif err.validator == "pattern" and isinstance(err.instance, str) and \
-                _key_node(node, err.instance) is not None:
-            # propertyNames: the offending text is a key of this mapping
-            node = _key_node(node, err.instance) or node
-            message = f"`{err.instance}` is not a valid name in `{where}`"
-            help_ = "names are lower_snake_case: letters a-z, digits and `_`"
-        elif err.validator == "pattern":
-            message = f"`{err.instance}` is not a valid value for `{where}`"
-            help_ = _pattern_help(path)
-        out.append(Diagnostic(message, node_span(source, node), source=source, code="schema",
-                              help=help_, where=_where(path)))
+        out.extend(_schema_diagnostic(source, root, err))
+    return out
+
+
+def _schema_diagnostic(source: Source, root: yaml.Node,
+                       err: jsonschema.exceptions.ValidationError) -> list[Diagnostic]:
+    path = list(err.absolute_path)
+    node = _node_at(root, path)
+    where = ".".join(str(p) for p in path) or "the document"
+    name = str(path[-1]) if path else where
+    rule = err.validator
+    schema = err.schema if isinstance(err.schema, Mapping) else {}
+    instance: Any = err.instance
+    limit: Any = err.validator_value
+    help_: str | None = str(schema.get("description") or _SCHEMA_HELP)
+    if rule == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        extra = [k for k in instance if k not in allowed]
+        out: list[Diagnostic] = []
+        for key in extra:
+            # many unknown keys are not typos: then only list the allowed ones
+            sugg = difflib.get_close_matches(key, allowed, n=1) if len(extra) <= 100 else []
+            out.append(Diagnostic(
+                f"unknown key `{key}` in {where}", node_span(source, _key_node(node, key) or node),
+                source=source, code="schema",
+                help=(f"did you mean `{sugg[0]}`?" if sugg else
+                      "allowed keys: " + ", ".join(f"`{a}`" for a in allowed))))
+        return out
+    if rule == "anyOf":
+        # an error inside the branch whose type fits says more than "not valid under any"
+        deeper = [e for e in err.context or () if e.validator != "type" or e.relative_path]
+        if deeper:
+            return _schema_diagnostic(source, root, jsonschema.exceptions.best_match(deeper))
+        types = [e.validator_value for e in err.context or ()]
+        message = f"`{where}` must be {_type_words(types)}"
+        help_ = _type_help(types)
+    elif rule == "type":
+        message = f"`{where}` must be {_type_words(limit)}"
+        help_ = _type_help(limit)
+    elif rule == "required":
+        missing = re.findall(r"'([^']+)' is a required property", err.message)
+        message = (f"missing key `{missing[0]}` in {where}" if missing else
+                   f"a required key is missing in `{where}`")
+        help_ = _SCHEMA_HELP
+    elif rule == "enum":
+        message = f"`{instance}` is not allowed for `{name}`"
+        help_ = "use one of: " + ", ".join(f"`{x}`" for x in limit)
+    elif rule == "pattern" and isinstance(instance, str) and \
+            _key_node(node, instance) is not None:
+        # propertyNames: the offending text is a key of this mapping
+        node = _key_node(node, instance) or node
+        message = f"`{instance}` is not a valid name in `{where}`"
+        help_ = "names are lower_snake_case: letters a-z, digits and `_`"
+    elif rule == "pattern":
+        message = f"`{instance}` is not a valid value for `{where}`"
+        help_ = _pattern_help(path)
+    elif rule == "minLength":
+        message = (f"`{where}` is empty" if limit <= 1 else
+                   f"`{where}` must be at least {limit} characters long")
+    elif rule in ("minProperties", "maxProperties"):
+        message = (f"`{where}` must have {'at least' if rule == 'minProperties' else 'at most'}"
+                   f" {limit} key{'' if limit == 1 else 's'}")
+    elif rule == "not" and isinstance(limit, dict) and limit.get("required"):
+        keys = " and ".join(f"`{k}`" for k in limit["required"])
+        message = f"`{where}` cannot have both {keys}"
+        help_ = "keep one of them"
+    else:  # pragma: no cover - every rule the schema uses is handled above
+        message = f"`{where}` does not follow the policy format (rule `{rule}`)"
+    return [Diagnostic(message, node_span(source, node), source=source, code="schema",
+                       help=help_, where=_where(path))]
+
+
+_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "text",
+               "number": "a number", "boolean": "true or false", "null": "empty",
+               "integer": "a whole number"}
+_TYPE_HELP = {
+    "object": "write it as `key: value` lines, indented under it",
+    "array": "write it as a list: `[a, b]`, or one `- item` per line",
+    "string": "write it as text, in quotes if YAML would read it as something else",
+    "boolean": "write `true` or `false`",
+}
+
+
+def _flat_types(t: Any) -> list[str]:
+    """JSON schema type names, flattened from nested lists and without repeats."""
+    out: list[str] = []
+    for x in (t if isinstance(t, list) else [t]):
+        for name in _flat_types(x) if isinstance(x, list) else [str(x)]:
+            if name not in out:
+                out.append(name)
     return out
 
 
 def _type_words(t: Any) -> str:
-    names = {"object": "a mapping", "array": "a list", "string": "text", "number": "a number",
-             "boolean": "true or false", "null": "empty", "integer": "a whole number"}
-    if isinstance(t, list):
-        return " or ".join(names.get(str(x), str(x)) for x in t)
-    return names.get(t, str(t))
+    words = [_TYPE_NAMES.get(x, x) for x in _flat_types(t)]
+    return " or ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _type_help(t: Any) -> str:
+    return next((_TYPE_HELP[x] for x in _flat_types(t) if x in _TYPE_HELP), _SCHEMA_HELP)
 
 
 def _pattern_help(path: list[str | int]) -> str | None:
@@ -387,22 +544,35 @@ def _pattern_help(path: list[str | int]) -> str | None:
     return "names are lower_snake_case"
 
 
-def _read_raw(path: Path, display: str) -> _Raw:
-    diags: list[Diagnostic] = []
+def _read_text(path: Path, display: str) -> Source:
+    """The file's text; a file too large, unreadable or not UTF-8 is a PolicyLoadError."""
     try:
         size = path.stat().st_size
         if size > MAX_POLICY_BYTES:
             raise PolicyLoadError(Diagnostic(
                 f"{display}: policy file is {size} bytes; the limit is {MAX_POLICY_BYTES}",
                 code="io"))
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise PolicyLoadError(Diagnostic(f"{display}: not UTF-8 text ({exc.reason})",
-                                         code="io")) from None
+        data = path.read_bytes()
     except OSError as exc:
         raise PolicyLoadError(Diagnostic(f"{display}: cannot read: {exc.strerror}",
                                          code="io")) from None
-    source = Source(display, text)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # point at the first byte that is not UTF-8
+        source = Source(display, data.decode("utf-8", errors="replace"))
+        at = len(data[:exc.start].decode("utf-8"))
+        raise PolicyLoadError(Diagnostic(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}: {exc.reason})",
+            source.span_at(at, at + 1), source=source, code="io",
+            help="save the file as UTF-8")) from None
+    # line breaks as a file read as text has them (universal newlines)
+    return Source(display, text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _read_raw(path: Path, display: str) -> _Raw:
+    diags: list[Diagnostic] = []
+    source = _read_text(path, display)
     root = _compose(source, diags)
     if root is None:
         if not diags:
@@ -412,11 +582,12 @@ def _read_raw(path: Path, display: str) -> _Raw:
     if not isinstance(root, yaml.MappingNode):
         raise PolicyLoadError(Diagnostic("a policy file must be a mapping of keys",
                                          node_span(source, root), source=source, code="yaml"))
-    data = _Composer(source, diags).plain(root)
+    composer = _Composer(source, diags)
+    data = composer.plain(root)
     if not isinstance(data, dict):  # pragma: no cover - root is a mapping
         data = {}
-    diags.extend(_schema_diagnostics(source, root, data))
-    return _Raw(source, root, data, diags)
+    diags.extend(_schema_diagnostics(source, root, data, composer.refused))
+    return _Raw(source, root, data, diags, composer.refused)
 
 
 # -- resolving names and paths -----------------------------------------------------------
@@ -434,34 +605,6 @@ def _display_path(path: Path) -> str:
     return rel if not rel.startswith("..") else str(path)
 
 
-def _semver_key(v: str) -> tuple[int, int, int, int, str]:
-    m = _SEMVER.match(v)
-    if not m:
-        return (-1, -1, -1, 0, v)
-    pre = m.group(4)
-    # a release sorts after its pre-releases
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3)), 0 if pre else 1, pre or "")
-
-
-_HEADER = re.compile(r"^(policy|version):\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
-
-
-def policy_index(root: Path) -> dict[tuple[str, str], Path]:
-    """(id, version) -> file, for every policy file under ``root`` (headers only)."""
-    out: dict[tuple[str, str], Path] = {}
-    if not root.is_dir():
-        return out
-    for p in sorted(root.rglob("*.yaml")):
-        try:
-            head = p.read_text(encoding="utf-8")[:4000]
-        except (OSError, UnicodeDecodeError):
-            continue
-        found: dict[str, str] = {m.group(1): m.group(2) for m in _HEADER.finditer(head)}
-        if "policy" in found and "version" in found:
-            out.setdefault((found["policy"], found["version"]), p)
-    return out
-
-
 def resolve_policy_path(ref: str | os.PathLike[str], root: Path | None = None) -> Path:
     """A policy file, a directory holding ``policy.yaml``, or ``ID[@VERSION]``."""
     p = Path(ref)
@@ -475,17 +618,16 @@ def resolve_policy_path(ref: str | os.PathLike[str], root: Path | None = None) -
     base = root or policies_root()
     pid, _, version = text.partition("@")
     if re.fullmatch(r"[a-z0-9][a-z0-9.-]*", pid):
-        index = policy_index(base)
-        versions = sorted((v for (i, v) in index if i == pid), key=_semver_key)
+        index = PolicyIndex.scan(base)
+        found = index.find(pid, version)
+        if found is not None:
+            return found
+        versions = index.versions(pid)
         if versions:
-            if not version:
-                return index[(pid, versions[-1])]
-            if (pid, version) in index:
-                return index[(pid, version)]
             raise PolicyLoadError(Diagnostic(
                 f"policy `{pid}` has no version `{version}`", code="io",
                 help="known versions: " + ", ".join(versions)))
-        ids = sorted({i for (i, _) in index})
+        ids = index.ids()
         sugg = difflib.get_close_matches(pid, ids, n=1)
         raise PolicyLoadError(Diagnostic(
             f"no policy file, directory or id `{text}`", code="io",
@@ -537,17 +679,18 @@ def convert_scalar(text: str, type_name: str) -> Any:
     """Read one parameter value of a scalar type; raises ValueError with a clear message."""
     if type_name == "text":
         return text
+    shown = text if len(text) <= 60 else text[:40] + "..." + text[-10:]
     try:
         node = parse_literal(text)
     except ExpressionSyntaxError as exc:
-        raise ValueError(f"`{text}` is not a {type_name.replace('_', '-')}: {exc.message}"
+        raise ValueError(f"`{shown}` is not a {type_name.replace('_', '-')}: {exc.message}"
                          ) from None
     want = _SCALAR_TYPES[type_name]
     got = literal_type(node)
     if type_name == "percent" and isinstance(node, A.Literal) and node.kind == "int":
-        raise ValueError(f"`{text}` is not a percentage; write it with `%`, e.g. `{text}%`")
+        raise ValueError(f"`{shown}` is not a percentage; write it with `%`, e.g. `{shown}%`")
     if not T.assignable(got, want) or got == T.NULL:
-        raise ValueError(f"`{text}` is a {got}, but the parameter is a {type_name}")
+        raise ValueError(f"`{shown}` is a {got}, but the parameter is a {type_name}")
     value = literal_value(node)
     if want in (T.MONEY, T.NUMBER):
         from decimal import Decimal
@@ -556,34 +699,44 @@ def convert_scalar(text: str, type_name: str) -> Any:
     return value
 
 
-def _param_value(spec: dict[str, Any], node: yaml.Node | None, type_name: str,
-                 columns: tuple[tuple[str, str], ...], name: str, source: Source,
-                 diags: list[Diagnostic], provision: str | None) -> Any:
-    raw = spec.get("value")
+def _param_value(name: str, spec: dict[str, Any], node: yaml.Node | None, raw: _Raw,
+                 type_name: str, columns: tuple[tuple[str, str], ...],
+                 provision: str | None, diags: list[Diagnostic]) -> Any:
+    """The value of parameter ``name`` (its node is ``node``), read by its type. Nodes the
+    composer refused are left out without a word: it has reported them."""
+    value = spec.get("value")
+    vnode = _child(node, "value")
 
     def bad(n: yaml.Node | None, msg: str, help: str | None = None) -> None:
-        diags.append(Diagnostic(msg, node_span(source, n) if n is not None else None,
+        n = n if n is not None else node
+        diags.append(Diagnostic(msg, node_span(raw.source, n) if n is not None else None,
                                 where=f"parameter `{name}`", provision=provision, help=help,
-                                source=source, code="parameter"))
+                                source=raw.source, code="parameter"))
 
-    if raw is None:
-        bad(node, f"parameter `{name}` has no value")
+    if vnode is not None and not raw.usable(vnode):
+        return None
+    if value is None:
+        bad(vnode, f"parameter `{name}` has no value")
         return None
     if type_name == "table":
-        if not isinstance(raw, list):
-            bad(node, f"parameter `{name}` is a table: its value must be a list of rows")
+        if not isinstance(value, list):
+            bad(vnode, f"parameter `{name}` is a table: its value must be a list of rows")
             return None
         rows: list[dict[str, Any]] = []
-        for i, row in enumerate(raw):
-            rnode = _child(node, i)
+        for i, row in enumerate(value):
+            rnode = _child(vnode, i)
+            if not raw.usable(rnode):
+                continue
             if not isinstance(row, dict):
                 bad(rnode, f"row {i + 1} of `{name}` must be a mapping of columns")
                 continue
             out: dict[str, Any] = {}
             for col, ctype in columns:
                 cnode = _child(rnode, col)
-                if col not in row or cnode is None or not isinstance(cnode, yaml.ScalarNode):
+                if col not in row or not isinstance(cnode, yaml.ScalarNode):
                     bad(rnode, f"row {i + 1} of `{name}` has no value for column `{col}`")
+                    continue
+                if not raw.usable(cnode):
                     continue
                 try:
                     out[col] = convert_scalar(str(cnode.value), ctype)
@@ -598,28 +751,29 @@ def _param_value(spec: dict[str, Any], node: yaml.Node | None, type_name: str,
         return tuple(rows)
     if type_name == "list":
         elem = columns[0][1] if columns else "text"
-        items = raw if isinstance(raw, list) else None
-        if items is None:
-            bad(node, f"parameter `{name}` is a list: write its value as a YAML list")
+        if not isinstance(value, list):
+            bad(vnode, f"parameter `{name}` is a list: write its value as a YAML list")
             return None
         values = []
-        for i, _ in enumerate(items):
-            inode = _child(node, i)
+        for i, _ in enumerate(value):
+            inode = _child(vnode, i)
             if not isinstance(inode, yaml.ScalarNode):
                 bad(inode, f"item {i + 1} of `{name}` must be a single value")
+                continue
+            if not raw.usable(inode):
                 continue
             try:
                 values.append(convert_scalar(str(inode.value), elem))
             except ValueError as exc:
                 bad(inode, f"item {i + 1} of `{name}`: {exc}")
         return tuple(values)
-    if not isinstance(node, yaml.ScalarNode):
-        bad(node, f"parameter `{name}` is a {type_name}: its value must be a single value")
+    if not isinstance(vnode, yaml.ScalarNode):
+        bad(vnode, f"parameter `{name}` is {_a(type_name)}: its value must be a single value")
         return None
     try:
-        return convert_scalar(str(node.value), type_name)
+        return convert_scalar(str(vnode.value), type_name)
     except ValueError as exc:
-        bad(node, str(exc), _value_help(type_name))
+        bad(vnode, str(exc), _value_help(type_name))
         return None
 
 
@@ -636,24 +790,140 @@ def _value_help(type_name: str) -> str:
     }.get(type_name, f"write a {type_name}")
 
 
-@dataclass
-class _Parts:
-    """One file's contribution, before merging with what it extends."""
+# Values the schema refuses are reported by it (and those the composer refuses, by the
+# composer). What follows builds the document from what is left: an entry whose value
+# cannot be used is neutralised, never reported a second time.
 
-    raw: _Raw
-    ref: str
-    params: dict[str, dict[str, Any]]
-    param_nodes: dict[str, yaml.Node | None]
-    defs: dict[str, DefSpec]
+def _text(value: Any) -> str | None:
+    """Text, or None for anything else (which the schema has reported)."""
+    return value if isinstance(value, str) else None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A mapping, or nothing for anything else (which the schema has reported)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _citation(spec: dict[str, Any], inherited: str | None) -> str | None:
+    """The `provision:` of an entry. One that is not text (reported already) is kept
+    empty, so that the entry is not reported again as citing nothing."""
+    if "provision" not in spec:
+        return inherited
+    return _text(spec["provision"]) or ""
+
+
+_PARAM_TYPES = frozenset((*_SCALAR_TYPES, "table", "list"))
+
+
+def _known_type(name: Any, types: Collection[str]) -> TypeGuard[str]:
+    return isinstance(name, str) and name in types
+
+
+def _param_shape(name: str, spec: dict[str, Any], inherited: ParamSpec | None,
+                 report: Callable[[str, str | None], None]
+                 ) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """A parameter's type and its columns (or its element type, for a list); None when
+    they cannot be known."""
+    declared = spec.get("type")
+    if "type" in spec and not _known_type(declared, _PARAM_TYPES):
+        return None
+    type_name = declared or (inherited.type_name if inherited else None)
+    if type_name is None:
+        report(f"parameter `{name}` has no `type`",
+               "add `type:` (date, duration, month_day, integer, decimal, percent, money, "
+               "text, bool, table, list)")
+        return None
+    if type_name == "table":
+        cols = spec.get("columns") or (dict(inherited.columns) if inherited else None)
+        if "columns" in spec and not (isinstance(cols, dict) and all(
+                _known_type(t, _SCALAR_TYPES) for t in cols.values())):
+            return None
+        if not cols:
+            report(f"table parameter `{name}` declares no `columns`",
+                   "add `columns:` with the type of each column, e.g. `{opens: month_day}`")
+            return None
+        return type_name, tuple((str(k), str(v)) for k, v in cols.items())
+    if type_name == "list":
+        if "of" in spec and not _known_type(spec["of"], _SCALAR_TYPES):
+            return None
+        of = spec.get("of") or (inherited.columns[0][1] if inherited and inherited.columns
+                                else "text")
+        return type_name, (("of", str(of)),)
+    return type_name, ()
+
+
+def _build_param(name: str, spec: Any, node: yaml.Node | None, raw: _Raw, ref: str,
+                 inherited: ParamSpec | None, diags: list[Diagnostic]) -> ParamSpec | None:
+    """Parameter ``name`` of one file, over what it inherits; None to keep that as it is.
+
+    A parameter whose type cannot be known is kept, typed `Never` and without a value, so
+    that the formulas using it are not reported for it."""
+    src = raw.source
+    key_span = node_span(src, node) if node is not None else None
+
+    def report(message: str, help: str | None, at: yaml.Node | None = None) -> None:
+        at = at if at is not None else node
+        diags.append(Diagnostic(message, node_span(src, at) if at is not None else None,
+                                source=src, where=f"parameter `{name}`", code="parameter",
+                                help=help))
+
+    def unusable(provision: str | None) -> ParamSpec:
+        return ParamSpec(name=name, type_name="unknown", type=T.NEVER, value=None,
+                         provision=provision, description=None, set_by=ref,
+                         key_span=key_span, source=src)
+
+    if not isinstance(spec, dict):  # the schema or the composer has said why
+        return None if inherited else unusable(None)
+    declared = spec.get("type")
+    if inherited and _known_type(declared, _PARAM_TYPES) and declared != inherited.type_name:
+        report(f"parameter `{name}` is {_a(inherited.type_name)} in {inherited.set_by}; "
+               f"an override cannot make it {_a(declared)}", None, _child(node, "type"))
+        return None
+    provision = _citation(spec, inherited.provision if inherited else None)
+    shape = _param_shape(name, spec, inherited, report)
+    if shape is None:
+        return unusable(provision)
+    type_name, columns = shape
+    vnode = _child(node, "value")
+    pnode = _child(node, "provision")
+    derived: DefSpec | None = None
+    psrc: Source | None = src
+    if "formula" in spec:
+        derived = _build_def(name, {**spec, "entity": "parameter"}, node, src, ref, diags, None)
+        value = None
+        vspan = derived.span() if derived is not None else None
+        set_by = f"derived in {ref}"
+    elif "value" not in spec and inherited is not None:
+        value = inherited.value
+        vspan = inherited.span
+        set_by = inherited.set_by
+        psrc = inherited.source
+        derived = inherited.derived
+    else:
+        value = _param_value(name, spec, node, raw, type_name, columns, provision, diags)
+        vspan = node_span(src, vnode) if vnode is not None else None
+        set_by = ref
+    return ParamSpec(
+        name=name, type_name=type_name, type=_param_type(type_name, columns), value=value,
+        provision=provision,
+        description=_text(spec.get("description", inherited.description if inherited
+                                   else None)),
+        set_by=set_by, span=vspan, key_span=key_span, source=psrc, columns=columns,
+        provision_positions=(ScalarPositions(src, pnode) if isinstance(pnode, yaml.ScalarNode)
+                             else inherited.provision_positions if inherited else None),
+        derived=derived)
 
 
 def _build_def(name: str, spec: dict[str, Any], dnode: yaml.Node | None, source: Source,
                ref: str, diags: list[Diagnostic], inherited: DefSpec | None) -> DefSpec | None:
+    """A definition (or the formula of a derived parameter or an invariant); None when
+    its formula or its entity is unusable, which the schema has reported."""
     fnode = _child(dnode, "formula")
     formula = spec.get("formula")
-    entity = spec.get("entity") or (inherited.entity if inherited else None)
-    provision = spec.get("provision", inherited.provision if inherited else None)
-    if not isinstance(formula, str) or fnode is None or not isinstance(fnode, yaml.ScalarNode):
+    entity = spec.get("entity", inherited.entity if inherited else "account")
+    provision = _citation(spec, inherited.provision if inherited else None)
+    if not isinstance(formula, str) or not formula or not isinstance(entity, str) \
+            or not isinstance(fnode, yaml.ScalarNode):
         return None
     positions = ScalarPositions(source, fnode)
     node: A.Node | None = None
@@ -666,9 +936,9 @@ def _build_def(name: str, spec: dict[str, Any], dnode: yaml.Node | None, source:
     enode = _child(dnode, "entity")
     pnode = _child(dnode, "provision")
     return DefSpec(
-        name=name, entity=entity or "account", formula=formula, node=node,
-        provision=provision, description=spec.get("description"),
-        declared_type=spec.get("type"), defined_in=ref,
+        name=name, entity=entity, formula=formula, node=node,
+        provision=provision, description=_text(spec.get("description")),
+        declared_type=_text(spec.get("type")), defined_in=ref,
         key_span=node_span(source, dnode) if dnode is not None else None,
         positions=positions, source=source,
         entity_span=node_span(source, enode) if enode is not None else None,
@@ -688,41 +958,39 @@ def _load_chain(path: Path, root: Path, seen: tuple[Path, ...],
         return [raw]
     enode = _child(raw.root, "extends")
     span = node_span(raw.source, enode) if enode is not None else None
+
+    def refuse(message: str, help: str | None = None) -> list[_Raw]:
+        diags.append(Diagnostic(message, span, source=raw.source, code="extends", help=help))
+        return [raw]
+
     if len(seen) >= MAX_EXTENDS_DEPTH:
-        diags.append(Diagnostic(f"`extends` chain is deeper than {MAX_EXTENDS_DEPTH}", span,
-                                source=raw.source, code="extends"))
-        return [raw]
+        return refuse(f"`extends` chain is deeper than {MAX_EXTENDS_DEPTH}")
     pid, _, version = parent_ref.partition("@")
-    index = policy_index(root)
-    target = index.get((pid, version)) if version else None
-    if target is None and not version:
-        versions = sorted((v for (i, v) in index if i == pid), key=_semver_key)
-        target = index.get((pid, versions[-1])) if versions else None
-    if target is None:
-        ids = sorted({f"{i}@{v}" for (i, v) in index})
-        sugg = difflib.get_close_matches(parent_ref, ids, n=1)
-        diags.append(Diagnostic(f"`extends: {parent_ref}`: no such policy under "
-                                f"{_display_path(root)}", span,
-                                source=raw.source, code="extends",
-                                help=f"did you mean `{sugg[0]}`?" if sugg else None))
-        return [raw]
-    target = target.resolve()
-    if root.resolve() not in target.parents:
-        diags.append(Diagnostic(f"`extends: {parent_ref}` leaves the policies root", span,
-                                source=raw.source, code="extends"))
-        return [raw]
+    index = PolicyIndex.scan(root)
+    found = index.find(pid, version)
+    target = found.resolve() if found is not None else None
+    if target is None or root.resolve() not in target.parents:
+        link = found or index.outside.get(pid)
+        if link is not None:
+            return refuse(f"`extends: {parent_ref}` leaves the policies root",
+                          f"`{_display_path(link)}` leads out of {_display_path(root)}; "
+                          "policies outside it are never read")
+        sugg = difflib.get_close_matches(parent_ref, index.refs(), n=1)
+        return refuse(f"`extends: {parent_ref}`: no such policy under {_display_path(root)}",
+                      f"did you mean `{sugg[0]}`?" if sugg else None)
     if target in seen or target == path.resolve():
         chain = " -> ".join(_display_path(p) for p in (*seen, path.resolve(), target))
-        diags.append(Diagnostic(f"`extends` cycle: {chain}", span, source=raw.source,
-                                code="extends", help="a policy cannot extend itself"))
-        return [raw]
+        return refuse(f"`extends` cycle: {chain}", "a policy cannot extend itself")
     return [*_load_chain(target, root, (*seen, path.resolve()), diags), raw]
 
 
 def _policies_root_for(path: Path) -> Path:
-    for parent in path.resolve().parents:
-        if parent.name == "policies":
-            return parent
+    """The nearest folder named `policies` above the policy: on its path as named (through
+    any symlinks), else on its real path, else the package's own."""
+    for named in (Path(os.path.abspath(path)), path.resolve()):
+        for parent in named.parents:
+            if parent.name == "policies":
+                return parent
     return policies_root().resolve()
 
 
@@ -738,9 +1006,47 @@ def load_document(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] |
         chain = _load_chain(path, base, (), diags)
     except PolicyLoadError as exc:
         return None, [*diags, *exc.diagnostics]
-    if any(not isinstance(r.data.get("policy"), str) for r in chain):
+    if not all(_buildable(r) for r in chain):
         return None, diags
     return _merge(chain, diags), diags
+
+
+_SECTIONS = ("effective", "provisions", "interpretations", "parameters", "definitions",
+             "outputs", "invariants")
+
+
+def _buildable(raw: _Raw) -> bool:
+    """Whether the file can be built into a document: it has a policy id, and each of its
+    sections is a mapping. (When one is not, what the rest of the policy refers to is
+    unknown, and checking it would only report that.)"""
+    return isinstance(raw.data.get("policy"), str) and all(
+        isinstance(raw.data[s], dict) for s in _SECTIONS if s in raw.data)
+
+
+def _outputs(raw: _Raw, outputs: dict[str, tuple[str, ...]],
+             spans: dict[tuple[str, str], Span], names: dict[tuple[str, str], str]) -> None:
+    """Read one file's `outputs:` into ``outputs``, ``spans`` and ``names``."""
+    onode = _child(raw.root, "outputs")
+    for entity, items in _mapping(raw.data.get("outputs")).items():
+        if not isinstance(items, list):
+            continue
+        enode = _child(onode, entity)
+        listed: list[str] = []
+        for i, item in enumerate(items):
+            inode = _child(enode, i)
+            if isinstance(item, dict) and len(item) == 1:
+                ((shown, target),) = item.items()
+                if not isinstance(target, str):
+                    continue
+                names[(entity, target)] = shown
+                inode = _child(inode, shown) or inode
+                item = target
+            if not isinstance(item, str):
+                continue
+            listed.append(item)
+            if inode is not None:
+                spans[(entity, item)] = node_span(raw.source, inode)
+        outputs[entity] = tuple(listed)
 
 
 def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
@@ -757,114 +1063,36 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
         d = raw.data
         src = raw.source
         ref = f"{d.get('policy')}@{d.get('version')}"
-        for pid, p in (d.get("provisions") or {}).items():
-            if isinstance(p, dict):
-                provisions[pid] = ProvisionSpec(pid, p.get("text"), bool(p.get("computable", True)),
-                                                p.get("reason"))
-        for iid, text in (d.get("interpretations") or {}).items():
-            interpretations[iid] = str(text)
+        for pid, p in _mapping(d.get("provisions")).items():
+            p = _mapping(p)
+            provisions[pid] = ProvisionSpec(pid, _text(p.get("text")),
+                                            p.get("computable") is not False,
+                                            _text(p.get("reason")))
+        for iid, text in _mapping(d.get("interpretations")).items():
+            interpretations[iid] = _text(text) or ""
         pnodes = _child(raw.root, "parameters")
-        for name, spec in (d.get("parameters") or {}).items():
-            if not isinstance(spec, dict):
-                continue
-            node = _child(pnodes, name)
-            inherited = params.get(name)
-            type_name = spec.get("type") or (inherited.type_name if inherited else None)
-            if type_name is None:
-                diags.append(Diagnostic(f"parameter `{name}` has no `type`",
-                                        node_span(src, node) if node else None, source=src,
-                                        where=f"parameter `{name}`", code="parameter",
-                                        help="add `type:` (date, duration, month_day, integer, "
-                                             "decimal, percent, money, text, bool, table, list)"))
-                continue
-            if inherited and spec.get("type") and spec["type"] != inherited.type_name:
-                diags.append(Diagnostic(
-                    f"parameter `{name}` is {_a(inherited.type_name)} in {inherited.set_by}; "
-                    f"an override cannot make it {_a(str(spec['type']))}",
-                    node_span(src, _child(node, "type") or node) if node else None,
-                    source=src, where=f"parameter `{name}`", code="parameter"))
-                continue
-            columns: tuple[tuple[str, str], ...]
-            if type_name == "table":
-                cols = spec.get("columns") or (dict(inherited.columns) if inherited else None)
-                if not isinstance(cols, dict) or not cols:
-                    diags.append(Diagnostic(f"table parameter `{name}` declares no `columns`",
-                                            node_span(src, node) if node else None, source=src,
-                                            code="parameter"))
-                    continue
-                columns = tuple((str(k), str(v)) for k, v in cols.items())
-            elif type_name == "list":
-                of = spec.get("of") or (inherited.columns[0][1] if inherited and
-                                        inherited.columns else "text")
-                columns = (("of", str(of)),)
-            else:
-                columns = ()
-            provision = spec.get("provision", inherited.provision if inherited else None)
-            vnode = _child(node, "value")
-            pnode = _child(node, "provision")
-            ppos = (ScalarPositions(src, pnode) if isinstance(pnode, yaml.ScalarNode)
-                    else inherited.provision_positions if inherited else None)
-            derived: DefSpec | None = None
-            psrc: Source | None
-            if "formula" in spec:
-                derived = _build_def(name, {**spec, "entity": "parameter"}, node, src, ref,
-                                     diags, None)
-                value = None
-                vspan = derived.span() if derived is not None else None
-                set_by = f"derived in {ref}"
-                psrc = src
-            elif "value" not in spec and inherited is not None:
-                value = inherited.value
-                vspan = inherited.span
-                set_by = inherited.set_by
-                psrc = inherited.source
-                derived = inherited.derived
-            else:
-                value = _param_value(spec, vnode, type_name, columns, name, src, diags,
-                                     provision)
-                vspan = node_span(src, vnode) if vnode is not None else None
-                set_by = ref
-                psrc = src
-            params[name] = ParamSpec(
-                name=name, type_name=type_name, type=_param_type(type_name, columns),
-                value=value, provision=provision,
-                description=spec.get("description", inherited.description if inherited else None),
-                set_by=set_by, span=vspan,
-                key_span=node_span(src, node) if node is not None else None,
-                source=psrc, columns=columns, provision_positions=ppos, derived=derived)
+        for name, spec in _mapping(d.get("parameters")).items():
+            param = _build_param(name, spec, _child(pnodes, name), raw, ref, params.get(name),
+                                 diags)
+            if param is not None:
+                params[name] = param
         inodes = _child(raw.root, "invariants")
-        for name, spec in (d.get("invariants") or {}).items():
-            if not isinstance(spec, dict):
-                continue
+        for name, spec in _mapping(d.get("invariants")).items():
+            spec = _mapping(spec)
             built = _build_def(name, {**spec, "entity": "parameter"}, _child(inodes, name),
                                src, ref, diags, None)
             if built is not None:
-                invariants[name] = InvariantSpec(name, built, spec.get("message"),
-                                                 str(spec.get("severity", "warning")))
+                severity = spec.get("severity")
+                invariants[name] = InvariantSpec(
+                    name, built, _text(spec.get("message")),
+                    severity if severity in ("error", "warning") else "warning")
         dnodes = _child(raw.root, "definitions")
-        for name, spec in (d.get("definitions") or {}).items():
-            if not isinstance(spec, dict):
-                continue
-            built = _build_def(name, spec, _child(dnodes, name), src, ref, diags,
+        for name, spec in _mapping(d.get("definitions")).items():
+            built = _build_def(name, _mapping(spec), _child(dnodes, name), src, ref, diags,
                                defs.get(name))
             if built is not None:
                 defs[name] = built
-        onode = _child(raw.root, "outputs")
-        for entity, names in (d.get("outputs") or {}).items():
-            if isinstance(names, list):
-                defs_out: list[str] = []
-                enode = _child(onode, entity)
-                for i, n in enumerate(names):
-                    inode = _child(enode, i)
-                    if isinstance(n, dict) and len(n) == 1:
-                        ((shown, target),) = n.items()
-                        n = str(target)
-                        output_names[(entity, n)] = str(shown)
-                        inode = _child(inode, str(shown)) or inode
-                    defs_out.append(str(n))
-                    if inode is not None:
-                        output_spans[(entity, str(n))] = node_span(src, inode)
-                outputs[entity] = tuple(defs_out)
+        _outputs(raw, outputs, output_spans, output_names)
         canonical_chain.append(d)
     last = chain[-1].data
     doc_params = {n: {"type": p.type_name, "value": to_json_value(p.value),
@@ -889,18 +1117,18 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
     }
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":"),
                                        ensure_ascii=False).encode("utf-8")).hexdigest()
-    eff = last.get("effective") or {}
+    eff = _mapping(last.get("effective"))
     return PolicyDocument(
         id=str(last.get("policy")), version=str(last.get("version")),
         status=str(last.get("status")), title=str(last.get("title")),
-        path=chain[-1].source.path, description=last.get("description"),
+        path=chain[-1].source.path, description=_text(last.get("description")),
         source_info=last.get("source"),
-        effective={"from": eff.get("from"), "to": eff.get("to")},
-        extends=last.get("extends"), models=last.get("models"),
+        effective={"from": _text(eff.get("from")), "to": _text(eff.get("to"))},
+        extends=_text(last.get("extends")), models=_text(last.get("models")),
         provisions=provisions, interpretations=interpretations, parameters=params,
         definitions=defs, outputs=outputs, output_spans=output_spans,
         output_names=output_names,
         sources={r.source.path: r.source for r in chain}, invariants=invariants,
-        declared=frozenset(n for r in chain for n in (r.data.get("definitions") or {})),
+        declared=frozenset(n for r in chain for n in _mapping(r.data.get("definitions"))),
         chain=tuple(str(c) for c in canonical_refs), files=tuple(r.source.path for r in chain),
         canonical=canonical, sha256=digest)

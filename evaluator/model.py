@@ -72,9 +72,18 @@ class Claim:
     reconsideration_decided: date | None = None
 
 
+#: the ``field`` of an error about a record as a whole (a row with cells missing, a member
+#: that is not an object, a record whose evaluation fails)
+WHOLE_RECORD = "*"
+
+
 @dataclass(frozen=True, slots=True)
 class RecordError:
-    """A record that could not be read or evaluated; every other record still is."""
+    """A record that could not be read or evaluated; every other record still is.
+
+    Every error names a field: the input field at fault, or :data:`WHOLE_RECORD` (``"*"``)
+    when the record as a whole is (an error created without a field gets ``"*"``).
+    """
 
     message: str
     member_id: str | None = None
@@ -83,10 +92,18 @@ class RecordError:
     field: str | None = None
     #: where in the input: "members[3].accounts[0]" or "row 17"
     location: str | None = None
+    #: an error about a claim (rendered with ``claim_id``, even when the claim has none)
+    claim: bool = False
+
+    def __post_init__(self) -> None:
+        if self.field is None:
+            object.__setattr__(self, "field", WHOLE_RECORD)
+        if self.claim_id is not None and not self.claim:
+            object.__setattr__(self, "claim", True)
 
     def to_json(self) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
-        if self.claim_id is not None:
+        if self.claim:
             out["claim_id"] = self.claim_id
         else:
             out["member_id"] = self.member_id

@@ -22,6 +22,17 @@ from evaluator.values import MONTHS, Duration, MonthDay, parse_iso_date
 MAX_EXPRESSION_LENGTH = 20_000
 #: how deeply brackets may nest; deeper text is refused before parsing
 MAX_NESTING = 100
+#: how deeply the parts of a formula may nest: each operator, `not`, unary minus, `.field`,
+#: `if`, call, list, record and comprehension around another part is one level (names and
+#: literals are not: ``not not x`` and ``[[1]]`` are two deep, brackets alone never count).
+#: Deeper formulas are refused right after parsing, so that the recursive walks over a
+#: formula (type inference, compilation, evaluation, unparsing) stay far below Python's
+#: recursion limit; the shipped policies nest at most 10 deep.
+MAX_DEPTH = 100
+#: the most digits a whole number may have (integers, durations, days of the year)
+MAX_INT_DIGITS = 30
+#: the largest count of a duration literal (``100000 days``)
+MAX_DURATION = 100_000
 
 _TOKEN_NAMES = {
     "NAME": "a name", "INT": "a whole number", "DECIMAL": "a decimal number",
@@ -79,11 +90,8 @@ def parse_expression(text: str) -> A.Node:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
-    try:
-        return _Build(text).build(tree)
-    except RecursionError:
-        raise ExpressionSyntaxError("formula is nested too deeply", 0, len(text),
-                                    "split it into several definitions") from None
+    _check_depth(tree)
+    return _Build(text).build(tree)
 
 
 def parse_literal(text: str) -> A.Literal | A.ListLit | A.RecordLit | A.Unary:
@@ -119,6 +127,34 @@ def _check_nesting(text: str) -> None:
                                             i, i + 1, "split the formula into definitions")
         elif ch in ")]}":
             depth -= 1
+
+
+def _check_depth(tree: Tree[Any]) -> None:
+    """Refuse a parse tree that would build a syntax tree more than :data:`MAX_DEPTH` deep,
+    at the outermost part that is too deep (the first one, reading left to right). The
+    tree is walked with a stack, not recursively: the parser itself handles any depth."""
+    stack: list[tuple[Tree[Any], int]] = [(tree, 0)]
+    while stack:
+        t, depth = stack.pop()
+        parts = [c for c in t.children if isinstance(c, Tree)]
+        if parts and t.data in _NODE_RULES:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ExpressionSyntaxError(
+                    "formula is nested too deeply", getattr(t.meta, "start_pos", 0),
+                    getattr(t.meta, "end_pos", 0),
+                    f"a formula nests at most {MAX_DEPTH} levels deep; split it into "
+                    "several definitions")
+        stack.extend((c, depth) for c in reversed(parts))
+
+
+def _whole_number(raw: str) -> int | None:
+    """The value of a run of digits, or None when it has more than :data:`MAX_INT_DIGITS`
+    significant digits (Python refuses to convert more than 4,300 digits at all)."""
+    digits = raw.lstrip("0")
+    if len(digits) > MAX_INT_DIGITS:
+        return None
+    return int(digits or "0")
 
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> ExpressionSyntaxError:
@@ -202,22 +238,30 @@ class _Build:
                                     "subtraction put spaces around `-`")
 
     def b_duration_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
-        n = int(str(t.children[0]))
-        unit = str(t.children[1]).rstrip("s")
-        if n > 100_000:
-            raise ExpressionSyntaxError(f"duration `{n} {t.children[1]}` is too long", s, e)
+        raw, written = str(t.children[0]), str(t.children[1])
+        n = _whole_number(raw)
+        if n is None:
+            raise ExpressionSyntaxError(
+                f"duration of {len(raw)} digits is too long", s, e,
+                f"a duration is at most {MAX_DURATION} years, months, weeks or days")
+        if n > MAX_DURATION:
+            raise ExpressionSyntaxError(f"duration `{n} {written}` is too long", s, e)
         dur = {"year": Duration(months=12 * n), "month": Duration(months=n),
-               "week": Duration(days=7 * n), "day": Duration(days=n)}[unit]
-        return A.Literal(dur, "duration", f"{n} {t.children[1]}", start=s, end=e)
+               "week": Duration(days=7 * n), "day": Duration(days=n)}[written.rstrip("s")]
+        return A.Literal(dur, "duration", f"{n} {written}", start=s, end=e)
 
     def b_month_day_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
-        day = int(str(t.children[0]))
-        month = MONTHS.index(str(t.children[1])) + 1
+        raw, written = str(t.children[0]), str(t.children[1])
+        hint = "write a day such as `15 Oct`"
+        day = _whole_number(raw)
+        if day is None:
+            raise ExpressionSyntaxError(f"{written} has no day of {len(raw)} digits", s, e,
+                                        hint)
         try:
-            md = MonthDay(month, day)
+            md = MonthDay(MONTHS.index(written) + 1, day)
         except ValueError as exc:
-            raise ExpressionSyntaxError(str(exc), s, e, "write a day such as `15 Oct`") from None
-        return A.Literal(md, "month_day", f"{day} {t.children[1]}", start=s, end=e)
+            raise ExpressionSyntaxError(str(exc), s, e, hint) from None
+        return A.Literal(md, "month_day", f"{day} {written}", start=s, end=e)
 
     def b_percent_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
         raw = str(t.children[0])
@@ -232,7 +276,7 @@ class _Build:
 
     def b_int_lit(self, t: Tree[Any], s: int, e: int) -> A.Node:
         raw = str(t.children[0])
-        if len(raw) > 30:
+        if len(raw) > MAX_INT_DIGITS:
             raise ExpressionSyntaxError("number is too long", s, e)
         return A.Literal(int(raw), "int", raw, start=s, end=e)
 
@@ -366,6 +410,10 @@ class _Build:
             seen.add(key)
             fields.append((key, self.build(f.children[1])))
         return A.RecordLit(tuple(fields), start=s, end=e)
+
+
+#: the parse-tree rules that become one syntax-tree node each (the levels MAX_DEPTH counts)
+_NODE_RULES = frozenset(name[2:] for name in vars(_Build) if name.startswith("b_"))
 
 
 def today() -> _dt.date:  # pragma: no cover - convenience for the CLI

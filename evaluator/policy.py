@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from evaluator import types as T
-from evaluator.checker import CheckedPolicy, check_document
+from evaluator.checker import CheckedPolicy, check_document, dependency_order
 from evaluator.coverage import Coverage
 from evaluator.errors import (
     Diagnostic,
@@ -304,19 +304,8 @@ class Policy:
         if plan is not None:
             return plan
         defs = self.checked.defs
-        order: list[str] = []
-        seen: set[str] = set()
-
-        def visit(n: str) -> None:
-            if n in seen or n not in defs:
-                return
-            seen.add(n)
-            for u in sorted(defs[n].uses):
-                visit(u)
-            order.append(n)
-
-        for n in outputs:
-            visit(n)
+        order = dependency_order((n for n in outputs if n in defs),
+                                 lambda n: sorted(u for u in defs[n].uses if u in defs))
         self._trace_plans[outputs] = order
         return order
 
@@ -467,10 +456,11 @@ def check_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | 
 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
-    seen: set[str] = set()
+    """The diagnostics once each, in file order."""
+    seen: set[tuple[object, ...]] = set()
     out: list[Diagnostic] = []
     for d in diags:
-        key = d.render()
+        key = d.key()
         if key not in seen:
             seen.add(key)
             out.append(d)

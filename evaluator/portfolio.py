@@ -6,37 +6,53 @@ accounts are always evaluated together, and the output is put back in the order 
 scalar backend uses (members in order of first appearance, accounts in row order), so the
 result does not depend on the chunk size. The CSV written here is the same as
 ``unclaimed evaluate --format csv`` writes from the scalar backend.
+
+A CSV file is read as :func:`evaluator.columnar.read_table` reads it (its layout first:
+where each record starts, which rows have more or fewer cells than the header), so rows
+that cannot be matched to columns are record errors here too. When the columnar backend
+cannot evaluate the table at all, the file is evaluated with the scalar backend and
+written in the same form.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as _dt
+import gc
+import mmap
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+import numpy as np
 import polars as pl
 
 from evaluator import types as T
 from evaluator.columnar import (
     ColumnarResult,
+    CsvLayout,
     Shape,
     Table,
+    Unsupported,
+    csv_layout,
     evaluate_frame,
+    facts_from_frame,
     table_from_frame,
 )
-from evaluator.facts import FactsError, parse_fx_csv
+from evaluator.facts import FactsError, RaggedRow, load_facts, parse_fx_csv
 from evaluator.model import RecordError
 
 if TYPE_CHECKING:
     from evaluator.loader import ParamSpec
     from evaluator.policy import Policy
+    from evaluator.results import EvaluationResult
 
 #: above this many rows a table is evaluated in member-consistent chunks
 DEFAULT_CHUNK_ROWS = 1_000_000
@@ -198,37 +214,116 @@ class Progress:
             self.stream.flush()
 
 
-def _scan(path: Path) -> pl.LazyFrame:
+@dataclass
+class _Source:
+    """The data records of a snapshot file, read lazily: polars reads the cells (every
+    column as text for CSV); ``lines`` and ``ragged`` say, per record, the line it starts
+    on and whether its cells could not be matched to the header's columns."""
+
+    lazy: pl.LazyFrame
+    rows: int
+    lines: np.ndarray[Any, Any]
+    ragged: np.ndarray[Any, Any]
+    ragged_rows: list[RaggedRow]
+
+
+def _open(path: Path) -> _Source:
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pl.scan_csv(path, infer_schema=False)
-    if suffix == ".parquet":
-        return pl.scan_parquet(path)
-    raise FactsError(f"{path}: a snapshot table is .csv or .parquet")
+    try:
+        if suffix == ".parquet":
+            lazy = pl.scan_parquet(path)
+            rows = int(lazy.select(pl.len()).collect().item())
+            return _Source(lazy, rows, np.arange(2, rows + 2, dtype=np.int64),
+                           np.zeros(rows, dtype=bool), [])
+        if suffix != ".csv":
+            raise FactsError(f"{path}: a snapshot table is .csv or .parquet")
+        layout = _csv_layout(path)
+        if layout.frame is None:
+            lazy = pl.scan_csv(path, has_header=True, skip_lines=layout.skip_lines,
+                               new_columns=layout.columns, infer_schema=False,
+                               truncate_ragged_lines=True)
+            try:
+                rows = int(lazy.select(pl.len()).collect().item())
+                names = lazy.collect_schema().names()
+            except pl.exceptions.PolarsError:
+                rows, names = -1, []
+            if rows == layout.lines.size and names == layout.columns:
+                return _Source(lazy, rows, layout.lines, layout.ragged, layout.ragged_rows)
+            # polars sees other records than the layout: read the rows the exact way
+            layout = csv_layout(path.read_bytes(), str(path), exact=True)
+        assert layout.frame is not None
+        return _Source(layout.frame.lazy(), layout.frame.height, layout.lines,
+                       layout.ragged, layout.ragged_rows)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        text = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise FactsError(f"{path}: cannot read the table: {text}") from None
+
+
+def _csv_layout(path: Path) -> CsvLayout:
+    """The layout of a CSV file, scanned through a memory map (the file is not copied)."""
+    with path.open("rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return csv_layout(b"", str(path))
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    message = None
+    try:
+        layout = csv_layout(mapped, str(path))
+    except FactsError as exc:  # its traceback holds views of the map: keep the text only
+        message = str(exc)
+    gc.collect()
+    with contextlib.suppress(BufferError):  # a view still alive: closed when it goes
+        mapped.close()
+    if message is not None:
+        raise FactsError(message)
+    return layout
 
 
 def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
                   fx: str | os.PathLike[str] | None, as_of: _dt.date,
                   params: dict[str, ParamSpec], out: str | os.PathLike[str], *,
                   chunk_rows: int | None = None, progress: Progress | None = None,
-                  on_chunk: Callable[[int], None] | None = None) -> Summary:
+                  on_chunk: Callable[[int], None] | None = None,
+                  fallback: bool = True) -> Summary:
     """Evaluate a snapshot table (CSV or Parquet) to a CSV or Parquet file of
-    determinations, in member-consistent chunks when it is large."""
+    determinations, in member-consistent chunks when it is large.
+
+    When the columnar backend cannot evaluate the policy or the table (for example
+    balances too large or too fine for its exact integers), the whole file is evaluated
+    with the scalar backend instead, unless ``fallback`` is false (then
+    :class:`~evaluator.columnar.Unsupported` is raised)."""
     started = time.perf_counter()
     src = Path(facts)
     target = Path(out)
     if target.suffix.lower() not in (".csv", ".parquet"):
         raise FactsError(f"{out}: determinations are written to .csv or .parquet")
-    try:
-        lazy = _scan(src)
-        rows = lazy.select(pl.len()).collect().item()
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise FactsError(f"{src}: cannot read the table: {str(exc).splitlines()[0]}"
-                         ) from None
+    source = _open(src)
+    rows = source.rows
     rates = parse_fx_csv(fx) if fx is not None else {}
+    try:
+        summary = _evaluate_chunks(policy, src, source, rates, as_of, params, target,
+                                   chunk_rows=chunk_rows, progress=progress,
+                                   on_chunk=on_chunk)
+    except Unsupported:
+        if not fallback:
+            raise
+        if progress is not None:
+            progress.close()
+        summary = _evaluate_scalar(policy, src, source, rates, as_of, params, target)
+    summary.accounts = rows
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
+                     rates: dict[tuple[str, _dt.date], Decimal], as_of: _dt.date,
+                     params: dict[str, ParamSpec], target: Path, *,
+                     chunk_rows: int | None, progress: Progress | None,
+                     on_chunk: Callable[[int], None] | None) -> Summary:
+    lazy, rows = source.lazy, source.rows
     size = chunk_rows or DEFAULT_CHUNK_ROWS
     chunks = max(1, -(-rows // size))
     summary = Summary(accounts=rows, chunks=chunks)
+    summary.errors.extend(r.error() for r in source.ragged_rows)
     progress = progress or Progress(total=chunks)
     progress.total = chunks
     numbered = lazy.with_row_index("__row")
@@ -236,13 +331,21 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
     first_seen: dict[str, int] = {}
     if chunks > 1:
         # one look at the ids of the whole file: where members begin, and account ids
-        # that occur more than once (a duplicate may sit in another member's chunk)
-        ids = lazy.select(pl.col("member_id").str.strip_chars().fill_null(""),
-                          pl.col("account_id").str.strip_chars()).collect()
-        ranges = _member_ranges(ids.get_column("member_id"), rows, size)
-        dups = ids.select(pl.col("account_id"), pl.int_range(pl.len()).alias("__row")) \
-            .filter(pl.col("account_id").is_duplicated())
-        first_seen = {r[0]: r[1] + 2 for r in dups.group_by("account_id").agg(
+        # that occur more than once (a duplicate may sit in another member's chunk);
+        # rows whose cells cannot be matched to columns are not records of any member
+        try:
+            ids = lazy.select(pl.col("member_id").str.strip_chars().fill_null(""),
+                              pl.col("account_id").str.strip_chars()).collect()
+        except pl.exceptions.PolarsError as exc:
+            raise FactsError(f"{src}: cannot read the table: "
+                             f"{str(exc).splitlines()[0]}") from None
+        ids = ids.with_row_index("__row")
+        if source.ragged.any():
+            ids = ids.filter(pl.Series(~source.ragged))
+        ranges = _member_ranges(ids, rows, size)
+        dups = ids.filter(pl.col("account_id").is_not_null() & (pl.col("account_id") != "")
+                          & pl.col("account_id").is_duplicated())
+        first_seen = {r[0]: int(source.lines[r[1]]) for r in dups.group_by("account_id").agg(
             pl.col("__row").min()).iter_rows()}
         del ids, dups
     if ranges is not None:
@@ -267,9 +370,16 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
             except pl.exceptions.PolarsError as exc:
                 raise FactsError(f"{src}: cannot read the table: "
                                  f"{str(exc).splitlines()[0]}") from None
-            lines = raw.get_column("__row") + 2
-            table = table_from_frame(raw.drop("__row"), rates, str(src),
-                                     lines=lines, first_seen=first_seen)
+            index = raw.get_column("__row").to_numpy()
+            keep = ~source.ragged[index]
+            lines = source.lines[index]
+            raw = raw.drop("__row")
+            if not keep.all():
+                raw = raw.filter(pl.Series(keep))
+                lines = lines[keep]
+            table = table_from_frame(raw, rates, str(src),
+                                     lines=pl.Series("__line", lines, pl.UInt32),
+                                     first_seen=first_seen)
             result = evaluate_frame(policy, table, as_of, params)
             summary.errors.extend(table.errors)
             frame = result.frame
@@ -303,18 +413,20 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise FactsError(f"{target}: cannot write: {str(exc).splitlines()[0]}") from None
     summary.portfolio = portfolio
-    summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _member_ranges(ids: pl.Series, rows: int, size: int) -> list[tuple[int, int]] | None:
+def _member_ranges(ids: pl.DataFrame, rows: int, size: int) -> list[tuple[int, int]] | None:
     """Row ranges of about ``size`` rows cut at member boundaries, when each member's rows
     are contiguous in the file (then the chunks, in file order, are already in the
-    scalar backend's order); None when they are not."""
-    starts = (ids != ids.shift(1)).fill_null(True)
-    if int(starts.sum()) != ids.n_unique():
+    scalar backend's order); None when they are not. ``ids`` has the member id and the
+    row (``__row``) of each record; rows without a member id are in no member."""
+    members = ids.filter(pl.col("member_id") != "")
+    mid = members.get_column("member_id")
+    starts = (mid != mid.shift(1)).fill_null(True)
+    if int(starts.sum()) != mid.n_unique():
         return None
-    start_rows = starts.arg_true().to_list()
+    start_rows = members.get_column("__row").filter(starts).to_list()
     ranges: list[tuple[int, int]] = []
     begin = 0
     target = size
@@ -327,8 +439,113 @@ def _member_ranges(ids: pl.Series, rows: int, size: int) -> list[tuple[int, int]
     return ranges
 
 
+# -- the scalar backend, when the columnar one cannot evaluate a file -------------------------
+
+def _evaluate_scalar(policy: Policy, src: Path, source: _Source,
+                     rates: dict[tuple[str, _dt.date], Decimal], as_of: _dt.date,
+                     params: dict[str, ParamSpec], target: Path) -> Summary:
+    """The whole file through the scalar backend, written as the columnar path writes it."""
+    if src.suffix.lower() == ".csv":
+        facts = load_facts(src)  # the scalar reader, which the columnar one agrees with
+    else:
+        raw = source.lazy.collect().with_columns(
+            pl.Series("__line", source.lines, pl.UInt32))
+        facts = facts_from_frame(raw, {}, str(src))
+    facts = dataclasses.replace(facts, fx_rates={**facts.fx_rates, **rates})
+    result = _with_params(policy, params).evaluate(facts, as_of=as_of, backend="scalar")
+    frame = scalar_frame(policy, result, typed=target.suffix.lower() == ".parquet")
+    try:
+        if target.suffix.lower() == ".parquet":
+            frame.write_parquet(target)
+        else:
+            frame.write_csv(target)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise FactsError(f"{target}: cannot write: {str(exc).splitlines()[0]}") from None
+    return Summary(accounts=source.rows, determinations=len(result.accounts),
+                   errors=list(result.errors), chunks=1, portfolio=result.portfolio)
+
+
+def _with_params(policy: Policy, params: dict[str, ParamSpec]) -> Policy:
+    """The policy, evaluating with these (already resolved) parameters."""
+    from evaluator.policy import Policy as _Policy
+
+    class Resolved(_Policy):
+        def run_params(self, overrides: Mapping[str, Any] | None
+                       ) -> tuple[dict[str, ParamSpec], list[Any]]:
+            return dict(params), []
+
+    fixed = Resolved.__new__(Resolved)
+    fixed.__dict__.update(policy.__dict__)
+    return fixed
+
+
+def scalar_frame(policy: Policy, result: EvaluationResult, typed: bool) -> pl.DataFrame:
+    """The scalar backend's determinations as the frame :func:`write_frame` gives for the
+    columnar backend: the same columns, dates and exact decimals typed for Parquet, and
+    for CSV the cells of ``unclaimed evaluate --format csv``."""
+    from evaluator.results import flat
+    from evaluator.values import display
+
+    accounts = result.accounts
+    columns: list[pl.Series] = [
+        pl.Series("member_id", [a.member_id for a in accounts], pl.String),
+        pl.Series("account_id", [a.account_id for a in accounts], pl.String)]
+
+    def text(name: str, cells: list[str]) -> pl.Series:
+        return pl.Series(name, cells if typed else [c or None for c in cells], pl.String)
+
+    for shown, definition in policy.outputs("account"):
+        t = T.strip(policy.checked.defs[definition].type)
+        values = [a.values.get(shown) for a in accounts]
+        if shown == "payment_window" and isinstance(t, T.RecordT):
+            windows = [v or {} for v in values]
+            for key, label in (("opens", "window_opens"), ("closes", "window_closes"),
+                               ("provision", "window_provision")):
+                got = [w.get(key) for w in windows]
+                if typed and key != "provision":
+                    columns.append(pl.Series(label, got, pl.Date))
+                elif key == "provision":
+                    columns.append(text(label, ["" if g is None else str(g) for g in got]))
+                else:
+                    columns.append(text(label, [display(g) if g is not None else ""
+                                                for g in got]))
+            continue
+        if not typed or isinstance(t, T.RecordT | T.ListT):
+            columns.append(text(shown, [flat(shown, v) for v in values]))
+        elif t == T.DATE:
+            columns.append(pl.Series(shown, values, pl.Date))
+        elif t in (T.MONEY, T.NUMBER):
+            places = max([_places(v) for v in values if v is not None] or [0])
+            scale = max(2, places) if t == T.MONEY else places
+            if scale:
+                quantum = Decimal(1).scaleb(-scale)
+                columns.append(pl.Series(shown, [None if v is None else Decimal(v).quantize(
+                    quantum) for v in values], pl.Decimal(38, scale)))
+            else:
+                columns.append(pl.Series(shown, [None if v is None else int(v)
+                                                 for v in values], pl.Int64))
+        elif t == T.INT:
+            columns.append(pl.Series(shown, values, pl.Int64))
+        elif t == T.BOOL:
+            columns.append(pl.Series(shown, values, pl.Boolean))
+        elif t == T.TEXT:
+            columns.append(pl.Series(shown, values, pl.String))
+        elif t == T.MONTH_DAY:
+            columns.append(pl.Series(shown, [None if v is None else v.month * 100 + v.day
+                                             for v in values], pl.Int32))
+        else:
+            columns.append(text(shown, [flat(shown, v) for v in values]))
+    return pl.DataFrame(columns)
+
+
+def _places(value: Any) -> int:
+    exp = Decimal(value).as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else 0
+
+
 def _errors(frame: pl.DataFrame) -> list[RecordError]:
-    bad = frame.filter(pl.col("__error").is_not_null())
+    bad = frame.filter(pl.col("__error").is_not_null()).select(
+        "member_id", "account_id", "__error", "__late", "__line")
     return [RecordError(r["__error"], r["member_id"], r["account_id"],
                         field="date" if r["__late"] is not None else None,
                         location=f"row {r['__line']}")

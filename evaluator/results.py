@@ -246,8 +246,9 @@ def flat(name: str, v: Any) -> str:
 
 def describe_error(e: RecordError) -> str:
     ids = []
-    if e.claim_id is not None:
-        ids.append(f"claim {e.claim_id}")
+    if e.claim:
+        if e.claim_id is not None:
+            ids.append(f"claim {e.claim_id}")
     else:
         if e.member_id is not None:
             ids.append(f"member {e.member_id}")

@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 import yaml
 
 __all__ = [
+    "ELLIPSIS",
+    "SNIPPET_CONTEXT",
+    "SNIPPET_WIDTH",
     "TAB_WIDTH",
     "ScalarPositions",
     "Source",
@@ -37,6 +40,12 @@ __all__ = [
 
 #: tab stops used when a snippet expands tabs
 TAB_WIDTH = 4
+#: a line longer than this (in characters) is shown in a snippet only around its span
+SNIPPET_WIDTH = 200
+#: characters of a long line shown before and after the span (see :func:`render_snippet`)
+SNIPPET_CONTEXT = 80
+#: marks the parts of a long line a snippet leaves out
+ELLIPSIS = "..."
 
 #: what PyYAML treats as a line break (``\r\n`` counts as one)
 _BREAKS = "\r\n\x85\u2028\u2029"
@@ -116,9 +125,15 @@ class Source:
 
     def line(self, n: int) -> str:
         """Line ``n`` (1-based) without its line break; ``""`` out of range."""
+        start, end = self.line_range(n)
+        return self.text[start:end]
+
+    def line_range(self, n: int) -> tuple[int, int]:
+        """Offsets of the start and end of line ``n`` (1-based), without its line break;
+        an empty range out of range."""
         if 1 <= n <= len(self._starts):
-            return self.text[self._starts[n - 1] : self._ends[n - 1]]
-        return ""
+            return self._starts[n - 1], self._ends[n - 1]
+        return 0, 0
 
     def position(self, index: int) -> tuple[int, int]:
         """1-based (line, column) of an absolute character offset, clamped to the text."""
@@ -178,22 +193,45 @@ def render_snippet(source: Source, span: Span, *, tab_width: int = TAB_WIDTH) ->
     A span over several lines shows its first line, with carets to the end of
     it; a zero-width span gets one caret; a span past the end of the line gets
     carets up to one column past its last character.
+
+    Of a line longer than :data:`SNIPPET_WIDTH` characters, only the span and
+    ``SNIPPET_CONTEXT`` characters either side are shown (of a span longer than
+    ``2 * SNIPPET_CONTEXT``, its start and the context before it), the rest
+    elided with :data:`ELLIPSIS`: the cost of a snippet does not grow with the
+    length of the line.
     """
-    text = source.line(span.line)
+    line_start, line_end = source.line_range(span.line)
+    length = line_end - line_start
+    # 1-based columns of the span's first character and of the one after it
+    start = min(max(span.col, 1), length + 1)
+    end = length + 1 if span.end_line > span.line else min(span.end_col, length + 2)
+    # the characters [lo, hi) of the line are shown
+    lo, hi = 0, length
+    if length > SNIPPET_WIDTH:
+        lo = max(start - 1 - SNIPPET_CONTEXT, 0)
+        if end - start <= 2 * SNIPPET_CONTEXT:
+            hi = min(end - 1 + SNIPPET_CONTEXT, length)
+        else:  # a long span: its start only, with carets to the end of what is shown
+            hi = min(start - 1 + 2 * SNIPPET_CONTEXT, length)
+            end = hi + 1
+    text = source.text[line_start + lo : line_start + hi]
     shown, columns = _display(text, tab_width)
     last = len(text)
 
     def column_of(col: int) -> int:
         # display column of 1-based character column ``col``; past the end, one per column
-        index = max(col - 1, 0)
+        index = max(col - 1 - lo, 0)
         if index <= last:
             return columns[index]
         return columns[last] + index - last
 
-    start = min(max(span.col, 1), last + 1)
-    end = last + 1 if span.end_line > span.line else min(span.end_col, last + 2)
     left = column_of(start)
     width = max(column_of(end) - left, 1) if end > start else 1
+    if lo > 0:
+        shown = f"{ELLIPSIS} {shown}"
+        left += len(ELLIPSIS) + 1
+    if hi < length:
+        shown = f"{shown} {ELLIPSIS}"
     number = str(span.line)
     gutter = " " * len(number)
     first = f"{number} |" + (f" {shown}" if shown else "")

@@ -274,6 +274,26 @@ def test_whole_input_failures_exit_2_with_one_line(name: str, tmp_path: Path) ->
     tally("facts: unusable inputs (exit 2, one line)")
 
 
+@pytest.mark.parametrize("name", ["huge-balance.csv", "fine-balance.csv"])
+def test_a_table_beyond_the_columnar_backend_when_it_is_required(name: str,
+                                                                 tmp_path: Path) -> None:
+    """By default such a table is evaluated row by row (tests/broken/cases.yaml); when the
+    columnar backend is asked for explicitly, or `compare` needs it, one line, exit 2."""
+    path = BROKEN / name
+    for argv in (["evaluate", "--policy", "fsra-2024-001", "--facts", str(path), "--as-of",
+                  AS_OF, "--backend", "columnar", "--out", str(tmp_path / "out.csv")],
+                 ["evaluate", "--policy", "fsra-2024-001", "--facts", str(path), "--as-of",
+                  AS_OF, "--backend", "columnar"],
+                 ["compare", "--policy", "fsra-2024-001", "--policy", "fsra-2024-001-semi-annual",
+                  "--facts", str(path), "--as-of", AS_OF, "--out", str(tmp_path / "cmp")]):
+        code, out, err = run(*argv)
+        lines = err.strip().splitlines()
+        assert code == 2 and out == "", (argv, code, out, err)
+        assert len(lines) == 1 and lines[0].startswith("error: ") \
+            and "columnar backend" in lines[0], err
+    assert not (tmp_path / "out.csv").exists()
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
                     reason="root reads files whatever their mode")
 def test_an_unreadable_file_exits_2(tmp_path: Path) -> None:
@@ -318,9 +338,8 @@ FIELD_DAMAGE = {
 }
 TOLERATED = {"spaces-around-values": 12}
 BLANK = {"row-of-commas": 4, "empty-line": 3}
-#: damage that known bugs mishandle (tests/broken/cases.yaml: short-row.csv,
-#: extra-cell.csv, blank-cells-row.csv, year-zero.csv); only in the xfail variant
-KNOWN_BUGS = {"missing-cell": 12, "extra-cell": 12, "row-of-extra-commas": 2,
+#: damage to the shape of a row (a cell missing or too many) and the year 0000
+SHAPE_DAMAGE = {"missing-cell": 12, "extra-cell": 12, "row-of-extra-commas": 2,
               "row-of-blanks": 3, "date-year-zero": 4}
 
 BAD_BALANCES = ["abc", "1e3", "12.", ".50", "NaN", "$12.00", "1,234.56", "１２.００",
@@ -341,7 +360,7 @@ def _line(cells: list[str]) -> str:
     return buf.getvalue()
 
 
-def corrupt(clean: list[list[str]], rng: random.Random, with_bugs: bool
+def corrupt(clean: list[list[str]], rng: random.Random
             ) -> tuple[str, Expected]:
     """The text of a corrupted copy of ``clean`` (data rows) and what it must give."""
     exp = Expected()
@@ -349,7 +368,7 @@ def corrupt(clean: list[list[str]], rng: random.Random, with_bugs: bool
     for i, row in enumerate(clean):
         by_member[row[0]].append(i)
     members = list(by_member)
-    plan = {**FIELD_DAMAGE, **TOLERATED, **BLANK, **(KNOWN_BUGS if with_bugs else {})}
+    plan = {**FIELD_DAMAGE, **TOLERATED, **BLANK, **SHAPE_DAMAGE}
     # a date after the as-of date spoils the whole member: take members with several rows
     several = [m for m in members if len(by_member[m]) > 1]
     damage = dict.fromkeys(rng.sample(several, plan.pop("date-after-as-of")),
@@ -533,11 +552,10 @@ def clean_result(baseline: Policy, portfolio: tuple[Path, Path]) -> dict[str, An
 
 
 def _corrupted_portfolio(baseline: Policy, portfolio: tuple[Path, Path],
-                         clean_result: dict[str, Any], tmp_path: Path, seed: int,
-                         with_bugs: bool) -> None:
+                         clean_result: dict[str, Any], tmp_path: Path, seed: int) -> None:
     clean_path, fx = portfolio
     rows = _read_rows(clean_path)
-    text, exp = corrupt(rows, random.Random(seed), with_bugs)
+    text, exp = corrupt(rows, random.Random(seed))
     broken = tmp_path / "broken.csv"
     broken.write_text(text, encoding="utf-8")
     reference_path = tmp_path / "reference.csv"
@@ -583,7 +601,7 @@ def _corrupted_portfolio(baseline: Policy, portfolio: tuple[Path, Path],
             == [a["amount_cad"] for a in columnar["accounts"]]
     assert outputs[0].equals(outputs[1])
 
-    kinds = {**FIELD_DAMAGE, **TOLERATED, **BLANK, **(KNOWN_BUGS if with_bugs else {})}
+    kinds = {**FIELD_DAMAGE, **TOLERATED, **BLANK, **SHAPE_DAMAGE}
     assert set(exp.kinds) == set(kinds)
     tally("facts: damaged rows of generated portfolios", sum(exp.kinds.values()))
     tally("facts: records of corrupted generated portfolios", exp.records)
@@ -593,21 +611,7 @@ def _corrupted_portfolio(baseline: Policy, portfolio: tuple[Path, Path],
 def test_corrupted_generated_portfolio_both_backends(
         baseline: Policy, portfolio: tuple[Path, Path], clean_result: dict[str, Any],
         tmp_path: Path, seed: int) -> None:
-    _corrupted_portfolio(baseline, portfolio, clean_result, tmp_path, seed, with_bugs=False)
-
-
-@pytest.mark.xfail(strict=True, reason="BUG: rows with a missing or an extra cell: a short "
-                   "row is padded and evaluated by both backends (no error); a long row is "
-                   "evaluated by the scalar backend without its extra cell, while the "
-                   "columnar backend rejects the whole file and evaluate_file raises "
-                   "polars ComputeError; a row of blank cells is an error for the scalar "
-                   "backend only; year-0000 dates are accepted by the columnar backend "
-                   "(see tests/broken/cases.yaml: short-row.csv, extra-cell.csv, "
-                   "blank-cells-row.csv, year-zero.csv)")
-def test_corrupted_generated_portfolio_with_known_bugs(
-        baseline: Policy, portfolio: tuple[Path, Path], clean_result: dict[str, Any],
-        tmp_path: Path) -> None:
-    _corrupted_portfolio(baseline, portfolio, clean_result, tmp_path, SEEDS[0], with_bugs=True)
+    _corrupted_portfolio(baseline, portfolio, clean_result, tmp_path, seed)
 
 
 # --------------------------------------------------------------------------- generated JSON

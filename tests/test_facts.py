@@ -912,13 +912,16 @@ def test_snapshot_empty_optional_columns_and_blank_lines(tmp_path: Path) -> None
     path = write(
         tmp_path,
         "p.csv",
-        HEADER + "\n\nM1,A,CAD, 5.00 ,2001-01-01, , ,\n,,,,,,,\nM1,B,CAD,6,2001-01-01\n",
+        HEADER + "\n\nM1,A,CAD, 5.00 ,2001-01-01, , ,\n,,,,,,,\nM1,B,CAD,6,2001-01-01,,,\n"
+        "M1,C,CAD,7,2001-01-01\n",
     )
     facts = load_facts(path)
-    assert facts.errors == ()
     (m1,) = facts.members
     assert [a.balance for a in m1.accounts] == [Decimal("5.00"), Decimal("6")]
     assert m1.events == ()
+    # a row with fewer cells than the header is a broken record, not padded
+    assert [(e.member_id, e.account_id, e.field, e.location) for e in facts.errors] == [
+        ("M1", "C", "*", "row 6")]
 
 
 def test_snapshot_bad_rows_are_record_errors_others_load(tmp_path: Path) -> None:

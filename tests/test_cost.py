@@ -1,0 +1,583 @@
+"""The cost check (evaluator/cost.py): evaluation time is linear in the size of the facts.
+
+- Small policies on both sides of each part of the rule: quadratic formulas are reported
+  (code ``cost``, at the exact line and column of the list that is gone through too
+  often), linear ones are not.
+- Every shipped policy (``policies/``) passes the check.
+- Linearity shown by counting, without timing: the scalar backend is instrumented (its
+  ``Program.compile`` is wrapped, so that every node evaluation counts one, plus the
+  length of every list or text an operator or a function is given), and policies that
+  pass the check are evaluated on facts of growing size. For work ``f(n)`` that is linear
+  in ``n``, ``f(8n) - f(4n) == 2 (f(4n) - f(2n))`` whatever the constant; a quadratic
+  part makes it more (up to 4 times), and every reported formula is shown to. A
+  hypothesis property does the same for generated formulas: whenever the check passes,
+  the work must be linear (``UNCLAIMED_COST_EXAMPLES`` sets how many, 60 by default).
+- The run-time side: the member's events are gone through once to find every account's
+  events (not once per account), and the checker runs the cost check on every load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from evaluator import PolicyTypeError, check_policy, load_policy
+from evaluator import ast as A
+from evaluator.checker import CheckedPolicy, check_document
+from evaluator.cost import cost_diagnostics
+from evaluator.errors import Diagnostic
+from evaluator.interpreter import Program
+from evaluator.loader import load_document
+from evaluator.model import Account, Claim, Event, Facts, Member
+from tests.support import ROOT
+
+COST = ROOT / "tests" / "cost"
+POLICIES = ROOT / "policies"
+HEADER = "policy: cost-check\nversion: 1.0.0\nstatus: proposed\ntitle: cost check\n"
+PROVISIONS = 'provisions:\n  "Act 147(1)": {text: unclaimed deposit}\n'
+#: the formula of definition i is on line FIRST_LINE + 4 i, from column FIRST_COL
+FIRST_LINE = 11
+FIRST_COL = 15  # `    formula: '` is 14 characters
+TABLE = """parameters:
+  kinds_table:
+    type: table
+    provision: "Act 147(1)"
+    columns: {item: text, weight: integer}
+    value:
+      - {item: a, weight: 1}
+      - {item: b, weight: 2}
+"""
+AS_OF = dt.date(2030, 1, 1)
+
+
+# -- building and checking policies ------------------------------------------------------
+
+def policy_text(defs: Sequence[tuple[str, str, str]], outputs: Sequence[str] = ()) -> str:
+    """A policy with definitions ``(name, entity, formula)``, each formula single-quoted
+    on line ``FIRST_LINE + 4 i``. Outputs: ``outputs``, or the last definition."""
+    text = HEADER + PROVISIONS + "definitions:\n"
+    for name, entity, formula in defs:
+        assert "'" not in formula
+        text += (f"  {name}:\n    entity: {entity}\n    provision: \"Act 147(1)\"\n"
+                 f"    formula: '{formula}'\n")
+    entities = {name: entity for name, entity, _ in defs}
+    by_output: dict[str, list[str]] = {}
+    for name in outputs or [defs[-1][0]]:
+        e = entities[name]
+        key = "account" if e in ("account", "member", "global") else e
+        by_output.setdefault(key, []).append(name)
+    text += TABLE + "outputs:\n"
+    for key, names in by_output.items():
+        text += f"  {key}: [{', '.join(names)}]\n"
+    return text
+
+
+@contextmanager
+def cost_check_off() -> Iterator[None]:
+    """Policies checked or loaded meanwhile skip the cost check, should the checker call
+    it (so that these tests call :func:`cost_diagnostics` themselves, and can measure
+    the work of policies it reports)."""
+    import evaluator.checker
+    import evaluator.cost
+
+    def nothing(checked: CheckedPolicy) -> list[Diagnostic]:
+        return []
+
+    modules = [m for m in (evaluator.cost, evaluator.checker) if hasattr(m, "cost_diagnostics")]
+    saved = [m.cost_diagnostics for m in modules]
+    for m in modules:
+        m.cost_diagnostics = nothing  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for m, f in zip(modules, saved, strict=True):
+            m.cost_diagnostics = f  # type: ignore[attr-defined]
+
+
+def checked_policy(path: Path, root: Path) -> CheckedPolicy:
+    doc, diags = load_document(path, root=root)
+    assert doc is not None, [d.render() for d in diags]
+    assert not [d for d in diags if d.is_error], [d.render() for d in diags]
+    with cost_check_off():
+        return check_document(doc)
+
+
+def cost_of(tmp: Path, defs: Sequence[tuple[str, str, str]]) -> list[Diagnostic]:
+    path = tmp / "policy.yaml"
+    path.write_text(policy_text(defs), encoding="utf-8")
+    return cost_diagnostics(checked_policy(path, tmp))
+
+
+def where(defs: Sequence[tuple[str, str, str]], index: int, sub: str, nth: int = 0
+          ) -> tuple[int, int]:
+    """(line, col) of the ``nth`` occurrence of ``sub`` (as a whole: not `events` of
+    `a.events`) in the formula of definition ``index``."""
+    formula = defs[index][2]
+    found = [m.start() for m in re.finditer(rf"(?<![\w.]){re.escape(sub)}(?!\w)", formula)]
+    return FIRST_LINE + 4 * index, FIRST_COL + found[nth]
+
+
+# -- both sides of each rule ----------------------------------------------------------
+
+#: (id, definitions, (index of the definition, the flagged text, its occurrence),
+#:  words the message must contain)
+QUADRATIC: list[tuple[str, list[tuple[str, str, str]], tuple[int, str, int], tuple[str, ...]]] = [
+    ("member-events-per-account-of-member",
+     [("x", "member", 'count(a for a in accounts if count(e for e in events '
+                      'if e.account_id == a.account_id) > 0)')],
+     (0, "events", 0), ("for every `a` in `accounts`", "accounts × events", "`a.events`")),
+    ("member-events-from-account",
+     [("x", "account", 'count(e for e in member.events if e.type == "fee")')],
+     (0, "member.events", 0), ("the member's", "once for every account",
+                               "accounts × events")),
+    ("member-accounts-from-account",
+     [("x", "account", 'count(a for a in member.accounts if a.balance > balance)')],
+     (0, "member.accounts", 0), ("accounts × accounts",)),
+    ("member-list-definition-from-account",
+     [("dates", "member", "[e.date for e in events]"),
+      ("x", "account", "latest(d for d in dates)")],
+     (1, "dates", 0), ("`dates` is the member's", "accounts × the length of `dates`")),
+    ("own-list-definition-inside-comprehension",
+     [("ids", "member", "[a.account_id for a in accounts]"),
+      ("x", "member", "count(e for e in events if e.account_id in ids)")],
+     (1, "ids", 0), ("for every `e` in `events`",)),
+    ("own-events-inside-own-events",
+     [("x", "account", "count(e for e in events if any(f.date < e.date for f in events))")],
+     (0, "events", 1), ("events × events",)),
+    ("account-events-from-claim",
+     [("x", "claim", "if account != null then count(e for e in account.events "
+                     'if e.type == "fee") else 0')],
+     (0, "account.events", 0), ("the account's", "claims × events")),
+    ("member-events-through-portfolio-accounts",
+     [("x", "portfolio", "sum(count(e for e in a.member.events) for a in accounts)")],
+     (0, "a.member.events", 0), ("the member's",)),
+    ("portfolio-accounts-inside-claims",
+     [("x", "portfolio", "count(c for c in claims "
+                         "if c.account_id in [a.account_id for a in accounts])")],
+     (0, "accounts", 0), ("for every `c` in `claims`", "claims × accounts")),
+    ("member-accounts-inside-account-events",
+     [("x", "member", "sum(count(e for e in a.events "
+                      "if e.account_id in [b.account_id for b in accounts]) for a in accounts)")],
+     (0, "accounts", 0), ("for every `e` in `a.events`",)),
+    ("outer-variable-list-inside-inner-comprehension",
+     [("x", "member", "sum(count(e for e in a.events if any(f.date > e.date for f in a.events))"
+                      " for a in accounts)")],
+     (0, "a.events", 1), ("for every `e` in `a.events`",)),
+    ("same-record-repeated",
+     [("best", "member", 'first(accounts) ?? fail("no account")'),
+      ("x", "member", "count(b for b in [best for e in events] "
+                      'if any(x.type == "fee" for x in b.events))')],
+     (1, "b.events", 0), ("for every `b` in",)),
+    ("text-built-from-a-list",
+     [("types", "account", 'join([e.type for e in events], ",")'),
+      ("x", "account", 'count(e for e in events if e.type + types == "fee")')],
+     (1, "types", 0), ("the length of `types`",)),
+    ("record-holding-a-list",
+     [("r", "account", "{n: count(events), evs: events}"),
+      ("x", "account", "count(e for e in events if e in r.evs)")],
+     (1, "r.evs", 0), ("for every `e` in `events`",)),
+    ("list-of-lists-element-against-itself",
+     [("x", "member", "sum(count(y for y in l if y in l) for l in [a.events for a in accounts])")],
+     (0, "l", 1), ("for every `y` in `l`",)),
+    ("through-a-chain-of-definitions",
+     [("l0", "member", '[e for e in events if e.type == "fee"]'),
+      *[(f"l{i}", "member", f"l{i - 1}") for i in range(1, 10)],
+      ("x", "account", "count(f for f in l9 if f.amount != null)")],
+     (10, "l9", 0), ("`l9` is the member's",)),
+    ("through-if-compact-and-plus",
+     [("l", "member", "compact([e.amount for e in events]) + []"),
+      ("x", "account", 'count(y for y in (if kind == "deposit" then [] else l) if y > 0.00)')],
+     (1, "l", 0), ("`l` is the member's",)),
+    ("attachments-against-themselves",
+     [("x", "account", "count(e for e in events "
+                       "if count(f for f in e.attachments if f in e.attachments) > 0)")],
+     (0, "e.attachments", 1), ("for every `f` in `e.attachments`",)),
+]
+
+LINEAR: list[tuple[str, list[tuple[str, str, str]]]] = [
+    ("member-latest-over-accounts",
+     [("last", "account", "latest(e.date for e in events) ?? opened"),
+      ("x", "member", "latest(a.last for a in accounts)")]),
+    ("count-own-events", [("x", "account", "count(e for e in events)")]),
+    ("table-inside-events",
+     [("x", "account", "count(e for e in events "
+                       "if count(r for r in kinds_table if r.item in e.attachments) > 0)")]),
+    ("constant-list-inside-events",
+     [("x", "account", 'count(e for e in events if e.type in ["fee", "transfer"])')]),
+    ("account-events-inside-accounts",
+     [("x", "member", 'sum(count(e for e in a.events if e.type == "fee") for a in accounts)')]),
+    ("member-scalar-from-account",
+     [("seen", "member", "latest(e.date for e in events) ?? as_of"),
+      ("x", "account", "seen > opened")]),
+    ("constant-member-list-from-account",
+     [("marks", "member", "[{mark: r.item, due: as_of} for r in kinds_table]"),
+      ("x", "account", "count(n for n in marks if n.due > opened)")]),
+    ("scalars-of-the-claim-account",
+     [("x", "claim", "if account != null then account.balance else 0.00")]),
+    ("account-definition-from-claim",
+     [("fees", "account", '[e for e in events if e.type == "fee"]'),
+      ("x", "claim", "if account != null then count(account.fees) else 0")]),
+    ("count-of-member-accounts-from-account",
+     [("x", "account", "count(member.accounts) > 1")]),
+    ("first-of-member-accounts-from-account",
+     [("x", "account", '(first(member.accounts) ?? fail("none")).balance')]),
+    ("portfolio-nested-own-lists",
+     [("x", "portfolio", "sum(sum(count(e for e in a.events) for a in m.accounts) for m in members)")]),
+    ("portfolio-accounts-and-claims",
+     [("x", "portfolio", "count(a for a in accounts if a.balance > 0.00)"
+                         " + count(c for c in claims if c.decision != null)")]),
+    ("list-of-lists",
+     [("x", "member", "sum(count(y for y in l) for l in [a.events for a in accounts])")]),
+    ("record-field-inside-comprehension",
+     [("r", "account", "{n: count(events), evs: events}"),
+      ("x", "account", "count(e for e in events if r.n > 2)")]),
+    ("comprehension-over-if",
+     [("x", "account", 'count(e for e in (if kind == "deposit" then events else []))')]),
+    ("own-list-definition-at-top-level",
+     [("fees", "account", '[e for e in events if e.type == "fee"]'),
+      ("x", "account", "count(f for f in fees) + count(e for e in events)")]),
+    ("element-picked-from-own-list",
+     [("best", "member", 'first(accounts) ?? fail("no account")'),
+      ("x", "member", 'count(e for e in best.events if e.type == "fee")')]),
+    ("own-lists-of-account-definition-of-element",
+     [("fees", "account", '[e for e in events if e.type == "fee"]'),
+      ("x", "member", "sum(count(f for f in a.fees if f.amount != null) for a in accounts)")]),
+]
+
+
+@pytest.mark.parametrize(("defs", "at", "words"),
+                         [pytest.param(d, at, w, id=i) for i, d, at, w in QUADRATIC])
+def test_quadratic_formulas_are_reported(tmp_path: Path, defs: list[tuple[str, str, str]],
+                                         at: tuple[int, str, int], words: tuple[str, ...]
+                                         ) -> None:
+    diags = cost_of(tmp_path, defs)
+    assert len(diags) == 1, [d.render() for d in diags]
+    d = diags[0]
+    line, col = where(defs, *at)
+    assert d.code == "cost" and d.is_error
+    assert d.span is not None and (d.span.line, d.span.col) == (line, col), d.render()
+    # the caret is under the whole list expression
+    assert d.span.end_col - d.span.col == len(at[1]), d.render()
+    assert d.where == f"definition `{defs[at[0]][0]}`" and d.provision == "Act 147(1)"
+    assert d.help
+    for w in words:
+        assert w in d.message or w in d.help, d.render()
+
+
+@pytest.mark.parametrize("defs", [pytest.param(d, id=i) for i, d in LINEAR])
+def test_linear_formulas_pass(tmp_path: Path, defs: list[tuple[str, str, str]]) -> None:
+    assert [d.render() for d in cost_of(tmp_path, defs)] == []
+
+
+def test_rendered_message(tmp_path: Path) -> None:
+    defs = [("x", "account", 'count(e for e in member.events if e.type == "fee")')]
+    (d,) = cost_of(tmp_path, defs)
+    text = d.render()
+    assert "error: `member.events` is the member's, not this account's, and is gone through " \
+           "once for every account: the time grows with accounts × events" in text
+    assert "in definition `x` (Act 147(1))" in text
+    assert "^^^^^^^^^^^^^" in text
+    assert "help: compute what you need from it as a single value on the member " \
+           "(a member definition) and use that here, or go through this account's own " \
+           "`events`" in text
+
+
+def test_every_problem_is_reported_once(tmp_path: Path) -> None:
+    defs = [("x", "account", "count(e for e in member.events "
+                             "if e.type in [f.type for f in member.events])")]
+    diags = cost_of(tmp_path, defs)
+    assert [(d.span.line, d.span.col) for d in diags if d.span] == [
+        where(defs, 0, "member.events", 0), where(defs, 0, "member.events", 1)]
+
+
+def test_fixture_policies() -> None:
+    """The policies of tests/cost/: a quadratic one, reported; its linear rewrite, not."""
+    quadratic = cost_diagnostics(checked_policy(COST / "quadratic.yaml", COST))
+    assert [(d.code, d.span.line, d.span.col) for d in quadratic if d.span] == [
+        ("cost", 14, 72), ("cost", 19, 31)], [d.render() for d in quadratic]
+    assert cost_diagnostics(checked_policy(COST / "linear.yaml", COST)) == []
+
+
+def test_check_reports_cost_errors() -> None:
+    """Once the checker runs the cost check, `unclaimed check` and loading report it."""
+    diags = check_policy(COST / "quadratic.yaml", root=COST)
+    assert [(d.span.line, d.span.col) for d in diags if d.code == "cost" and d.span] == [
+        (14, 72), (19, 31)]
+    with pytest.raises(PolicyTypeError):
+        load_policy(COST / "quadratic.yaml", root=COST)
+    assert not [d for d in check_policy(COST / "linear.yaml", root=COST) if d.is_error]
+
+
+# -- the shipped policies ----------------------------------------------------------------
+
+def shipped_policies() -> list[Path]:
+    return sorted({*POLICIES.glob("*/policy.yaml"), *POLICIES.glob("*/history/*.yaml"),
+                   *POLICIES.glob("alternatives/*.yaml"),
+                   *POLICIES.glob("interpretations/*.yaml")})
+
+
+@pytest.mark.parametrize("path", shipped_policies(), ids=lambda p: str(p.relative_to(POLICIES)))
+def test_shipped_policies_pass(path: Path) -> None:
+    checked = checked_policy(path, POLICIES)
+    assert checked.defs
+    assert [d.render() for d in cost_diagnostics(checked)] == []
+
+
+# -- linearity, counted ------------------------------------------------------------------
+
+@contextmanager
+def metered() -> Iterator[list[int]]:
+    """While active, policies loaded compile to closures that count into the list's one
+    item: 1 per node evaluated, plus the length of each list or text given to an
+    operator (`in`, `==`, `+`...) or a function, the work they do inside (but `count`,
+    `first` and `last` take a list's length or an end: O(1))."""
+    meter = [0]
+    consumed: set[int] = set()
+    original = Program.compile
+
+    def compile(self: Program, node: A.Node) -> Callable[[Any, dict[str, Any]], Any]:
+        if isinstance(node, A.Binary) or (isinstance(node, A.Call)
+                                          and node.func not in ("count", "first", "last")):
+            consumed.update(id(c) for c in A.children(node))
+        fn = original(self, node)
+        if id(node) in consumed:
+            def sized(inst: Any, env: dict[str, Any]) -> Any:
+                v = fn(inst, env)
+                meter[0] += 1 + (len(v) if isinstance(v, tuple | list | str) else 0)
+                return v
+            return sized
+
+        def counted(inst: Any, env: dict[str, Any]) -> Any:
+            meter[0] += 1
+            return fn(inst, env)
+        return counted
+
+    Program.compile = compile  # type: ignore[method-assign]
+    try:
+        yield meter
+    finally:
+        Program.compile = original  # type: ignore[method-assign]
+
+
+def facts_of_size(n: int, events: Callable[[Sequence[Event]], tuple[Event, ...]] = tuple
+                  ) -> Facts:
+    """Facts that grow linearly with ``n`` in every direction a formula could multiply:
+    member m1 has n accounts of two events each and n events of its own; member m2 one
+    account with n events (the first with n attachments) and n claims; n members of one account and one event; a claim
+    on each account of m1. Every record follows a fixed pattern (and every event is
+    dated the same day, so that no date moves with ``n``), so that what a formula counts
+    grows exactly linearly (or quadratically) with ``n``."""
+    day = dt.date(2020, 1, 1)
+    accounts = tuple(Account(f"a{i}", "m1", "CAD", Decimal("10.00"), day,
+                             "deposit" if i % 2 else "gift-card") for i in range(n))
+    m1_events = sorted(
+        [e for i in range(n) for e in (
+            Event(day, "transaction", f"a{i}"),
+            Event(day, "fee", f"a{i}", amount=Decimal("1.00"),
+                  attachments=("a", "b")))]
+        + [Event(day, "statement_ack") for i in range(n)],
+        key=lambda e: e.date)
+    m2_events = [Event(day, "fee" if i % 2 else "transaction", "b0", amount=Decimal("1.00"),
+                       attachments=tuple(f"t{j:03}" for j in range(n)) if i == 0 else ())
+                 for i in range(n)]
+    members = [Member("m1", accounts, events(m1_events)),
+               Member("m2", (Account("b0", "m2", "CAD", Decimal("5.00"), day),),
+                      events(m2_events))]
+    members += [Member(f"s{i}", (Account(f"s{i}a", f"s{i}", "CAD", Decimal("1.00"), day),),
+                       events([Event(day, "transaction", f"s{i}a")])) for i in range(n)]
+    claims = [Claim(f"c{i}", "b0", day, decision="approved" if i % 2 else None)
+              for i in range(n)]
+    claims += [Claim(f"d{i}", f"a{i}", day) for i in range(n)]
+    return Facts(tuple(members), tuple(claims))
+
+
+def work(path: Path, root: Path, sizes: Sequence[int] = (2, 4, 8)) -> list[int]:
+    """The work of evaluating the policy at ``path`` on facts of each size."""
+    with metered() as meter, cost_check_off():
+        policy = load_policy(path, root=root)
+    out = []
+    for n in sizes:
+        facts = facts_of_size(n)
+        meter[0] = 0
+        result = policy.evaluate(facts, as_of=AS_OF, backend="scalar")
+        assert not result.errors, result.errors
+        out.append(meter[0])
+    return out
+
+
+#: sizes for showing that reported formulas do superlinear work: large enough for the
+#: quadratic part to dominate
+SUPERLINEAR_SIZES = (4, 8, 16)
+
+
+def growth(counts: Sequence[int]) -> float:
+    """How much more the work grew from 4n to 8n than from 2n to 4n: exactly 2 when the
+    work is linear (whatever its constant part), between 2 and 4 when it has a quadratic
+    part, tending to 4 as that part dominates."""
+    f2, f4, f8 = counts
+    return (f8 - f4) / (f4 - f2) if f4 != f2 else (0.0 if f8 == f4 else float("inf"))
+
+
+def test_fixture_policies_work_linear_or_quadratic() -> None:
+    linear = work(COST / "linear.yaml", COST)
+    quadratic = work(COST / "quadratic.yaml", COST, SUPERLINEAR_SIZES)
+    assert growth(linear) <= 2, linear
+    assert growth(quadratic) > 2.2, quadratic
+
+
+@pytest.mark.parametrize(("name", "defs"), [pytest.param(i, d, id=i) for i, d in LINEAR])
+def test_linear_formulas_do_linear_work(tmp_path: Path, name: str,
+                                        defs: list[tuple[str, str, str]]) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy_text(defs), encoding="utf-8")
+    counts = work(path, tmp_path)
+    assert growth(counts) <= 2, counts
+
+
+@pytest.mark.parametrize(("name", "defs"), [pytest.param(i, d, id=i)
+                                            for i, d, _, _ in QUADRATIC])
+def test_reported_formulas_do_superlinear_work(tmp_path: Path, name: str,
+                                               defs: list[tuple[str, str, str]]) -> None:
+    """The counter sees what the check reports (so the linear results above mean
+    something)."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy_text(defs), encoding="utf-8")
+    counts = work(path, tmp_path, SUPERLINEAR_SIZES)
+    assert growth(counts) > 2.2, counts
+
+
+def test_shipped_policy_does_linear_work() -> None:
+    counts = work(POLICIES / "fsra-2024-001", POLICIES)
+    assert growth(counts) <= 2, counts
+
+
+# -- generated formulas: when the check passes, the work is linear ----------------------
+
+#: lists an entity's formula names directly, with the kind of their elements
+ENTITY_LISTS = {
+    "member": [("events", "event"), ("accounts", "account")],
+    "account": [("events", "event"), ("member.events", "event"),
+                ("member.accounts", "account")],
+    "portfolio": [("accounts", "account"), ("members", "member"), ("claims", "claim")],
+    "claim": [],
+}
+#: lists reached from a comprehension variable of a kind
+VAR_LISTS = {
+    "account": [("events", "event"), ("member.events", "event"),
+                ("member.accounts", "account")],
+    "member": [("events", "event"), ("accounts", "account")],
+    "event": [("attachments", "text")],
+    "claim": [],
+    "text": [],
+}
+CONST_LISTS = [('["a", "fee"]', "text")]
+SIMPLE = {"event": ['{v}.type == "fee"', "{v}.type != \"transaction\"", '"a" in {v}.attachments'],
+          "account": ['{v}.kind == "deposit"', "{v}.balance > 1.00"],
+          "member": ['{v}.member_id != "m2"'], "claim": ["{v}.decision != null"],
+          "text": ['{v} == "a"']}
+
+
+@st.composite
+def formulas(draw: st.DrawFn) -> tuple[str, str]:
+    """(entity, formula): a count over a list, with nested conditions that go through
+    other lists, some linear, some not."""
+    entity = draw(st.sampled_from(["member", "account", "portfolio"]))
+    counter = iter(range(100))
+
+    def lists(scope: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        out = list(ENTITY_LISTS[entity]) + CONST_LISTS
+        for name, kind in scope:
+            out += [(f"{name}.{attr}", k) for attr, k in VAR_LISTS[kind]]
+        return out
+
+    def cond(scope: list[tuple[str, str]], depth: int) -> str:
+        options = ["simple", "count-named"]
+        if depth > 0:
+            options += ["count", "any", "in"]
+        choice = draw(st.sampled_from(options))
+        if choice == "simple" and scope:
+            name, kind = draw(st.sampled_from(scope))
+            return draw(st.sampled_from(SIMPLE[kind])).format(v=name)
+        if choice == "count-named":
+            src, _ = draw(st.sampled_from(lists(scope)))
+            return f"count({src}) > 1"
+        if choice in ("count", "any"):
+            src, kind = draw(st.sampled_from(lists(scope)))
+            v = f"v{next(counter)}"
+            inner = cond([*scope, (v, kind)], depth - 1)
+            if choice == "count":
+                return f"count({v} for {v} in {src} if {inner}) > 0"
+            return f"any({inner} for {v} in {src})"
+        if choice == "in":
+            accounts = [s for s in lists(scope) if s[1] == "account"]
+            events = [n for n, k in scope if k == "event"]
+            if accounts and events:
+                src, _ = draw(st.sampled_from(accounts))
+                e = draw(st.sampled_from(events))
+                v = f"v{next(counter)}"
+                return f"{e}.account_id in [{v}.account_id for {v} in {src}]"
+        return "true"
+
+    src, kind = draw(st.sampled_from([s for s in lists([]) if s[1] != "text"]))
+    v = f"v{next(counter)}"
+    return entity, f"count({v} for {v} in {src} if {cond([(v, kind)], 3)})"
+
+
+@settings(max_examples=int(os.environ.get("UNCLAIMED_COST_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(formulas())
+def test_generated_formulas_that_pass_do_linear_work(case: tuple[str, str]) -> None:
+    entity, formula = case
+    note(f"{entity}: {formula}")
+    defs = [("x", entity, formula)]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        path = root / "policy.yaml"
+        path.write_text(policy_text(defs), encoding="utf-8")
+        diags = cost_diagnostics(checked_policy(path, root))
+        note("\n".join(d.render() for d in diags))
+        if diags:
+            return
+        counts = work(path, root)
+    note(f"work: {counts}")
+    assert growth(counts) <= 2, counts
+
+
+# -- the run-time side -------------------------------------------------------------------
+
+class CountingTuple(tuple[Event, ...]):
+    """A member's events that count how many times an element is gone through."""
+
+    seen: ClassVar[list[int]] = [0]
+
+    def __iter__(self) -> Iterator[Event]:
+        for e in tuple.__iter__(self):
+            CountingTuple.seen[0] += 1
+            yield e
+
+
+def test_finding_each_account_events_is_linear(tmp_path: Path) -> None:
+    defs = [("x", "account", "count(e for e in events)")]
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy_text(defs), encoding="utf-8")
+    with cost_check_off():
+        policy = load_policy(path, root=tmp_path)
+    counts = []
+    for n in (2, 4, 8):
+        facts = facts_of_size(n, CountingTuple)
+        CountingTuple.seen[0] = 0
+        policy.evaluate(facts, as_of=AS_OF, backend="scalar")
+        counts.append(CountingTuple.seen[0])
+    assert growth(counts) <= 2, counts
+
