@@ -203,6 +203,21 @@ def _text(value: object, name: str) -> str:
     return value
 
 
+#: the longest id a JSON profile may give: a member's id is copied into each of its
+#: accounts' determinations, so an unbounded one would make output grow with accounts x
+#: id length (a snapshot table repeats the id on every row anyway)
+MAX_ID_LENGTH = 1_000
+
+
+def _id(value: object, name: str) -> str:
+    """A required id of a JSON profile: non-blank text of at most MAX_ID_LENGTH."""
+    text = _text(value, name)
+    if len(text) > MAX_ID_LENGTH:
+        raise _Bad(name, f"{name} is {len(text):,} characters long; the limit is "
+                         f"{MAX_ID_LENGTH:,}")
+    return text
+
+
 @lru_cache(maxsize=1 << 16)
 def _iso_date(text: str) -> date | None:
     if _DATE_RE.fullmatch(text) is None:
@@ -479,7 +494,7 @@ class _Loader:
         reason: tuple[str, str, str] | None = None
         member_id: str | None
         try:
-            member_id = _text(raw.get("member_id"), "member_id")
+            member_id = _id(raw.get("member_id"), "member_id")
         except _Bad as bad:
             member_id = None
             reason = (bad.field, bad.message, loc)
@@ -579,7 +594,7 @@ class _Loader:
             error = RecordError(message, member_id, field=WHOLE_RECORD, location=loc)
             return _AccountEntry(None, None, error)
         check = _Checker()
-        account_id = check(_text, raw.get("account_id"), "account_id")
+        account_id = check(_id, raw.get("account_id"), "account_id")
         self._duplicate_account(check, account_id, loc)
         currency = check(_currency, raw.get("currency"), "currency")
         balance = check(_amount, raw.get("balance"), "balance")
@@ -610,7 +625,7 @@ class _Loader:
         if kind is not None:
             raw_account = raw.get("account_id")
             if kind in ACCOUNT_EVENT_TYPES or raw_account is not None:
-                account_id = check(_text, raw_account, "account_id")
+                account_id = check(_id, raw_account, "account_id")
                 if account_id is not None and account_id not in declared:
                     whose = f"member `{member_id}`" if member_id is not None else "the member"
                     check.add(
@@ -657,14 +672,14 @@ class _Loader:
             )
             return
         check = _Checker()
-        claim_id = check(_text, raw.get("claim_id"), "claim_id")
+        claim_id = check(_id, raw.get("claim_id"), "claim_id")
         if claim_id is not None:
             first = self.claim_seen.get(claim_id)
             if first is None:
                 self.claim_seen[claim_id] = loc
             else:
                 check.add("claim_id", f"duplicate claim id `{claim_id}`, first seen at {first}")
-        account_id = check(_text, raw.get("account_id"), "account_id")
+        account_id = check(_id, raw.get("account_id"), "account_id")
         received = check(_date, raw.get("received"), "received")
         complete = check(_opt_date, raw.get("complete"), "complete")
         decision = check(_claim_decision, raw.get("decision"), "decision")

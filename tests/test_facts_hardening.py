@@ -485,3 +485,27 @@ def test_date_arithmetic_at_the_edges_of_the_calendar(tmp_path: Path, period: st
                  + "\n".join(rows) + "\n")
     doc = both(policy, path, params={"unclaimed_period": period})
     assert doc["accounts"] and doc["errors"]
+
+
+@pytest.mark.parametrize("length", [1_000, 1_001])
+def test_ids_of_a_json_profile_are_at_most_1000_characters(length: int) -> None:
+    long = "M" * length
+    doc = {"members": [
+        {"member_id": long, "accounts": [
+            {"account_id": "A1", "currency": "CAD", "balance": "1.00", "opened": "2016-01-04"}]},
+        {"member_id": "M2", "accounts": [
+            {"account_id": "B" * length, "currency": "CAD", "balance": "1.00",
+             "opened": "2016-01-04"},
+            {"account_id": "B2", "currency": "CAD", "balance": "1.00", "opened": "2016-01-04"}]},
+    ], "claims": [{"claim_id": "C" * length, "account_id": "B2", "amount": "1.00",
+                   "received": "2026-01-05"}]}
+    facts = facts_from_json(doc)
+    fields = sorted(e.field or "" for e in facts.errors)
+    if length <= 1_000:
+        assert fields == []
+        assert [m.member_id for m in facts.members] == [long, "M2"]
+    else:
+        assert fields == ["account_id", "claim_id", "member_id"]
+        assert all("the limit is 1,000" in e.message for e in facts.errors)
+        assert [a.account_id for m in facts.members for a in m.accounts] == ["B2"]
+    assert facts.record_count == 4
