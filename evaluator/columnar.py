@@ -996,9 +996,16 @@ class Compiler:
             if op in ("+", "-"):
                 lc, rc = _align(lc, rc)
                 expr = lc.expr + rc.expr if op == "+" else lc.expr - rc.expr
-                return Col(expr, _errs(lc, rc), lc.scale)
+                # |a ± b| < LIMIT whenever both are under half of it
+                half = _UNITS_LIMIT // 2
+                over = (lc.expr.abs() > half) | (rc.expr.abs() > half)
+                return Col(expr, _fold_err(_errs(lc, rc), _overflow(over)), lc.scale)
             if op == "*":
-                return Col(lc.expr * rc.expr, _errs(lc, rc), (lc.scale or 0) + (rc.scale or 0))
+                bound = pl.when(lc.expr == 0).then(None).otherwise(
+                    pl.lit(_UNITS_LIMIT, pl.Int64) // lc.expr.abs())
+                over = rc.expr.abs() > bound
+                return Col(lc.expr * rc.expr, _fold_err(_errs(lc, rc), _overflow(over)),
+                           (lc.scale or 0) + (rc.scale or 0))
         raise Unsupported(f"`{op}` on `{lt}` and `{rt}`")
 
     def c_if(self, node: A.If, entity: str, env: dict[str, CV]) -> CV:
@@ -1234,8 +1241,25 @@ def _align(a: Col, b: Col) -> tuple[Col, Col]:
             return a, Col(b.expr, b.err, a.scale)
         return a, b
     if a.scale < b.scale:
-        return Col(a.expr * 10 ** (b.scale - a.scale), a.err, b.scale), b
-    return a, Col(b.expr * 10 ** (a.scale - b.scale), b.err, a.scale)
+        return _rescaled(a, b.scale), b
+    return a, _rescaled(b, a.scale)
+
+
+def _rescaled(c: Col, scale: int) -> Col:
+    """``c`` at a finer ``scale``, an overflow where its integer would not fit."""
+    factor = 10 ** (scale - (c.scale or 0))
+    over = c.expr.abs() > _UNITS_LIMIT // factor
+    return Col(c.expr * factor, _fold_err(c.err, _overflow(over)), scale)
+
+
+#: how a row whose exact 64-bit arithmetic would overflow is marked in `__error`: the
+#: whole table is then beyond the columnar backend (Unsupported), and evaluated by the
+#: scalar backend (whose decimals do not overflow) when the backend is `auto`
+OVERFLOW_MARK = "\x00overflow"
+
+
+def _overflow(over: pl.Expr) -> pl.Expr:
+    return pl.when(over.fill_null(False)).then(pl.lit(OVERFLOW_MARK))
 
 
 def _offset(expr: pl.Expr, dur: Duration) -> pl.Expr:
@@ -1926,6 +1950,8 @@ def evaluate_frame(policy: Policy, table: Table, as_of: _dt.date,
               pl.col("__member_order").alias("__member_line"),
               *[e.meta.output_name() for e in exprs],
               *[f"__p{k}{i}" for i in range(len(requests)) for k in "kv"]]).collect()
+    if out.select(pl.col("__error").eq(OVERFLOW_MARK).any()).item():
+        raise Unsupported("amounts beyond exact 64-bit arithmetic in this policy's formulas")
     portfolio: dict[str, Any] | None = None
     if policy.outputs("portfolio"):
         ok = out.filter(pl.col("__error").is_null())

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from evaluator import Policy, load_policy
+from evaluator import Policy, PolicyError, load_policy
 from evaluator.columnar import Unsupported, csv_layout, read_table
 from evaluator.facts import SNAPSHOT_COLUMNS, FactsError, csv_rows, facts_from_json, load_facts
 from evaluator.model import RecordError
@@ -509,3 +509,61 @@ def test_ids_of_a_json_profile_are_at_most_1000_characters(length: int) -> None:
         assert all("the limit is 1,000" in e.message for e in facts.errors)
         assert [a.account_id for m in facts.members for a in m.accounts] == ["B2"]
     assert facts.record_count == 4
+
+
+_SCALING_POLICY = """\
+policy: overflow-scaling
+version: 1.0.0
+status: proposed
+title: money scaled past 64-bit cents
+provisions:
+  "Act 147(1)": {text: unclaimed deposit}
+parameters:
+  factor: {type: integer, value: FACTOR, provision: "Act 147(1)"}
+definitions:
+  scaled:
+    entity: account
+    provision: "Act 147(1)"
+    formula: balance * factor
+  doubled:
+    entity: account
+    provision: "Act 147(1)"
+    formula: scaled + scaled - balance * 0.001
+outputs:
+  account: [scaled, doubled]
+"""
+
+
+@pytest.mark.parametrize(("factor", "balance", "columnar"), [
+    (100_000_000_000, "999999999.99", False),  # 10^20 cents: wraps around in int64
+    (100_000_000_000, "1.00", True),           # 10^13 cents: fits
+    (1, "80000000000000.00", False),           # fits in cents, not in 1/100,000ths
+    (1, "4000000000000.00", True),             # in 1/100,000ths (the 0.001), still fits
+])
+def test_arithmetic_that_would_overflow_64_bit_money_falls_back_to_scalar(
+        factor: int, balance: str, columnar: bool, tmp_path: Path) -> None:
+    """The columnar backend's integers would wrap around silently: a row that would
+    overflow makes the table go to the scalar backend (auto), or is refused (columnar),
+    never a wrong amount."""
+    (tmp_path / "policy.yaml").write_text(_SCALING_POLICY.replace("FACTOR", str(factor)),
+                                          encoding="utf-8")
+    (tmp_path / "t.csv").write_text(HEADER + f"\nM1,A1,CAD,{balance},2016-01-04,,,\n"
+                                    "M2,A2,CAD,1.00,2016-01-04,,,\n", encoding="utf-8")
+    policy = load_policy(tmp_path / "policy.yaml", root=tmp_path)
+    scalar = policy.evaluate(load_facts(tmp_path / "t.csv"), as_of=AS_OF,
+                             backend="scalar").to_dict()
+    auto = policy.evaluate(read_table(tmp_path / "t.csv", None), as_of=AS_OF).to_dict()
+    assert auto["accounts"] == scalar["accounts"] and auto["errors"] == scalar["errors"] == []
+    assert Decimal(scalar["accounts"][0]["scaled"]) == Decimal(balance) * factor
+    if columnar:
+        required = policy.evaluate(read_table(tmp_path / "t.csv", None), as_of=AS_OF,
+                                   backend="columnar").to_dict()
+        assert required["accounts"] == scalar["accounts"]
+    else:
+        with pytest.raises(PolicyError, match="beyond exact 64-bit arithmetic"):
+            policy.evaluate(read_table(tmp_path / "t.csv", None), as_of=AS_OF,
+                            backend="columnar")
+    out = tmp_path / "out.csv"
+    evaluate_file(policy, tmp_path / "t.csv", None, AS_OF_DAY, policy.run_params({})[0], out)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and f",{scalar['accounts'][0]['scaled']}," in lines[1] + ","
