@@ -405,13 +405,7 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
             merged = merged.sort(["__k1", "__k2"])
         merged = merged.drop(["__k1", "__k2"])
         summary.errors.sort(key=lambda e: _error_order(e))
-        try:
-            if target.suffix.lower() == ".parquet":
-                merged.sink_parquet(target)
-            else:
-                merged.sink_csv(target)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise FactsError(f"{target}: cannot write: {str(exc).splitlines()[0]}") from None
+        _write(target, merged.sink_parquet, merged.sink_csv)
     summary.portfolio = portfolio
     return summary
 
@@ -454,15 +448,18 @@ def _evaluate_scalar(policy: Policy, src: Path, source: _Source,
     facts = dataclasses.replace(facts, fx_rates={**facts.fx_rates, **rates})
     result = _with_params(policy, params).evaluate(facts, as_of=as_of, backend="scalar")
     frame = scalar_frame(policy, result, typed=target.suffix.lower() == ".parquet")
-    try:
-        if target.suffix.lower() == ".parquet":
-            frame.write_parquet(target)
-        else:
-            frame.write_csv(target)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise FactsError(f"{target}: cannot write: {str(exc).splitlines()[0]}") from None
+    _write(target, frame.write_parquet, frame.write_csv)
     return Summary(accounts=source.rows, determinations=len(result.accounts),
                    errors=list(result.errors), chunks=1, portfolio=result.portfolio)
+
+
+def _write(target: Path, parquet: Callable[[Path], object],
+           csv: Callable[[Path], object]) -> None:
+    """Write determinations to ``target`` with the writer its suffix calls for."""
+    try:
+        (parquet if target.suffix.lower() == ".parquet" else csv)(target)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise FactsError(f"{target}: cannot write: {str(exc).splitlines()[0]}") from None
 
 
 def _with_params(policy: Policy, params: dict[str, ParamSpec]) -> Policy:
