@@ -38,7 +38,11 @@ def _header(path: Path) -> tuple[str, str] | None:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None  # a FIFO or a device: opening it could block
-        with open(path, "rb") as handle:
+        # opened without blocking and checked again, in case it was swapped meanwhile
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
             head = handle.read(HEADER_BYTES).decode("utf-8", errors="replace")
     except OSError:
         return None
