@@ -167,15 +167,26 @@ def _chk_round(args: Sequence[T.Type]) -> T.Type:
 _PLACEHOLDER = re.compile(r"\{\}")
 
 
+def _printable(args: Sequence[T.Type], name: str) -> None:
+    for i, t in enumerate(args):
+        if T.has_entity(t):
+            raise SignatureError(f"argument {i + 1} of `{name}` is `{t}`, which cannot be "
+                                 "turned into text", i,
+                                 "give one of its fields instead, such as `member.member_id` "
+                                 "or `account.account_id`")
+
+
 def _chk_format(args: Sequence[T.Type]) -> T.Type:
     if not args:
         raise SignatureError("`format` needs a template text")
     _expect(args[0], T.TEXT, 0, "format")
+    _printable(args, "format")
     return T.TEXT
 
 
 def _chk_text(args: Sequence[T.Type]) -> T.Type:
     _arity(args, 1, "text")
+    _printable(args, "text")
     return T.TEXT
 
 

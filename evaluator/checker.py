@@ -244,7 +244,7 @@ class Checker:
                 self.error(ctx, spec.node, f"formula is `{t}` but the definition declares "
                            f"`{spec.declared_type}`",
                            f"change `type:` to `{t}`, or correct the formula"
-                           if not _has_entity(t) else "correct the formula")
+                           if not T.has_entity(t) else "correct the formula")
         if spec.provision is None:
             self.diags.append(Diagnostic(
                 f"definition `{name}` cites no provision", spec.key_span,
@@ -776,7 +776,7 @@ class Checker:
                         source=doc.sources.get(span.file) if span else None))
                     continue
                 t = self.def_types.get(n, T.NEVER)
-                if _has_entity(t):
+                if T.has_entity(t):
                     self.diags.append(Diagnostic(
                         f"output `{n}` is `{t}`, which cannot be written out", span,
                         where=f"outputs.{entity}", code="type", source=doc.sources.get(span.file) if span else None,
@@ -882,18 +882,6 @@ def _runs(days: list[Any], owners: dict[Any, list[int]]) -> list[str]:
 
 def _a(word: str) -> str:
     return ("an " if word[:1].lower() in "aeiou" else "a ") + word
-
-
-def _has_entity(t: T.Type) -> bool:
-    if isinstance(t, T.EntityT):
-        return True
-    if isinstance(t, T.OptionalT):
-        return _has_entity(t.inner)
-    if isinstance(t, T.ListT):
-        return _has_entity(t.elem)
-    if isinstance(t, T.RecordT):
-        return any(_has_entity(ft) for _, ft in t.fields)
-    return False
 
 
 def _diag_key(d: Diagnostic) -> tuple[str, int, int]:

@@ -199,3 +199,17 @@ def assignable(src: Type, dst: Type) -> bool:
     """Can a value of type ``src`` be used where ``dst`` is expected?"""
     j = join(src, dst)
     return j == dst
+
+
+def has_entity(t: Type) -> bool:
+    """Whether a value of type ``t`` holds a member, account, event or claim (which can be
+    gone through, but not written out or turned into text)."""
+    if isinstance(t, EntityT):
+        return True
+    if isinstance(t, OptionalT):
+        return has_entity(t.inner)
+    if isinstance(t, ListT):
+        return has_entity(t.elem)
+    if isinstance(t, RecordT):
+        return any(has_entity(ft) for _, ft in t.fields)
+    return False

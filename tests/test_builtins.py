@@ -613,3 +613,24 @@ def test_accrued_interest_refuses_an_unknown_method() -> None:
     with pytest.raises(EvaluationError, match="unknown interest method `daily`"):
         call("accrued_interest", M("1.00"), M("0.05"), D("2020-01-01"), D("2021-01-01"),
              "daily", Duration(months=12))
+
+
+@pytest.mark.parametrize(("name", "args", "refused"), [
+    ("text", [T.EntityT("member")], 0),
+    ("text", [T.ListT(T.EntityT("account"))], 0),
+    ("text", [T.OptionalT(T.EntityT("account"))], 0),
+    ("format", [T.TEXT, T.DATE, T.EntityT("event")], 2),
+    ("format", [T.TEXT, T.RecordT((("a", T.EntityT("claim")),))], 1),
+    ("text", [T.RecordT((("a", T.TEXT),))], None),
+    ("format", [T.TEXT, T.DATE, T.ListT(T.MONEY)], None),
+])
+def test_entities_cannot_be_turned_into_text(name: str, args: list[T.Type],
+                                             refused: int | None) -> None:
+    """A member, account, event or claim has no text form: refused when checked, rather
+    than failing when a record is evaluated."""
+    if refused is None:
+        assert BUILTINS[name].check(args) == T.TEXT
+        return
+    with pytest.raises(SignatureError, match="cannot be turned into text") as info:
+        BUILTINS[name].check(args)
+    assert info.value.arg == refused

@@ -14,6 +14,13 @@
   the work must be linear (``UNCLAIMED_COST_EXAMPLES`` sets how many, 60 by default).
 - The run-time side: the member's events are gone through once to find every account's
   events (not once per account), and the checker runs the cost check on every load.
+- Sizes (the "billion laughs"): texts, lists, records and Ints that double at each of a
+  chain of definitions (account, member, global definitions, derived parameters, nested
+  comprehensions in one formula) are reported at the first link over the limit, chains
+  that only append are not, and a hostile policy of 30-link chains is refused without
+  ever holding a large value (tracemalloc). The bounds are bounds: evaluated values,
+  including ones Python's ``repr`` escapes, are no larger.
+- Steps: comprehensions over long constant lists nested in one another are reported.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import datetime as dt
 import os
 import re
 import tempfile
+import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -581,3 +589,347 @@ def test_finding_each_account_events_is_linear(tmp_path: Path) -> None:
         counts.append(CountingTuple.seen[0])
     assert growth(counts) <= 2, counts
 
+
+
+
+# == sizes: no value grows with the policy (the "billion laughs") ========================
+
+def chain(n: int, first: str, step: str = "{p} + {p}", entity: str = "account",
+          name: str = "t") -> list[tuple[str, str, str]]:
+    """``t0: first``, then ``t1`` ... ``tn``, each ``step`` of the one before."""
+    return [(f"{name}0", entity, first)] + [
+        (f"{name}{i}", entity, step.format(p=f"{name}{i - 1}")) for i in range(1, n + 1)]
+
+
+def using(defs: list[tuple[str, str, str]], formula: str,
+          entity: str = "account") -> list[tuple[str, str, str]]:
+    """``defs`` and, last, a definition ``out`` with ``formula`` (the output)."""
+    return [*defs, ("out", entity, formula)]
+
+
+#: (id, definitions, (the definition reported, the sub-expression reported, or None for
+#: its whole formula), words of the message): each reported once, in the first
+#: definition over the limit
+EXPLOSIVE: list[tuple[str, list[tuple[str, str, str]], int | tuple[int, str],
+                      tuple[str, ...]]] = [
+    ("doubling-a-facts-text-11", chain(11, "account_id"), 10,
+     ("`t10` can be 1,024 times as long as `account_id`",
+      "texts that double at each definition grow without bound")),
+    ("doubling-a-facts-text-30", chain(30, "account_id"), 10, ("1,024 times",)),
+    ("doubling-a-literal-30", chain(30, '"xxxxxxxx"'), 17,
+     ("`t17` can be 1,048,576 characters long",)),
+    ("format-twice", chain(30, "member_id", 'format("{{}}-{{}}", {p}, {p})'), 10,
+     ("1,024 times as long as `member_id`",)),
+    ("doubling-a-list", chain(30, "[account_id]"), 10,
+     ("`t10` can hold 1,024 copies of `account_id`", "lists that double")),
+    ("doubling-a-literal-list", chain(30, "[1, 2, 3]"), 17,
+     ("`t17` can have 393,216 elements (1,572,864 characters, elements and digits",)),
+    ("list-of-the-list-twice", chain(30, "[kind]", "[{p}, {p}]"), 10, ("1,024 copies",)),
+    ("comprehension-and-list", chain(30, "[kind]", "[x for x in {p}] + {p}"), 10,
+     ("1,024 copies",)),
+    ("record-holding-it-twice", chain(30, "kind", "{{a: {p}, b: {p}}}.a + {p}"),
+     (10, "{a: t9, b: t9}"),
+     ("`{a: t9, b: t9}` can hold 1,024 copies of `kind`", "records that double")),
+    ("text-of-a-list", chain(30, "[currency]", "[text({p})]"), (3, "text(t2)"),
+     ("`text(t2)` can be 1,000 times as long as `currency`: more than a text may hold",)),
+    ("join-of-the-list-twice", chain(30, "currency", 'join([{p}, {p}], ",")'),
+     (10, "[t9, t9]"), ("`[t9, t9]` can hold 1,024 copies of `currency`",)),
+    ("int-squared", chain(30, "count(events)", "{p} * {p}"), 10,
+     ("`t10` can have 19,456 digits", "Ints multiplied by themselves")),
+    ("doubling-a-join-over-the-facts",
+     chain(30, 'join([e.type for e in events], ",")'), 10,
+     ("`t10` can hold 1,024 copies of `e.type` for each element of `events`",)),
+    ("global-definitions", chain(30, '"xxxxxxxx"', entity="global"), 17,
+     ("1,048,576 characters",)),
+    ("member-definitions-used-by-accounts", chain(30, "member_id", entity="member"), 10,
+     ("1,024 times as long as `member_id`",)),
+    ("mixed-values", chain(30, "account_id + member_id", "{p} + {p} + kind"), 9,
+     ("times as long as `account_id` and other values",)),
+    # principal x (1 + rate)^t, for up to 10,000 years: a Decimal's text can then be as
+    # long as the context lets it (a million digits)
+    ("absurd-interest-rate",
+     [("x", "account", f'format("{{}}", accrued_interest(balance, {"9" * 120}.0, opened, '
+                       'as_of, "compound", 5 years))')],
+     (0, "format"), ("`x` can be 1,000,034 characters long: more than a text may hold",)),
+]
+
+
+@pytest.mark.parametrize(("defs", "at", "words"),
+                         [pytest.param(d, i, w, id=n) for n, d, i, w in EXPLOSIVE])
+def test_values_that_grow_with_the_policy_are_reported(
+        tmp_path: Path, defs: list[tuple[str, str, str]], at: int | tuple[int, str],
+        words: tuple[str, ...]) -> None:
+    diags = cost_of(tmp_path, defs)
+    assert len(diags) == 1, [d.render() for d in diags]
+    d = diags[0]
+    assert d.code == "cost" and d.is_error and d.span is not None
+    index, sub = at if isinstance(at, tuple) else (at, None)
+    line, col = where(defs, index, sub) if sub else (FIRST_LINE + 4 * index, FIRST_COL)
+    assert (d.span.line, d.span.col) == (line, col), d.render()
+    assert d.where == f"definition `{defs[index][0]}`" and d.provision == "Act 147(1)"
+    assert d.help and "shorten the chain" in d.help
+    for w in words:
+        assert w in d.message, d.render()
+
+
+#: (id, definitions): within the limit
+BOUNDED: list[tuple[str, list[tuple[str, str, str]]]] = [
+    ("doubling-a-facts-text-9", chain(9, "account_id")),
+    ("doubling-a-literal-16", chain(16, '"xxxxxxxx"')),
+    ("doubling-a-list-9", chain(9, "[account_id]")),
+    ("appending-to-a-text-200", chain(200, "account_id", '{p} + "-" + kind')),
+    ("appending-to-a-list-200", chain(200, "[account_id]", "{p} + [kind, currency]")),
+    ("format-around-a-text-200", chain(200, "account_id", 'format("({{}})", {p})')),
+    ("global-appending-200", chain(200, '"x"', '{p} + "y"', entity="global")),
+    ("int-doubling-200", chain(200, "count(events)", "{p} + {p}")),
+    ("int-squared-9", chain(9, "count(events)", "{p} * {p}")),
+    # a Decimal has 28 digits and a bounded exponent: squaring it cannot explode
+    ("numbers-squared-60", chain(60, "balance / balance", "{p} * {p}")),
+    ("join-over-the-facts", [("x", "account", 'join([e.type for e in events], ", ")')]),
+    ("join-over-accounts",
+     [("x", "member", 'join([format("{} {}", a.account_id, a.kind) for a in accounts], ";")')]),
+    ("big-element-over-the-facts",
+     using(chain(9, "account_id"), 'join([t9 for e in events], ",")')),
+    ("lists-of-lists-over-the-facts",
+     [("x", "member", "[[e.type for e in a.events] for a in accounts]")]),
+    ("text-of-the-facts", [("x", "member", "text([e.attachments for e in events])")]),
+    ("table-rows", [("x", "account", 'join([r.item + kind for r in kinds_table], ",")')]),
+    ("records", [("x", "account", "{a: account_id, b: [kind, currency]}.b")]),
+    ("if-does-not-add-up", chain(200, "account_id", '(if kind == "a" then {p} else {p})')),
+    ("interest-written-out",
+     [("x", "account", 'format("interest of {}", accrued_interest(balance, 3.25%, opened, '
+                       'as_of, "compound", 5 years))')]),
+]
+
+
+@pytest.mark.parametrize("defs", [pytest.param(d, id=i) for i, d in BOUNDED])
+def test_values_within_the_limit_pass(tmp_path: Path, defs: list[tuple[str, str, str]]
+                                      ) -> None:
+    assert [d.render() for d in cost_of(tmp_path, defs)] == []
+
+
+def nested_doubling(levels: int) -> str:
+    """One formula: ``account_id`` twice, then ``levels`` comprehensions, each giving its
+    variable the one inside it and using it twice."""
+    formula = "account_id + account_id"
+    for i in range(1, levels + 1):
+        formula = f'(first([x{i} + x{i} for x{i} in [{formula}]]) ?? "")'
+    return formula
+
+
+def test_comprehensions_nested_in_one_formula_are_bounded(tmp_path: Path) -> None:
+    assert cost_of(tmp_path, [("x", "account", nested_doubling(8))]) == []
+    defs = [("x", "account", nested_doubling(12))]
+    (d,) = cost_of(tmp_path, defs)
+    assert d.span is not None and (d.span.line, d.span.col) == where(defs, 0, "x9 + x9")
+    assert d.message == ("`x9 + x9` can be 1,024 times as long as `account_id`: texts that "
+                         "double at each step grow without bound")
+
+
+def test_a_separator_that_grows_with_the_facts_is_reported(tmp_path: Path) -> None:
+    defs = [("x", "account",
+             'join([e.type for e in events], join([e.type for e in events], ","))')]
+    (d,) = cost_of(tmp_path, defs)
+    assert d.span is not None and (d.span.line, d.span.col) == where(defs, 0, "join", 1)
+    assert "is written once for every element" in d.message
+
+
+def test_a_big_element_over_the_facts_is_reported_where_it_is_built(tmp_path: Path) -> None:
+    """Linear in the facts, but each element is over the limit."""
+    defs = using(chain(9, "account_id"), "[t9 + t9 for e in events]")
+    (d,) = cost_of(tmp_path, defs)
+    assert d.span is not None and (d.span.line, d.span.col) == where(defs, 10, "t9 + t9")
+    assert d.message.startswith("`t9 + t9` can be 1,024 times as long as `account_id`")
+    assert d.where == "definition `out`"
+
+
+def test_rendered_size_message(tmp_path: Path) -> None:
+    (d,) = cost_of(tmp_path, chain(12, "account_id"))
+    text = d.render()
+    assert ("error: `t10` can be 1,024 times as long as `account_id`: texts that double at "
+            "each definition grow without bound") in text
+    assert "in definition `t10` (Act 147(1))" in text
+    assert "^^^^^^^" in text
+    assert ("help: build the text once, or shorten the chain: a value may hold at most "
+            "1,000,000 characters, elements or digits, each value of the facts or of a "
+            "parameter counting as 1,000") in text
+
+
+def with_params(text: str, params: str) -> str:
+    return text.replace("parameters:\n", "parameters:\n" + params, 1)
+
+
+def doubling_params(n: int) -> str:
+    """Text parameter ``p0``, and derived parameters ``p1`` ... ``pn``, each doubling the
+    one before."""
+    return "".join(
+        f"  p{i}:\n    type: text\n    provision: \"Act 147(1)\"\n"
+        + (f"    formula: p{i - 1} + p{i - 1}\n" if i else "    value: ab\n")
+        for i in range(n + 1))
+
+
+@pytest.mark.parametrize("n", [9, 30])
+def test_derived_parameters_that_double(tmp_path: Path, n: int) -> None:
+    path = tmp_path / "policy.yaml"
+    text = with_params(policy_text([("x", "account", f"p{n} + account_id")]),
+                       doubling_params(n))
+    path.write_text(text, encoding="utf-8")
+    diags = cost_diagnostics(checked_policy(path, tmp_path))
+    if n < 10:
+        assert diags == []
+        return
+    (d,) = diags
+    line = text.splitlines().index("    formula: p9 + p9") + 1
+    assert d.span is not None and (d.span.line, d.span.col) == (line, 14), d.render()
+    assert d.where == "parameter `p10`"
+    # set with --param, `p0` could be any text: the bound counts copies of it
+    assert "`p10` can be 1,024 times as long as `p0`" in d.message
+
+
+def test_an_explosive_policy_is_refused_before_anything_is_evaluated(tmp_path: Path
+                                                                    ) -> None:
+    """Chains of 30 doublings through account, global and member definitions, derived
+    parameters (which loading computes once the policy is accepted) and Ints: each
+    refused, once, without ever holding a large value."""
+    defs = [*chain(30, "account_id"), *chain(30, '"xxxxxxxx"', entity="global", name="g"),
+            *chain(30, "count(events)", "{p} * {p}", name="i"),
+            *chain(30, "[member_id]", name="l", entity="member"),
+            ("out", "account", "t30 + g30 + text(i30) + p30 + text(l30)")]
+    path = tmp_path / "policy.yaml"
+    path.write_text(with_params(policy_text(defs), doubling_params(30)), encoding="utf-8")
+    tracemalloc.start()
+    try:
+        diags = check_policy(path, root=tmp_path)
+        with pytest.raises(PolicyTypeError):
+            load_policy(path, root=tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    cost = sorted(d.where for d in diags if d.code == "cost")
+    assert cost == ["definition `g17`", "definition `i10`", "definition `l10`",
+                    "definition `t10`", "parameter `p10`"], [d.render() for d in diags]
+    assert peak < 50 * 2**20, peak
+
+
+
+# -- steps: comprehensions over long lists, nested in one another --------------------------
+
+HUNDRED = "[" + ", ".join(str(i) for i in range(100)) + "]"
+
+
+def nested_loops(depth: int) -> str:
+    """``depth`` comprehensions over the same 100 numbers, each inside the last."""
+    formula = "x1 == 1000"
+    for i in range(2, depth + 1):
+        formula = f"any({formula.replace('== 1000', f'+ x{i} == 1000')} for x{i} in {HUNDRED})"
+    return f"count(x1 for x1 in {HUNDRED} if {formula})"
+
+
+def test_nested_comprehensions_over_constant_lists(tmp_path: Path) -> None:
+    """Linear in the facts, but 100 ** depth steps for each record: 100 ** 4 is over
+    the limit, reported at the outermost comprehension."""
+    assert cost_of(tmp_path, [("x", "account", nested_loops(3))]) == []
+    defs = [("x", "account", nested_loops(4))]
+    (d,) = cost_of(tmp_path, defs)
+    assert d.span is not None and (d.span.line, d.span.col) == where(defs, 0, "x1 for x1")
+    assert "goes through 101,010,100 elements each time it is evaluated" in d.message
+    assert d.help and "one after the other" in d.help
+
+
+def test_a_long_list_searched_for_each_of_its_elements(tmp_path: Path) -> None:
+    """`t17` is 131,072 Bools (within the size limit): searching it for each of its
+    elements is 2 ** 34 steps."""
+    defs = using(chain(17, "[true]"), "count(x for x in t17 if x in t17)")
+    (d,) = cost_of(tmp_path, defs)
+    assert d.span is not None and (d.span.line, d.span.col) == where(defs, 18, "x for x")
+    assert "goes through 17,180,000,256 elements" in d.message
+    # once, or for each element of the facts, is fine
+    assert cost_of(tmp_path, using(chain(17, "[true]"), "count(x for x in t17) + "
+                                   "count(e for e in events if true in t17)")) == []
+
+
+def test_steps_inside_a_comprehension_over_the_facts(tmp_path: Path) -> None:
+    """Reported where the steps for one element of the facts cross the limit."""
+    defs = using(chain(12, "[true]"),
+                 "count(e for e in events if any(any(x for y in t12) for x in t12))")
+    (d,) = cost_of(tmp_path, defs)
+    assert d.span is not None and (d.span.line, d.span.col) == where(defs, 13, "any", 1)
+    assert "goes through 16,781,312 elements each time it is evaluated" in d.message
+
+# -- the bounds are bounds: evaluated values are no larger ----------------------------
+
+def size_of(v: Any) -> int:
+    """A value's size as the check counts it (see ``cost.Size``)."""
+    from evaluator.values import format_decimal
+
+    if isinstance(v, str):
+        return len(v)
+    if isinstance(v, bool) or v is None:
+        return 5
+    if isinstance(v, int):
+        return len(str(abs(v)))
+    if isinstance(v, Decimal):
+        return len(format_decimal(v))
+    if isinstance(v, tuple | list):
+        return len(v) + sum(size_of(x) for x in v)
+    if isinstance(v, dict):
+        return sum(len(k) + 1 + size_of(x) for k, x in v.items())
+    if isinstance(v, dt.date):
+        return 10
+    return 1  # a record of the facts
+
+
+SOUND: list[tuple[str, str]] = [
+    ("account", 'format("{} of {}: {}", account_id, member_id, [kind, currency])'),
+    ("account", "text({a: [account_id], b: balance * 2.5 / balance, c: opened})"),
+    ("account", "join([text(e.attachments) + e.type for e in events], account_id)"),
+    ("account", "text([[e.type, e.account_id ?? kind] for e in events])"),
+    ("member", "[[text(e.amount) for e in a.events] for a in accounts] + [[member_id]]"),
+    ("member", 'join([format("{}{}", a.account_id, a.account_id) for a in accounts], "")'),
+    ("account", "text(count(events) * count(events) * 1000)"),
+    ("account", "text(balance / 3 + balance * 2.5)"),
+    ("account", "[r.item + text(r.weight) for r in kinds_table] + [account_id]"),
+]
+
+
+def odd_facts() -> Facts:
+    """One member whose values Python's ``repr`` escapes (``text`` of a list writes
+    them so), and numbers with exponents."""
+    day = dt.date(2020, 1, 1)
+    odd = "a'\"\x00\U000e0001"
+    account = Account(odd, "m\x01", "CAD", Decimal("1E+5"), day, "k\U000e0001")
+    events = tuple(Event(day, odd, odd, amount=Decimal("0.000001"),
+                         attachments=("\x00\x01", "\U000e0001" * 3)) for _ in range(3))
+    return Facts((Member("m\x01", (account,), events),), ())
+
+
+def test_evaluated_values_are_within_their_bounds(tmp_path: Path) -> None:
+    """Each formula, evaluated on facts of a few sizes, is no larger than its bound
+    ``c + k u + N (nc + nk u)``, with ``u`` the longest value of the facts and ``N`` the
+    longest list of the facts."""
+    from evaluator.cost import _Sizes
+    from evaluator.values import display
+
+    defs = [(f"x{i}", entity, formula) for i, (entity, formula) in enumerate(SOUND)]
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy_text(defs, [n for n, _, _ in defs]), encoding="utf-8")
+    sizes = _Sizes(checked_policy(path, tmp_path))
+    assert sizes.run() == []
+    policy = load_policy(path, root=tmp_path)
+    for facts in (facts_of_size(1), facts_of_size(3), facts_of_size(6), odd_facts()):
+        result = policy.evaluate(facts, as_of=AS_OF, backend="scalar")
+        assert not result.errors, result.errors
+        members = facts.members
+        values = [m.member_id for m in members] + [
+            x for m in members for a in m.accounts
+            for x in (a.account_id, a.kind, a.currency, display(a.balance))] + [
+            x for m in members for e in m.events
+            for x in (e.type, e.account_id or "", *e.attachments, display(e.amount))]
+        u = max(len(v) for v in values)
+        big_n = max([len(m.accounts) for m in members] + [len(m.events) for m in members]
+                    + [len(e.attachments) for m in members for e in m.events])
+        for name, _, formula in defs:
+            b = sizes.defs[name].size
+            bound = b.c + b.k * u + big_n * (b.nc + b.nk * u)
+            got = [size_of(d.values[name]) for d in result.accounts]
+            assert got and max(got) <= bound, (formula, max(got), bound)
