@@ -10,8 +10,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fuzz",
         action="store_true",
         default=False,
-        help="long fuzzing run: 20,000 examples per hostile-input property and 3,000 per "
-        "backend-differential property (instead of the suite's bounded numbers)",
+        help="long fuzzing run: 20,000 examples per hostile-policy property, 3,000 per "
+        "broken-facts and backend-differential property (instead of the suite's bounded "
+        "numbers)",
     )
     parser.addoption(
         "--update-golden",
@@ -34,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--fuzz", default=False):
         os.environ.setdefault("UNCLAIMED_FUZZ_EXAMPLES", "20000")
         os.environ.setdefault("UNCLAIMED_DIFFERENTIAL_EXAMPLES", "3000")
+        os.environ.setdefault("UNCLAIMED_FACTS_FUZZ_EXAMPLES", "3000")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
