@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from evaluator.errors import Diagnostic, PolicyError
+from evaluator.errors import Diagnostic, PolicyError, one_line
 from evaluator.facts import FactsError, load_facts
 from evaluator.policy import check_policy, load_policy
 
@@ -182,7 +182,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(exc.render(), file=err)
         return EXIT_INVALID
     except FactsError as exc:
-        print(f"error: {exc}", file=err)
+        print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
     for w in result.warnings:
         print(w.render(), file=err)
@@ -195,7 +195,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.format != "json" or args.out:
         for e in result.errors:
             if args.format != "table":
-                print(f"error: {describe_error(e)}", file=err)
+                print(f"error: {one_line(describe_error(e))}", file=err)
     if args.record:
         from evaluator.records import write_record
 
@@ -262,7 +262,7 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                             chunk_rows=args.chunk_rows, progress=Progress(err),
                             fallback=args.backend != "columnar")
     for e in summary.errors:
-        print(f"error: {describe_error(e)}", file=err)
+        print(f"error: {one_line(describe_error(e))}", file=err)
     print(f"{args.out}: {summary.determinations:,} determinations, "
           f"{len(summary.errors):,} errors, {summary.accounts:,} rows in "
           f"{summary.chunks} chunk{'s' if summary.chunks != 1 else ''}, "
@@ -279,7 +279,7 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(exc.render(), file=err)
         return EXIT_INVALID
     except FactsError as exc:
-        print(f"error: {exc}", file=err)
+        print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
     out.write(report.render())
     return EXIT_OK if report.same else EXIT_RECORD_ERRORS
@@ -304,7 +304,7 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(exc.render(), file=err)
         return EXIT_INVALID
     except (FactsError, ValueError) as exc:
-        print(f"error: {exc}", file=err)
+        print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
     except Unsupported as exc:
         print(f"error: {args.facts}: `compare` runs on the columnar backend, which cannot "
@@ -347,7 +347,7 @@ def _test(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(exc.render(), file=err)
         return EXIT_INVALID
     except DiscoveryError as exc:
-        print(f"error: {exc}", file=err)
+        print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
     report = run_tests(policy, cases, require_coverage=args.require_coverage)
     if args.junit:

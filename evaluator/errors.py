@@ -123,3 +123,11 @@ class ExpressionSyntaxError(Exception):
         self.end = end
         self.help = help
         super().__init__(message)
+
+
+def one_line(text: str) -> str:
+    """``text`` for a one-line message: line breaks and other characters that do not print
+    (from ids or values in the input) written as escapes such as ``\\n``."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

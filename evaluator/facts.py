@@ -98,6 +98,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TypeVar
 
+from evaluator.errors import one_line
 from evaluator.model import (
     ACCOUNT_EVENT_TYPES,
     AMOUNT_EVENT_TYPES,
@@ -186,10 +187,12 @@ def _describe(value: object) -> str:
 
 
 def _quote(value: object) -> str:
+    """A value shown in a message: at most 40 characters, and on one line (line breaks and
+    other characters that do not print are written as escapes such as `\\n`)."""
     text = str(value)
     if len(text) > 40:
         text = text[:37] + "..."
-    return f"`{text}`"
+    return f"`{one_line(text)}`"
 
 
 def _text(value: object, name: str) -> str:

@@ -247,6 +247,9 @@ WHOLE_INPUT: dict[str, tuple[Callable[[Path], Path], Callable[[Path], Path] | No
     "fx-no-header": (_write("facts.csv", GOOD_CSV), _write("fx.csv", b"USD,2026-09-30,1.38\n")),
     "fx-empty": (_write("facts.csv", GOOD_CSV), _write("fx.csv", b"")),
     "fx-binary": (_write("facts.csv", GOOD_CSV), _write("fx.csv", b"\xff\xfe\x00\x01")),
+    # a value with a line break, quoted in the message: still one line (found by fuzzing)
+    "json-fx-rates-multiline": (_write("facts.json",
+                                       b'{"members": [], "fx_rates": "a\\nb\\u0000"}'), None),
 }
 
 
@@ -786,3 +789,21 @@ def test_corrupted_generated_profiles(baseline: Policy, portfolio: tuple[Path, P
     tally("facts: damaged members and claims of a generated JSON profile",
           sum(kinds.values()))
     tally("facts: records of a corrupted JSON profile", records)
+
+
+def test_record_errors_on_stderr_are_one_line_each(tmp_path: Path) -> None:
+    """Ids and values with line breaks are escaped in the `error:` lines."""
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps({"members": [
+        {"member_id": "M\n1", "accounts": [
+            {"account_id": "A\r1", "currency": "C\nAD", "balance": "1.00",
+             "opened": "2016-01-04"}]},
+        {"member_id": "M2", "accounts": [
+            {"account_id": "A2", "currency": "CAD", "balance": "x\u2028y",
+             "opened": "2016-01-04"}]}]}), encoding="utf-8")
+    code, _out, err = evaluate(path, "--format", "csv")
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines), err
+    assert "member M\\n1, account A\\r1" in lines[0] and "`C\\nAD`" in lines[0], err
+    assert "`x\\u2028y`" in lines[1], err
