@@ -123,7 +123,14 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     run = commands.get(args.command)
     if run is None:  # pragma: no cover - argparse enforces the choices
         return EXIT_INVALID
-    code: int = run(args, out, err)
+    try:
+        code: int = run(args, out, err)
+    except PolicyError as exc:  # a broken policy or parameter: every diagnostic
+        print(exc.render(), file=err)
+        return EXIT_INVALID
+    except FactsError as exc:  # input unusable as a whole: one line
+        print(f"error: {one_line(str(exc))}", file=err)
+        return EXIT_INVALID
     return code
 
 
@@ -145,45 +152,38 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from evaluator.results import describe_error
 
     is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES)
-    try:
-        policy = load_policy(args.policy)
-        params = _params(args.param)
-        if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
-                and args.backend != "scalar" and not args.explain:
-            from evaluator.columnar import Unsupported
+    policy = load_policy(args.policy)
+    params = _params(args.param)
+    if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
+            and args.backend != "scalar" and not args.explain:
+        from evaluator.columnar import Unsupported
 
-            try:
-                return _evaluate_to_file(policy, args, params, err)
-            except Unsupported as exc:
-                print(f"error: the columnar backend cannot read this table ({exc}); "
-                      "use --backend scalar", file=err)
-                return EXIT_INVALID
-        facts: object = None
-        if is_table and args.backend != "scalar" and args.explain in (None, "*"):
-            from evaluator.columnar import Unsupported, read_table
+        try:
+            return _evaluate_to_file(policy, args, params, err)
+        except Unsupported as exc:
+            print(f"error: the columnar backend cannot read this table ({exc}); "
+                  "use --backend scalar", file=err)
+            return EXIT_INVALID
+    facts: object = None
+    if is_table and args.backend != "scalar" and args.explain in (None, "*"):
+        from evaluator.columnar import Unsupported, read_table
 
-            try:
-                facts = read_table(args.facts, fx=args.fx)
-            except Unsupported as exc:
-                if args.backend == "columnar":
-                    raise FactsError(f"{args.facts}: the columnar backend cannot read this "
-                                     f"table ({exc}); use --backend scalar") from None
-                facts = None  # beyond what the columnar backend takes: read it row by row
-        if facts is None:
-            facts = load_facts(args.facts, fx=args.fx)
-        explain_all = args.explain == "*"
-        result = policy.evaluate(facts, as_of=args.as_of, params=params,
-                                 explain=explain_all, backend=args.backend
-                                 if not (explain_all and args.backend == "columnar")
-                                 else "scalar")
-        if args.explain not in (None, "*"):
-            _explain_one(policy, facts, args, params, result)
-    except PolicyError as exc:
-        print(exc.render(), file=err)
-        return EXIT_INVALID
-    except FactsError as exc:
-        print(f"error: {one_line(str(exc))}", file=err)
-        return EXIT_INVALID
+        try:
+            facts = read_table(args.facts, fx=args.fx)
+        except Unsupported as exc:
+            if args.backend == "columnar":
+                raise FactsError(f"{args.facts}: the columnar backend cannot read this "
+                                 f"table ({exc}); use --backend scalar") from None
+            facts = None  # beyond what the columnar backend takes: read it row by row
+    if facts is None:
+        facts = load_facts(args.facts, fx=args.fx)
+    explain_all = args.explain == "*"
+    result = policy.evaluate(facts, as_of=args.as_of, params=params,
+                             explain=explain_all, backend=args.backend
+                             if not (explain_all and args.backend == "columnar")
+                             else "scalar")
+    if args.explain not in (None, "*"):
+        _explain_one(policy, facts, args, params, result)
     for w in result.warnings:
         print(w.render(), file=err)
     if args.format == "json":
@@ -273,14 +273,7 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from evaluator.records import replay
 
-    try:
-        report = replay(args.record, args.policy)
-    except PolicyError as exc:
-        print(exc.render(), file=err)
-        return EXIT_INVALID
-    except FactsError as exc:
-        print(f"error: {one_line(str(exc))}", file=err)
-        return EXIT_INVALID
+    report = replay(args.record, args.policy)
     out.write(report.render())
     return EXIT_OK if report.same else EXIT_RECORD_ERRORS
 
@@ -300,10 +293,7 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         errors = len(table.errors) + int(result.runs[0].result.frame
                                          .get_column("__error").is_not_null().sum())
         written = write(result, args.out, table.source, table.sha256, errors)
-    except PolicyError as exc:
-        print(exc.render(), file=err)
-        return EXIT_INVALID
-    except (FactsError, ValueError) as exc:
+    except ValueError as exc:
         print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
     except Unsupported as exc:
@@ -343,9 +333,6 @@ def _test(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     try:
         policy, cases = discover_paths(args.paths, args.policy)
-    except PolicyError as exc:
-        print(exc.render(), file=err)
-        return EXIT_INVALID
     except DiscoveryError as exc:
         print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
