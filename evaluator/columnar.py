@@ -60,6 +60,7 @@ from evaluator.facts import (
     csv_table,
     parse_fx_csv,
 )
+from evaluator.gcpause import fewer_collections
 from evaluator.interpreter import _arith_message
 from evaluator.interpreter import _compare as _scalar_compare  # noqa: F401 (kept in step)
 from evaluator.loader import ParamSpec
@@ -505,7 +506,7 @@ def _facts_from_text(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], De
                      source: str, ragged: Sequence[RaggedRow], sha256: str | None) -> Any:
     import dataclasses
 
-    from evaluator.facts import _bulk, _Loader
+    from evaluator.facts import _Loader
 
     rows: list[tuple[int, tuple[str | None, ...] | RaggedRow]] = [
         (int(r["__line"]), tuple(_cell(r.get(c)) for c in _TEXT_COLUMNS))
@@ -516,7 +517,7 @@ def _facts_from_text(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], De
     loader.form = "snapshot"
     for (currency, day), rate in fx_rates.items():
         loader.fx.add(currency, day, rate, source)
-    with _bulk():
+    with fewer_collections():
         loader.snapshot(rows)
     return dataclasses.replace(loader.facts(), sha256=sha256)
 

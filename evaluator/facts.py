@@ -82,14 +82,12 @@ letters. Ids are non-blank strings (a JSON number is not an id).
 from __future__ import annotations
 
 import csv
-import gc
 import hashlib
 import io
 import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -99,6 +97,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from evaluator.errors import one_line
+from evaluator.gcpause import fewer_collections
 from evaluator.model import (
     ACCOUNT_EVENT_TYPES,
     AMOUNT_EVENT_TYPES,
@@ -861,22 +860,6 @@ class _Loader:
 # --------------------------------------------------------------------------- public API
 
 
-@contextmanager
-def _bulk() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small acyclic objects.
-
-    Loading allocates a few objects per row and frees none, which makes the collector
-    run over and over for nothing (about 40% of the time of a 100,000-row snapshot).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def facts_from_json(obj: object, source: str = "<memory>") -> Facts:
     """Facts from an already-parsed full profile (see the module docstring).
 
@@ -884,7 +867,7 @@ def facts_from_json(obj: object, source: str = "<memory>") -> Facts:
     Raises :class:`FactsError` when the document as a whole is unusable.
     """
     loader = _Loader(source)
-    with _bulk():
+    with fewer_collections():
         loader.json_document(obj)
     return loader.facts()
 
@@ -906,7 +889,7 @@ def facts_from_snapshot(
     for n, fx_row in enumerate(fx_rows, start=2):
         loader.fx.add_row(_stripped(fx_row), f"{source}: fx row {n}")
     loader.form = "snapshot"
-    with _bulk():
+    with fewer_collections():
         loader.snapshot(_mapping_cells(rows, source, first_row))
     return loader.facts()
 
@@ -954,7 +937,7 @@ def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
     data = _read_bytes(path, "facts file")
     text = _decode(data, source)
     loader = _Loader(source)
-    with _bulk():
+    with fewer_collections():
         if suffix == ".json":
             loader.json_document(_parse_json(text, source))
         else:

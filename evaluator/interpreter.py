@@ -41,13 +41,6 @@ Fn = Callable[["Inst", Env], Any]
 STACK_BUDGET = 300
 
 
-class _Failed:
-    __slots__ = ("error",)
-
-    def __init__(self, error: EvaluationError) -> None:
-        self.error = error
-
-
 class Run:
     """One evaluation: the parameters, the as-of date, the rates and the global instance."""
 
@@ -69,15 +62,18 @@ class Run:
 class Inst:
     """An entity instance (member, account, claim or the global one) with its memo."""
 
-    __slots__ = ("_accounts", "_by_account", "_events", "cache", "kind", "member", "obj",
-                 "run")
+    __slots__ = ("_accounts", "_by_account", "_events", "cache", "failed", "kind", "member",
+                 "obj", "run")
 
     def __init__(self, kind: str, obj: Any, run: Run, member: Inst | None) -> None:
         self.kind = kind
         self.obj = obj
         self.run = run
         self.member = member
+        #: values of the definitions evaluated so far (successes only)
         self.cache: dict[str, Any] = {}
+        #: the errors of the definitions that failed, raised again when used again
+        self.failed: dict[str, EvaluationError] = {}
         self._accounts: tuple[Inst, ...] | None = None
         self._events: tuple[Event, ...] | None = None
         #: a member's events grouped by account, made once for all its accounts
@@ -86,10 +82,10 @@ class Inst:
     def get(self, name: str) -> Any:
         cache = self.cache
         if name in cache:
-            v = cache[name]
-            if type(v) is _Failed:
-                raise v.error
-            return v
+            return cache[name]
+        failed = self.failed.get(name)
+        if failed is not None:
+            raise failed
         fn = self.run.program.defs[name]
         try:
             v = fn(self, {})
@@ -97,12 +93,12 @@ class Inst:
             if exc.definition is None:
                 exc.definition = name
                 exc.provision = self.run.program.provisions.get(name)
-            cache[name] = _Failed(exc)
+            self.failed[name] = exc
             raise
         except (ArithmeticError, ValueError, OverflowError, RecursionError) as exc:
             err = EvaluationError(_arith_message(exc), name,
                                   self.run.program.provisions.get(name))
-            cache[name] = _Failed(err)
+            self.failed[name] = err
             raise err from None
         cache[name] = v
         return v
@@ -122,7 +118,7 @@ class Inst:
             inst, n, uses = stack[-1]
             for r in uses:
                 target = inst.owner(r.entity)
-                if r.name not in target.cache:
+                if r.name not in target.cache and r.name not in target.failed:
                     stack.append((target, r.name, iter(always(r.name))))
                     break
             else:
@@ -313,10 +309,7 @@ class Program:
             items = [self.compile(i) for i in node.items]
             return lambda inst, env: tuple(f(inst, env) for f in items)
         if isinstance(node, A.RecordLit):
-            keys = [k for k, _ in node.fields]
-            fns = [self.compile(v) for _, v in node.fields]
-            pairs = list(zip(keys, fns, strict=True))
-            return lambda inst, env: {k: f(inst, env) for k, f in pairs}
+            return _record([(k, self.compile(v)) for k, v in node.fields])
         if isinstance(node, A.Comprehension):
             return self.c_comprehension(node)
         raise TypeError(node)  # pragma: no cover
@@ -327,15 +320,25 @@ class Program:
         if r.kind == "local":
             return lambda inst, env: env[name]
         if r.kind == "def":
+            # a value already evaluated is read from the cache here, without a call
             if r.entity == "global":
-                return lambda inst, env: inst.run.global_inst.get(name)
+                def global_def(inst: Inst, env: Env) -> Any:
+                    g = inst.run.global_inst
+                    cache = g.cache
+                    return cache[name] if name in cache else g.get(name)
+                return global_def
             if r.entity == "member":
                 def member_def(inst: Inst, env: Env) -> Any:
                     target = inst if inst.kind == "member" else inst.member
                     assert target is not None
-                    return target.get(name)
+                    cache = target.cache
+                    return cache[name] if name in cache else target.get(name)
                 return member_def
-            return lambda inst, env: inst.get(name)
+
+            def own_def(inst: Inst, env: Env) -> Any:
+                cache = inst.cache
+                return cache[name] if name in cache else inst.get(name)
+            return own_def
         if r.kind == "field":
             if name in ("events", "accounts", "member", "account"):
                 return lambda inst, env: inst.field(name)
@@ -418,9 +421,16 @@ class Program:
             return lambda inst, env: impl(rt, *[a(inst, env) for a in args])
         if b.needs_run:
             return lambda inst, env: impl(inst.run, *[a(inst, env) for a in args])
+        # the usual arities without building an argument list
         if len(args) == 1:
-            only = args[0]
-            return lambda inst, env: impl(only(inst, env))
+            a0 = args[0]
+            return lambda inst, env: impl(a0(inst, env))
+        if len(args) == 2:
+            a0, a1 = args
+            return lambda inst, env: impl(a0(inst, env), a1(inst, env))
+        if len(args) == 3:
+            a0, a1, a2 = args
+            return lambda inst, env: impl(a0(inst, env), a1(inst, env), a2(inst, env))
         return lambda inst, env: impl(*[a(inst, env) for a in args])
 
     def c_comprehension(self, node: A.Comprehension) -> Fn:
@@ -483,6 +493,27 @@ def always_used(node: A.Node, res: dict[int, Resolved]) -> tuple[Resolved, ...]:
     return tuple(found)
 
 
+def _record(fields: list[tuple[str, Fn]]) -> Fn:
+    """A record literal's closure; the usual sizes without a loop."""
+    if len(fields) == 2:
+        (k0, f0), (k1, f1) = fields
+        return lambda inst, env: {k0: f0(inst, env), k1: f1(inst, env)}
+    if len(fields) == 3:
+        (k0, f0), (k1, f1), (k2, f2) = fields
+        return lambda inst, env: {k0: f0(inst, env), k1: f1(inst, env), k2: f2(inst, env)}
+    if len(fields) == 4:
+        (k0, f0), (k1, f1), (k2, f2), (k3, f3) = fields
+        return lambda inst, env: {k0: f0(inst, env), k1: f1(inst, env),
+                                  k2: f2(inst, env), k3: f3(inst, env)}
+
+    def record(inst: Inst, env: Env) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, f in fields:
+            out[k] = f(inst, env)
+        return out
+    return record
+
+
 def _compare(op: str, node: A.Binary, left: Fn, right: Fn) -> Fn:
     """A comparison closure, with a literal operand folded in as a constant."""
     if isinstance(node.right, A.Literal):
@@ -491,6 +522,14 @@ def _compare(op: str, node: A.Binary, left: Fn, right: Fn) -> Fn:
             return lambda inst, env: left(inst, env) == c
         if op == "!=":
             return lambda inst, env: left(inst, env) != c
+        if op == "<":
+            return lambda inst, env: left(inst, env) < c
+        if op == "<=":
+            return lambda inst, env: left(inst, env) <= c
+        if op == ">":
+            return lambda inst, env: left(inst, env) > c
+        if op == ">=":
+            return lambda inst, env: left(inst, env) >= c
     if op == "==":
         return lambda inst, env: left(inst, env) == right(inst, env)
     if op == "!=":

@@ -20,6 +20,7 @@ from evaluator.errors import (
     PolicyLoadError,
     PolicyTypeError,
 )
+from evaluator.gcpause import fewer_collections
 from evaluator.interpreter import Inst, Portfolio, Program, Run, visible, visible_claim
 from evaluator.loader import ParamSpec, PolicyDocument, convert_scalar, load_document
 from evaluator.model import Facts, Member, RecordError
@@ -185,6 +186,13 @@ class Policy:
         if backend not in ("auto", "scalar", "columnar"):
             raise PolicyError(Diagnostic(f"unknown backend `{backend}`", code="api",
                                          help="use `auto`, `scalar` or `columnar`"))
+        with fewer_collections():
+            return self._evaluate(facts, as_of, params, explain=explain, backend=backend,
+                                  coverage=coverage)
+
+    def _evaluate(self, facts: Facts | Any, as_of: str | _dt.date,
+                  params: Mapping[str, Any] | None, *, explain: bool, backend: str,
+                  coverage: Coverage | None) -> EvaluationResult:
         from evaluator.columnar import Table
 
         if isinstance(facts, Table):
@@ -323,7 +331,7 @@ class Policy:
             if target is None or n not in target.cache:
                 continue
             value = target.cache[n]
-            if isinstance(value, Inst) or type(value).__name__ == "_Failed":
+            if isinstance(value, Inst):
                 continue
             entry = {"definition": n, "entity": cdef.spec.entity,
                      "value": to_json_value(value)}
