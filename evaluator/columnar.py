@@ -37,7 +37,7 @@ import io
 import operator
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -2014,29 +2014,36 @@ def _aggregate_value(ok: pl.DataFrame, i: int, name: str, scale: int | None, t: 
     return value
 
 
-def _value(shape: Shape, row: dict[str, Any]) -> Any:
-    """An output's Python value (as the scalar backend gives it) from its flat columns."""
+def _reader(shape: Shape, index: Mapping[str, int]) -> Callable[[tuple[Any, ...]], Any]:
+    """A function from a result row (a tuple, columns as in ``index``) to an output's
+    Python value, as the scalar backend gives it; types and positions resolved once."""
     kind = shape[0]
     if kind == "const":
-        return shape[1]
+        value = shape[1]
+        return lambda row: value
     if kind == "col":
         _, name, t, scale = shape
-        v = row[name]
-        if v is None:
-            return None
+        i = index[name]
         base = T.strip(t)
         if base in (T.MONEY, T.NUMBER):
-            return Decimal(int(v)).scaleb(-(scale or 0))
+            exp = -(scale or 0)
+            return lambda row: None if row[i] is None else Decimal(int(row[i])).scaleb(exp)
         if base == T.MONTH_DAY:
-            return MonthDay(int(v) // 100, int(v) % 100)
-        return v
+            return lambda row: None if row[i] is None else MonthDay(int(row[i]) // 100,
+                                                                    int(row[i]) % 100)
+        return operator.itemgetter(i)
     if kind == "rec":
         _, fields, present = shape
-        if present is not None and not row[present]:
-            return None
-        return {k: _value(f, row) for k, f in fields}
-    _, items = shape
-    return tuple(_value(f, row) for p, f in items if row[p])
+        readers = [(k, _reader(f, index)) for k, f in fields]
+        p = index[present] if present is not None else None
+
+        def record(row: tuple[Any, ...]) -> Any:
+            if p is not None and not row[p]:
+                return None
+            return {k: r(row) for k, r in readers}
+        return record
+    items = [(index[p], _reader(f, index)) for p, f in shape[1]]
+    return lambda row: tuple(r(row) for p, r in items if row[p])
 
 
 def determinations(result: ColumnarResult) -> tuple[list[Any], list[RecordError]]:
@@ -2055,9 +2062,13 @@ def determinations(result: ColumnarResult) -> tuple[list[Any], list[RecordError]
     ok = frame.filter(pl.col("__error").is_null()).with_columns(
         pl.when(pl.col(pl.Date).cast(pl.Int64).is_between(_DAY_MIN, _DAY_MAX))
         .then(pl.col(pl.Date)).name.keep())
-    for row in ok.iter_rows(named=True):
-        values = {s.name: _value(s.shape, row) for s in result.outputs}
-        dets.append(Determination(row["member_id"], row["account_id"], values))
+    index = {c: i for i, c in enumerate(ok.columns)}
+    readers = [(s.name, _reader(s.shape, index)) for s in result.outputs]
+    member, account = index["member_id"], index["account_id"]
+    with fewer_collections():
+        for values in ok.iter_rows():
+            dets.append(Determination(values[member], values[account],
+                                      {name: r(values) for name, r in readers}))
     return dets, errs
 
 
