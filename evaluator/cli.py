@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from evaluator.errors import Diagnostic, PolicyError, one_line
@@ -250,9 +251,10 @@ def _member_facts(facts: Any, member_id: str) -> Any:
 
 def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, str],
                       err: TextIO) -> int:
-    from evaluator.policy import _as_date
+    from evaluator.policy import _as_date, param_json
     from evaluator.portfolio import Progress, evaluate_file
     from evaluator.results import describe_error
+    from evaluator.values import to_json_value
 
     day = _as_date(args.as_of)
     specs, warnings = policy.run_params(params)
@@ -267,7 +269,23 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
           f"{len(summary.errors):,} errors, {summary.accounts:,} rows in "
           f"{summary.chunks} chunk{'s' if summary.chunks != 1 else ''}, "
           f"{summary.seconds:.1f} s", file=err)
+    if summary.portfolio is not None:
+        # the portfolio-level outputs (5(2)) are not rows: beside the file, as JSON
+        values = {k: to_json_value(v) for k, v in summary.portfolio.items()}
+        side = portfolio_path(Path(args.out))
+        doc = {"policy": policy.info(), "as_of": day.isoformat(),
+               "parameters": {n: param_json(s) for n, s in sorted(specs.items())},
+               "portfolio": values}
+        side.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        shown = ", ".join(f"{k} {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
+        print(f"{side}: portfolio {shown}", file=err)
     return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
+
+
+def portfolio_path(out: Path) -> Path:
+    """Where `evaluate --out FILE` writes the portfolio outputs: FILE.portfolio.json
+    without FILE's own suffix."""
+    return out.with_name(out.stem + ".portfolio.json")
 
 
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -1433,7 +1433,9 @@ class _Aggregate(CV):
         if not parts:  # no account can qualify (the condition folds to false)
             return Const(_empty_aggregate(name, self.comp.types[id(node)]))
         ((keep, elem, _),) = parts
-        self.comp.agg_requests.append((node, keep, self.comp.col(elem, None), name))
+        # a count does not look at the items (which may be the accounts themselves)
+        value = Col(pl.lit(True)) if name == "count" else self.comp.col(elem, None)
+        self.comp.agg_requests.append((node, keep, value, name))
         raise _NeedAggregates()
 
     def reduce(self, name: str, t: T.Type) -> CV:
@@ -1977,6 +1979,12 @@ class ColumnarResult:
     outputs: list[OutputSpec]
     table: Table
     portfolio: dict[str, Any] | None = None
+    #: the portfolio aggregates over this table's evaluated rows, one per request of
+    #: :attr:`aggregate_kinds`: what chunks of one portfolio combine
+    #: (:func:`combine_aggregates`) before :attr:`finish` computes the portfolio outputs
+    aggregates: list[Any] = field(default_factory=list)
+    aggregate_kinds: list[str] = field(default_factory=list)
+    finish: Callable[[list[Any]], dict[str, Any]] | None = None
 
 
 def evaluate_frame(policy: Policy, table: Table, as_of: _dt.date,
@@ -2002,22 +2010,55 @@ def evaluate_frame(policy: Policy, table: Table, as_of: _dt.date,
               *[f"__p{k}{i}" for i in range(len(requests)) for k in "kv"]]).collect()
     if out.select(pl.col("__error").eq(OVERFLOW_MARK).any()).item():
         raise Unsupported("amounts beyond exact 64-bit arithmetic in this policy's formulas")
-    portfolio: dict[str, Any] | None = None
+    result = ColumnarResult(out, specs, table)
     if policy.outputs("portfolio"):
         ok = out.filter(pl.col("__error").is_null())
-        for i, (node, _keep, elem, name) in enumerate(requests):
-            comp.agg_values[id(node)] = _aggregate_value(ok, i, name, elem.scale,
-                                                         comp.types[id(node)])
-        comp.memo = {k: v for k, v in comp.memo.items()
-                     if policy.checked.defs[k].spec.entity != "portfolio"}
-        portfolio = {}
-        for shown, name in policy.outputs("portfolio"):
-            cv = comp.definition(name)
-            if not isinstance(cv, Const):
-                raise Unsupported(f"portfolio output `{name}` is not a single value")
-            portfolio[shown] = cv.value
-        out = out.drop([c for c in out.columns if c.startswith("__p")])
-    return ColumnarResult(out, specs, table, portfolio)
+        result.aggregates = [_aggregate_value(ok, i, name, elem.scale, comp.types[id(node)])
+                             for i, (node, _keep, elem, name) in enumerate(requests)]
+        result.aggregate_kinds = [name for *_, name in requests]
+
+        def finish(values: list[Any]) -> dict[str, Any]:
+            return _portfolio_outputs(comp, requests, values)
+        result.finish = finish
+        result.portfolio = finish(result.aggregates)
+        result.frame = out.drop([c for c in out.columns if c.startswith("__p")])
+    return result
+
+
+def _portfolio_outputs(comp: Compiler, requests: list[tuple[A.Call, Col, Col, str]],
+                       values: list[Any]) -> dict[str, Any]:
+    """The portfolio outputs, given the value of each aggregate they need."""
+    for (node, *_), value in zip(requests, values, strict=True):
+        comp.agg_values[id(node)] = value
+    comp.memo = {k: v for k, v in comp.memo.items()
+                 if comp.checked.defs[k].spec.entity != "portfolio"}
+    portfolio: dict[str, Any] = {}
+    for shown, name in comp.policy.outputs("portfolio"):
+        cv = comp.definition(name)
+        if not isinstance(cv, Const):
+            raise Unsupported(f"portfolio output `{name}` is not a single value")
+        portfolio[shown] = cv.value
+    return portfolio
+
+
+def combine_aggregates(kinds: Sequence[str], a: Sequence[Any], b: Sequence[Any]
+                       ) -> list[Any]:
+    """The aggregates of two disjoint sets of rows combined: what they would be over both
+    (every portfolio aggregate is a count, a sum, an or, an and, a maximum or a minimum;
+    sums are exact decimals or integers)."""
+    out: list[Any] = []
+    for kind, x, y in zip(kinds, a, b, strict=True):
+        if kind in ("count", "sum"):
+            out.append(x + y)
+        elif kind == "any":
+            out.append(bool(x or y))
+        elif kind == "all":
+            out.append(bool(x and y))
+        elif x is None or y is None:
+            out.append(y if x is None else x)
+        else:
+            out.append(max(x, y) if kind in ("latest", "largest") else min(x, y))
+    return out
 
 
 def _portfolio_requests(comp: Compiler) -> list[tuple[A.Call, Col, Col, str]]:

@@ -41,6 +41,7 @@ from evaluator.columnar import (
     Shape,
     Table,
     Unsupported,
+    combine_aggregates,
     csv_layout,
     evaluate_frame,
     facts_from_frame,
@@ -353,7 +354,9 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
         summary.chunks = chunks
         progress.total = chunks
     parts: list[Path] = []
-    portfolio: dict[str, Any] | None = None
+    # the portfolio outputs: aggregates combined over the chunks, then computed once
+    aggregates: list[Any] | None = None
+    finish: Callable[[list[Any]], dict[str, Any]] | None = None
     with tempfile.TemporaryDirectory(prefix="unclaimed-") as tmp:
         done_rows = 0
         for k in range(chunks):
@@ -392,8 +395,10 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
             keyed.write_parquet(part)
             parts.append(part)
             summary.determinations += keyed.height
-            if result.portfolio is not None and chunks == 1:
-                portfolio = result.portfolio
+            if result.finish is not None:
+                finish = result.finish
+                aggregates = result.aggregates if aggregates is None else combine_aggregates(
+                    result.aggregate_kinds, aggregates, result.aggregates)
             done_rows += raw.height
             del result, frame, raw, table, keyed, ok
             progress.update(k + 1, done_rows)
@@ -406,7 +411,8 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
         merged = merged.drop(["__k1", "__k2"])
         summary.errors.sort(key=lambda e: _error_order(e))
         _write(target, merged.sink_parquet, merged.sink_csv)
-    summary.portfolio = portfolio
+    if finish is not None and aggregates is not None:
+        summary.portfolio = finish(aggregates)
     return summary
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from evaluator import Policy, load_policy
 from evaluator.cli import main
+from evaluator.facts import load_facts
 from evaluator.generate import generate
 from evaluator.portfolio import Progress, evaluate_file
 from tests.support import BASELINE, ROOT
@@ -132,3 +133,43 @@ def test_members_spread_over_the_file_use_hash_chunks_and_the_same_order(
                               "--fx", str(fx), "--as-of", "2026-11-21", "--format", "csv",
                               "--backend", "scalar")
     assert (tmp_path / "whole.csv").read_text() == scalar_csv
+
+
+def test_portfolio_outputs_are_the_same_in_chunks(tmp_path: Path,
+                                                  sample: tuple[Path, Path]) -> None:
+    """Portfolio outputs of every aggregate kind (count, sum, any, all, latest, earliest,
+    largest, smallest): a chunked run combines the chunks' aggregates into what one pass
+    over the whole table gives, and the scalar backend agrees; the CLI writes them beside
+    the determinations."""
+    import shutil
+
+    root = tmp_path / "policies"
+    shutil.copytree(BASELINE, root / "fsra-2024-001")
+    shutil.copy(ROOT / "tests" / "portfolio" / "aggregates.yaml", root / "aggregates.yaml")
+    policy = load_policy(root / "aggregates.yaml")
+    facts, fx = sample
+    params = policy.resolve_params()
+    whole = evaluate_file(policy, facts, fx, AS_OF, params, tmp_path / "whole.parquet")
+    chunked = evaluate_file(policy, facts, fx, AS_OF, params, tmp_path / "chunked.parquet",
+                            chunk_rows=97)
+    assert chunked.chunks > 10
+    assert whole.portfolio is not None and chunked.portfolio == whole.portfolio
+    scalar = policy.evaluate(load_facts(facts, fx=fx), as_of=AS_OF, backend="scalar")
+    assert scalar.portfolio == whole.portfolio
+    # not trivial: every aggregate sees values
+    values = whole.portfolio
+    assert values["unclaimed_count"] > 10 and values["unclaimed_cad"] > 0
+    assert values["any_inactive"] is True and values["all_opened_after_1900"] is True
+    assert values["earliest_unclaimed_on"] < values["latest_unclaimed_on"] <= AS_OF
+    assert values["smallest_balance"] < values["largest_balance"]
+
+    out = tmp_path / "cli.csv"
+    code, _, err = run("evaluate", "--policy", str(root / "aggregates.yaml"), "--facts",
+                       str(facts), "--fx", str(fx), "--as-of", "2026-11-21", "--out", str(out),
+                       "--chunk-rows", "200")
+    assert code == 1  # the sample's damaged rows
+    side = json.loads((tmp_path / "cli.portfolio.json").read_text(encoding="utf-8"))
+    assert side["portfolio"]["unclaimed_count"] == values["unclaimed_count"]
+    assert side["portfolio"]["unclaimed_cad"] == str(values["unclaimed_cad"])
+    assert side["policy"]["id"] == "portfolio-aggregates" and side["as_of"] == "2026-11-21"
+    assert "cli.portfolio.json: portfolio unclaimed_count" in err
