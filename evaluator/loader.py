@@ -1117,7 +1117,9 @@ def _merge(chain: list[_Raw], diags: list[Diagnostic]) -> PolicyDocument:
     }
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":"),
                                        ensure_ascii=False).encode("utf-8")).hexdigest()
-    eff = _mapping(last.get("effective"))
+    # the effective dates of the nearest policy of the chain that states them
+    eff = next((_mapping(r.data.get("effective")) for r in reversed(chain)
+                if r.data.get("effective") is not None), {})
     return PolicyDocument(
         id=str(last.get("policy")), version=str(last.get("version")),
         status=str(last.get("status")), title=str(last.get("title")),

@@ -53,6 +53,8 @@ def test_every_alternative_checks_and_cites_what_it_models(path: Path) -> None:
     assert policy.document.extends == "fsra-2024-001@1.1.0"
     assert policy.document.models
     assert policy.document.status in ("alternative", "interpretation")
+    # effective dates not restated are the baseline's
+    assert policy.document.effective == {"from": "2025-01-01", "to": None}
 
 
 def same_except(a: dict[str, Any], b: dict[str, Any], fields: set[str]) -> None:
