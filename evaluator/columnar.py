@@ -678,6 +678,8 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
     ).drop("__ok", "__first")
     if not presorted:
         frame = frame.sort(["__member_order", "__line"])
+    else:  # lines in file order, members contiguous: the member key never decreases
+        frame = frame.with_columns(pl.col("__member_order").set_sorted())
     return Table(frame=frame, fx_rates=fx_rates, errors=errors, balance_scale=scale,
                  source=source, raw=text)
 
@@ -1605,6 +1607,8 @@ def _c_date(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
     yc = comp.col(year, node.args[0])
     m, d = md.value.month, md.value.day
     y = yc.expr.cast(pl.Int32)
+    if not yc.expr.meta.is_column():  # read four times below: computed once
+        y = comp.temp(y)
     err = _fold_err(yc.err, pl.when((y < 1) | (y > 9999)).then(comp.fail_message(
         pl.concat_str([pl.lit("year "), y.cast(pl.String), pl.lit(" is out of range")]))))
     if m == 2 and d == 29:
@@ -1664,7 +1668,8 @@ def _display(comp: Compiler, cv: CV, t: T.Type) -> Col:
     c = comp.col(cv, None)
     base = T.strip(t)
     if base == T.DATE:
-        e = _by_day(c.expr, lambda d: d.dt.strftime("%Y-%m-%d"))
+        day = c.expr if c.expr.meta.is_column() else comp.temp(c.expr)
+        e = _by_day(day, lambda d: d.dt.strftime("%Y-%m-%d"))
     elif base in (T.MONEY, T.NUMBER) and c.scale:
         units = c.expr
         s = c.scale
