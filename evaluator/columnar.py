@@ -660,8 +660,9 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
         raise Unsupported(f"balances of {digits} digits with {scale} decimal places")
     members = good.get_column("member_id")
     starts = (members != members.shift(1)).fill_null(True)
-    if good.height and int(starts.sum()) == members.n_unique() \
-            and good.get_column("__line").is_sorted():
+    # contiguous members: sorted ids are (a quick look), else as many runs as ids
+    if good.height and good.get_column("__line").is_sorted() and (
+            members.is_sorted() or int(starts.sum()) == members.n_unique()):
         # each member's rows are together and in file order: the scalar order already
         order = pl.when(starts).then(pl.col("__line")).forward_fill()
         presorted = True
