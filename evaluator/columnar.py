@@ -802,6 +802,17 @@ class Compiler:
         self.stages.append((key, expr))
         return pl.col(key)
 
+    def column(self, expr: pl.Expr) -> pl.Expr:
+        """``expr`` as a column: itself when it already is one, else a :meth:`temp`."""
+        return expr if expr.meta.is_column() else self.temp(expr)
+
+    def by_day(self, day: pl.Expr, build: Callable[[pl.Expr], pl.Expr], dtype: Any = pl.Date
+               ) -> pl.Expr:
+        """``build(day)`` through a table of the days (or years) the column spans
+        (:func:`_by_day`), computed as a column of its own from a column, so that the
+        range is always the whole table's, whatever context the value is used in."""
+        return self.temp(_by_day(self.column(day), build, dtype))
+
     def fail_message(self, msg: pl.Expr) -> pl.Expr:
         name = self.current[-1] if self.current else "?"
         prov = self.checked.defs[name].spec.provision if name in self.checked.defs else None
@@ -948,7 +959,7 @@ class Compiler:
             if isinstance(right, Col) and right.err is not None and right.expr is _NULL_MARK:
                 # x ?? fail(...): an error where x is missing (x computed once, for both)
                 assert isinstance(left, Col)
-                value = left.expr if left.expr.meta.is_column() else self.temp(left.expr)
+                value = self.column(left.expr)
                 return Col(value, _fold_err(left.err, pl.when(value.is_null())
                                             .then(right.err)), left.scale)
             lc, rc = self.col(left, node.left), self.col(right, node.right)
@@ -1001,7 +1012,9 @@ class Compiler:
                 raise Unsupported("a computed duration")
             dur: Duration = right.value if op == "+" else -right.value
             lc = self.col(left, node.left)
-            return Col(_offset(lc.expr, dur), _fold_err(lc.err, self.offset_error(lc.expr, dur)))
+            day = self.column(lc.expr)
+            return Col(self.by_day(day, lambda d: _offset(d, dur)),
+                       _fold_err(lc.err, self.offset_error(day, dur)))
         if op == "+" and lt == T.DURATION and rt == T.DATE:
             return self.arith("+", right, left, A.Binary("+", node.right, node.left))
         if op == "+" and (isinstance(left, UList) or isinstance(right, UList)
@@ -1298,8 +1311,7 @@ def _offset(expr: pl.Expr, dur: Duration) -> pl.Expr:
         parts.append(f"{dur.days}d")
     if not parts:
         return expr
-    by = "".join(parts)
-    return _by_day(expr, lambda d: d.dt.offset_by(by))
+    return expr.dt.offset_by("".join(parts))
 
 
 def _by_day(day: pl.Expr, build: Callable[[pl.Expr], pl.Expr], dtype: Any = pl.Date
@@ -1607,17 +1619,15 @@ def _c_date(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
         raise Unsupported("`date` with a computed day of the year")
     yc = comp.col(year, node.args[0])
     m, d = md.value.month, md.value.day
-    y = yc.expr.cast(pl.Int32)
-    if not yc.expr.meta.is_column():  # read four times below: computed once
-        y = comp.temp(y)
+    y = comp.column(yc.expr.cast(pl.Int32))
     err = _fold_err(yc.err, pl.when((y < 1) | (y > 9999)).then(comp.fail_message(
         pl.concat_str([pl.lit("year "), y.cast(pl.String), pl.lit(" is out of range")]))))
     if m == 2 and d == 29:
         def build(yy: pl.Expr) -> pl.Expr:
             leap = ((yy % 4 == 0) & (yy % 100 != 0)) | (yy % 400 == 0)
             return _civil(yy, 2, pl.when(leap).then(29).otherwise(28))
-        return Col(_by_day(y, build, pl.Int32), err)
-    return Col(_by_day(y, lambda yy: _civil(yy, m, d), pl.Int32), err)
+        return Col(comp.by_day(y, build, pl.Int32), err)
+    return Col(comp.by_day(y, lambda yy: _civil(yy, m, d), pl.Int32), err)
 
 
 def _c_round(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
@@ -1669,8 +1679,7 @@ def _display(comp: Compiler, cv: CV, t: T.Type) -> Col:
     c = comp.col(cv, None)
     base = T.strip(t)
     if base == T.DATE:
-        day = c.expr if c.expr.meta.is_column() else comp.temp(c.expr)
-        e = _by_day(day, lambda d: d.dt.strftime("%Y-%m-%d"))
+        e = comp.by_day(c.expr, lambda d: d.dt.strftime("%Y-%m-%d"))
     elif base in (T.MONEY, T.NUMBER) and c.scale:
         units = c.expr
         s = c.scale
