@@ -715,6 +715,9 @@ class Compiler:
         self.table = table
         self.memo: dict[str, CV] = {}
         self.current: list[str] = []
+        #: where the branches being compiled are taken (`if` conditions): a value only
+        #: a branch uses need not be computed elsewhere (see :meth:`by_day`)
+        self.masks: list[pl.Expr] = []
         #: per-row columns computed before the outputs, in dependency order
         self.stages: list[tuple[str, pl.Expr]] = []
         #: portfolio aggregates already computed over the evaluated rows, by call node
@@ -754,10 +757,12 @@ class Compiler:
             node = cdef.spec.node
             assert node is not None
             self.current.append(name)
+            masks, self.masks = self.masks, []  # a definition is computed for every row
             try:
                 cv = self.compile(node, entity, {})
             finally:
                 self.current.pop()
+                self.masks = masks
             if entity != "portfolio":
                 cv = self.stage(name, cv)
         else:
@@ -811,7 +816,13 @@ class Compiler:
         """``build(day)`` through a table of the days (or years) the column spans
         (:func:`_by_day`), computed as a column of its own from a column, so that the
         range is always the whole table's, whatever context the value is used in."""
+        if self.masks:  # only the rows of the branches being compiled need it
+            day = pl.when(pl.all_horizontal(self.masks)).then(day)
         return self.temp(_by_day(self.column(day), build, dtype))
+
+    def masked(self, expr: pl.Expr) -> pl.Expr:
+        """``expr`` where the branches being compiled are taken, null elsewhere."""
+        return pl.when(pl.all_horizontal(self.masks)).then(expr) if self.masks else expr
 
     def fail_message(self, msg: pl.Expr) -> pl.Expr:
         name = self.current[-1] if self.current else "?"
@@ -1045,8 +1056,14 @@ class Compiler:
         if isinstance(cond, Const):
             return self.compile(node.then if cond.value else node.orelse, entity, env)
         assert isinstance(cond, Col)
-        a = self.compile(node.then, entity, env)
-        b = self.compile(node.orelse, entity, env)
+        taken = cond.expr.fill_null(False)
+        self.masks.append(taken)
+        try:
+            a = self.compile(node.then, entity, env)
+            self.masks[-1] = ~taken
+            b = self.compile(node.orelse, entity, env)
+        finally:
+            self.masks.pop()
         return self.choose(cond, a, b, self.types[id(node)])
 
     def choose(self, cond: Col, a: CV, b: CV, t: T.Type) -> CV:
@@ -1691,7 +1708,7 @@ def _display(comp: Compiler, cv: CV, t: T.Type) -> Col:
         e = pl.when(c.expr).then(pl.lit("true")).otherwise(pl.lit("false"))
     else:
         e = c.expr.cast(pl.String)
-    return Col(e.fill_null("null"), c.err)
+    return Col(comp.masked(e.fill_null("null")), c.err)
 
 
 def _c_text(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
@@ -1722,25 +1739,36 @@ def _c_days_between(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
 
 
 def _c_window_for(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
+    """Computed once for each distinct day of the column (a portfolio holds a few
+    thousand among a million rows, :func:`_windows`), then looked up for every row."""
     day, table, not_before = args
     if not isinstance(table, Const) or not isinstance(not_before, Const):
         raise Unsupported("`window_for` with a computed table or bound")
     rows: Sequence[dict[str, Any]] = table.value
     nb: _dt.date = not_before.value
+    columns = list(rows[0]) if rows else list(WINDOW_COLUMNS)
+    for key in columns:
+        if rows and not isinstance(rows[0][key], MonthDay | bool | int | str):
+            raise Unsupported(f"windows table column `{key}`")
     dc = comp.col(day, node.args[0])
-    d = dc.expr
-    md = comp.temp(d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32))
+    shape = pl.Struct({"opens": pl.Date, "closes": pl.Date, "deferred": pl.Boolean,
+                       "which": pl.Int32, "err": pl.String})
 
-    def mdi(x: MonthDay) -> int:
-        return x.month * 100 + x.day
+    def lookup(days: pl.Series) -> pl.Series:
+        distinct = days.drop_nulls().unique()
+        if distinct.is_empty():  # no day: no window (such rows are in error already)
+            return pl.Series("w", [None] * days.len(), dtype=shape)
+        at = days.replace_strict(distinct, pl.Series(range(distinct.len()), dtype=pl.UInt32),
+                                 default=None, return_dtype=pl.UInt32)
+        return _windows(distinct, rows, nb).select(list(shape.to_schema())) \
+            .to_struct("w").gather(at)
 
-    # which row: the first whose range holds the day of the year
-    which: pl.Expr = pl.lit(None, pl.Int32)
-    for i in range(len(rows) - 1, -1, -1):
-        lo, hi = mdi(rows[i]["unclaimed_from"]), mdi(rows[i]["unclaimed_to"])
-        inside = (md >= lo) & (md <= hi) if lo <= hi else (md >= lo) | (md <= hi)
-        which = pl.when(inside).then(pl.lit(i, pl.Int32)).otherwise(which)
-    which = comp.temp(which)
+    w = comp.temp(comp.column(dc.expr).map_batches(lookup, shape, is_elementwise=True))
+
+    def part(key: str) -> pl.Expr:
+        return comp.temp(w.struct.field(key))
+
+    which = part("which")
 
     def pick(key: str, conv: Callable[[Any], Any], dtype: Any) -> pl.Expr:
         e: pl.Expr = pl.lit(None, dtype)
@@ -1748,9 +1776,60 @@ def _c_window_for(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
             e = pl.when(which == i).then(pl.lit(conv(rows[i][key]), dtype)).otherwise(e)
         return e
 
-    year = comp.temp(d.dt.year().cast(pl.Int32) + pick("year_offset", int, pl.Int32))
-    opens_md = comp.temp(pick("opens", mdi, pl.Int32))
-    closes_md = comp.temp(pick("closes", mdi, pl.Int32))
+    row_fields: dict[str, CV] = {}
+    for key in columns:
+        sample = rows[0][key] if rows else None
+        if isinstance(sample, MonthDay):
+            row_fields[key] = Col(pick(key, _mdi, pl.Int32))
+        elif isinstance(sample, bool):
+            row_fields[key] = Col(pick(key, bool, pl.Boolean))
+        elif isinstance(sample, int):
+            row_fields[key] = Col(pick(key, int, pl.Int64), scale=0)
+        elif isinstance(sample, str):
+            row_fields[key] = Col(pick(key, str, pl.String))
+        else:
+            row_fields[key] = Col(pl.lit(None))
+    err = comp.fail_message(part("err"))
+    return Rec({
+        "opens": Col(part("opens"), _fold_err(dc.err, err)),
+        "closes": Col(part("closes")),
+        "row": Rec(row_fields),
+        "deferred": Col(part("deferred")),
+    })
+
+
+def _mdi(x: MonthDay) -> int:
+    return x.month * 100 + x.day
+
+
+def _windows(days: pl.Series, rows: Sequence[dict[str, Any]], nb: _dt.date) -> pl.DataFrame:
+    """The payment window of each day (builtins.payment_window, vectorised): opens,
+    closes, deferred, which (the row of the table) and err (the scalar's message)."""
+    f = pl.DataFrame({"d": days.cast(pl.Date)})
+    d = pl.col("d")
+    md = pl.col("md")
+    f = f.with_columns((d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32))
+                       .alias("md"))
+    # which row: the first whose range holds the day of the year
+    which: pl.Expr = pl.lit(None, pl.Int32)
+    for i in range(len(rows) - 1, -1, -1):
+        lo, hi = _mdi(rows[i]["unclaimed_from"]), _mdi(rows[i]["unclaimed_to"])
+        inside = (md >= lo) & (md <= hi) if lo <= hi else (md >= lo) | (md <= hi)
+        which = pl.when(inside).then(pl.lit(i, pl.Int32)).otherwise(which)
+    f = f.with_columns(which.alias("which"))
+
+    def pick(key: str) -> pl.Expr:
+        e: pl.Expr = pl.lit(None, pl.Int32)
+        for i in range(len(rows) - 1, -1, -1):
+            value = rows[i][key]
+            e = pl.when(pl.col("which") == i).then(
+                pl.lit(_mdi(value) if isinstance(value, MonthDay) else int(value), pl.Int32)
+            ).otherwise(e)
+        return e
+
+    f = f.with_columns((d.dt.year().cast(pl.Int32) + pick("year_offset")).alias("year"),
+                       pick("opens").alias("omd"), pick("closes").alias("cmd"))
+    year, omd, cmd = pl.col("year"), pl.col("omd"), pl.col("cmd")
 
     def on(y: pl.Expr, mdx: pl.Expr) -> pl.Expr:
         m = mdx // 100
@@ -1759,50 +1838,35 @@ def _c_window_for(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
         dd = pl.when((m == 2) & (dd == 29) & ~leap).then(28).otherwise(dd)
         return _civil(y, m, dd)
 
-    opens = comp.temp(on(year, opens_md))
-    closes = comp.temp(on(pl.when(closes_md >= opens_md).then(year).otherwise(year + 1),
-                          closes_md))
+    f = f.with_columns(on(year, omd).alias("base_opens"),
+                       on(pl.when(cmd >= omd).then(year).otherwise(year + 1), cmd)
+                       .alias("base_closes"))
+    opens = pl.col("base_opens")
     # deferral: the first recurring window, in date order, opening no earlier and
     # closing on or after the bound; candidates are constants around the bound's year
     shapes = sorted({(r["opens"], r["closes"]) for r in rows})
     candidates = sorted({_window_dates(y, o, c) for y in range(nb.year - 1, nb.year + 2)
                          for o, c in shapes if _window_dates(y, o, c)[1] >= nb})
-    deferred = comp.temp(closes < pl.lit(nb))
+    deferred = pl.col("base_closes") < pl.lit(nb)
     new_o: pl.Expr = pl.lit(None, pl.Date)
     new_c: pl.Expr = pl.lit(None, pl.Date)
     for o, c in reversed(candidates):
         ok = pl.lit(o) >= opens
         new_o = pl.when(ok).then(pl.lit(o)).otherwise(new_o)
         new_c = pl.when(ok).then(pl.lit(c)).otherwise(new_c)
-    gap = which.is_null()
-    err = comp.fail_message(pl.when(gap).then(pl.concat_str([
-        pl.lit("no payment window covers "),
-        (d.dt.day().cast(pl.String) + pl.lit(" ") + d.dt.strftime("%b")),
-        pl.lit(" (the windows table has a gap)")])).otherwise(None))
-    # builtins._window_dates: the window's year must be 1-9998
-    errs = _fold_err(err, pl.when(~gap & ((year < 1) | (year > 9998))).then(comp.fail_message(
-        pl.concat_str([pl.lit("payment year "), year.cast(pl.String),
-                       pl.lit(" is out of range")]))))
-    row_fields: dict[str, CV] = {}
-    columns = list(rows[0]) if rows else list(WINDOW_COLUMNS)
-    for key in columns:
-        sample = rows[0][key]
-        if isinstance(sample, MonthDay):
-            row_fields[key] = Col(pick(key, mdi, pl.Int32))
-        elif isinstance(sample, bool):
-            row_fields[key] = Col(pick(key, bool, pl.Boolean))
-        elif isinstance(sample, int):
-            row_fields[key] = Col(pick(key, int, pl.Int64), scale=0)
-        elif isinstance(sample, str):
-            row_fields[key] = Col(pick(key, str, pl.String))
-        else:
-            raise Unsupported(f"windows table column `{key}`")
-    return Rec({
-        "opens": Col(pl.when(deferred).then(new_o).otherwise(opens), _fold_err(dc.err, errs)),
-        "closes": Col(pl.when(deferred).then(new_c).otherwise(closes)),
-        "row": Rec(row_fields),
-        "deferred": Col(deferred),
-    })
+    gap = pl.col("which").is_null()
+    return f.with_columns(
+        pl.when(deferred).then(new_o).otherwise(opens).alias("opens"),
+        pl.when(deferred).then(new_c).otherwise(pl.col("base_closes")).alias("closes"),
+        deferred.alias("deferred"),
+        # builtins.payment_window's messages; the window's year must be 1-9998
+        pl.when(gap).then(pl.concat_str([
+            pl.lit("no payment window covers "),
+            (d.dt.day().cast(pl.String) + pl.lit(" ") + d.dt.strftime("%b")),
+            pl.lit(" (the windows table has a gap)")]))
+        .when((year < 1) | (year > 9998)).then(pl.concat_str([
+            pl.lit("payment year "), year.cast(pl.String), pl.lit(" is out of range")]))
+        .alias("err"))
 
 
 COLUMNAR: dict[str, Impl] = {
@@ -2012,17 +2076,19 @@ def evaluate_frame(policy: Policy, table: Table, as_of: _dt.date,
     extra = []
     for i, (_, keep, elem, _) in enumerate(requests):
         extra += [keep.expr.fill_null(False).alias(f"__pk{i}"), elem.expr.alias(f"__pv{i}")]
-    frame = table.frame
-    late = _late_errors(frame, as_of)
-    lazy = frame.lazy().with_columns(late.alias("__late"))
-    for key, expr in comp.stages:
-        lazy = lazy.with_columns(expr.alias(key))
-    out = lazy.with_columns(
+    frame = table.frame.with_columns(_late_errors(table.frame, as_of).alias("__late"))
+    # eagerly, one step per level of the stages' dependencies: the stages of a level are
+    # computed side by side (measured: about 0.3 s for a million rows, where one lazy
+    # query of a step per stage took 0.5 s)
+    for level in _levels(comp.stages):
+        frame = frame.with_columns(level)
+    out = frame.with_columns(
         pl.coalesce([pl.col("__late"), err]).alias("__error"), *exprs, *extra,
     ).select(["member_id", "account_id", "__line", "__late", "__error",
               pl.col("__member_order").alias("__member_line"),
               *[e.meta.output_name() for e in exprs],
-              *[f"__p{k}{i}" for i in range(len(requests)) for k in "kv"]]).collect()
+              *[f"__p{k}{i}" for i in range(len(requests)) for k in "kv"]])
+    del frame
     if out.select(pl.col("__error").eq(OVERFLOW_MARK).any()).item():
         raise Unsupported("amounts beyond exact 64-bit arithmetic in this policy's formulas")
     result = ColumnarResult(out, specs, table)
@@ -2074,6 +2140,20 @@ def combine_aggregates(kinds: Sequence[str], a: Sequence[Any], b: Sequence[Any]
         else:
             out.append(max(x, y) if kind in ("latest", "largest") else min(x, y))
     return out
+
+
+def _levels(stages: Sequence[tuple[str, pl.Expr]]) -> list[list[pl.Expr]]:
+    """The stages grouped by depth: each group uses only columns of the table and of
+    the groups before it."""
+    depth: dict[str, int] = {}
+    groups: list[list[pl.Expr]] = []
+    for key, expr in stages:
+        d = max((depth.get(n, -1) for n in expr.meta.root_names()), default=-1) + 1
+        depth[key] = d
+        while len(groups) <= d:
+            groups.append([])
+        groups[d].append(expr.alias(key))
+    return groups
 
 
 def _portfolio_requests(comp: Compiler) -> list[tuple[A.Call, Col, Col, str]]:
