@@ -213,10 +213,16 @@ def _divergences(c: Comparison, table: Table, params: dict[str, str], limit: int
     from evaluator.facts import facts_from_snapshot
 
     ref = c.runs[0]
+    # the rows of each policy, in run order (as _accounts stacks them)
+    slices: list[pl.DataFrame] = []
+    start = 0
+    for run in c.runs:
+        slices.append(c.accounts.slice(start, run.text.height))
+        start += run.text.height
     picked: dict[str, pl.DataFrame] = {}
-    for run in c.runs[1:]:
+    for run, rows_of_run in zip(c.runs[1:], slices[1:], strict=True):
         label = _label(run.policy)
-        rows = c.accounts.filter((pl.col("policy") == label) & (pl.col("differs") != ""))
+        rows = rows_of_run.filter(pl.col("differs") != "")
         if rows.height:
             # the largest amounts first (ordering only: the amounts themselves stay text)
             picked[label] = rows.sort(pl.col("amount_cad").cast(pl.Float64, strict=False),
@@ -249,14 +255,16 @@ def _divergences(c: Comparison, table: Table, params: dict[str, str], limit: int
                               "first_definition": name or None,
                               "explanation": _explain(name, before, after, r["differs"]),
                               "amount_cad": r["amount_cad"] or None})
-        keys = pl.DataFrame({"policy": [k[0] for k in updates], "account_id":
-                             [k[1] for k in updates], "__first": list(updates.values())},
-                            schema={"policy": pl.String, "account_id": pl.String,
-                                    "__first": pl.String})
-        c.accounts = c.accounts.join(keys, on=["policy", "account_id"], how="left",
-                                     maintain_order="left").with_columns(
-            pl.coalesce([pl.col("__first"), pl.col("first_divergence")])
-            .alias("first_divergence")).drop("__first")
+        parts = []
+        for run, part in zip(c.runs, slices, strict=True):
+            label = _label(run.policy)
+            mapping = {aid: name for (lb, aid), name in updates.items() if lb == label}
+            if mapping:
+                part = part.with_columns(pl.col("account_id").replace_strict(
+                    mapping, default=pl.col("first_divergence"), return_dtype=pl.String)
+                    .alias("first_divergence"))
+            parts.append(part)
+        c.accounts = pl.concat(parts, how="vertical")
     c.accounts = c.accounts.with_columns(
         pl.when((pl.col("differs") != "") & (pl.col("first_divergence") == ""))
         .then(pl.lit(f"not traced (over --trace-limit {limit}); see unclaimed evaluate "

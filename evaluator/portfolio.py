@@ -41,6 +41,7 @@ from evaluator.columnar import (
     Shape,
     Table,
     Unsupported,
+    _by_day,
     combine_aggregates,
     csv_layout,
     evaluate_frame,
@@ -71,8 +72,8 @@ def _display(shape: Shape) -> pl.Expr:
     _, name, t, scale = shape
     col = pl.col(name)
     base = T.strip(t)
-    if base == T.DATE:
-        e = col.dt.strftime("%Y-%m-%d")
+    if base == T.DATE:  # once per day of the column's range (see columnar._by_day)
+        e = _by_day(col, lambda d: d.dt.strftime("%Y-%m-%d"))
     elif base in (T.MONEY, T.NUMBER) and scale:
         sign = pl.when(col < 0).then(pl.lit("-")).otherwise(pl.lit(""))
         a = col.abs()
