@@ -491,11 +491,15 @@ def _text_frame(raw: pl.DataFrame, source: str, lines: pl.Series | None) -> pl.D
             raw = raw.with_row_index("__line", offset=2)
     # drop rows whose cells (all of them, not only the snapshot's) are empty or blank
     cells = [c for c in raw.columns if c not in ("__line", "__row")]
-    if raw.height:
-        blank = pl.all_horizontal([
-            (pl.col(c).is_null() | (pl.col(c).str.strip_chars() == ""))
-            if raw.schema[c] == pl.String else pl.col(c).is_null() for c in cells])
-        raw = raw.filter(~blank)
+
+    def empty(c: str) -> pl.Expr:
+        if raw.schema[c] == pl.String:
+            return pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")
+        return pl.col(c).is_null()
+
+    # a row is blank when every cell is: none is when one column has no empty cell
+    if raw.height and cells and raw.select(empty(cells[0]).any()).item():
+        raw = raw.filter(~pl.all_horizontal([empty(c) for c in cells]))
     cols = [c for c in _TEXT_COLUMNS if c in raw.columns]
     text = raw.select([_as_text(raw, c) for c in cols] + [pl.col("__line").cast(pl.UInt32)])
     if "kind" not in text.columns:
