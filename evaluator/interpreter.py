@@ -84,8 +84,8 @@ class Inst:
         if name in cache:
             return cache[name]
         failed = self.failed.get(name)
-        if failed is not None:
-            raise failed
+        if failed is not None:  # the same error again, without the last raise's frames
+            raise failed.with_traceback(None)
         fn = self.run.program.defs[name]
         try:
             v = fn(self, {})
