@@ -57,7 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     "re-evaluates")
     ev.add_argument("--chunk-rows", type=int, default=None, dest="chunk_rows",
                     help="rows per chunk when writing a large table's determinations "
-                    "(default 2,000,000)")
+                    "(default 1,000,000)")
 
     ck = sub.add_parser("check", help="static checks with file:line:col diagnostics",
                         description="Parse and check policies; print every diagnostic.")

@@ -173,3 +173,12 @@ def test_portfolio_outputs_are_the_same_in_chunks(tmp_path: Path,
     assert side["portfolio"]["unclaimed_cad"] == str(values["unclaimed_cad"])
     assert side["policy"]["id"] == "portfolio-aggregates" and side["as_of"] == "2026-11-21"
     assert "cli.portfolio.json: portfolio unclaimed_count" in err
+
+
+def test_the_help_states_the_default_chunk_size(capsys: pytest.CaptureFixture[str]) -> None:
+    from evaluator.portfolio import DEFAULT_CHUNK_ROWS
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default {DEFAULT_CHUNK_ROWS:,})" in text
