@@ -1482,7 +1482,11 @@ class _Aggregate(CV):
             return Const({"count": 0, "sum": 0, "any": False, "all": True}.get(name))
         results: list[Col] = []
         errs: list[pl.Expr | None] = []
+        # a condition or an item known before the data (a literal) still counts once per
+        # row: tied to a column, or `count`/`sum` over the window would see one value
+        rows = pl.col("__member_order").is_not_null()
         for keep, elem, member_level in parts:
+            keep = Col(keep.expr & rows, keep.err)
             errs.append(keep.err)
             if name == "count":
                 if member_level:

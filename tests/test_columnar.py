@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from evaluator import Policy, load_policy
 from evaluator.columnar import read_table, table_from_frame
-from evaluator.facts import facts_from_snapshot
+from evaluator.facts import facts_from_snapshot, load_facts
 from tests.support import BASELINE, ROOT
 
 COLUMNS = ("member_id", "account_id", "currency", "balance", "opened", "last_transaction",
@@ -181,3 +181,40 @@ def test_alternatives_compile_and_agree_with_the_scalar_backend(path: Any) -> No
         assert_same(columnar, scalar)
 
     check()
+
+
+@pytest.fixture(scope="module")
+def branch_policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
+    """tests/portfolio/branches.yaml beside the baseline, under a policies root of its own."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("policies")
+    shutil.copytree(BASELINE, root / "fsra-2024-001")
+    shutil.copy(ROOT / "tests" / "portfolio" / "branches.yaml", root / "branches.yaml")
+    return load_policy(root / "branches.yaml")
+
+
+def test_counts_and_branch_values_on_the_bundled_snapshot(branch_policy: Policy) -> None:
+    """Literal counts over a member's accounts (once per row, not once per member), and
+    values computed only where their branch is taken, as the scalar backend gives them."""
+    table = read_table(ROOT / "examples" / "members.csv", ROOT / "examples" / "fx.csv")
+    columnar = branch_policy.evaluate(table, as_of="2026-11-21", backend="columnar")
+    scalar = branch_policy.evaluate(load_facts(ROOT / "examples" / "members.csv",
+                                               fx=ROOT / "examples" / "fx.csv"),
+                                    as_of="2026-11-21", backend="scalar")
+    assert columnar.to_dict() == scalar.to_dict()
+    by_member: dict[str, int] = {}
+    for d in scalar.accounts:
+        by_member[d.member_id] = by_member.get(d.member_id, 0) + 1
+    counts = {d.member_id: d.values["account_count"] for d in columnar.accounts}
+    assert counts == by_member and max(counts.values()) > 1
+    assert all(d.values["account_ones"] == by_member[d.member_id] for d in columnar.accounts)
+
+
+@settings(max_examples=max(10, EXAMPLES // 3), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=portfolio())
+def test_branch_values_agree_with_the_scalar_backend(branch_policy: Policy,
+                                                     case: dict[str, Any]) -> None:
+    columnar, scalar = both(branch_policy, case)
+    assert_same(columnar, scalar)
