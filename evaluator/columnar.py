@@ -1441,7 +1441,17 @@ class _Aggregate(CV):
         self.source = source
 
     def parts(self) -> list[tuple[Col, CV, bool]]:
-        """(keep, element, member-level) for each slot of a row."""
+        """(keep, element, member-level) for each slot of a row. Compiled for every row:
+        a window over the member reads the other rows' items, whichever branch their own
+        row takes."""
+        comp = self.comp
+        masks, comp.masks = comp.masks, []
+        try:
+            return self._parts()
+        finally:
+            comp.masks = masks
+
+    def _parts(self) -> list[tuple[Col, CV, bool]]:
         comp, node = self.comp, self.node
         if isinstance(self.source, MemberAccounts | AllAccounts):
             slots: list[tuple[CV, bool]] = [(AccountRow(), False)]
