@@ -52,6 +52,7 @@ from evaluator.builtins import BUILTINS, WINDOW_COLUMNS, _window_dates
 from evaluator.checker import Resolved, dependency_order
 from evaluator.errors import EvaluationError
 from evaluator.facts import (
+    _CURRENCY_RE,
     SNAPSHOT_COLUMNS,
     CsvHeader,
     FactsError,
@@ -574,7 +575,8 @@ def _all_distinct(ids: pl.Series) -> bool:
 
 def _valid_codes(currency: pl.Series) -> list[str]:
     """The currency codes of a column that are three capital letters, checked once each."""
-    return [c for c in currency.drop_nulls().unique().to_list() if re.fullmatch("[A-Z]{3}", c)]
+    return [c for c in currency.drop_nulls().unique().to_list()
+            if _CURRENCY_RE.fullmatch(c) is not None]
 
 
 def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
@@ -735,6 +737,11 @@ class Compiler:
         self.fx_scale = max([_decimals(r) for r in table.fx_rates.values()] or [0])
         self.fx_map = {(c, d): int(r.scaleb(self.fx_scale))
                        for (c, d), r in table.fx_rates.items()}
+        # the key of a (currency, day): the day's number times the currencies known, plus
+        # the currency's position, so that rates are looked up without text per row
+        self.fx_codes = {c: i for i, c in enumerate(sorted({c for c, _ in self.fx_map}))}
+        self.fx_by_key = {(d - _EPOCH).days * len(self.fx_codes) + self.fx_codes[c]: rate
+                          for (c, d), rate in self.fx_map.items()}
         # money is exact 64-bit integers, which overflow silently: leave room for a
         # balance times a rate, summed over a thousand accounts
         balance = table.frame.select(pl.col("balance").abs().max()).item() \
@@ -1682,14 +1689,9 @@ def _c_fx_rate(comp: Compiler, node: A.Call, args: list[CV]) -> CV:
     cur, day = (comp.col(a, n) for a, n in zip(args, node.args, strict=True))
     if not comp.fx_map:
         return Col(pl.lit(None, pl.Int64), _errs(cur, day), comp.fx_scale)
-    # the key of a (currency, day) is the day's number times the currencies known, plus
-    # the currency's position: no text built per row
-    codes = {c: i for i, c in enumerate(sorted({c for c, _ in comp.fx_map}))}
-    table = {(d - _EPOCH).days * len(codes) + codes[c]: rate
-             for (c, d), rate in comp.fx_map.items()}
-    code = cur.expr.replace_strict(codes, default=None, return_dtype=pl.Int64)
-    key = day.expr.cast(pl.Int64) * len(codes) + code
-    mapped = key.replace_strict(table, default=None, return_dtype=pl.Int64)
+    code = cur.expr.replace_strict(comp.fx_codes, default=None, return_dtype=pl.Int64)
+    key = day.expr.cast(pl.Int64) * len(comp.fx_codes) + code
+    mapped = key.replace_strict(comp.fx_by_key, default=None, return_dtype=pl.Int64)
     return Col(mapped, _errs(cur, day), comp.fx_scale)
 
 
