@@ -147,3 +147,31 @@ def test_best_efforts_notices_cost_more_and_change_nothing_else(
     excl = yearly.filter(pl.col("policy").str.starts_with("fsra-2024-001-exclude"))
     assert excl.get_column("transfers").cast(int).sum() < base.get_column("transfers").cast(
         int).sum()
+
+
+def test_marks_on_every_account_differs_only_in_notices_and_costs_more(
+        portfolio: tuple[Path, Path], tmp_path: Path) -> None:
+    """N4's alternative through compare: its portfolio impact is the notices listed on
+    deposits already unclaimed, diverging at `regular_notices`, and their cost."""
+    facts, fx = portfolio
+    code, _, err = run("compare", "--policy", "fsra-2024-001",
+                       "--policy", str(INTERP / "marks-on-every-account.yaml"),
+                       "--facts", str(facts), "--fx", str(fx), "--as-of", "2026-11-21",
+                       "--horizon", "2036", "--out", str(tmp_path))
+    assert code == 0, err
+    alt = accounts(tmp_path, "fsra-2024-001-marks-on-every-account")
+    changed = alt.filter(pl.col("differs").fill_null("") != "")
+    assert changed.height > 0
+    assert set(changed.get_column("differs")) == {"notices"}
+    assert set(changed.get_column("first_divergence")) == {"regular_notices"}
+    base = accounts(tmp_path, "fsra-2024-001")
+    notices = dict(zip(base.get_column("account_id"), base.get_column("notices").fill_null(""),
+                       strict=True))
+    for aid, listed in zip(changed.get_column("account_id"),
+                           changed.get_column("notices").fill_null(""), strict=True):
+        assert set(notices[aid].split("; ")) - {""} < set(listed.split("; "))
+    yearly = pl.read_csv(tmp_path / "yearly.csv", infer_schema=False)
+    cost = {p: yearly.filter(pl.col("policy").str.starts_with(p + "@"))
+            .get_column("notice_cost_cad").cast(float).sum()
+            for p in ("fsra-2024-001", "fsra-2024-001-marks-on-every-account")}
+    assert cost["fsra-2024-001-marks-on-every-account"] > cost["fsra-2024-001"] > 0
