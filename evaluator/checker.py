@@ -194,7 +194,7 @@ class Checker:
             self.report_cycle(name, ctx, node)
         else:
             self.wanted[name] = None
-        return T.NEVER
+        return T.UNKNOWN
 
     def report_cycle(self, name: str, ctx: _Ctx, node: A.Node) -> None:
         """``node`` of the formula being typed uses ``name``, which is in progress."""
@@ -222,8 +222,8 @@ class Checker:
         yet, drop what this attempt reported and return them, in the order of use."""
         spec = self.doc.definitions[name]
         if spec.node is None or spec.entity not in T.DEFINITION_ENTITIES:
-            self.def_types[name] = T.NEVER
-            self.checked[name] = CheckedDef(spec, T.NEVER)
+            self.def_types[name] = T.UNKNOWN  # the loader has said why
+            self.checked[name] = CheckedDef(spec, T.UNKNOWN)
             return []
         marks = len(self.diags), len(self.deferred_help), set(self.cycles_reported)
         self.wanted = {}
@@ -289,7 +289,7 @@ class Checker:
                 if j is None:
                     self.error(ctx, item, f"list mixes `{result}` and `{it}`",
                                "every element of a list has the same type")
-                    return T.ListT(T.NEVER)
+                    return T.UNKNOWN
                 result = j
             return T.ListT(result)
         if isinstance(node, A.RecordLit):
@@ -325,7 +325,7 @@ class Checker:
                     hint = "claims are not attached to a member profile"
                 self.error(ctx, node, f"`{n}` is {_a(spec.entity)} definition and cannot be "
                            f"used directly in {_a(ctx.entity)} definition", hint, code="name")
-                return T.NEVER
+                return T.UNKNOWN
             self.res[id(node)] = Resolved("def", n, spec.entity)
             ctx.uses.add(n)
             ctx.first_use.setdefault(n, node)
@@ -344,12 +344,12 @@ class Checker:
             return GLOBAL_NAMES[n]
         if ctx.entity == "parameter":
             self.unknown(ctx, node, n, list(self.doc.parameters), "parameter")
-            return T.NEVER
+            return T.UNKNOWN
         if n in BUILTINS:
             self.error(ctx, node, f"`{n}` is a function", f"call it: `{n}(...)`", code="name")
-            return T.NEVER
+            return T.UNKNOWN
         self.unknown(ctx, node, n, self.visible_names(ctx), "name")
-        return T.NEVER
+        return T.UNKNOWN
 
     def unknown(self, ctx: _Ctx, node: A.Node, n: str, candidates: list[str],
                 what: str) -> None:
@@ -367,10 +367,12 @@ class Checker:
         narrowed = ctx.narrowed.get(key) if key else None
         if ot == T.NEVER:
             return T.NEVER
+        if T.is_unknown(ot):
+            return T.UNKNOWN
         if T.is_optional(ot):
             self.error(ctx, node.obj, f"`{A.unparse(node.obj)}` may be null, so `.{node.name}` "
-                       "may fail", "test it first (`if x != null then x.field else ...`) or "
-                       "give a default with `??`")
+                       "may fail", self.tested_help(ctx, node.obj) or "test it first (`if x != "
+                       "null then x.field else ...`) or give a default with `??`")
             ot = T.strip(ot)
         if isinstance(ot, T.EntityT):
             fields = T.ENTITY_FIELDS.get(ot.name, {})
@@ -386,41 +388,58 @@ class Checker:
             cands = list(fields) + [n for n, s in self.doc.definitions.items()
                                     if s.entity == ot.name]
             self.unknown(ctx, node, node.name, cands, f"field of {ot.name}")
-            return T.NEVER
+            return T.UNKNOWN
         if isinstance(ot, T.RecordT):
             ft = ot.field(node.name)
             if ft is None:
                 self.unknown(ctx, node, node.name, list(ot.names), "field")
-                return T.NEVER
+                return T.UNKNOWN
             self.res[id(node)] = Resolved("record", node.name)
             return narrowed or ft
         self.error(ctx, node, f"`{ot}` has no fields", f"`.{node.name}` needs a record or an "
                    "entity on its left")
-        return T.NEVER
+        return T.UNKNOWN
 
     def unary(self, node: A.Unary, ctx: _Ctx) -> T.Type:
         t = self.infer(node.operand, ctx)
         if t == T.NEVER:
             return T.NEVER
+        if T.is_unknown(t):
+            return T.BOOL if node.op == "not" else T.UNKNOWN
         if node.op == "not":
             self.want_bool(ctx, node.operand, t, "`not`")
             return T.BOOL
         if t in (T.INT, T.NUMBER, T.MONEY, T.DURATION):
             return t
         self.error(ctx, node, f"cannot negate `{t}`",
-                   self.null_help(t) or "only numbers, amounts and durations have a negative")
-        return T.NEVER
+                   self.null_help(t, ctx, node.operand)
+                   or "only numbers, amounts and durations have a negative")
+        return T.UNKNOWN
 
     def want_bool(self, ctx: _Ctx, node: A.Node, t: T.Type, what: str) -> None:
-        if t not in (T.BOOL, T.NEVER):
+        if t not in (T.BOOL, T.NEVER) and not T.is_unknown(t):
             self.error(ctx, node, f"{what} needs a Bool, not `{t}`",
-                       self.null_help(t) or "compare the value to get a Bool, e.g. `x > 0`")
+                       self.null_help(t, ctx, node)
+                       or "compare the value to get a Bool, e.g. `x > 0`")
 
     @staticmethod
-    def null_help(t: T.Type) -> str | None:
+    def null_help(t: T.Type, ctx: _Ctx | None = None, node: A.Node | None = None) -> str | None:
         if T.is_optional(t):
-            return "the value may be null: give a default with `??` or test `!= null` first"
+            return (Checker.tested_help(ctx, node) if ctx is not None and node is not None
+                    else None) or \
+                "the value may be null: give a default with `??` or test `!= null` first"
         return None
+
+    @staticmethod
+    def tested_help(ctx: _Ctx, node: A.Node) -> str | None:
+        """The hint for a value that may be null although it was tested with `!= null`:
+        the test narrows only names (a call is computed again where it is used)."""
+        text = A.unparse(node)
+        if _TESTED + text not in ctx.narrowed:
+            return None
+        return (f"only names narrow: testing `{text}` with `!= null` does not carry over "
+                f"to this use (a call is computed again); make `{text}` a definition and "
+                f"test that name, or give a default with `??`")
 
     def binary(self, node: A.Binary, ctx: _Ctx) -> T.Type:
         op = node.op
@@ -440,6 +459,9 @@ class Checker:
         rt = self.infer(node.right, ctx)
         if op == "??" and lt != T.NEVER and rt == T.NEVER:
             return T.strip(lt)  # `x ?? fail(...)`: the default never returns
+        if T.is_unknown(lt) or T.is_unknown(rt):
+            # one side is wrong and has been reported: so is what depends on it
+            return T.UNKNOWN if op not in A.COMPARE_OPS | {"in", "not in"} else T.BOOL
         if T.NEVER in (lt, rt):
             return T.NEVER if op not in A.COMPARE_OPS | {"in", "not in"} else T.BOOL
         if op == "??":
@@ -451,7 +473,7 @@ class Checker:
             if j is None:
                 self.error(ctx, node, f"default `{rt}` does not fit `{T.strip(lt)}`",
                            "the value after `??` must have the same type")
-                return T.NEVER
+                return T.UNKNOWN
             return j if T.is_optional(rt) else T.strip(j)
         if op in ("==", "!="):
             for side, other in ((node.left, rt), (node.right, lt)):
@@ -470,7 +492,8 @@ class Checker:
         if op in A.COMPARE_OPS:
             if T.is_optional(lt) or T.is_optional(rt):
                 self.error(ctx, node, f"cannot order `{lt}` and `{rt}`: "
-                           "a value may be null", self.null_help(lt if T.is_optional(lt) else rt))
+                           "a value may be null", self.null_help(lt, ctx, node.left)
+                           if T.is_optional(lt) else self.null_help(rt, ctx, node.right))
                 return T.BOOL
             j = T.join(lt, rt)
             if j is None or j not in T.ORDERED:
@@ -492,8 +515,9 @@ class Checker:
         if T.is_optional(lt) or T.is_optional(rt):
             side = node.left if T.is_optional(lt) else node.right
             self.error(ctx, side, f"`{A.unparse(side)}` may be null",
-                       "give a default with `??` or test `!= null` first")
-            return T.NEVER
+                       self.tested_help(ctx, side)
+                       or "give a default with `??` or test `!= null` first")
+            return T.UNKNOWN
         result = arith_type(op, lt, rt)
         if result is not None:
             return result
@@ -502,7 +526,7 @@ class Checker:
                 "*": ("`{l}` by `{r}`"), "/": ("`{l}` by `{r}`")}[op]
         self.error(ctx, node, f"cannot {verb} " + pair.format(l=lt, r=rt),
                    lambda: self.arith_help(op, lt, rt, node, ctx))
-        return T.NEVER
+        return T.UNKNOWN
 
     def arith_help(self, op: str, lt: T.Type, rt: T.Type, node: A.Binary,
                    ctx: _Ctx) -> str | None:
@@ -529,10 +553,13 @@ class Checker:
                 if isinstance(b, A.Literal) and b.kind == "null":
                     key = _path(a)
                     t = self.types.get(id(a))
-                    if key and t is not None and T.is_optional(t):
+                    if t is not None and T.is_optional(t):
                         not_null = (cond.op == "!=") == truth
-                        if not_null:
+                        if not_null and key:
                             ctx.narrowed[key] = T.strip(t)
+                        elif not_null:
+                            # not narrowed (only names are), but remembered for the hint
+                            ctx.narrowed[_TESTED + A.unparse(a)] = T.strip(t)
         elif isinstance(cond, A.Binary) and cond.op == "and" and truth:
             self.narrow(cond.left, ctx, True)
             self.narrow(cond.right, ctx, True)
@@ -560,18 +587,21 @@ class Checker:
         if j is None:
             self.error(ctx, node, f"the branches have different types: `{a}` and `{b}`",
                        "both branches of `if` must give the same type")
-            return T.NEVER
+            return T.UNKNOWN
         return j
 
     def comprehension(self, node: A.Comprehension, ctx: _Ctx) -> T.Type:
         it = self.infer(node.iterable, ctx)
         if it == T.NEVER:
             elem: T.Type = T.NEVER
+        elif T.is_unknown(it):
+            elem = T.UNKNOWN
         elif not isinstance(it, T.ListT):
             self.error(ctx, node.iterable, f"cannot go through `{it}`: it is not a list",
-                       self.null_help(it) or "`for x in ...` needs a list, such as `events` or "
+                       self.null_help(it, ctx, node.iterable)
+                       or "`for x in ...` needs a list, such as `events` or "
                        "`accounts`")
-            elem = T.NEVER
+            elem = T.UNKNOWN
         else:
             elem = it.elem
         if node.var in self.doc.definitions or node.var in self.doc.parameters:
@@ -599,7 +629,9 @@ class Checker:
                        f"did you mean `{sugg[0]}`?" if sugg else
                        "functions: " + ", ".join(sorted(BUILTINS)), code="name",
                        offsets=(node.start, node.name_end or node.end))
-            return T.NEVER
+            return T.UNKNOWN
+        if node.func != "fail" and any(T.is_unknown(a) for a in arg_types):
+            return T.UNKNOWN
         if T.NEVER in arg_types and node.func != "fail":
             return T.NEVER
         try:
@@ -607,8 +639,10 @@ class Checker:
         except SignatureError as exc:
             target = node.args[exc.arg] if exc.arg is not None and exc.arg < len(node.args) \
                 else node
-            self.error(ctx, target, exc.message, exc.help or f"`{b.signature}`: {b.doc}")
-            return T.NEVER
+            hint = self.tested_help(ctx, target) if target is not node else None
+            self.error(ctx, target, exc.message,
+                       hint or exc.help or f"`{b.signature}`: {b.doc}")
+            return T.UNKNOWN
         if node.func == "format" and node.args:
             first = node.args[0]
             if isinstance(first, A.Literal) and first.kind == "text":
@@ -630,7 +664,7 @@ class Checker:
 
     def check_pseudo(self, spec: DefSpec) -> CheckedDef:
         ctx = _Ctx(spec)
-        t = self.infer(spec.node, ctx) if spec.node is not None else T.NEVER
+        t = self.infer(spec.node, ctx) if spec.node is not None else T.UNKNOWN
         return CheckedDef(spec, t, ctx.uses, ctx.params)
 
     def check_derived(self) -> dict[str, CheckedDef]:
@@ -662,7 +696,8 @@ class Checker:
         out: dict[str, CheckedDef] = {}
         for name, inv in self.doc.invariants.items():
             cdef = self.check_pseudo(inv.check)
-            if cdef.type not in (T.BOOL, T.ListT(T.TEXT), T.ListT(T.NEVER), T.NEVER):
+            if cdef.type not in (T.BOOL, T.ListT(T.TEXT), T.ListT(T.NEVER), T.NEVER) \
+                    and not T.is_unknown(cdef.type):
                 self.diags.append(Diagnostic(
                     f"invariant `{name}` is `{cdef.type}`; it must be a Bool or a list of texts",
                     inv.check.span(), where=f"invariant `{name}`", source=inv.check.source,
@@ -855,6 +890,10 @@ def dependency_order(roots: Iterable[str], uses: Callable[[str], Iterable[str]],
                 order.append(n)
     return order
 
+
+#: prefix of the keys under which :attr:`_Ctx.narrowed` remembers expressions that are not
+#: names but were tested with `!= null` (they are not narrowed; the hint says why)
+_TESTED = "\0tested:"
 
 _DAYS_2024 = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 

@@ -14,7 +14,6 @@ Every figure that is assumed rather than read from the facts or the policy is an
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -248,12 +247,14 @@ def _divergences(c: Comparison, table: Table, params: dict[str, str], limit: int
             traced = _traces(run.policy, facts, c.as_of, params)
             for r in picked[label].iter_rows(named=True):
                 aid = r["account_id"]
-                name, before, after = _first(traced_ref.get(aid), traced.get(aid))
+                da, db = traced_ref.get(aid), traced.get(aid)
+                name, _, _ = _first(da, db)
                 updates[(label, aid)] = name
                 found.append({"member_id": r["member_id"], "account_id": aid,
                               "policy": label, "fields": r["differs"].split(";"),
                               "first_definition": name or None,
-                              "explanation": _explain(name, before, after, r["differs"]),
+                              "explanation": explain(ref.policy, run.policy, da, db,
+                                                     r["differs"].split(";")),
                               "amount_cad": r["amount_cad"] or None})
         parts = []
         for run, part in zip(c.runs, slices, strict=True):
@@ -295,11 +296,145 @@ def _first(da: Any, db: Any) -> tuple[str, Any, Any]:
     return (suffix.strip(" ()"), None, None)
 
 
-def _explain(name: str, before: Any, after: Any, fields: str) -> str:
-    if not name:
-        return f"differs in {fields.replace(';', ', ')}"
-    return (f"{name}: {json.dumps(before, ensure_ascii=False)} -> "
-            f"{json.dumps(after, ensure_ascii=False)}; differs in {fields.replace(';', ', ')}")
+# -- explanations: a sentence per differing account -----------------------------------------
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def explain(ref: Policy, alt: Policy, da: Any, db: Any, fields: list[str]) -> str:
+    """How an account's determination moves from the reference ``ref`` to ``alt``, in a
+    sentence: each differing output from its value to the other's, then the first
+    definition where they diverge and the parameter (or formula) behind it, e.g.
+    "payment window moves from 15 Oct\u201315 Dec 2031 to 1 Jan\u201330 Jun 2032 because
+    `payment_windows` differs (used by `window`)". ``da`` and ``db`` are the traced
+    determinations (None when an account is in error on one side)."""
+    if da is None or db is None:
+        one = "the reference" if da is None else _label(alt)
+        return (f"{', '.join(fields)} differ: the account is a record error under {one}")
+    parts: list[str] = []
+    window_said = False
+    for f in fields:
+        if f.startswith("window_"):
+            if not window_said:
+                window_said = True
+                parts.append(_say_window(da.values.get("payment_window"),
+                                         db.values.get("payment_window")))
+        elif f != "error":
+            parts.append(_say(f, da.values.get(f), db.values.get(f)))
+    cause = _cause(ref, alt, da, db)
+    text = "; ".join(p for p in parts if p) or f"{', '.join(fields)} differ"
+    return f"{text} because {cause}" if cause else text
+
+
+def _cause(ref: Policy, alt: Policy, da: Any, db: Any) -> str:
+    """The first definition where the traces diverge and why: a parameter it uses that
+    differs, or its own formula."""
+    if da.trace is None or db.trace is None:
+        return ""
+    params_a = {t["parameter"]: t["value"] for t in da.trace if "parameter" in t}
+    params_b = {t["parameter"]: t["value"] for t in db.trace if "parameter" in t}
+    changed = [n for n in sorted(set(params_a) | set(params_b))
+               if params_a.get(n) != params_b.get(n)]
+    values_b = {t["definition"]: t["value"] for t in db.trace if "definition" in t}
+    first = next((t["definition"] for t in da.trace if "definition" in t
+                  and values_b.get(t["definition"], object()) != t["value"]), None)
+    if first is None:
+        return (f"{_names(changed)} {'differs' if len(changed) == 1 else 'differ'}"
+                if changed else "")
+    uses: set[str] = set()
+    for p in (ref, alt):
+        d = p.checked.defs.get(first)
+        if d is not None:
+            uses |= d.params
+    behind = [n for n in changed if n in uses]
+    if behind:
+        verb = "differs" if len(behind) == 1 else "differ"
+        return f"{_names(behind)} {verb} (used by `{first}`)"
+    spec_a, spec_b = ref.document.definitions.get(first), alt.document.definitions.get(first)
+    if spec_a is None or spec_b is None or spec_a.formula != spec_b.formula:
+        cites = f", citing {spec_b.provision}" if spec_b is not None and spec_b.provision \
+            else ""
+        return f"`{first}` is defined differently in {_label(alt)}{cites}"
+    return f"`{first}` differs"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _day(d: _dt.date, year: bool = True) -> str:
+    return f"{d.day} {_MONTHS[d.month - 1]}" + (f" {d.year}" if year else "")
+
+
+def _range(opens: Any, closes: Any) -> str:
+    if not isinstance(opens, _dt.date) or not isinstance(closes, _dt.date):
+        return f"{_shown(opens)}\u2013{_shown(closes)}"
+    return f"{_day(opens, opens.year != closes.year)}\u2013{_day(closes)}"
+
+
+def _say_window(a: Any, b: Any) -> str:
+    if a is None or b is None:
+        return _moves("payment window", None if a is None else _range(a["opens"], a["closes"]),
+                      None if b is None else _range(b["opens"], b["closes"]))
+    ra, rb = _range(a["opens"], a["closes"]), _range(b["opens"], b["closes"])
+    if ra != rb:
+        return f"payment window moves from {ra} to {rb}"
+    return (f"payment window {rb} is under {b.get('provision')} instead of "
+            f"{a.get('provision')}")
+
+
+def _moves(what: str, a: str | None, b: str | None, verb: str = "moves") -> str:
+    if a is None:
+        return f"{what} becomes {b} (was none)"
+    if b is None:
+        return f"{what} is none (was {a})"
+    return f"{what} {verb} from {a} to {b}"
+
+
+def _shown(v: Any) -> str:
+    from evaluator.report import format_cad
+
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, _dt.date):
+        return _day(v)
+    if isinstance(v, Decimal):
+        return format_cad(v)
+    if isinstance(v, dict):
+        if "mark" in v and "due" in v:
+            return f"{v['mark']} due {_shown(v['due'])}"
+        if "code" in v:
+            return str(v["code"])
+        return "{" + ", ".join(f"{k}: {_shown(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+def _say(field_: str, a: Any, b: Any) -> str:
+    """One differing output, from the reference's value to the other's."""
+    what = f"`{field_}`"
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        shown_a, shown_b = [_shown(x) for x in a], [_shown(x) for x in b]
+        added = [x for x in shown_b if x not in shown_a]
+        dropped = [x for x in shown_a if x not in shown_b]
+        said = []
+        if added:
+            said.append("add " + ", ".join(added))
+        if dropped:
+            said.append("drop " + ", ".join(dropped))
+        if not said:  # the same items, some of them different in a field not shown
+            return f"{what} change from [{'; '.join(_flat(a))}] to [{'; '.join(_flat(b))}]"
+        return f"{what} " + " and ".join(said)
+    unit = " CAD" if field_.endswith("_cad") and b is not None else ""
+    verb = "moves" if isinstance(a, _dt.date) or isinstance(b, _dt.date) else "changes"
+    return _moves(what, None if a is None else _shown(a),
+                  None if b is None else _shown(b) + unit, verb)
+
+
+def _flat(items: list[Any] | tuple[Any, ...]) -> list[str]:
+    return [_shown(x) if not isinstance(x, dict) else
+            ", ".join(f"{k}: {_shown(v)}" for k, v in x.items()) for x in items]
 
 
 # -- yearly projection ------------------------------------------------------------------------
@@ -470,11 +605,15 @@ def report_data(c: Comparison, facts_source: str, sha256: str | None,
     ref = rows[0] if rows else None
     at = {name: i for i, name in enumerate(columns)}
     transferred, balance = at["transferred (CAD)"], at["program balance (CAD)"]
+    from evaluator.report import format_cad
+
     for row in rows[1:]:
         findings.append(f"{row[0]}: {row[1]:,} accounts differ from {ref[0] if ref else ''}; "
-                        f"transfers {row[transferred]} CAD against "
-                        f"{ref[transferred] if ref else ''}; program balance {row[balance]} CAD "
-                        f"against {ref[balance] if ref else ''} over {c.as_of.year}-{c.horizon}.")
+                        f"transfers {format_cad(row[transferred])} CAD against "
+                        f"{format_cad(ref[transferred]) if ref else ''}; program balance "
+                        f"{format_cad(row[balance])} CAD against "
+                        f"{format_cad(ref[balance]) if ref else ''} "
+                        f"over {c.as_of.year}-{c.horizon}.")
     reference = c.runs[0].policy
     assumptions = []
     for k, v in ASSUMPTIONS.items():

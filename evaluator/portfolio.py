@@ -147,20 +147,91 @@ def _typed(shape: Shape) -> pl.Expr:
     return pl.col(name)
 
 
+def parquet_dtype(t: T.Type, scale: int | None = None) -> Any:
+    """The Parquet column type of a value of checker type ``t`` (None: written as its
+    text, as in CSV). Lists and records keep their structure (lists of structs), with
+    their fields typed; a column whose values are all null still has this type.
+    ``scale``: the decimal places of money or a number (money has at least two)."""
+    base = T.strip(t)
+    if base == T.DATE:
+        return pl.Date
+    if base == T.BOOL:
+        return pl.Boolean
+    if base == T.TEXT:
+        return pl.String
+    if base == T.INT:
+        return pl.Int64
+    if base == T.MONTH_DAY:
+        return pl.Int32
+    if base == T.MONEY:
+        return pl.Decimal(38, max(2, scale or 0))
+    if base == T.NUMBER:
+        return pl.Decimal(38, scale) if scale else pl.Int64
+    if isinstance(base, T.ListT):
+        elem = parquet_dtype(base.elem)
+        return None if elem is None else pl.List(elem)
+    if isinstance(base, T.RecordT):
+        fields = {k: parquet_dtype(ft) for k, ft in base.fields}
+        if any(v is None for v in fields.values()):
+            return None
+        return pl.Struct(fields)
+    return None
+
+
+def _typed_value(shape: Shape, t: T.Type) -> pl.Expr:
+    """An output for Parquet, typed as :func:`parquet_dtype` says, from its flat columns."""
+    base = T.strip(t)
+    kind = shape[0]
+    if kind == "const":
+        value = shape[1]
+        if isinstance(base, T.ListT):
+            return pl.lit([], dtype=parquet_dtype(base))
+        if base == T.MONTH_DAY and value is not None:
+            value = value.month * 100 + value.day
+        if base in (T.MONEY, T.NUMBER) and value is not None:
+            return pl.lit(Decimal(value), dtype=parquet_dtype(base, _places(value)))
+        return pl.lit(value, dtype=parquet_dtype(base))
+    if kind == "col":
+        _, name, _, scale = shape
+        if base in (T.MONEY, T.NUMBER) and scale:
+            return _typed(shape)
+        return pl.col(name).cast(parquet_dtype(base, scale))
+    if kind == "rec":
+        assert isinstance(base, T.RecordT)
+        _, fields, present = shape
+        types = dict(base.fields)
+        struct = pl.struct([_typed_value(f, types[k]).alias(k) for k, f in fields])
+        return struct if present is None else pl.when(pl.col(present)).then(struct)
+    assert isinstance(base, T.ListT)
+    _, items = shape
+    if not items:
+        return pl.lit([], dtype=parquet_dtype(base))
+    # each present item wrapped in a struct, so that an item that is itself null stays
+    parts = [pl.when(pl.col(present)).then(pl.struct(_typed_value(item, base.elem)
+                                                     .alias("v")))
+             for present, item in items]
+    return pl.concat_list(parts).list.drop_nulls().list.eval(
+        pl.element().struct.field("v"))
+
+
 def output_columns(result: ColumnarResult, typed: bool) -> list[pl.Expr]:
-    """member_id, account_id and the outputs, as the scalar CSV lays them out."""
+    """member_id, account_id and the outputs, as the scalar CSV lays them out; for
+    Parquet (``typed``) each output typed (:func:`parquet_dtype`)."""
     cols: list[pl.Expr] = [pl.col("member_id"), pl.col("account_id")]
     for spec in result.outputs:
         shape = spec.shape
         if spec.name == "payment_window" and shape[0] == "rec":
             fields = dict(shape[1])
+            window_t = T.strip(spec.type)
+            types = dict(window_t.fields) if isinstance(window_t, T.RecordT) else {}
             for key, label in (("opens", "window_opens"), ("closes", "window_closes"),
                                ("provision", "window_provision")):
                 f = fields[key]
-                cols.append((_typed(f) if typed else _display(f)).alias(label))
+                cols.append((_typed_value(f, types[key]) if typed and key in types
+                             else _display(f)).alias(label))
             continue
-        if typed and shape[0] in ("col", "const"):
-            cols.append(_typed(shape).alias(spec.name))
+        if typed and parquet_dtype(spec.type) is not None:
+            cols.append(_typed_value(shape, spec.type).alias(spec.name))
         else:
             cols.append(_flat_text(spec.name, shape).alias(spec.name))
     return cols
@@ -514,8 +585,11 @@ def scalar_frame(policy: Policy, result: EvaluationResult, typed: bool) -> pl.Da
                     columns.append(text(label, [display(g) if g is not None else ""
                                                 for g in got]))
             continue
-        if not typed or isinstance(t, T.RecordT | T.ListT):
+        if not typed or parquet_dtype(t) is None:
             columns.append(text(shown, [flat(shown, v) for v in values]))
+        elif isinstance(t, T.RecordT | T.ListT):
+            converted = [_parquet_value(v, t) for v in values]
+            columns.append(pl.Series(shown, converted, parquet_dtype(t)))
         elif t == T.DATE:
             columns.append(pl.Series(shown, values, pl.Date))
         elif t in (T.MONEY, T.NUMBER):
@@ -540,6 +614,26 @@ def scalar_frame(policy: Policy, result: EvaluationResult, typed: bool) -> pl.Da
         else:
             columns.append(text(shown, [flat(shown, v) for v in values]))
     return pl.DataFrame(columns)
+
+
+def _parquet_value(value: Any, t: T.Type) -> Any:
+    """A scalar-backend value as :func:`parquet_dtype` types it (dates stay dates, money
+    exact to the cent, a day of the year as MMDD)."""
+    if value is None:
+        return None
+    base = T.strip(t)
+    if isinstance(base, T.ListT):
+        return [_parquet_value(v, base.elem) for v in value]
+    if isinstance(base, T.RecordT):
+        return {k: _parquet_value(value.get(k), ft) for k, ft in base.fields}
+    if base == T.MONTH_DAY:
+        return value.month * 100 + value.day
+    if base == T.MONEY:
+        return Decimal(value).quantize(Decimal("0.01")) if _places(value) <= 2 \
+            else Decimal(value)
+    if base == T.NUMBER:
+        return Decimal(value)
+    return value
 
 
 def _places(value: Any) -> int:

@@ -46,7 +46,8 @@ from typing import Final, Literal, NoReturn
 
 from evaluator import __version__
 
-__all__ = ["ReportDataError", "markdown_summary", "render_report", "validate_report"]
+__all__ = ["ReportDataError", "format_cad", "format_count", "markdown_summary", "render_report",
+           "validate_report"]
 
 Number = int | float | Decimal
 Unit = Literal["CAD", "count"]
@@ -399,7 +400,8 @@ def _fmt_cell(value: str | Number | None, column: str) -> str:
     if value is None:
         return "\u2014"
     if isinstance(value, str):
-        return value
+        # an amount given as text (as compare gives money, exact) is formatted like one
+        return _fmt_amount(value) if "CAD" in column else value
     if "CAD" in column:
         return _fmt_cad(value)
     if isinstance(value, int):
@@ -407,6 +409,17 @@ def _fmt_cell(value: str | Number | None, column: str) -> str:
     with localcontext(_CTX):
         d = _dec(value)
         return _unminus(f"{d:,f}" if d != d.to_integral_value() else f"{d:,.0f}")
+
+
+def format_cad(value: Number | str) -> str:
+    """An amount as every human output shows it: thousands separators, two decimals
+    (half up). Text that is not a plain decimal is returned as it is."""
+    return _fmt_amount(value) if isinstance(value, str) else _fmt_cad(value)
+
+
+def format_count(value: Number) -> str:
+    """A count as every human output shows it: thousands separators."""
+    return _fmt_count(value)
 
 
 def _is_numeric_cell(value: str | Number | None) -> bool:

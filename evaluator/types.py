@@ -2,7 +2,9 @@
 
 Primitive types: Bool, Int (a subtype of Number), Number, Money, Date, Duration,
 MonthDay, Text. ``Null`` is the type of ``null``; ``Never`` the type of ``fail(...)``.
-``Optional[T]`` marks a value that may be missing: it must be handled explicitly
+``Unknown`` is the type of an expression the checker has reported as wrong: it fits
+everywhere and anything computed from it is Unknown too, so that one mistake is reported
+once, not again by everything that depends on it. ``Optional[T]`` marks a value that may be missing: it must be handled explicitly
 (``x ?? default``, ``x != null``) before it is used. Lists, records (table rows,
 record literals) and entities (member, account, event, claim) complete the set.
 """
@@ -77,6 +79,8 @@ MONTH_DAY = Prim("MonthDay")
 TEXT = Prim("Text")
 NULL = Prim("Null")
 NEVER = Prim("Never")
+#: the type of an erroneous expression (already reported): compatible with every type
+UNKNOWN = Prim("Unknown")
 
 NUMERIC = (INT, NUMBER, MONEY)
 ORDERED = (INT, NUMBER, MONEY, DATE, DURATION, MONTH_DAY, TEXT)
@@ -153,9 +157,24 @@ def strip(t: Type) -> Type:
 
 
 def optional(t: Type) -> Type:
+    if t == UNKNOWN:
+        return t
     if t in (NULL, NEVER) or isinstance(t, OptionalT):
         return t if t != NEVER else NULL
     return OptionalT(t)
+
+
+def is_unknown(t: Type) -> bool:
+    """Whether ``t`` is, or holds, the type of an erroneous expression."""
+    if t == UNKNOWN:
+        return True
+    if isinstance(t, OptionalT):
+        return is_unknown(t.inner)
+    if isinstance(t, ListT):
+        return is_unknown(t.elem)
+    if isinstance(t, RecordT):
+        return any(is_unknown(ft) for _, ft in t.fields)
+    return False
 
 
 def is_numeric(t: Type) -> bool:
@@ -163,9 +182,19 @@ def is_numeric(t: Type) -> bool:
 
 
 def join(a: Type, b: Type) -> Type | None:
-    """The least type both ``a`` and ``b`` fit in, or None when they are incompatible."""
+    """The least type both ``a`` and ``b`` fit in, or None when they are incompatible.
+    Unknown (an erroneous expression) fits with everything and absorbs it."""
     if a == b:
         return a
+    if a == UNKNOWN or b == UNKNOWN:
+        return UNKNOWN
+    j = _join(a, b)
+    if j is None and (is_unknown(a) or is_unknown(b)):
+        return UNKNOWN
+    return j
+
+
+def _join(a: Type, b: Type) -> Type | None:
     if a == NEVER:
         return b
     if b == NEVER:
@@ -196,9 +225,10 @@ def join(a: Type, b: Type) -> Type | None:
 
 
 def assignable(src: Type, dst: Type) -> bool:
-    """Can a value of type ``src`` be used where ``dst`` is expected?"""
+    """Can a value of type ``src`` be used where ``dst`` is expected? (An erroneous
+    expression can: its mistake is reported where it is.)"""
     j = join(src, dst)
-    return j == dst
+    return j == dst or (j is not None and is_unknown(j))
 
 
 def has_entity(t: Type) -> bool:

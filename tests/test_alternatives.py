@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from evaluator import Policy, check_policy, load_facts, load_policy
 from evaluator.columnar import read_table
+from evaluator.facts import facts_from_json
 from evaluator.generate import generate
+from evaluator.policytest import discover, run_tests
 from tests.support import BASELINE, ROOT
 
 ALTERNATIVES = ROOT / "policies" / "alternatives"
@@ -217,3 +220,50 @@ def test_broader_deposit_brings_gift_cards_in(tmp_path: Path) -> None:
             assert b["in_scope"] is False and a["in_scope"] is True
             assert b["status"] != "unclaimed"
     assert any(a["status"] == "unclaimed" for aid, a in alt.items() if kinds[aid] != "deposit")
+
+
+MARKS_ON_EVERY_ACCOUNT = INTERPRETATIONS / "marks-on-every-account.yaml"
+N4_CASES = ROOT / "tests" / "interpretations" / "marks-on-every-account"
+
+
+def test_marks_on_every_account_cites_n4() -> None:
+    policy = load_policy(MARKS_ON_EVERY_ACCOUNT)
+    assert "N4" in policy.document.interpretations
+    assert "N4" in policy.document.definitions["regular_notices"].provision.split("; ")
+
+
+def test_marks_on_every_account_cases_pass_and_the_baseline_differs_on_and_after(
+        baseline: Policy) -> None:
+    """The cases put a mark before, on, the day before and after an account's unclaimed
+    date: the alternative lists them all; the baseline misses exactly those on or after."""
+    policy, cases = discover(N4_CASES, policy_ref=MARKS_ON_EVERY_ACCOUNT)
+    assert len(cases) == 3
+    report = run_tests(policy, cases)
+    assert [c.name for c in report.cases if not c.passed] == []
+    for case in cases:
+        facts = facts_from_json(yaml.safe_load(case.read_text(encoding="utf-8"))["facts"])
+        alt, base = accounts(policy, facts), accounts(baseline, facts)
+        for aid, b in base.items():
+            a = alt[aid]
+            same_except(a, b, {"notices"})
+            extra = [n for n in a["notices"] if n not in b["notices"]]
+            assert all(n["due"] >= b["unclaimed_on"] for n in extra), (case.name, aid)
+            # whatever falls before the unclaimed date is listed by both
+            assert [n for n in a["notices"] if n not in extra] == b["notices"]
+    failed = [c.name for c in run_tests(baseline, cases).cases if not c.passed]
+    assert failed == ["n4-mark-before-on-after-unclaimed", "n4-mark-on-unclaimed"]
+
+
+def test_marks_on_every_account_adds_only_marks_on_or_after_the_unclaimed_date(
+        baseline: Policy, portfolio: Any) -> None:
+    base = accounts(baseline, portfolio)
+    alt = accounts(load_policy(MARKS_ON_EVERY_ACCOUNT), portfolio)
+    added = 0
+    for aid, b in base.items():
+        a = alt[aid]
+        same_except(a, b, {"notices"})
+        extra = [n for n in a["notices"] if n not in b["notices"]]
+        assert [n for n in a["notices"] if n not in extra] == b["notices"]
+        assert all(n["due"] >= b["unclaimed_on"] for n in extra), aid
+        added += len(extra)
+    assert added > 0

@@ -38,8 +38,9 @@ FIXTURES = sorted(p.stem for p in POLICIES.glob("*.yaml"))
 ERROR_FIXTURES = [
     "bad-parameter-value", "chained-comparison", "cycle", "declared-type", "duplicate-key",
     "extends-bad-override", "extends-cycle-a", "extends-cycle-b", "extends-missing",
-    "extends-retype", "if-branches", "malformed-yaml", "misc-checker", "misc-loader",
-    "no-provision", "optional-without-default", "scalar-styles", "syntax-error",
+    "extends-retype", "if-branches", "knock-on", "malformed-yaml", "misc-checker", "misc-loader",
+    "no-provision", "null-tested-call", "optional-without-default", "scalar-styles",
+    "syntax-error",
     "three-errors", "type-error", "unknown-attribute", "unknown-function", "unknown-key",
     "unknown-name", "unknown-provision",
 ]
@@ -295,6 +296,140 @@ def test_if_branches_with_different_types() -> None:
                 help="both branches of `if` must give the same type")
     assert file_text("if-branches", 12, 14, 53) == formula
     assert_caret(d, f"    formula: {formula}", 14, 39)
+
+
+# --------------------------------------------------------------------------- knock-on errors
+
+#: a policy of one account definition `root` with a mistake, and `dependent`, which uses it
+#: in a way that is wrong only because of the mistake
+_KNOCK_ON_POLICY = """\
+policy: knock-on
+version: 1.0.0
+status: proposed
+title: knock-on
+provisions:
+  "2(1)": {{text: inactive}}
+parameters:
+  rate: {{type: percent, value: 2%, provision: "2(1)"}}
+definitions:
+  last_transaction:
+    entity: account
+    provision: "2(1)"
+    formula: latest(e.date for e in events if e.type == "transaction")
+  root:
+    entity: account
+    provision: "2(1)"
+    formula: >-
+      {root}
+  dependent:
+    entity: account
+    provision: "2(1)"
+    formula: >-
+      {dependent}
+outputs:
+  account: [dependent]
+"""
+
+#: (root formula, formula depending on it, the one message expected)
+KNOCK_ON_CASES = {
+    # the issue's case: a branch in error, joined with the other branch, was `Number`
+    "null-argument-in-a-branch": (
+        'if balance > 0 then accrued_interest(balance, rate, last_transaction, as_of, '
+        '"simple", 10 years) else 0.0',
+        "balance + root",
+        "argument 3 of `accrued_interest` may be null"),
+    "unknown-function-in-a-branch": (
+        "if balance > 0 then lastest([opened]) else 3", "root + 1 years",
+        "unknown function `lastest`"),
+    "sum-of-an-unknown-field": (
+        'sum(e.amont for e in events if e.type == "fee")', "balance - root",
+        "unknown field of event `amont`"),
+    "unknown-name-in-a-record": (
+        "{opens: opened + unclaimed_perod, closes: opened}",
+        "days_between(root.opens, root.closes) > 30 and root.opens < as_of",
+        "unknown name `unclaimed_perod`"),
+    "wrong-argument-in-a-list": (
+        "[opened, as_of, year(currency)]", "(first(root) ?? opened) + 1 years",
+        "argument 1 of `year` must be `Date`, not `Text`"),
+    "mixed-list": (
+        '[opened, "never"]', "count(d for d in root if d > as_of)",
+        "list mixes `Date` and `Text`"),
+    "branches-of-different-types": (
+        'if balance > 0 then opened else "never"', "if root < as_of then root else as_of",
+        "the branches have different types: `Date` and `Text`"),
+    "default-that-does-not-fit": (
+        'last_transaction ?? "never"', "year(root) > 2000 and not (root == null)",
+        "default `Text` does not fit `Date`"),
+    "negated-text": ("-currency", "root * 2 > balance", "cannot negate `Text`"),
+    "field-of-text": ("currency.code", "root in [\"CAD\"] or root + 1 > 2",
+                      "`Text` has no fields"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KNOCK_ON_CASES))
+def test_a_mistake_is_reported_once_not_again_by_what_depends_on_it(
+        case: str, tmp_path: Path) -> None:
+    root, dependent, message = KNOCK_ON_CASES[case]
+    path = tmp_path / "policy.yaml"
+    path.write_text(_KNOCK_ON_POLICY.format(root=root, dependent=dependent),
+                    encoding="utf-8")
+    d = only(errors(check_policy(path)))
+    assert d.message == message
+    assert d.where == "definition `root`"
+
+
+def test_a_dependent_still_reports_its_own_mistake(tmp_path: Path) -> None:
+    """Silencing what depends on a mistake does not silence an unrelated one beside it."""
+    root, _, message = KNOCK_ON_CASES["null-argument-in-a-branch"]
+    path = tmp_path / "policy.yaml"
+    path.write_text(_KNOCK_ON_POLICY.format(
+        root=root, dependent="if root > balance then opened + 1 else as_of"),
+        encoding="utf-8")
+    found = [(d.where, d.message) for d in errors(check_policy(path))]
+    assert found == [("definition `root`", message),
+                     ("definition `dependent`", "cannot add `Int` to `Date`")]
+
+
+def test_knock_on_fixture_reports_each_root_mistake_once() -> None:
+    found = [(d.where, d.message) for d in errors(diagnose("knock-on"))]
+    assert found == [
+        ("definition `interest`", "argument 3 of `accrued_interest` may be null"),
+        ("definition `fees`", "unknown field of event `amont`"),
+        ("definition `due`", "unknown function `lastest`"),
+        ("definition `window`", "unknown name `unclaimed_perod`"),
+        ("definition `mixed`", "argument 1 of `year` must be `Date`, not `Text`"),
+    ]
+
+
+def test_a_call_tested_with_not_null_gets_the_only_names_narrow_hint() -> None:
+    diags = errors(diagnose("null-tested-call"))
+    assert [(d.where, d.message) for d in diags] == [
+        ("definition `first_date`", "`first(events)` may be null, so `.date` may fail"),
+        ("definition `last_year`", "argument 1 of `year` may be null"),
+        ("definition `last_plus`", "`latest(e.date for e in events)` may be null"),
+    ]
+    calls = ["first(events)", "latest(e.date for e in events)",
+             "latest(e.date for e in events)"]
+    for d, call in zip(diags, calls, strict=True):
+        assert d.help == (
+            f"only names narrow: testing `{call}` with `!= null` does not carry over to this "
+            f"use (a call is computed again); make `{call}` a definition and test that name, "
+            "or give a default with `??`")
+    # the caret is under the second use of the call, not the tested one
+    first = diags[0]
+    assert first.span is not None
+    line = source_line("null-tested-call", first.span.line)
+    assert line[first.span.col - 1:].startswith("first(events).date")
+
+
+def test_an_untested_call_keeps_the_ordinary_null_hint(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(_KNOCK_ON_POLICY.format(
+        root="year(latest(e.date for e in events))", dependent="root + 1"),
+        encoding="utf-8")
+    d = only(errors(check_policy(path)))
+    assert d.message == "argument 1 of `year` may be null"
+    assert d.help == "give a default with `??` or test it with `!= null` first"
 
 
 # --------------------------------------------------------------------------- syntax
