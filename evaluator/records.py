@@ -72,16 +72,19 @@ def _read_bounded(path: Path, limit: int, what: str) -> bytes:
         with open(path, "rb") as fh:
             info = os.fstat(fh.fileno())
             if stat.S_ISDIR(info.st_mode):
-                raise RecordInvalid(f"{path}: {what} is a folder")
+                raise RecordInvalid(f"{_shown(path)}: {what} is a folder")
             if stat.S_ISREG(info.st_mode) and info.st_size > limit:
                 data = b""
             else:
                 data = fh.read(limit + 1)
                 if len(data) <= limit:
                     return data
+    except IsADirectoryError:
+        raise RecordInvalid(f"{_shown(path)}: {what} is a folder") from None
     except OSError as exc:
-        raise RecordInvalid(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
-    raise RecordInvalid(f"{path}: {what} is larger than {_size(limit)}")
+        raise RecordInvalid(f"{_shown(path)}: cannot read {what}: {exc.strerror or exc}") from None
+    raise RecordInvalid(f"{_shown(path)}: {what} is larger than {_size(limit)}"
+                        + (", the most a record may hold" if "record" not in what else ""))
 
 
 def _size(n: int) -> str:
