@@ -284,6 +284,7 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
         shown = ", ".join(f"{k} {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
         print(f"{side}: portfolio {shown}", file=err)
     if args.record:
+        from evaluator.portfolio import DEFAULT_CHUNK_ROWS
         from evaluator.records import file_sha256, table_result, write_record
 
         try:  # the determinations file is referenced by its sha256, not inlined
@@ -292,7 +293,7 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                                summary, Path(args.out), Path(args.out).name)
             write_record(args.record, policy, args.facts, args.fx, args.as_of, params, doc,
                          args.backend, determinations=doc["determinations"],
-                         chunk_rows=args.chunk_rows)
+                         chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
         except (OSError, UnicodeError) as exc:
             print(f"error: cannot write the record {one_line(args.record)}: "
                   f"{one_line(str(exc))}", file=err)
@@ -310,6 +311,10 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from evaluator.records import replay, verify_only
 
     if args.verify:
+        if args.policy:
+            print("error: replay --verify checks the record alone; --policy is not used "
+                  "with it", file=err)
+            return EXIT_INVALID
         for note in verify_only(args.record):
             print(f"note: {note}", file=out)
         print(f"{one_line(args.record)}: record verified", file=out)

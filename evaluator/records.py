@@ -45,6 +45,9 @@ FORMAT = "unclaimed-decision-record/1"
 #: the largest record ``replay`` reads (and ``evaluate --record`` writes): 256 MiB
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 
+#: what each pattern of the record schema stands for, in messages
+_PATTERNS: dict[str, str] = {}
+
 _KINDS = {".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
@@ -200,14 +203,26 @@ class Replay:
         return "\n".join(lines) + "\n"
 
 
+def _pattern_names() -> dict[str, str]:
+    defs = json.loads(_schema_text())["$defs"]
+    return {defs["bare_name"]["pattern"]: "a bare file name (no folder, `..` or NUL)",
+            defs["sha256"]["pattern"]: "a sha256 (64 lowercase hexadecimal digits)",
+            defs["date"]["pattern"]: "a date (YYYY-MM-DD)",
+            defs["shown_path"]["pattern"]: "a path without NUL"}
+
+
+def _schema_text() -> str:
+    from evaluator.resources import schema_file
+
+    return schema_file("record.schema.json").read_text(encoding="utf-8")
+
+
 @functools.lru_cache(maxsize=1)
 def _validator() -> Any:
     import jsonschema
 
-    from evaluator.resources import schema_file
-
-    schema = json.loads(schema_file("record.schema.json").read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema)
+    _PATTERNS.update(_pattern_names())
+    return jsonschema.Draft202012Validator(json.loads(_schema_text()))
 
 
 def _shown(path: str | os.PathLike[str]) -> str:
@@ -229,7 +244,11 @@ def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     error = jsonschema.exceptions.best_match(_validator().iter_errors(record))
     if error is not None:
-        message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+        message = error.message
+        if error.validator == "pattern" and isinstance(error.instance, str):
+            shown_value = repr(error.instance[:100])
+            message = f"{shown_value} is not {_PATTERNS.get(str(error.validator_value), 'valid')}"
+        message = message if len(message) <= 200 else message[:200] + "..."
         raise RecordInvalid(f"{shown}: {error.json_path}: {message} "
                             "(see evaluator/schemas/record.schema.json)")
     try:

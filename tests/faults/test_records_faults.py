@@ -223,6 +223,8 @@ def test_changed_results_are_a_difference_and_fail_verification(
     assert code == 1
     assert "result_sha256 does not match" in out and "status" in out
     assert_refused(*run("replay", "--verify", str(record)), "result_sha256 does not match")
+    assert_refused(*run("replay", "--verify", str(record), "--policy", "fsra-2024-001"),
+                   "--policy is not used")
 
 
 def test_a_record_written_before_the_new_hashes_still_replays(
@@ -368,7 +370,7 @@ def test_a_record_of_a_table_out_run_replays(tmp_path: Path, suffix: str) -> Non
     refs = data["result"]["determinations"]
     assert refs["sha256"] == records.file_sha256(out)
     assert refs["rows"] == pl.read_csv(EXAMPLES / "members.csv").height
-    assert "accounts" not in data["result"]
+    assert "accounts" not in data["result"] and data["chunk_rows"] == 4
     done = cli("replay", str(record))
     assert done.returncode == 0 and "results match the record" in done.stdout, done.stderr
     # a recorded determinations hash that is not what the run writes is a difference
