@@ -208,7 +208,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                          result, args.backend)
         except (OSError, UnicodeError) as exc:
             print(f"error: cannot write the record {one_line(args.record)}: "
-                  f"{one_line(str(exc))}", file=err)
+                  f"{one_line(str(getattr(exc, 'strerror', None) or exc))}", file=err)
             return EXIT_INVALID
     if args.out:
         try:
@@ -296,7 +296,7 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                          chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
         except (OSError, UnicodeError) as exc:
             print(f"error: cannot write the record {one_line(args.record)}: "
-                  f"{one_line(str(exc))}", file=err)
+                  f"{one_line(str(getattr(exc, 'strerror', None) or exc))}", file=err)
             return EXIT_INVALID
     return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
 

@@ -411,3 +411,14 @@ def test_replay_leaves_no_file_behind(tmp_path: Path, good: dict[str, Any]) -> N
                           cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert list(work.iterdir()) == [] and list(tmp.iterdir()) == []
+
+
+def test_a_record_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    for target, why in ((tmp_path / "dir", "Is a directory"),
+                        (tmp_path / "missing" / "r.json", "No such file or directory")):
+        code, out, err = run("evaluate", *BASE, "--facts", str(EXAMPLES / "members.json"),
+                             "--record", str(target))
+        assert_refused(code, out, err, f"cannot write the record {target}: {why}")
+    assert [p.name for p in tmp_path.iterdir()] == ["dir"]
+    assert list((tmp_path / "dir").iterdir()) == []
