@@ -85,6 +85,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         "or with --policy) and report whether the results still match.")
     rp.add_argument("record", metavar="FILE")
     rp.add_argument("--policy", help="evaluate with this policy instead of the recorded one")
+    rp.add_argument("--verify", action="store_true",
+                    help="only check the record (schema, every hash, its policy rebuilds "
+                    "and checks), without evaluating it")
 
     cp = sub.add_parser("compare", help="several policies over one portfolio: differences, "
                         "yearly projections, a report",
@@ -203,8 +206,9 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         try:
             write_record(args.record, policy, args.facts, args.fx, args.as_of, params,
                          result, args.backend)
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"error: cannot write the record {args.record}: {exc}", file=err)
+        except (OSError, UnicodeError) as exc:
+            print(f"error: cannot write the record {one_line(args.record)}: "
+                  f"{one_line(str(getattr(exc, 'strerror', None) or exc))}", file=err)
             return EXIT_INVALID
     if args.out:
         try:
@@ -279,6 +283,21 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
         side.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         shown = ", ".join(f"{k} {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
         print(f"{side}: portfolio {shown}", file=err)
+    if args.record:
+        from evaluator.portfolio import DEFAULT_CHUNK_ROWS
+        from evaluator.records import file_sha256, table_result, write_record
+
+        try:  # the determinations file is referenced by its sha256, not inlined
+            doc = table_result(policy, day.isoformat(), specs,
+                               {"source": args.facts, "sha256": file_sha256(args.facts)},
+                               summary, Path(args.out), Path(args.out).name)
+            write_record(args.record, policy, args.facts, args.fx, args.as_of, params, doc,
+                         args.backend, determinations=doc["determinations"],
+                         chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
+        except (OSError, UnicodeError) as exc:
+            print(f"error: cannot write the record {one_line(args.record)}: "
+                  f"{one_line(str(getattr(exc, 'strerror', None) or exc))}", file=err)
+            return EXIT_INVALID
     return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
 
 
@@ -289,8 +308,17 @@ def portfolio_path(out: Path) -> Path:
 
 
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from evaluator.records import replay
+    from evaluator.records import replay, verify_only
 
+    if args.verify:
+        if args.policy:
+            print("error: replay --verify checks the record alone; --policy is not used "
+                  "with it", file=err)
+            return EXIT_INVALID
+        for note in verify_only(args.record):
+            print(f"note: {note}", file=out)
+        print(f"{one_line(args.record)}: record verified", file=out)
+        return EXIT_OK
     report = replay(args.record, args.policy)
     out.write(report.render())
     return EXIT_OK if report.same else EXIT_RECORD_ERRORS
