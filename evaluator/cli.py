@@ -52,6 +52,16 @@ def exit_epilog(command: str) -> str:
     return "\n".join(lines)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions as usual; texts of several lines (the exit-status epilog) are
+    kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -148,7 +158,7 @@ def _build_parser() -> argparse.ArgumentParser:
     generate.add_parser(sub)
     for name, sp in sub.choices.items():
         sp.epilog = exit_epilog(name)
-        sp.formatter_class = argparse.RawDescriptionHelpFormatter
+        sp.formatter_class = _HelpFormatter
     return p
 
 

@@ -366,11 +366,12 @@ def _trace_value(v: Any) -> str:
 def render_trace(trace: Sequence[Mapping[str, Any]],
                  uses: Mapping[str, Sequence[str]] | None = None, *, indent: int = 2,
                  width: int | None = 100, roots: Sequence[str] = (),
-                 depth: int | None = None, parameters: bool = True) -> list[str]:
+                 depth: int | None = None, parameters: bool = True,
+                 rest: bool = True) -> list[str]:
     """A trace as indented lines, ``name = value  [provision]``: with ``uses`` (each
     definition's dependencies), each definition under the one that uses it, expanded
     once (later mentions say `(above)`), from ``roots`` (the outputs, in their order) and
-    then from those nothing uses, down to ``depth`` levels; without it, in the trace's
+    then, when ``rest``, from those nothing uses, down to ``depth`` levels; without it, in the trace's
     order. Then, when ``parameters``, the parameters read, with who set them. Lines are
     cut at ``width`` characters with `…` (None: never)."""
     defs = {str(t["definition"]): t for t in trace if "definition" in t}
@@ -394,7 +395,9 @@ def render_trace(trace: Sequence[Mapping[str, Any]],
             emit(0, head(t))
     else:
         used = {u for n in defs for u in uses.get(n, ()) if u in defs}
-        starts = [r for r in roots if r in defs] + [n for n in defs if n not in used]
+        starts = [r for r in roots if r in defs]
+        if rest:
+            starts += [n for n in defs if n not in used]
         seen: set[str] = set()
 
         def walk(name: str, level: int) -> None:
