@@ -218,7 +218,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   "use --backend scalar", file=err)
             return EXIT_INVALID
     facts: object = None
-    if is_table and args.backend != "scalar" and args.explain in (None, "*"):
+    if is_table and args.backend != "scalar" and args.explain != "*":
         from evaluator.columnar import Unsupported, read_table
 
         try:
@@ -303,6 +303,15 @@ def _member_facts(facts: Any, member_id: str) -> Any:
     if isinstance(facts, Facts):
         members = tuple(m for m in facts.members if m.member_id == member_id)
         return dataclasses.replace(facts, members=members, claims=(), errors=())
+    from evaluator.columnar import Table
+
+    if isinstance(facts, Table) and facts.raw is not None:  # a table read by polars
+        import polars as pl
+
+        from evaluator.columnar import table_from_frame
+
+        rows = facts.raw.filter(pl.col("member_id").str.strip_chars() == member_id)
+        return table_from_frame(rows, facts.fx_rates, facts.source).to_facts()
     return None
 
 

@@ -201,3 +201,21 @@ def test_error_summary_on_the_api(tmp_path: Path, first: int) -> None:
         assert summary.counts == []
     doc = summary.to_dict()
     assert json.loads(json.dumps(doc)) == doc
+
+
+def test_explain_one_account_of_a_parquet_table(tmp_path: Path) -> None:
+    import polars as pl
+
+    from evaluator.columnar import read_table
+
+    parquet = tmp_path / "members.parquet"
+    read_table(EXAMPLES / "members.csv").raw.drop("__line").write_parquet(parquet)  # type: ignore[union-attr]
+    code, out, err = run(*BASE, "--facts", str(parquet), "--fx", str(EXAMPLES / "fx.csv"),
+                         "--explain", "M06-B")
+    assert code == 0, err
+    accounts = {a["account_id"]: a for a in json.loads(out)["accounts"]}
+    assert [k for k, a in accounts.items() if "trace" in a] == ["M06-B"]
+    defs = {t["definition"]: t["value"] for t in accounts["M06-B"]["trace"]
+            if "definition" in t}
+    assert defs["status"] == accounts["M06-B"]["status"] == "unclaimed"
+    assert pl.read_parquet(parquet).height == len(accounts)
