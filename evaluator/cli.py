@@ -204,6 +204,11 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print("error: --explain cannot be shown in --format csv (one row per account); "
               "use --format json or --format table", file=err)
         return EXIT_INVALID
+    if args.explain is not None and args.out \
+            and str(args.out).lower().endswith(_TABLE_SUFFIXES):
+        print(f"error: --explain cannot be written to {args.out} (determinations only); "
+              "use --out FILE.json, or --format table", file=err)
+        return EXIT_INVALID
     is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES)
     policy = load_policy(args.policy)
     params = _params(args.param)

@@ -99,6 +99,13 @@ def test_csv_refuses_explain_in_one_line(tmp_path: Path) -> None:
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and "--explain" in err and "--format json" in err
+    # nor is a trace written as JSON into a file named .parquet or .csv
+    for name in ("d.parquet", "d.csv"):
+        code, out, err = run(*BASE, "--facts", str(EXAMPLES / "members.csv"), "--fx",
+                             str(EXAMPLES / "fx.csv"), "--explain", "M06-B",
+                             "--out", str(tmp_path / name))
+        assert code == 2 and err.count("\n") == 1 and "--explain" in err
+        assert not (tmp_path / name).exists()
 
 
 def _broken_table(tmp_path: Path, bad_dates: int, bad_balances: int, good: int) -> Path:
