@@ -18,6 +18,48 @@ from evaluator.facts import FactsError, load_facts
 from evaluator.policy import check_policy, load_policy
 
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_INVALID = 0, 1, 2
+#: record errors shown in full on stderr before they are counted by message
+FIRST_ERRORS = 20
+
+
+#: per command, what each exit status means (shown in its --help and in README.md)
+EXIT_CODES: dict[str, tuple[str, str, str]] = {
+    "evaluate": ("every record was evaluated",
+                 "some records are in errors (every other record is still evaluated)",
+                 "invalid policy, parameter or input as a whole, bad usage, or an "
+                 "output that cannot be written"),
+    "check": ("no errors (warnings allowed, unless --strict)", "not used",
+              "a policy has errors (or warnings, with --strict), or bad usage"),
+    "test": ("every case passed (and, with --require-coverage, coverage is complete)",
+             "a case failed or could not run, or coverage is incomplete under "
+             "--require-coverage",
+             "invalid policy, no cases found, bad usage, or JUnit file not writable"),
+    "compare": ("the outputs were written (record errors are counted in them)", "not used",
+                "invalid policy, parameter, assumptions or table, or bad usage"),
+    "diff": ("the two policies are identical in substance", "a difference was found",
+             "either policy is invalid, or bad usage"),
+    "replay": ("the results match the record", "a difference was found",
+               "the record or the policy is unusable, or bad usage"),
+    "generate": ("the portfolio and its FX table were written", "not used",
+                 "bad argument or assumptions, or an unwritable path"),
+}
+
+
+def exit_epilog(command: str) -> str:
+    """The `exit status:` section of a command's --help."""
+    lines = ["exit status:"]
+    lines += [f"  {code}  {text}" for code, text in enumerate(EXIT_CODES[command])]
+    return "\n".join(lines)
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions as usual; texts of several lines (the exit-status epilog) are
+    kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +100,11 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--chunk-rows", type=int, default=None, dest="chunk_rows",
                     help="rows per chunk when writing a large table's determinations "
                     "(default 1,000,000)")
+    ev.add_argument("--wide", action="store_true",
+                    help="--format table: cells in full (no cut with `…`), trace lines too")
+    ev.add_argument("--errors", metavar="FILE", dest="errors_file",
+                    help="write every record error to FILE as JSON lines (stderr shows the "
+                    f"first {FIRST_ERRORS} and a count per message)")
 
     ck = sub.add_parser("check", help="static checks with file:line:col diagnostics",
                         description="Parse and check policies; print every diagnostic.")
@@ -112,6 +159,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     diff.add_parser(sub)
     generate.add_parser(sub)
+    for name, sp in sub.choices.items():
+        sp.epilog = exit_epilog(name)
+        sp.formatter_class = _HelpFormatter
     return p
 
 
@@ -153,8 +203,15 @@ _TABLE_SUFFIXES = (".csv", ".parquet")
 
 
 def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from evaluator.results import describe_error
-
+    if args.explain is not None and args.format == "csv":
+        print("error: --explain cannot be shown in --format csv (one row per account); "
+              "use --format json or --format table", file=err)
+        return EXIT_INVALID
+    if args.explain is not None and args.out \
+            and str(args.out).lower().endswith(_TABLE_SUFFIXES):
+        print(f"error: --explain cannot be written to {args.out} (determinations only); "
+              "use --out FILE.json, or --format table", file=err)
+        return EXIT_INVALID
     is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES)
     policy = load_policy(args.policy)
     params = _params(args.param)
@@ -169,7 +226,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   "use --backend scalar", file=err)
             return EXIT_INVALID
     facts: object = None
-    if is_table and args.backend != "scalar" and args.explain in (None, "*"):
+    if is_table and args.backend != "scalar" and args.explain != "*":
         from evaluator.columnar import Unsupported, read_table
 
         try:
@@ -190,16 +247,21 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _explain_one(policy, facts, args, params, result)
     for w in result.warnings:
         print(w.render(), file=err)
+    where = _errors_where(args)
     if args.format == "json":
         text = result.to_json() + "\n"
     elif args.format == "csv":
         text = result.to_csv()
     else:
-        text = result.to_table()
-    if args.format != "json" or args.out:
-        for e in result.errors:
-            if args.format != "table":
-                print(f"error: {one_line(describe_error(e))}", file=err)
+        from evaluator.results import trace_uses
+
+        uses = trace_uses(policy.checked.defs) if args.explain is not None else None
+        text = result.to_table(wide=args.wide, uses=uses, first_errors=FIRST_ERRORS,
+                               errors_where=where)
+    if (args.format != "json" or args.out) and args.format != "table":
+        _print_errors(result.errors, where, err)
+    if not _write_errors(args, result.errors, err):
+        return EXIT_INVALID
     if args.record:
         from evaluator.records import write_record
 
@@ -250,6 +312,15 @@ def _member_facts(facts: Any, member_id: str) -> Any:
     if isinstance(facts, Facts):
         members = tuple(m for m in facts.members if m.member_id == member_id)
         return dataclasses.replace(facts, members=members, claims=(), errors=())
+    from evaluator.columnar import Table
+
+    if isinstance(facts, Table) and facts.raw is not None:  # a table read by polars
+        import polars as pl
+
+        from evaluator.columnar import table_from_frame
+
+        rows = facts.raw.filter(pl.col("member_id").str.strip_chars() == member_id)
+        return table_from_frame(rows, facts.fx_rates, facts.source).to_facts()
     return None
 
 
@@ -257,7 +328,6 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                       err: TextIO) -> int:
     from evaluator.policy import _as_date, param_json
     from evaluator.portfolio import Progress, evaluate_file
-    from evaluator.results import describe_error
     from evaluator.values import to_json_value
 
     day = _as_date(args.as_of)
@@ -267,8 +337,9 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
     summary = evaluate_file(policy, args.facts, args.fx, day, specs, args.out,
                             chunk_rows=args.chunk_rows, progress=Progress(err),
                             fallback=args.backend != "columnar")
-    for e in summary.errors:
-        print(f"error: {one_line(describe_error(e))}", file=err)
+    _print_errors(summary.errors, _errors_where(args), err)
+    if not _write_errors(args, summary.errors, err):
+        return EXIT_INVALID
     print(f"{args.out}: {summary.determinations:,} determinations, "
           f"{len(summary.errors):,} errors, {summary.accounts:,} rows in "
           f"{summary.chunks} chunk{'s' if summary.chunks != 1 else ''}, "
@@ -299,6 +370,38 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                   f"{one_line(str(getattr(exc, 'strerror', None) or exc))}", file=err)
             return EXIT_INVALID
     return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
+
+
+def _errors_where(args: argparse.Namespace) -> str:
+    """Where the full list of record errors is, for the line after their summary."""
+    if args.errors_file:
+        return f"{args.errors_file} (JSON lines)"
+    if args.format == "json":
+        return "the `errors` of the JSON output" + (f" ({args.out})" if args.out else "")
+    return "use --errors FILE (JSON lines) or --format json"
+
+
+def _print_errors(errors: Sequence[Any], where: str, err: TextIO) -> None:
+    """The first record errors in full on stderr, then a count per message."""
+    from evaluator.results import summarize_errors
+
+    for line in summarize_errors(errors, FIRST_ERRORS).lines(where):
+        print(line, file=err)
+
+
+def _write_errors(args: argparse.Namespace, errors: Sequence[Any], err: TextIO) -> bool:
+    """--errors FILE: every record error as JSON lines, written atomically."""
+    if not args.errors_file:
+        return True
+    from evaluator.atomic import write_text
+    from evaluator.results import errors_jsonl
+
+    try:
+        write_text(args.errors_file, errors_jsonl(errors))
+    except OSError as exc:
+        print(f"error: cannot write {args.errors_file}: {exc.strerror or exc}", file=err)
+        return False
+    return True
 
 
 def portfolio_path(out: Path) -> Path:

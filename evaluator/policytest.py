@@ -456,18 +456,21 @@ def _diff_codes(got: Any, want: Any, out: list[str]) -> None:
     if want is not None and not isinstance(want, list):
         out.append(f"finding_codes: expected a list of codes in the case, not {_show(want)}")
         return
-    got_codes = Counter(str(f.get("code")) for f in (got or []) if isinstance(f, dict))
+    found = [f for f in (got or []) if isinstance(f, Mapping)]
+    got_codes = Counter(str(f.get("code")) for f in found)
     want_codes = Counter(str(c) for c in (want or []))
     if got_codes == want_codes:
         return
-    parts = []
     missing = sorted((want_codes - got_codes).elements())
-    unexpected = sorted((got_codes - want_codes).elements())
-    if missing:
-        parts.append("missing " + ", ".join(missing))
-    if unexpected:
-        parts.append("unexpected " + ", ".join(unexpected))
-    out.append("finding_codes: " + "; ".join(parts))
+    extra = got_codes - want_codes
+    out.extend(f"finding_codes: missing {code}" for code in missing)
+    for f in found:  # each unexpected finding with what it says and cites
+        code = str(f.get("code"))
+        if extra[code] > 0:
+            extra[code] -= 1
+            prov = f" [{f['provision']}]" if f.get("provision") else ""
+            msg = f": {f['message']}" if f.get("message") else ""
+            out.append(f"finding_codes: unexpected {code}{prov}{msg}")
 
 
 def _diff_record(got: Mapping[str, Any], want: Mapping[str, Any]) -> list[str]:
@@ -495,8 +498,18 @@ def _error_id(e: Mapping[str, Any]) -> str:
                or e.get("location") or "?")
 
 
+#: what a mismatch is about, for its explanation: (entity, record id, reported field)
+_Key = tuple[str, str, str]
+
+
 def _compare(out: Mapping[str, Any], expect: Mapping[str, Any], facts: Facts) -> list[str]:
-    diffs: list[str] = []
+    return [d for d, _ in _compare_keyed(out, expect, facts)]
+
+
+def _compare_keyed(out: Mapping[str, Any], expect: Mapping[str, Any], facts: Facts
+                   ) -> list[tuple[str, _Key | None]]:
+    """Each mismatch as a line, with the account or claim field it is about (if any)."""
+    diffs: list[Any] = []
     errors: dict[str, str] = {}
     for e in out.get("errors") or []:
         errors.setdefault(_error_id(e), str(e.get("message", "")))
@@ -513,7 +526,9 @@ def _compare(out: Mapping[str, Any], expect: Mapping[str, Any], facts: Facts) ->
                        else "not in the results")
                 diffs.append(f"{kind} {rid}: {why}")
                 continue
-            diffs.extend(f"{kind} {rid}: {d}" for d in _diff_record(got[rid], fields or {}))
+            for name, value in (fields or {}).items():
+                diffs.extend((f"{kind} {rid}: {d}", (kind, rid, str(name)))
+                             for d in _diff_record(got[rid], {name: value}))
         if kind == "account":
             for member in facts.members:
                 for acc in member.accounts:
@@ -534,7 +549,7 @@ def _compare(out: Mapping[str, Any], expect: Mapping[str, Any], facts: Facts) ->
                 found: list[str] = []
                 _diff_value(name, have[name], value, found)
                 diffs.extend(f"{section}: {d}" for d in found)
-    return diffs
+    return [d if isinstance(d, tuple) else (d, None) for d in diffs]
 
 
 # -- running -------------------------------------------------------------------------
@@ -552,10 +567,17 @@ class CaseResult:
     description: str | None = None
     #: False when the case could not run (bad file, bad facts, refused parameter)
     ran: bool = True
+    #: per diff (same order), the explanation of the definition behind it: the chain of
+    #: definitions with values and provisions, indented, depth-limited (may be empty)
+    explanations: list[list[str]] = field(default_factory=list)
+
+    def explanation(self, i: int) -> list[str]:
+        return self.explanations[i] if i < len(self.explanations) else []
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "path": str(self.path), "description": self.description,
                 "passed": self.passed, "ran": self.ran, "diffs": list(self.diffs),
+                "explanations": [self.explanation(i) for i in range(len(self.diffs))],
                 "definitions_evaluated": sorted(self.coverage.evaluated)}
 
 
@@ -577,7 +599,13 @@ def run_case(policy: Policy, path: str | os.PathLike[str], name: str | None = No
                                      coverage=cov)
         except PolicyError as exc:
             raise _CaseError(_policy_problem(exc)) from None
-        diffs = _compare(result.to_dict(), case["expect"], facts)
+        keyed = _compare_keyed(result.to_dict(), case["expect"], facts)
+        diffs = [d for d, _ in keyed]
+        explanations: list[list[str]] = []
+        if keyed:  # evaluated again with traces, only for a failing case
+            traced = policy.evaluate(facts, as_of=str(case["as_of"]), params=params,
+                                     explain=True)
+            explanations = [_explain(policy, traced, key, d) for d, key in keyed]
     except _CaseError as exc:
         return CaseResult(label, p, False, [f"case could not run: {exc}"], Coverage(),
                           description, ran=False)
@@ -585,7 +613,42 @@ def run_case(policy: Policy, path: str | os.PathLike[str], name: str | None = No
         return CaseResult(label, p, False,
                           [f"case could not run: internal error: {type(exc).__name__}: {exc}"],
                           Coverage(), description, ran=False)
-    return CaseResult(label, p, not diffs, diffs, cov, description)
+    return CaseResult(label, p, not diffs, diffs, cov, description,
+                      explanations=explanations)
+
+
+#: levels of definitions shown under a mismatch (the definition, what it uses, and so on)
+EXPLAIN_DEPTH = 3
+_CODE = re.compile(r"finding_codes: (?:missing|unexpected) ([^\s\[:]+)")
+
+
+def _explain(policy: Policy, result: Any, key: _Key | None, diff: str) -> list[str]:
+    """The chain of definitions behind one mismatch of a record's field: the field's
+    definition (for a finding code, the definition that writes that code) with values and
+    provisions, ``EXPLAIN_DEPTH`` levels deep."""
+    from evaluator.results import render_trace, trace_uses
+
+    if key is None:
+        return []
+    entity, rid, name = key
+    records = result.accounts if entity == "account" else result.claims
+    attr = "account_id" if entity == "account" else "claim_id"
+    rec = next((r for r in records if getattr(r, attr) == rid), None)
+    if rec is None or not rec.trace:
+        return []
+    defs = policy.checked.defs
+    target: str | None = dict(policy.outputs(entity)).get(name)
+    code = _CODE.search(diff)
+    if name == "finding_codes" and code is not None:
+        literal = json.dumps(code.group(1))
+        writers = [n for n, d in defs.items()
+                   if d.spec.entity == entity and literal in d.spec.formula]
+        traced = {t.get("definition") for t in rec.trace}
+        target = next((n for n in writers if n in traced), writers[0] if writers else None)
+    if target is None:
+        return []
+    return render_trace(rec.trace, trace_uses(defs), indent=0, width=110, roots=[target],
+                        depth=EXPLAIN_DEPTH, parameters=False, rest=False)[:40]
 
 
 def _names(paths: Sequence[Path]) -> list[str]:
@@ -872,7 +935,9 @@ class TestReport:
         out: list[str] = []
         for c in self.cases:
             out.append(f"{'PASS' if c.passed else 'FAIL'} {c.name}")
-            out.extend(f"  {d}" for d in c.diffs)
+            for i, d in enumerate(c.diffs):
+                out.append(f"  {d}")
+                out.extend(f"      {line}" for line in c.explanation(i))
         out.append(f"{self.passed} passed, {self.failed} failed")
         out.append("")
         out.append(f"coverage of {self.policy.document.ref} by provision "
@@ -913,7 +978,9 @@ class TestReport:
                 failures += 1
                 fail = ET.SubElement(tc, "failure", message=c.diffs[0] if c.diffs else "",
                                      type="could-not-run" if not c.ran else "mismatch")
-                fail.text = "\n".join(c.diffs)
+                fail.text = "\n".join(
+                    "\n".join([d, *(f"    {x}" for x in c.explanation(i))])
+                    for i, d in enumerate(c.diffs))
         for r in self.coverage_rows():
             tc = ET.SubElement(suite, "testcase", name=f"coverage {r.provision}",
                                classname=f"{self.policy.id}.coverage")

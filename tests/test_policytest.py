@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 
 from evaluator import Policy, load_policy
 from evaluator.cli import main
@@ -117,7 +118,8 @@ def test_failing_case_diff_lines(basic: Policy) -> None:
         "account M1-A: notices[2y].required: expected false, got true",
         "account M1-A: notices: missing {mark: 9y, due: 2029-01-01, required: true}",
         "account M1-A: notices: unexpected {mark: 5y, due: 2025-01-01, required: false}",
-        "account M1-A: finding_codes: missing overdue; unexpected dormant",
+        "account M1-A: finding_codes: missing overdue",
+        "account M1-A: finding_codes: unexpected dormant [1(2)]: account is dormant",
         "account M2-A: not in the results",
         "portfolio: the result has no `portfolio` section",
         "parameters: dormancy_period: expected 3 years, got 2 years",
@@ -272,7 +274,7 @@ def test_text_report(basic: Policy) -> None:
 def test_json_report(basic: Policy) -> None:
     doc = json.loads(run_tests(basic, [ACTIVE, FAILING / "wrong.yaml"]).to_json())
     assert doc["summary"]["passed"] == 1 and doc["summary"]["failed"] == 1
-    assert doc["cases"][1]["name"] == "wrong" and len(doc["cases"][1]["diffs"]) == 12
+    assert doc["cases"][1]["name"] == "wrong" and len(doc["cases"][1]["diffs"]) == 13
     cov = {r["provision"]: r for r in doc["coverage"]}
     assert cov["1(2)"]["state"] == "covered"
     assert cov["9(1)"]["computable"] is False
@@ -339,3 +341,52 @@ def test_baseline_corpus_passes() -> None:
                 if line.startswith("FAIL") or (line.startswith("  ") and line[2:3] != " ")]
     assert code == 0, "\n".join(failures) or err
     assert f"{len(list(CASES.glob('*.yaml')))} passed, 0 failed" in out
+
+
+# -- explaining failures (issue 16) ------------------------------------------------------
+
+
+def _swapped_case(tmp_path: Path) -> Path:
+    """The 2(6) case with M1-A's and M2-A's finding codes swapped and a wrong status."""
+    text = (CASES / "s2-06-transfer-missing-eft.yaml").read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    accounts = doc["expect"]["accounts"]
+    accounts["M1-A"]["finding_codes"] = ["transfer-incomplete"]
+    accounts["M2-A"]["finding_codes"] = []
+    accounts["M2-A"]["status"] = "unclaimed"
+    path = tmp_path / "swapped.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_a_failing_baseline_case_explains_each_mismatch(tmp_path: Path) -> None:
+    policy = load_policy(ROOT / "policies" / "fsra-2024-001")
+    result = run_case(policy, _swapped_case(tmp_path))
+    assert not result.passed and result.ran
+    got = result.to_dict()
+    by_diff = dict(zip(got["diffs"], got["explanations"], strict=True))
+    unexpected = next(d for d in by_diff if d.startswith("account M2-A: finding_codes: "
+                                                         "unexpected transfer-incomplete"))
+    # the finding's provision and its message, which names what the transfer lacked
+    assert "[2(12)" in unexpected or "[2(6)" in unexpected, unexpected
+    assert "electronic_funds_transfer" in unexpected or "electronic funds" in unexpected
+    # a missing finding: the definition that writes that code, with what it read
+    missing = by_diff["account M1-A: finding_codes: missing transfer-incomplete"]
+    assert missing[0].startswith("transfer_findings = []  [")
+    assert any(line.strip().startswith("transfers = [") for line in missing[1:])
+    # a wrong value: the chain of definitions behind it, with values and provisions,
+    # at most three levels deep
+    status = by_diff["account M2-A: status: expected unclaimed, got transferred"]
+    assert status[0] == "status = transferred  [2(1); Act 147(1)]"
+    assert any(line.startswith("  transferred_on = 2026-11-01  [") for line in status)
+    assert all(len(line) - len(line.lstrip()) <= 4 for line in status if " = " in line)
+    assert any(line.lstrip().startswith("uses ") for line in status)
+    # the text report shows them under the mismatch, and the JUnit failure too
+    report = run_tests(policy, [_swapped_case(tmp_path)])
+    text = report.render_text().splitlines()
+    at = text.index("  account M2-A: status: expected unclaimed, got transferred")
+    assert text[at + 1] == "      status = transferred  [2(1); Act 147(1)]"
+    junit = ET.fromstring(report.to_junit())
+    failure = junit.find(".//testcase[@name='swapped']/failure")
+    assert failure is not None and failure.text is not None
+    assert "    status = transferred  [2(1); Act 147(1)]" in failure.text
