@@ -266,10 +266,14 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"error: cannot write the record {args.record}: {exc}", file=err)
             return EXIT_INVALID
     if args.out:
-        from evaluator.atomic import Outputs
+        from evaluator.atomic import Outputs, WriteError
 
         with Outputs() as outs:  # complete or not at all; no stale portfolio file beside
-            outs.add(args.out).write_text(text, encoding="utf-8")
+            tmp = outs.add(args.out)
+            try:
+                tmp.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise WriteError(args.out, exc) from None
             if str(args.out).lower().endswith(_TABLE_SUFFIXES):
                 outs.drop(portfolio_path(Path(args.out)))
             outs.commit()
@@ -311,7 +315,7 @@ def _member_facts(facts: Any, member_id: str) -> Any:
 
 def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, str],
                       err: TextIO) -> int:
-    from evaluator.atomic import Outputs
+    from evaluator.atomic import Outputs, WriteError
     from evaluator.policy import _as_date, param_json
     from evaluator.portfolio import Progress, evaluate_file
     from evaluator.results import describe_error
@@ -343,8 +347,11 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                    "determinations": {"file": target.name,
                                       "sha256": _sha256(outs.temporary(target)),
                                       "rows": summary.determinations}}
-            side_tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
-                                encoding="utf-8")
+            try:
+                side_tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
+                                    encoding="utf-8")
+            except OSError as exc:
+                raise WriteError(side, exc) from None
         outs.commit()
     for e in summary.errors:
         print(f"error: {one_line(describe_error(e))}", file=err)
