@@ -475,8 +475,10 @@ def _member_ranges(ids: pl.DataFrame, rows: int, size: int) -> list[tuple[int, i
 
 def _evaluate_scalar(policy: Policy, src: Path, source: _Source,
                      rates: dict[tuple[str, _dt.date], Decimal], as_of: _dt.date,
-                     params: dict[str, ParamSpec], target: Path, tmp_out: Path) -> Summary:
-    """The whole file through the scalar backend, written as the columnar path writes it."""
+                     params: dict[str, ParamSpec], target: Path,
+                     tmp_out: Path | None = None) -> Summary:
+    """The whole file through the scalar backend, written as the columnar path writes it
+    (to ``tmp_out``, the target's temporary file, when given)."""
     if src.suffix.lower() == ".csv":
         facts = load_facts(src)  # the scalar reader, which the columnar one agrees with
     else:
@@ -486,7 +488,7 @@ def _evaluate_scalar(policy: Policy, src: Path, source: _Source,
     facts = dataclasses.replace(facts, fx_rates={**facts.fx_rates, **rates})
     result = _with_params(policy, params).evaluate(facts, as_of=as_of, backend="scalar")
     frame = scalar_frame(policy, result, typed=target.suffix.lower() == ".parquet")
-    _write(target, tmp_out, lambda p: frame.write_parquet(
+    _write(target, tmp_out or target, lambda p: frame.write_parquet(
         p, row_group_size=PARQUET_ROW_GROUP), frame.write_csv)
     return Summary(accounts=source.rows, determinations=len(result.accounts),
                    errors=list(result.errors), chunks=1, portfolio=result.portfolio)
