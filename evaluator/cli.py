@@ -7,11 +7,12 @@ Exit status (contract.md): 0 when every record was evaluated, 1 when some record
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from evaluator.errors import Diagnostic, PolicyError, one_line
 from evaluator.facts import FactsError, load_facts
@@ -99,7 +100,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     "re-evaluates")
     ev.add_argument("--chunk-rows", type=int, default=None, dest="chunk_rows",
                     help="rows per chunk when writing a large table's determinations "
-                    "(default 1,000,000)")
+                    "(default 1,000,000); at least 10,000 are taken: smaller chunks cost "
+                    "more in fixed work per chunk than they save in memory")
     ev.add_argument("--wide", action="store_true",
                     help="--format table: cells in full (no cut with `…`), trace lines too")
     ev.add_argument("--errors", metavar="FILE", dest="errors_file",
@@ -178,14 +180,60 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     if run is None:  # pragma: no cover - argparse enforces the choices
         return EXIT_INVALID
     try:
-        code: int = run(args, out, err)
+        code: int = run(args, cast(TextIO, _Guarded(out)), err)
     except PolicyError as exc:  # a broken policy or parameter: every diagnostic
         print(exc.render(), file=err)
         return EXIT_INVALID
     except FactsError as exc:  # input unusable as a whole: one line
         print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
+    except BrokenPipeError:  # the reader of standard output went away: main_entry
+        raise
+    except OSError as exc:  # the environment (disk full, read-only, a folder in the way)
+        print(f"error: {one_line(_os_error(exc))}", file=err)
+        return EXIT_INVALID
     return code
+
+
+def _os_error(exc: OSError) -> str:
+    """One line naming what was being written or read and why."""
+    from evaluator.atomic import WriteError
+
+    if isinstance(exc, WriteError):
+        return str(exc)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+class _Guarded:
+    """Standard output whose failures (full, closed) name it; a broken pipe stays a
+    BrokenPipeError (the reader went away: not an error, see main_entry)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            from evaluator.atomic import WriteError
+
+            raise WriteError("standard output", exc, "cannot write to") from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            from evaluator.atomic import WriteError
+
+            raise WriteError("standard output", exc, "cannot write to") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
@@ -203,6 +251,8 @@ _TABLE_SUFFIXES = (".csv", ".parquet")
 
 
 def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from evaluator.portfolio import MIN_CHUNK_ROWS, check_chunk_rows
+
     if args.explain is not None and args.format == "csv":
         print("error: --explain cannot be shown in --format csv (one row per account); "
               "use --format json or --format table", file=err)
@@ -213,6 +263,16 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               "use --out FILE.json, or --format table", file=err)
         return EXIT_INVALID
     is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES)
+    try:
+        check_chunk_rows(args.chunk_rows)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_INVALID
+    if args.chunk_rows is not None and args.chunk_rows < MIN_CHUNK_ROWS:
+        print(f"note: --chunk-rows {args.chunk_rows:,} raised to {MIN_CHUNK_ROWS:,}: each "
+              "chunk has a fixed cost, and smaller chunks would cost more time than they "
+              "save memory", file=err)
+        args.chunk_rows = MIN_CHUNK_ROWS
     policy = load_policy(args.policy)
     params = _params(args.param)
     if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
@@ -269,16 +329,19 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             write_record(args.record, policy, args.facts, args.fx, args.as_of, params,
                          result, args.backend)
         except (OSError, UnicodeError) as exc:
-            print(f"error: cannot write the record {one_line(args.record)}: "
-                  f"{one_line(str(getattr(exc, 'strerror', None) or exc))}", file=err)
-            return EXIT_INVALID
+            return _record_failed(args.record, exc, err)
     if args.out:
-        try:
-            with open(args.out, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            print(f"error: cannot write {args.out}: {exc.strerror}", file=err)
-            return EXIT_INVALID
+        from evaluator.atomic import Outputs, WriteError
+
+        with Outputs() as outs:  # complete or not at all; no stale portfolio file beside
+            tmp = outs.add(args.out)
+            try:
+                tmp.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise WriteError(args.out, exc) from None
+            if str(args.out).lower().endswith(_TABLE_SUFFIXES):
+                outs.drop(portfolio_path(Path(args.out)))
+            outs.commit()
     else:
         out.write(text)
     return EXIT_RECORD_ERRORS if result.errors else EXIT_OK
@@ -326,17 +389,44 @@ def _member_facts(facts: Any, member_id: str) -> Any:
 
 def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, str],
                       err: TextIO) -> int:
+    from evaluator.atomic import Outputs, WriteError
     from evaluator.policy import _as_date, param_json
     from evaluator.portfolio import Progress, evaluate_file
+    from evaluator.records import file_sha256
     from evaluator.values import to_json_value
 
     day = _as_date(args.as_of)
     specs, warnings = policy.run_params(params)
     for w in warnings:
         print(w.render(), file=err)
-    summary = evaluate_file(policy, args.facts, args.fx, day, specs, args.out,
-                            chunk_rows=args.chunk_rows, progress=Progress(err),
-                            fallback=args.backend != "columnar")
+    target = Path(args.out)
+    side = portfolio_path(target)
+    with Outputs() as outs:
+        # both temporaries made first: an unwritable target fails before the evaluation
+        outs.add(target)
+        side_tmp = outs.add(side)
+        summary = evaluate_file(policy, args.facts, args.fx, day, specs, target,
+                                chunk_rows=args.chunk_rows, progress=Progress(err),
+                                fallback=args.backend != "columnar", outputs=outs)
+        values = None
+        if summary.portfolio is None:
+            outs.drop(side)  # a previous run's file would describe other determinations
+        else:
+            # the portfolio-level outputs (5(2)) are not rows: beside the file, as JSON,
+            # with what ties them to these determinations
+            values = {k: to_json_value(v) for k, v in summary.portfolio.items()}
+            doc = {"policy": policy.info(), "as_of": day.isoformat(),
+                   "parameters": {n: param_json(s) for n, s in sorted(specs.items())},
+                   "portfolio": values,
+                   "determinations": {"file": target.name,
+                                      "sha256": file_sha256(outs.temporary(target)),
+                                      "rows": summary.determinations}}
+            try:
+                side_tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
+                                    encoding="utf-8")
+            except OSError as exc:
+                raise WriteError(side, exc) from None
+        outs.commit()
     _print_errors(summary.errors, _errors_where(args), err)
     if not _write_errors(args, summary.errors, err):
         return EXIT_INVALID
@@ -344,19 +434,12 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
           f"{len(summary.errors):,} errors, {summary.accounts:,} rows in "
           f"{summary.chunks} chunk{'s' if summary.chunks != 1 else ''}, "
           f"{summary.seconds:.1f} s", file=err)
-    if summary.portfolio is not None:
-        # the portfolio-level outputs (5(2)) are not rows: beside the file, as JSON
-        values = {k: to_json_value(v) for k, v in summary.portfolio.items()}
-        side = portfolio_path(Path(args.out))
-        doc = {"policy": policy.info(), "as_of": day.isoformat(),
-               "parameters": {n: param_json(s) for n, s in sorted(specs.items())},
-               "portfolio": values}
-        side.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if values is not None:
         shown = ", ".join(f"{k} {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
         print(f"{side}: portfolio {shown}", file=err)
     if args.record:
         from evaluator.portfolio import DEFAULT_CHUNK_ROWS
-        from evaluator.records import file_sha256, table_result, write_record
+        from evaluator.records import table_result, write_record
 
         try:  # the determinations file is referenced by its sha256, not inlined
             doc = table_result(policy, day.isoformat(), specs,
@@ -366,10 +449,19 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                          args.backend, determinations=doc["determinations"],
                          chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
         except (OSError, UnicodeError) as exc:
-            print(f"error: cannot write the record {one_line(args.record)}: "
-                  f"{one_line(str(getattr(exc, 'strerror', None) or exc))}", file=err)
-            return EXIT_INVALID
+            return _record_failed(args.record, exc, err)
     return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
+
+
+def _record_failed(path: str, exc: Exception, err: TextIO) -> int:
+    """A decision record that could not be written: one line with the reason, exit 2."""
+    from evaluator.atomic import WriteError
+
+    reason = exc.reason if isinstance(exc, WriteError) else (
+        getattr(exc, "strerror", None) or exc)
+    print(f"error: cannot write the record {one_line(path)}: {one_line(str(reason))}",
+          file=err)
+    return EXIT_INVALID
 
 
 def _errors_where(args: argparse.Namespace) -> str:
@@ -487,12 +579,9 @@ def _test(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_INVALID
     report = run_tests(policy, cases, require_coverage=args.require_coverage)
     if args.junit:
-        try:
-            with open(args.junit, "w", encoding="utf-8") as fh:
-                fh.write(report.to_junit())
-        except OSError as exc:
-            print(f"error: cannot write {args.junit}: {exc.strerror}", file=err)
-            return EXIT_INVALID
+        from evaluator.atomic import write_text
+
+        write_text(args.junit, report.to_junit())  # an OSError: one line from main
     out.write(report.to_json() + "\n" if args.format == "json" else report.render_text())
     return report.exit_code
 
@@ -502,11 +591,63 @@ def _plural(n: int, word: str) -> str:
 
 
 def main_entry() -> None:
-    """Console-script entry: never a traceback for broken pipes or Ctrl-C."""
+    """Console-script entry: never a traceback for broken pipes, a full or closed standard
+    output, Ctrl-C or SIGTERM (which end the run through every clean-up path: previous
+    outputs stay as they were and temporary files are removed; exit 128 + the signal)."""
+    import os
+
+    from evaluator import atomic
+
+    atomic.install_signal_handlers()
+    closed = sys.stdout is None
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:  # a closed descriptor: no file may take its number
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115
     try:
-        code = main()
+        code = main(stdout=cast(TextIO, _Closed()) if closed else None)
+        sys.stdout.flush()
+    except atomic.Interrupted as exc:
+        code = exc.exit_code
+        _interrupted(exc.name)
     except KeyboardInterrupt:
         code = 130
+        _interrupted("SIGINT")
     except BrokenPipeError:
         code = 0
+    except OSError as exc:  # standard output full (/dev/full) when flushed at the end
+        reason = exc.strerror or str(exc)
+        print(f"error: cannot write to standard output: {reason}", file=sys.stderr)
+        code = EXIT_INVALID
+    # what could not be written stays unwritten: the interpreter's own last flush would
+    # print a traceback
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
     sys.exit(code)
+
+
+def _interrupted(name: str) -> None:
+    from evaluator import atomic
+
+    done = ", ".join(str(p) for p in atomic.COMMITTED)
+    what = (f"after writing {done}" if done
+            else "no output was replaced")
+    with contextlib.suppress(OSError, ValueError):
+        print(f"interrupted ({name}): {what}; temporary files removed", file=sys.stderr)
+
+
+class _Closed:
+    """Standard output when it was closed (``>&-``): writing to it is an error."""
+
+    def write(self, text: str) -> int:
+        raise OSError(9, "it is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False

@@ -660,26 +660,36 @@ def markdown(c: Comparison) -> str:
     return "\n".join(lines)
 
 
+#: the files `compare --out DIR` writes
+OUTPUT_NAMES = ("accounts.csv", "yearly.csv", "report.html", "summary.md", "assumptions.yaml")
+
+
 def write(c: Comparison, out: str | os.PathLike[str], facts_source: str,
           sha256: str | None, errors: int) -> list[Path]:
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    c.accounts.write_csv(folder / "accounts.csv")
-    written.append(folder / "accounts.csv")
-    c.yearly.write_csv(folder / "yearly.csv")
-    written.append(folder / "yearly.csv")
-    data = report_data(c, facts_source, sha256, errors)
-    try:
-        from evaluator.report import markdown_summary, render_report
-    except ImportError:  # pragma: no cover - the report module ships with the package
-        (folder / "summary.md").write_text(markdown(c), encoding="utf-8")
-    else:
-        (folder / "report.html").write_text(render_report(data), encoding="utf-8")
-        written.append(folder / "report.html")
-        (folder / "summary.md").write_text(markdown_summary(data), encoding="utf-8")
-    written.append(folder / "summary.md")
-    (folder / "assumptions.yaml").write_text(
-        yaml.safe_dump(dict(c.assumptions), sort_keys=False), encoding="utf-8")
-    written.append(folder / "assumptions.yaml")
-    return written
+    """Write the comparison's files to the folder ``out``, together: they are written to a
+    temporary folder and swapped in when all are complete (see
+    :func:`evaluator.atomic.atomic_folder`), so a failed or interrupted run leaves the
+    previous ones as they were."""
+    from evaluator.atomic import atomic_folder
+
+    final = Path(out)
+    names: list[str] = []
+    with atomic_folder(final, OUTPUT_NAMES) as folder:
+        c.accounts.write_csv(folder / "accounts.csv")
+        names.append("accounts.csv")
+        c.yearly.write_csv(folder / "yearly.csv")
+        names.append("yearly.csv")
+        data = report_data(c, facts_source, sha256, errors)
+        try:
+            from evaluator.report import markdown_summary, render_report
+        except ImportError:  # pragma: no cover - the report module ships with the package
+            (folder / "summary.md").write_text(markdown(c), encoding="utf-8")
+        else:
+            (folder / "report.html").write_text(render_report(data), encoding="utf-8")
+            names.append("report.html")
+            (folder / "summary.md").write_text(markdown_summary(data), encoding="utf-8")
+        names.append("summary.md")
+        (folder / "assumptions.yaml").write_text(
+            yaml.safe_dump(dict(c.assumptions), sort_keys=False), encoding="utf-8")
+        names.append("assumptions.yaml")
+    return [final / n for n in names]

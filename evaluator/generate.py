@@ -52,7 +52,6 @@ import difflib
 import io
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -61,6 +60,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
+from evaluator import atomic
 from evaluator.facts import SNAPSHOT_COLUMNS
 
 if TYPE_CHECKING:  # numpy and polars load on first use: `unclaimed --help` stays fast
@@ -1329,22 +1329,20 @@ def _check_counts(members: int, seed: int, chunk_members: int) -> None:
 
 
 class _replacing:
-    """Context manager: a temporary path beside ``target``, renamed onto it on success."""
+    """Context manager: a temporary path beside ``target`` (named with this process's id,
+    see :mod:`evaluator.atomic`), fsynced and renamed onto it on success, removed
+    otherwise."""
 
     def __init__(self, target: Path) -> None:
         self.target = target
         self.tmp: Path | None = None
+        self._outputs = atomic.Outputs()
 
     def __enter__(self) -> Path:
-        directory = self.target.parent
         try:
-            fd, name = tempfile.mkstemp(
-                prefix=f".{self.target.name}.", suffix=".tmp", dir=directory
-            )
+            self.tmp = self._outputs.add(self.target)
         except OSError as e:
             raise GenerateError(f"cannot write {self.target}: {e.strerror or e}") from None
-        os.close(fd)
-        self.tmp = Path(name)
         return self.tmp
 
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
@@ -1353,23 +1351,16 @@ class _replacing:
         assert self.tmp is not None
         if kind is None:
             try:
-                os.chmod(self.tmp, 0o666 & ~_umask())
-                os.replace(self.tmp, self.target)
+                self._outputs.commit()
                 return
-            except OSError as e:
-                self.tmp.unlink(missing_ok=True)
-                raise GenerateError(f"cannot write {self.target}: {e.strerror or e}") from None
-        self.tmp.unlink(missing_ok=True)
+            except atomic.WriteError as e:
+                self._outputs.discard()
+                raise GenerateError(str(e)) from None
+        self._outputs.discard()
         if isinstance(value, OSError):
             raise GenerateError(f"cannot write {self.target}: {value.strerror or value}") from None
         if isinstance(value, pl.exceptions.PolarsError):
             raise GenerateError(f"cannot write {self.target}: {_one_line(str(value))}") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_csv(path: Path, chunks: Iterator[pl.DataFrame]) -> None:

@@ -23,7 +23,6 @@ import gc
 import mmap
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import polars as pl
 
+from evaluator import atomic
 from evaluator import types as T
 from evaluator.columnar import (
     ColumnarResult,
@@ -58,6 +58,15 @@ if TYPE_CHECKING:
 
 #: above this many rows a table is evaluated in member-consistent chunks
 DEFAULT_CHUNK_ROWS = 1_000_000
+#: the smallest chunk the command line takes: each chunk costs tens of milliseconds of
+#: fixed work (compiling and evaluating the policy's stages), so 10,000-row chunks keep
+#: that under about a third of the time while holding little memory
+MIN_CHUNK_ROWS = 10_000
+#: the largest chunk size asked for that is not an error (a billion rows)
+MAX_CHUNK_ROWS = 1_000_000_000
+#: rows per Parquet row group of the determinations, whatever the chunks (so the bytes
+#: do not depend on the chunk size; polars' own default for ``write_parquet``)
+PARQUET_ROW_GROUP = 512 * 512
 
 
 # -- the CSV / Parquet form of determinations --------------------------------------------
@@ -356,9 +365,13 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
                   params: dict[str, ParamSpec], out: str | os.PathLike[str], *,
                   chunk_rows: int | None = None, progress: Progress | None = None,
                   on_chunk: Callable[[int], None] | None = None,
-                  fallback: bool = True) -> Summary:
+                  fallback: bool = True, outputs: atomic.Outputs | None = None) -> Summary:
     """Evaluate a snapshot table (CSV or Parquet) to a CSV or Parquet file of
     determinations, in member-consistent chunks when it is large.
+
+    The file appears complete under its name or not at all (see :mod:`evaluator.atomic`):
+    with ``outputs``, it is staged there (as its main file unless that is another) and
+    replaced when the caller commits them, together with its side files.
 
     When the columnar backend cannot evaluate the policy or the table (for example
     balances too large or too fine for its exact integers), the whole file is evaluated
@@ -369,19 +382,29 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
     target = Path(out)
     if target.suffix.lower() not in (".csv", ".parquet"):
         raise FactsError(f"{out}: determinations are written to .csv or .parquet")
-    source = _open(src)
-    rows = source.rows
-    rates = parse_fx_csv(fx) if fx is not None else {}
-    try:
-        summary = _evaluate_chunks(policy, src, source, rates, as_of, params, target,
-                                   chunk_rows=chunk_rows, progress=progress,
-                                   on_chunk=on_chunk)
-    except Unsupported:
-        if not fallback:
-            raise
-        if progress is not None:
-            progress.close()
-        summary = _evaluate_scalar(policy, src, source, rates, as_of, params, target)
+    check_chunk_rows(chunk_rows)
+    with atomic.Outputs() as own:
+        staged = outputs if outputs is not None else own
+        try:
+            tmp = staged.temporary(target)
+        except StopIteration:
+            tmp = staged.add(target)
+        source = _open(src)
+        rows = source.rows
+        rates = parse_fx_csv(fx) if fx is not None else {}
+        try:
+            summary = _evaluate_chunks(policy, src, source, rates, as_of, params, target,
+                                       tmp, chunk_rows=chunk_rows, progress=progress,
+                                       on_chunk=on_chunk)
+        except Unsupported:
+            if not fallback:
+                raise
+            if progress is not None:
+                progress.close()
+            summary = _evaluate_scalar(policy, src, source, rates, as_of, params, target,
+                                       tmp)
+        if outputs is None:
+            own.commit()
     summary.accounts = rows
     summary.seconds = time.perf_counter() - started
     return summary
@@ -389,7 +412,7 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
 
 def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
                      rates: dict[tuple[str, _dt.date], Decimal], as_of: _dt.date,
-                     params: dict[str, ParamSpec], target: Path, *,
+                     params: dict[str, ParamSpec], target: Path, tmp_out: Path, *,
                      chunk_rows: int | None, progress: Progress | None,
                      on_chunk: Callable[[int], None] | None) -> Summary:
     lazy, rows = source.lazy, source.rows
@@ -429,7 +452,9 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
     # the portfolio outputs: aggregates combined over the chunks, then computed once
     aggregates: list[Any] | None = None
     finish: Callable[[list[Any]], dict[str, Any]] | None = None
-    with tempfile.TemporaryDirectory(prefix="unclaimed-") as tmp:
+    # the spill folder: named with the process id, removed on every exit path, and
+    # removed by the next run when this process is killed outright
+    with atomic.temporary_folder(label="unclaimed-chunks") as tmp:
         done_rows = 0
         for k in range(chunks):
             chunk = numbered
@@ -464,7 +489,12 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
             ok = frame.filter(pl.col("__error").is_null())
             keyed = keyed.with_columns(ok.get_column("__member_line").alias("__k1"),
                                        ok.get_column("__line").alias("__k2"))
-            keyed.write_parquet(part)
+            try:
+                keyed.write_parquet(part)
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                raise atomic.WriteError(
+                    tmp, exc if isinstance(exc, OSError) else _first_line(exc),
+                    "cannot write the chunks' temporary files in") from None
             parts.append(part)
             summary.determinations += keyed.height
             if result.finish is not None:
@@ -482,7 +512,9 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
             merged = merged.sort(["__k1", "__k2"])
         merged = merged.drop(["__k1", "__k2"])
         summary.errors.sort(key=lambda e: _error_order(e))
-        _write(target, merged.sink_parquet, merged.sink_csv)
+        _write(target, tmp_out, lambda p: _sink_parquet(merged, p, Path(tmp),
+                                                        sorted_=ranges is None),
+               merged.sink_csv)
     if finish is not None and aggregates is not None:
         summary.portfolio = finish(aggregates)
     return summary
@@ -515,8 +547,10 @@ def _member_ranges(ids: pl.DataFrame, rows: int, size: int) -> list[tuple[int, i
 
 def _evaluate_scalar(policy: Policy, src: Path, source: _Source,
                      rates: dict[tuple[str, _dt.date], Decimal], as_of: _dt.date,
-                     params: dict[str, ParamSpec], target: Path) -> Summary:
-    """The whole file through the scalar backend, written as the columnar path writes it."""
+                     params: dict[str, ParamSpec], target: Path,
+                     tmp_out: Path | None = None) -> Summary:
+    """The whole file through the scalar backend, written as the columnar path writes it
+    (to ``tmp_out``, the target's temporary file, when given)."""
     if src.suffix.lower() == ".csv":
         facts = load_facts(src)  # the scalar reader, which the columnar one agrees with
     else:
@@ -526,18 +560,59 @@ def _evaluate_scalar(policy: Policy, src: Path, source: _Source,
     facts = dataclasses.replace(facts, fx_rates={**facts.fx_rates, **rates})
     result = _with_params(policy, params).evaluate(facts, as_of=as_of, backend="scalar")
     frame = scalar_frame(policy, result, typed=target.suffix.lower() == ".parquet")
-    _write(target, frame.write_parquet, frame.write_csv)
+    _write(target, tmp_out or target, lambda p: frame.write_parquet(
+        p, row_group_size=PARQUET_ROW_GROUP), frame.write_csv)
     return Summary(accounts=source.rows, determinations=len(result.accounts),
                    errors=list(result.errors), chunks=1, portfolio=result.portfolio)
 
 
-def _write(target: Path, parquet: Callable[[Path], object],
+def _sink_parquet(merged: pl.LazyFrame, path: Path, folder: Path, sorted_: bool) -> None:
+    """Write the chunks' rows to one Parquet file whose bytes do not depend on the chunks.
+
+    Row groups of a fixed size are not enough: polars encodes list columns (notices,
+    findings) according to the batches the rows arrive in, which follow the chunks. So
+    the rows are first cut again into parts of exactly one row group each, in ``folder``,
+    and the file is written from those. A sorted frame is written once first, so that
+    cutting it does not sort it again for every part."""
+    if sorted_:
+        whole = folder / "sorted.parquet"
+        merged.sink_parquet(whole)
+        merged = pl.scan_parquet(whole)
+    rows = int(merged.select(pl.len()).collect().item())
+    if rows == 0:
+        merged.collect().write_parquet(path, row_group_size=PARQUET_ROW_GROUP)
+        return
+    groups = []
+    for k, start in enumerate(range(0, rows, PARQUET_ROW_GROUP)):
+        group = folder / f"group-{k:06d}.parquet"
+        merged.slice(start, PARQUET_ROW_GROUP).collect().rechunk().write_parquet(group)
+        groups.append(group)
+    pl.scan_parquet(groups).sink_parquet(path, row_group_size=PARQUET_ROW_GROUP)
+
+
+def _write(target: Path, path: Path, parquet: Callable[[Path], object],
            csv: Callable[[Path], object]) -> None:
-    """Write determinations to ``target`` with the writer its suffix calls for."""
+    """Write determinations meant for ``target`` to ``path`` (its temporary file) with the
+    writer its suffix calls for."""
     try:
-        (parquet if target.suffix.lower() == ".parquet" else csv)(target)
+        (parquet if target.suffix.lower() == ".parquet" else csv)(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
-        raise FactsError(f"{target}: cannot write: {str(exc).splitlines()[0]}") from None
+        raise atomic.WriteError(target, exc if isinstance(exc, OSError)
+                                else _first_line(exc)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def check_chunk_rows(chunk_rows: int | None) -> None:
+    """A chunk size is a whole number of rows from 1 to :data:`MAX_CHUNK_ROWS`."""
+    if chunk_rows is None:
+        return
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) \
+            or not 1 <= chunk_rows <= MAX_CHUNK_ROWS:
+        raise ValueError(f"--chunk-rows must be a whole number of rows from 1 to "
+                         f"{MAX_CHUNK_ROWS:,}, not {chunk_rows}")
 
 
 def _with_params(policy: Policy, params: dict[str, ParamSpec]) -> Policy:
@@ -659,5 +734,5 @@ def money(value: int, scale: int) -> Decimal:
     return Decimal(int(value)).scaleb(-scale)
 
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "Progress", "Summary", "Table", "evaluate_file",
+__all__ = ["DEFAULT_CHUNK_ROWS", "MAX_CHUNK_ROWS", "MIN_CHUNK_ROWS", "Progress", "Summary", "Table", "evaluate_file",
            "output_columns", "write_frame"]

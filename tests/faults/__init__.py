@@ -1,0 +1,1 @@
+"""Faults from the environment: signals, full disks, read-only folders, closed streams."""

@@ -19,6 +19,7 @@ import pytest
 
 from evaluator import records
 from evaluator.cli import main
+from evaluator.portfolio import MIN_CHUNK_ROWS
 from tests.support import ROOT
 
 EXAMPLES = ROOT / "examples"
@@ -370,7 +371,8 @@ def test_a_record_of_a_table_out_run_replays(tmp_path: Path, suffix: str) -> Non
     refs = data["result"]["determinations"]
     assert refs["sha256"] == records.file_sha256(out)
     assert refs["rows"] == pl.read_csv(EXAMPLES / "members.csv").height
-    assert "accounts" not in data["result"] and data["chunk_rows"] == 4
+    # the effective chunk size: 4 is raised to the floor
+    assert "accounts" not in data["result"] and data["chunk_rows"] == MIN_CHUNK_ROWS
     done = cli("replay", str(record))
     assert done.returncode == 0 and "results match the record" in done.stdout, done.stderr
     # a recorded determinations hash that is not what the run writes is a difference
@@ -415,7 +417,7 @@ def test_replay_leaves_no_file_behind(tmp_path: Path, good: dict[str, Any]) -> N
 
 def test_a_record_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
-    for target, why in ((tmp_path / "dir", "Is a directory"),
+    for target, why in ((tmp_path / "dir", "it is a folder"),
                         (tmp_path / "missing" / "r.json", "No such file or directory")):
         code, out, err = run("evaluate", *BASE, "--facts", str(EXAMPLES / "members.json"),
                              "--record", str(target))
