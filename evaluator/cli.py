@@ -156,7 +156,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     policy = load_policy(args.policy)
     params = _params(args.param)
     if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
-            and args.backend != "scalar" and not args.explain:
+            and not args.explain:
         from evaluator.columnar import Unsupported
 
         try:
@@ -262,7 +262,8 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
         print(w.render(), file=err)
     summary = evaluate_file(policy, args.facts, args.fx, day, specs, args.out,
                             chunk_rows=args.chunk_rows, progress=Progress(err),
-                            fallback=args.backend != "columnar")
+                            fallback=args.backend != "columnar",
+                            scalar=args.backend == "scalar")
     for e in summary.errors:
         print(f"error: {one_line(describe_error(e))}", file=err)
     print(f"{args.out}: {summary.determinations:,} determinations, "
