@@ -276,7 +276,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     policy = load_policy(args.policy)
     params = _params(args.param)
     if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
-            and args.backend != "scalar" and not args.explain:
+            and not args.explain:
         from evaluator.columnar import Unsupported
 
         try:
@@ -407,7 +407,8 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
         side_tmp = outs.add(side)
         summary = evaluate_file(policy, args.facts, args.fx, day, specs, target,
                                 chunk_rows=args.chunk_rows, progress=Progress(err),
-                                fallback=args.backend != "columnar", outputs=outs)
+                                fallback=args.backend != "columnar",
+                                scalar=args.backend == "scalar", outputs=outs)
         values = None
         if summary.portfolio is None:
             outs.drop(side)  # a previous run's file would describe other determinations

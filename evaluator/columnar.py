@@ -57,15 +57,17 @@ from evaluator.facts import (
     CsvHeader,
     FactsError,
     RaggedRow,
+    check_lines,
     csv_header,
     csv_table,
+    open_regular,
     parse_fx_csv,
 )
 from evaluator.gcpause import fewer_collections
 from evaluator.interpreter import _arith_message
 from evaluator.interpreter import _compare as _scalar_compare  # noqa: F401 (kept in step)
 from evaluator.loader import ParamSpec
-from evaluator.model import RecordError
+from evaluator.model import Facts, RecordError
 from evaluator.values import Duration, MonthDay, add_duration, display
 
 if TYPE_CHECKING:
@@ -215,10 +217,9 @@ def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
     suffix = Path(source).suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise FactsError(f"{source}: a snapshot table is .csv or .parquet")
-    try:
-        data = Path(source).read_bytes()
-    except OSError as exc:
-        raise FactsError(f"{source}: cannot read facts file: {exc.strerror or exc}") from None
+    if suffix == ".csv":
+        check_lines(source, "facts file")
+    data = read_facts_bytes(source)
     digest = hashlib.sha256(data).hexdigest()
     ragged: list[RaggedRow] = []
     try:
@@ -237,7 +238,7 @@ def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
                 raw = raw.filter(pl.Series(keep))
             ragged = layout.ragged_rows
         else:
-            raw = pl.read_parquet(data)
+            raw = read_parquet_frame(data, source)
     except pl.exceptions.PolarsError as exc:
         raise FactsError(f"{source}: cannot read the table: {str(exc).splitlines()[0]}"
                          ) from None
@@ -245,6 +246,104 @@ def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
     table = table_from_frame(raw, fx_rates, source, ragged=ragged)
     table.sha256 = digest
     return table
+
+
+def read_facts_bytes(source: str) -> bytes:
+    """The bytes of a snapshot file, which must be a regular file."""
+    try:
+        with open_regular(source, "facts file") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise FactsError(f"{source}: cannot read facts file: {exc.strerror or exc}") from None
+
+
+def read_parquet_frame(data: bytes, source: str) -> pl.DataFrame:
+    """The rows of a Parquet snapshot, its columns' types checked (see
+    :func:`check_columns`)."""
+    try:
+        raw = pl.read_parquet(data)
+    except pl.exceptions.PolarsError as exc:
+        raise FactsError(f"{source}: cannot read the table: {str(exc).splitlines()[0]}"
+                         ) from None
+    check_columns(raw.schema, source)
+    return raw
+
+
+def parquet_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None = None
+                  ) -> Facts:
+    """A Parquet snapshot read by the scalar loader (:func:`facts_from_frame`): the
+    scalar backend's :class:`~evaluator.model.Facts`, with the same record errors as
+    :func:`read_table` gives."""
+    import dataclasses
+
+    source = os.fspath(path)
+    data = read_facts_bytes(source)
+    raw = read_parquet_frame(data, source)
+    fx_rates = parse_fx_csv(fx) if fx is not None else {}
+    facts: Facts = facts_from_frame(raw, fx_rates, source,
+                                    sha256=hashlib.sha256(data).hexdigest())
+    return dataclasses.replace(facts, source=source)
+
+
+# -- the types of a table's columns ---------------------------------------------------------
+#
+# A CSV table is text. A Parquet table has typed columns: each snapshot column is either
+# read as the text the scalar loader reads (strings, categories, whole numbers, binary
+# that is UTF-8, columns of nulls), kept typed where the type says exactly what the text
+# would (dates in a date column, decimals in the balance), or refused with the column
+# named: binary floating point for money (0.1 has no exact binary value, so the balance
+# the file meant cannot be known), and types that are not one value of text (lists,
+# arrays, structs, durations, times, datetimes, booleans).
+
+_DATE_COLUMNS = ("opened", "last_transaction", "last_statement_ack", "last_response")
+
+
+def _column_problem(name: str, dtype: Any) -> str | None:
+    """Why a snapshot column of this type cannot be read (None: it can)."""
+    if dtype in (pl.String, pl.Null, pl.Binary) or dtype.is_integer() or isinstance(
+            dtype, pl.Categorical | pl.Enum):
+        return None
+    if name in _DATE_COLUMNS and dtype == pl.Date:
+        return None
+    if name == "balance" and isinstance(dtype, pl.Decimal):
+        return None
+    if name == "balance" and dtype.is_float():
+        return (f"column balance holds binary floating-point numbers ({dtype}), which "
+                "cannot hold money exactly (0.10 is stored as 0.1000000000000000055...): "
+                "write balances as decimals or as text")
+    wanted = ("dates or text" if name in _DATE_COLUMNS else
+              "decimals, whole numbers or text" if name == "balance" else
+              "text or whole numbers")
+    return f"column {name} holds {dtype} values; it must hold {wanted}"
+
+
+def check_columns(schema: Mapping[str, Any], source: str) -> None:
+    """Refuse, with the column named, a snapshot column whose type cannot be read."""
+    for name in _TEXT_COLUMNS:
+        if name in schema:
+            problem = _column_problem(name, schema[name])
+            if problem is not None:
+                raise FactsError(f"{source}: {problem}")
+
+
+def binary_as_text(values: pl.Series, source: str, lines: pl.Series | None = None
+                   ) -> pl.Series:
+    """A binary column as text, or a FactsError naming the column and the first row whose
+    bytes are not UTF-8."""
+    try:
+        return values.cast(pl.String)
+    except pl.exceptions.PolarsError:
+        pass
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        try:
+            bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            row = int(lines[i]) if lines is not None else i + 2
+            raise FactsError(f"{source}: column {values.name}: row {row}: the bytes are not "
+                             "UTF-8 text") from None
+    raise FactsError(f"{source}: column {values.name}: not UTF-8 text")  # pragma: no cover
 
 
 # -- the layout of a CSV text ---------------------------------------------------------------
@@ -485,11 +584,16 @@ def _text_frame(raw: pl.DataFrame, source: str, lines: pl.Series | None) -> pl.D
     if missing:
         raise FactsError(f"{source}: row 1: missing column(s) {', '.join(missing)} "
                          f"(expected {', '.join(SNAPSHOT_COLUMNS)})")
+    check_columns(raw.schema, source)
     if "__line" not in raw.columns:
         if lines is not None:
             raw = raw.with_columns(lines.cast(pl.UInt32).alias("__line"))
         else:
             raw = raw.with_row_index("__line", offset=2)
+    binary = [c for c in _TEXT_COLUMNS if c in raw.columns and raw.schema[c] == pl.Binary]
+    if binary:
+        raw = raw.with_columns([binary_as_text(raw.get_column(c), source,
+                                               raw.get_column("__line")) for c in binary])
     # drop rows whose cells (all of them, not only the snapshot's) are empty or blank
     cells = [c for c in raw.columns if c not in ("__line", "__row")]
 
@@ -539,7 +643,8 @@ def _by_line(errors: list[RecordError]) -> list[RecordError]:
 
 def _as_text(raw: pl.DataFrame, name: str) -> pl.Expr:
     """Text columns as they are; typed dates and exact decimals stay typed (a Parquet
-    fast path); anything else (integers, floats) is read as its text."""
+    fast path); anything else :func:`check_columns` lets through (whole numbers,
+    categories, nulls) is read as its text."""
     dtype = raw.schema[name]
     col = pl.col(name)
     if dtype == pl.String:
@@ -549,9 +654,6 @@ def _as_text(raw: pl.DataFrame, name: str) -> pl.Expr:
     if name == "balance" and isinstance(dtype, pl.Decimal):
         return col
     return col.cast(pl.String).alias(name)
-
-
-_DATE_COLUMNS = ("opened", "last_transaction", "last_statement_ack", "last_response")
 
 
 def _cell(value: Any) -> str | None:

@@ -87,6 +87,7 @@ import io
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -94,7 +95,7 @@ from decimal import Decimal
 from functools import lru_cache
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from evaluator.errors import one_line
 from evaluator.gcpause import fewer_collections
@@ -118,9 +119,13 @@ __all__ = [
     "FX_COLUMNS",
     "SNAPSHOT_COLUMNS",
     "FactsError",
+    "check_lines",
+    "check_regular",
     "facts_from_json",
     "facts_from_snapshot",
     "load_facts",
+    "max_line_bytes",
+    "open_regular",
     "parse_fx_csv",
 ]
 
@@ -202,7 +207,19 @@ def _text(value: object, name: str) -> str:
         raise _Bad(name, f"{name} must be a string, not {_describe(value)}")
     if not value.strip():
         raise _Bad(name, f"{name} is empty")
+    if not value.isascii():
+        _unicode(value, name)
     return value
+
+
+def _unicode(value: str, name: str) -> None:
+    """Text that can be written out: a JSON string may hold a lone surrogate (`\\udfff`),
+    which no output encoding can write; the message shows it escaped."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise _Bad(name, f"{name} {_quote(value)} is not valid Unicode text (a lone "
+                         f"surrogate at character {e.start + 1})") from None
 
 
 #: the longest id a JSON profile may give: a member's id is copied into each of its
@@ -647,6 +664,8 @@ class _Loader:
     @staticmethod
     def _attachments(raw: Mapping[str, object], check: _Checker) -> tuple[str, ...]:
         names = {key for key, value in raw.items() if value is True and key not in _EVENT_KEYS}
+        for key in names:
+            check(_text, key, "with")
         listed = raw.get("with")
         if listed is not None:
             if not isinstance(listed, list):
@@ -654,6 +673,7 @@ class _Loader:
             else:
                 for item in listed:
                     if isinstance(item, str) and item.strip():
+                        check(_text, item, "with")
                         names.add(item)
                     else:
                         check.add(
@@ -924,16 +944,22 @@ def parse_fx_rows(
 
 
 def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None = None) -> Facts:
-    """Facts from a ``.json`` profile or a ``.csv`` snapshot, plus an optional FX CSV file."""
+    """Facts from a ``.json`` profile or a ``.csv`` or ``.parquet`` snapshot, plus an
+    optional FX CSV file."""
     source = os.fspath(path)
     suffix = Path(source).suffix.lower()
-    if suffix == ".parquet":
-        raise FactsError(f"{source}: parquet snapshots need the portfolio backend")
+    if suffix == ".parquet":  # the columnar reader's frame, read by this loader's rules
+        from evaluator.columnar import parquet_facts
+
+        return parquet_facts(path, fx)
     if suffix not in (".json", ".csv"):
         shown = f"`{suffix}`" if suffix else "no extension"
         raise FactsError(
-            f"{source}: cannot read facts from a file with {shown} (expected .json or .csv)"
+            f"{source}: cannot read facts from a file with {shown} (expected .json, .csv or "
+            ".parquet)"
         )
+    if suffix == ".csv":
+        check_lines(path, "facts file")
     data = _read_bytes(path, "facts file")
     text = _decode(data, source)
     loader = _Loader(source)
@@ -961,10 +987,119 @@ def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
 
 
 def _read_bytes(path: str | os.PathLike[str], what: str) -> bytes:
+    """The bytes of a facts or FX file, which must be a regular file (see
+    :func:`check_regular`)."""
     try:
-        return Path(path).read_bytes()
+        with open_regular(path, what) as fh:
+            return fh.read()
     except OSError as e:
         raise FactsError(f"{os.fspath(path)}: cannot read {what}: {e.strerror or e}") from None
+
+
+def _kind_of(mode: int) -> str | None:
+    """What a file that is not a regular file is, for messages (None: a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _not_regular(path: str | os.PathLike[str], what: str, kind: str) -> FactsError:
+    return FactsError(f"{os.fspath(path)}: cannot read {what}: it is {kind}, not a regular "
+                      "file")
+
+
+def check_regular(path: str | os.PathLike[str], what: str) -> None:
+    """Refuse, with a :class:`FactsError`, a path that is not a regular file once symbolic
+    links are followed: a folder, a FIFO (opening it would wait for a writer; read, it
+    has no end), a device such as ``/dev/zero`` (an endless read) or a socket. Nothing is
+    opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise FactsError(f"{os.fspath(path)}: cannot read {what}: {e.strerror or e}") from None
+    kind = _kind_of(mode)
+    if kind is not None:
+        raise _not_regular(path, what, kind)
+
+
+def open_regular(path: str | os.PathLike[str], what: str) -> BinaryIO:
+    """A regular file opened for reading; a FactsError for anything else. The file is
+    checked before it is opened (a device is never opened) and again once opened without
+    blocking (it may have been replaced in between)."""
+    check_regular(path, what)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        kind = _kind_of(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise _not_regular(path, what, kind)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+#: the longest line a CSV file (a snapshot table or an FX table) may have, in bytes; a
+#: longer one makes the whole file unusable. Lines are measured by a streaming scan
+#: before the file is read, so a huge line costs no more memory than a short one.
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+#: the environment variable that sets another limit (a whole number of bytes)
+MAX_LINE_BYTES_ENV = "UNCLAIMED_MAX_LINE_BYTES"
+_SCAN_BLOCK = 1 << 20
+
+
+def max_line_bytes() -> int:
+    """The line limit: ``UNCLAIMED_MAX_LINE_BYTES`` when set, else 1 MiB."""
+    raw = os.environ.get(MAX_LINE_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_LINE_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise FactsError(f"{MAX_LINE_BYTES_ENV}={one_line(raw)[:40]}: expected a positive "
+                         "whole number of bytes")
+    return int(raw)
+
+
+def check_lines(path: str | os.PathLike[str], what: str, limit: int | None = None) -> None:
+    """Refuse a CSV file with a line longer than ``limit`` bytes (default
+    :func:`max_line_bytes`), naming the line, after reading at most one block of it at a
+    time. A line ends at ``\\n``, ``\\r\\n`` or ``\\r``, as :mod:`csv` reads lines."""
+    import numpy as np  # only here: the loader itself does not need NumPy
+
+    limit = max_line_bytes() if limit is None else limit
+    breaks = 0  # line breaks before this block
+    run = 0  # bytes of the current line before this block
+    after_cr = False  # the previous block ended with \r
+    with open_regular(path, what) as fh:
+        while block := fh.read(_SCAN_BLOCK):
+            a = np.frombuffer(block, dtype=np.uint8)
+            marks = np.flatnonzero((a == 10) | (a == 13))
+            if marks.size:
+                lengths = np.diff(marks, prepend=-1) - 1
+                lengths[0] += run
+                prev = np.where(marks > 0, a[np.maximum(marks - 1, 0)], 13 if after_cr else 0)
+                is_break = ~((a[marks] == 10) & (prev == 13))  # \r\n is one break
+                over = np.flatnonzero(lengths > limit)
+                if over.size:
+                    line = breaks + int(np.count_nonzero(is_break[:int(over[0])])) + 1
+                    raise _long_line(path, what, line, limit)
+                breaks += int(np.count_nonzero(is_break))
+                run = a.size - int(marks[-1]) - 1
+            else:
+                run += a.size
+            after_cr = a[-1] == 13
+            if run > limit:
+                raise _long_line(path, what, breaks + 1, limit)
+
+
+def _long_line(path: str | os.PathLike[str], what: str, line: int, limit: int) -> FactsError:
+    return FactsError(f"{os.fspath(path)}: line {line}: longer than {limit:,} bytes, the "
+                      f"limit for a line of a CSV file ({MAX_LINE_BYTES_ENV}): the {what} "
+                      "is not read")
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -1065,6 +1200,10 @@ def csv_rows(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
         offset = _line_offset(text, start)
         if text.count('"', offset) % 2:
             raise FactsError(_unterminated(text, source, start)) from None
+        if "field larger than field limit" in str(e):
+            raise FactsError(f"{source}: row {start}: a cell is longer than "
+                             f"{csv.field_size_limit():,} characters, the limit for a cell"
+                             ) from None
         raise FactsError(f"{source}: line {reader.line_num}: malformed CSV: {e}") from None
 
 
@@ -1166,6 +1305,7 @@ def _stripped(row: Mapping[str, str | None]) -> dict[str, str | None]:
 
 def _read_fx_csv(path: str | os.PathLike[str]) -> _FxTable:
     source = os.fspath(path)
+    check_lines(path, "FX file")
     text = _decode(_read_bytes(path, "FX file"), source)
     table = _FxTable()
     for line, cells in _csv_records(text, source, FX_COLUMNS):

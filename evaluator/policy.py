@@ -226,7 +226,8 @@ class Policy:
             policy=self.info(), as_of=day.isoformat(),
             parameters={n: param_json(s) for n, s in sorted(specs.items())},
             facts=({"source": facts.source, "sha256": facts.sha256}
-                   if facts.sha256 is not None else None))
+                   if facts.sha256 is not None else None),
+            account_outputs=[shown for shown, _ in account_outputs])
         errors: list[RecordError] = list(facts.errors)
         for member in facts.members:
             late = _snapshot_after_as_of(member, day) if facts.form == "snapshot" else None
@@ -299,7 +300,8 @@ class Policy:
             policy=self.info(), as_of=day.isoformat(),
             parameters={n: param_json(s) for n, s in sorted(specs.items())},
             facts=({"source": table.source, "sha256": table.sha256}
-                   if table.sha256 is not None else None))
+                   if table.sha256 is not None else None),
+            account_outputs=[shown for shown, _ in self.outputs("account")])
         result.accounts = dets
         result.errors = [*table.errors, *errs]
         result.warnings = warnings

@@ -42,13 +42,24 @@ from evaluator.columnar import (
     Table,
     Unsupported,
     _by_day,
+    binary_as_text,
+    check_columns,
     combine_aggregates,
     csv_layout,
     evaluate_frame,
     facts_from_frame,
     table_from_frame,
 )
-from evaluator.facts import FactsError, RaggedRow, load_facts, parse_fx_csv
+from evaluator.facts import (
+    SNAPSHOT_COLUMNS,
+    FactsError,
+    RaggedRow,
+    check_lines,
+    check_regular,
+    load_facts,
+    open_regular,
+    parse_fx_csv,
+)
 from evaluator.model import RecordError
 
 if TYPE_CHECKING:
@@ -311,9 +322,11 @@ class _Source:
 
 def _open(path: Path) -> _Source:
     suffix = path.suffix.lower()
+    if suffix in (".csv", ".parquet"):
+        check_regular(path, "facts file")
     try:
         if suffix == ".parquet":
-            lazy = pl.scan_parquet(path)
+            lazy = _parquet_columns(pl.scan_parquet(path), path)
             rows = int(lazy.select(pl.len()).collect().item())
             return _Source(lazy, rows, np.arange(2, rows + 2, dtype=np.int64),
                            np.zeros(rows, dtype=bool), [])
@@ -341,9 +354,24 @@ def _open(path: Path) -> _Source:
         raise FactsError(f"{path}: cannot read the table: {text}") from None
 
 
+def _parquet_columns(lazy: pl.LazyFrame, path: Path) -> pl.LazyFrame:
+    """A Parquet scan whose snapshot columns' types are checked (see
+    :func:`~evaluator.columnar.check_columns`), binary ones read as text."""
+    schema = lazy.collect_schema()
+    check_columns(schema, str(path))
+    binary = [c for c in schema if c in (*SNAPSHOT_COLUMNS, "kind") and schema[c] == pl.Binary]
+    if binary:
+        values = lazy.select(binary).collect()
+        for c in binary:  # a FactsError naming the first row that is not UTF-8
+            binary_as_text(values.get_column(c), str(path))
+        lazy = lazy.with_columns([pl.col(c).cast(pl.String) for c in binary])
+    return lazy
+
+
 def _csv_layout(path: Path) -> CsvLayout:
     """The layout of a CSV file, scanned through a memory map (the file is not copied)."""
-    with path.open("rb") as fh:
+    check_lines(path, "facts file")
+    with open_regular(path, "facts file") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
             return csv_layout(b"", str(path))
         mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
@@ -365,7 +393,8 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
                   params: dict[str, ParamSpec], out: str | os.PathLike[str], *,
                   chunk_rows: int | None = None, progress: Progress | None = None,
                   on_chunk: Callable[[int], None] | None = None,
-                  fallback: bool = True, outputs: atomic.Outputs | None = None) -> Summary:
+                  fallback: bool = True, scalar: bool = False,
+                  outputs: atomic.Outputs | None = None) -> Summary:
     """Evaluate a snapshot table (CSV or Parquet) to a CSV or Parquet file of
     determinations, in member-consistent chunks when it is large.
 
@@ -376,7 +405,8 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
     When the columnar backend cannot evaluate the policy or the table (for example
     balances too large or too fine for its exact integers), the whole file is evaluated
     with the scalar backend instead, unless ``fallback`` is false (then
-    :class:`~evaluator.columnar.Unsupported` is raised)."""
+    :class:`~evaluator.columnar.Unsupported` is raised). ``scalar`` asks for the scalar
+    backend from the start (``--backend scalar``)."""
     started = time.perf_counter()
     src = Path(facts)
     target = Path(out)
@@ -392,15 +422,18 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
         source = _open(src)
         rows = source.rows
         rates = parse_fx_csv(fx) if fx is not None else {}
-        try:
-            summary = _evaluate_chunks(policy, src, source, rates, as_of, params, target,
-                                       tmp, chunk_rows=chunk_rows, progress=progress,
-                                       on_chunk=on_chunk)
-        except Unsupported:
-            if not fallback:
-                raise
-            if progress is not None:
-                progress.close()
+        summary: Summary | None = None
+        if not scalar:
+            try:
+                summary = _evaluate_chunks(policy, src, source, rates, as_of, params,
+                                           target, tmp, chunk_rows=chunk_rows,
+                                           progress=progress, on_chunk=on_chunk)
+            except Unsupported:
+                if not fallback:
+                    raise
+                if progress is not None:
+                    progress.close()
+        if summary is None:
             summary = _evaluate_scalar(policy, src, source, rates, as_of, params, target,
                                        tmp)
         if outputs is None:

@@ -117,6 +117,9 @@ class EvaluationResult:
     portfolio: dict[str, Any] | None = None
     #: invariant conflicts under the parameters of this run (not part of the JSON)
     warnings: list[Any] = field(default_factory=list)
+    #: the policy's account outputs, in order: the columns of the flat renderings even
+    #: when no account was evaluated (not part of the JSON)
+    account_outputs: list[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -166,7 +169,7 @@ class EvaluationResult:
 
     def rows(self) -> tuple[list[str], list[list[str]]]:
         """One row per account, nested values flattened to readable text."""
-        names: list[str] = []
+        names: list[str] = list(self.account_outputs or ())
         for a in self.accounts:
             for k in a.values:
                 if k not in names:

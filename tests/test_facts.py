@@ -755,9 +755,10 @@ def test_same_fx_rate_twice_is_fine() -> None:
 
 
 def test_unsupported_extensions(tmp_path: Path) -> None:
-    with pytest.raises(FactsError, match="parquet snapshots need the portfolio backend"):
+    # a Parquet snapshot is read (tests/faults/test_reads.py); a missing one is named
+    with pytest.raises(FactsError, match=r"portfolio\.parquet: cannot read facts file"):
         load_facts(tmp_path / "portfolio.parquet")
-    with pytest.raises(FactsError, match=r"expected \.json or \.csv"):
+    with pytest.raises(FactsError, match=r"expected \.json, \.csv or \.parquet"):
         load_facts(write(tmp_path, "facts.txt", "{}"))
 
 
