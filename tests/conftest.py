@@ -45,8 +45,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     import json
     import os
 
-    from tests.support import TALLY
+    from tests.support import CORPUS_SPLIT, TALLY
 
+    if CORPUS_SPLIT:
+        terminalreporter.write_sep("-", "policy test cases: through both backends (as a "
+                                        "snapshot table) / profile-only")
+        width = max(len(name) for name in CORPUS_SPLIT)
+        for name, split in sorted(CORPUS_SPLIT.items()):
+            terminalreporter.write_line(
+                f"{name:<{width}}  {split['both backends']:>4} both backends  "
+                f"{split['profile-only']:>4} profile-only"
+                + (f"  {split['columnar refuses']:>4} refused by columnar"
+                   if split["columnar refuses"] else ""))
     if not TALLY:
         return
     terminalreporter.write_sep("-", "hostile and broken inputs checked (none crashed, "
