@@ -1,6 +1,6 @@
 """Tests for the package layout of issue 11: the old module paths still work (the same
-module objects where a module moved whole), nothing inside the package imports them, and the
-error classes share roots."""
+module objects where a module moved whole), nothing inside the package imports them, the
+error classes share roots, and the node visitor dispatches on node kinds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import importlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from evaluator.lang import nodes as A
+from evaluator.lang.parser import parse_expression
 
 PACKAGE = Path(__file__).resolve().parent.parent / "evaluator"
 
@@ -150,3 +154,78 @@ def test_the_columnar_unsupported_error_is_the_one_of_errors() -> None:
     from evaluator.errors import Unsupported
 
     assert FromBackend is Unsupported and FromOldPath is Unsupported
+
+
+# --------------------------------------------------------------------------- visitor
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[x for x in xs]", "ListComp"),
+    ("[x for x in xs if x > 1]", "ListComp"),
+    ("[a, b]", "ListLit"),
+    ("[a]", "ListLit"),
+    ("[]", "ListLit"),
+    ("[[x for x in xs]]", "ListLit"),
+    ("a + 1", "Binary"),
+    ("not a", "Unary"),
+    ("a.b", "Attr"),
+    ("f(a)", "Call"),
+    ("if a then b else c", "If"),
+    ("{a: 1}", "RecordLit"),
+    ("a", "Name"),
+    ("1", "Literal"),
+])
+def test_kind_names_a_list_comprehension_and_every_other_node_by_its_class(
+        text: str, expected: str) -> None:
+    assert A.kind(parse_expression(text)) == expected
+
+
+def test_a_list_comprehension_offers_its_comprehension() -> None:
+    comp = parse_expression("[x + 1 for x in xs]")
+    assert isinstance(comp, A.ListLit)
+    assert comp.comprehension is comp.items[0]
+    assert isinstance(comp.comprehension, A.Comprehension)
+    plain = parse_expression("[xs]")
+    assert isinstance(plain, A.ListLit) and plain.comprehension is None
+
+
+class _Shapes(A.NodeVisitor[str]):
+    """Writes a tree back by kind, visiting children through ``visit``."""
+
+    def visit_Name(self, node: A.Name, depth: int) -> str:
+        return f"{node.id}@{depth}"
+
+    def visit_Literal(self, node: A.Literal, depth: int) -> str:
+        return node.text
+
+    def visit_Binary(self, node: A.Binary, depth: int) -> str:
+        left, right = self.visit(node.left, depth + 1), self.visit(node.right, depth + 1)
+        return f"({left} {node.op} {right})"
+
+    def visit_ListComp(self, node: A.ListLit, depth: int) -> str:
+        assert node.comprehension is not None
+        return "comp[" + self.visit_Comprehension(node.comprehension, depth) + "]"
+
+    def visit_Comprehension(self, node: A.Comprehension, depth: int) -> str:
+        return f"{self.visit(node.element, depth + 1)} for {node.var}"
+
+    def visit_ListLit(self, node: A.ListLit, depth: int) -> str:
+        return "list[" + ", ".join(self.visit(i, depth + 1) for i in node.items) + "]"
+
+
+def test_the_visitor_calls_the_method_of_each_kind_with_the_extra_arguments() -> None:
+    shapes = _Shapes()
+    assert shapes.visit(parse_expression("a + 2 * b"), 0) == "(a@1 + (2 * b@2))"
+    assert shapes.visit(parse_expression("[a + 1 for a in xs]"), 0) == "comp[(a@2 + 1) for a]"
+    assert shapes.visit(parse_expression("[a, [b]]"), 0) == "list[a@1, list[b@2]]"
+
+
+def test_a_kind_without_a_method_goes_to_generic_visit() -> None:
+    with pytest.raises(TypeError, match="no visit_Call"):
+        _Shapes().visit(parse_expression("f(a)"), 0)
+
+    class Counting(A.NodeVisitor[int]):
+        def generic_visit(self, node: A.Node, *args: Any) -> int:
+            return sum(1 for _ in A.walk(node))
+
+    assert Counting().visit(parse_expression("f(a, b + 1)")) == 5

@@ -8,7 +8,9 @@ them to file positions through
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +80,46 @@ class Call(Node):
 class ListLit(Node):
     items: tuple[Node, ...]
 
+    @property
+    def comprehension(self) -> Comprehension | None:
+        """The comprehension of ``[e for x in xs]`` (which the parser writes as a list of
+        one :class:`Comprehension`); None for any other list."""
+        if len(self.items) == 1 and type(self.items[0]) is Comprehension:
+            return self.items[0]
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class RecordLit(Node):
     fields: tuple[tuple[str, Node], ...]
+
+
+def kind(node: Node) -> str:
+    """The name a visitor dispatches on: the class name, except ``ListComp`` for
+    ``[e for x in xs]``, which the parser writes as a ``ListLit`` holding one
+    ``Comprehension`` (and tests compare trees, so the tree keeps that shape)."""
+    if type(node) is ListLit and len(node.items) == 1 and type(node.items[0]) is Comprehension:
+        return "ListComp"
+    return type(node).__name__
+
+
+class NodeVisitor(Generic[R]):
+    """As jinja2's: ``visit`` calls ``visit_<kind>(node, *args)``, else ``generic_visit``.
+    A pass keeps its own entry method (``infer``, ``val``, ``compile``) that records
+    per-node results and calls ``visit``; children are visited through that entry.
+
+    Kinds: ``Literal, Name, Attr, Unary, Binary, If, Call, ListComp, ListLit, RecordLit,
+    Comprehension`` (see :func:`kind`)."""
+
+    def visit(self, node: Node, *args: Any) -> R:
+        method = getattr(self, "visit_" + kind(node), None)
+        if method is None:
+            return self.generic_visit(node, *args)
+        result: R = method(node, *args)
+        return result
+
+    def generic_visit(self, node: Node, *args: Any) -> R:
+        raise TypeError(f"no visit_{kind(node)} for {node!r}")
 
 
 ARITH_OPS = frozenset({"+", "-", "*", "/"})
