@@ -8,6 +8,7 @@ result.accounts[0].status, result.to_json()
 ```
 """
 
+from evaluator.backends.results import ClaimDetermination, Determination, EvaluationResult
 from evaluator.errors import (
     Diagnostic,
     EvaluationError,
@@ -18,7 +19,6 @@ from evaluator.errors import (
 )
 from evaluator.facts import FactsError, load_facts
 from evaluator.policy import Policy, check_policy, load_policy
-from evaluator.results import ClaimDetermination, Determination, EvaluationResult
 
 __all__ = [
     "ClaimDetermination",

@@ -1,5 +1,5 @@
 """`python -m evaluator ...` is the same as the `unclaimed` command."""
 
-from evaluator.cli import main_entry
+from evaluator.apps.cli import main_entry
 
 main_entry()

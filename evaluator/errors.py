@@ -3,15 +3,18 @@
 Every problem found in a policy is a :class:`Diagnostic` with a file position, the
 definition and provision it concerns, and a hint. A policy that cannot be used raises a
 :class:`PolicyError` carrying *all* of its diagnostics at once.
+
+Every exception the package raises on purpose is an :class:`UnclaimedError`: a
+:class:`PolicyProblem` (the policy, or an expression in it, cannot be used) or a
+:class:`DataProblem` (the facts or other input cannot be used, or a record cannot be
+evaluated).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from evaluator.source import Source, Span
+from evaluator.span import Source, Span, render_snippet
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,6 @@ class Diagnostic:
             prov = f" ({self.provision})" if self.provision else ""
             lines.append(f"  in {self.where}{prov}")
         if self.span is not None and self.source is not None:
-            from evaluator.source import render_snippet
-
             lines.append(render_snippet(self.source, self.span))
         if self.help:
             lines.append(f"  help: {self.help}")
@@ -64,7 +65,19 @@ class Diagnostic:
         return out
 
 
-class PolicyError(Exception):
+class UnclaimedError(Exception):
+    """Any problem the package reports on purpose (never a bug)."""
+
+
+class PolicyProblem(UnclaimedError):
+    """The policy, or an expression in it, cannot be used."""
+
+
+class DataProblem(UnclaimedError):
+    """The facts or other input cannot be used, or one record cannot be evaluated."""
+
+
+class PolicyError(PolicyProblem):
     """A policy cannot be used. ``diagnostics`` holds every problem found.
 
     Nothing is rendered until asked for: :meth:`render` gives every diagnostic, ``str()``
@@ -103,7 +116,7 @@ class PolicyTypeError(PolicyError):
     """Names, types, cycles or citations are wrong."""
 
 
-class EvaluationError(Exception):
+class EvaluationError(DataProblem):
     """One record cannot be evaluated (for example a missing exchange rate)."""
 
     def __init__(self, message: str, definition: str | None = None,
@@ -114,7 +127,7 @@ class EvaluationError(Exception):
         super().__init__(message)
 
 
-class ExpressionSyntaxError(Exception):
+class ExpressionSyntaxError(PolicyProblem):
     """A parse failure inside one expression, at offsets of the expression text."""
 
     def __init__(self, message: str, start: int, end: int, help: str | None = None) -> None:
@@ -123,6 +136,10 @@ class ExpressionSyntaxError(Exception):
         self.end = end
         self.help = help
         super().__init__(message)
+
+
+class Unsupported(DataProblem):
+    """The columnar backend cannot compile this policy (or these facts)."""
 
 
 def one_line(text: str) -> str:

@@ -10,9 +10,16 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from evaluator import types as T
-from evaluator.checker import CheckedPolicy, check_document, dependency_order
-from evaluator.coverage import Coverage
+from evaluator.backends.results import ClaimDetermination, Determination, EvaluationResult
+from evaluator.backends.scalar.coverage import Coverage
+from evaluator.backends.scalar.interpreter import (
+    Inst,
+    Portfolio,
+    Program,
+    Run,
+    visible,
+    visible_claim,
+)
 from evaluator.errors import (
     Diagnostic,
     EvaluationError,
@@ -20,12 +27,14 @@ from evaluator.errors import (
     PolicyLoadError,
     PolicyTypeError,
 )
+from evaluator.facts.model import Facts, Member, RecordError
 from evaluator.gcpause import fewer_collections
-from evaluator.interpreter import Inst, Portfolio, Program, Run, visible, visible_claim
-from evaluator.loader import ParamSpec, PolicyDocument, convert_scalar, load_document
-from evaluator.model import Facts, Member, RecordError
-from evaluator.results import ClaimDetermination, Determination, EvaluationResult
-from evaluator.values import MonthDay, format_decimal, parse_iso_date, to_json_value
+from evaluator.lang import typesys as T
+from evaluator.lang.check.graph import dependency_order
+from evaluator.lang.check.model import CheckedPolicy
+from evaluator.lang.check.pipeline import check_document
+from evaluator.lang.document.loader import ParamSpec, PolicyDocument, convert_scalar, load_document
+from evaluator.lang.values import MonthDay, format_decimal, parse_iso_date, to_json_value
 
 _PY_TYPES: dict[T.Type, tuple[type, ...]] = {
     T.BOOL: (bool,), T.INT: (int,), T.NUMBER: (Decimal, int), T.MONEY: (Decimal, int),
@@ -193,7 +202,7 @@ class Policy:
     def _evaluate(self, facts: Facts | Any, as_of: str | _dt.date,
                   params: Mapping[str, Any] | None, *, explain: bool, backend: str,
                   coverage: Coverage | None) -> EvaluationResult:
-        from evaluator.columnar import Table
+        from evaluator.backends.columnar import Table
 
         if isinstance(facts, Table):
             if backend != "scalar" and not explain and coverage is None:
@@ -207,7 +216,7 @@ class Policy:
                 "the columnar backend evaluates snapshot tables", code="api",
                 help="read the facts with evaluator.columnar.read_table, or use "
                      "backend=\"scalar\" for full profiles"))
-        day = _as_date(as_of)
+        day = as_date(as_of)
         specs, warnings = self.run_params(params)
         values = {n: s.value for n, s in specs.items()}
         program = self.program if coverage is None else self.coverage_program
@@ -283,9 +292,10 @@ class Policy:
                            params: Mapping[str, Any] | None, *, required: bool
                            ) -> EvaluationResult | None:
         """The columnar backend over a snapshot table; None to fall back to scalar."""
-        from evaluator.columnar import Unsupported, determinations, evaluate_frame
+        from evaluator.backends.columnar import determinations, evaluate_frame
+        from evaluator.errors import Unsupported
 
-        day = _as_date(as_of)
+        day = as_date(as_of)
         specs, warnings = self.run_params(params)
         try:
             frame = evaluate_frame(self, table, day, specs)
@@ -390,7 +400,7 @@ def _error_text(exc: EvaluationError) -> str:
     return f"{exc.message} ({', '.join(where)})" if where else exc.message
 
 
-def _as_date(value: str | _dt.date) -> _dt.date:
+def as_date(value: str | _dt.date) -> _dt.date:
     if isinstance(value, _dt.date):
         return value
     try:

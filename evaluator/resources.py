@@ -28,3 +28,8 @@ def policies_root() -> Path:
 
 def schema_file(name: str) -> Path:
     return _PKG / "schemas" / name
+
+
+def data_file(name: str) -> Path:
+    """A file of the package's ``data/`` folder (shipped in the wheel as it is)."""
+    return _PKG / "data" / name

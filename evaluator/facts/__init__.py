@@ -97,9 +97,8 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from evaluator.errors import one_line
-from evaluator.gcpause import fewer_collections
-from evaluator.model import (
+from evaluator.errors import DataProblem, one_line
+from evaluator.facts.model import (
     ACCOUNT_EVENT_TYPES,
     AMOUNT_EVENT_TYPES,
     CLAIM_DECISIONS,
@@ -114,6 +113,7 @@ from evaluator.model import (
     Member,
     RecordError,
 )
+from evaluator.gcpause import fewer_collections
 
 __all__ = [
     "FX_COLUMNS",
@@ -141,7 +141,7 @@ SNAPSHOT_COLUMNS = (
     "last_response",
 )
 #: cells of a snapshot row, in the order the loader reads them (``kind`` is optional)
-_SNAPSHOT_CELLS = (*SNAPSHOT_COLUMNS, "kind")
+SNAPSHOT_CELLS = (*SNAPSHOT_COLUMNS, "kind")
 #: required columns of an FX rate table
 FX_COLUMNS = ("currency", "date", "rate")
 
@@ -154,10 +154,10 @@ _T = TypeVar("_T")
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _DECIMAL_RE = re.compile(r"-?\d+(?:\.\d+)?", re.ASCII)
-_CURRENCY_RE = re.compile(r"[A-Z]{3}", re.ASCII)
+CURRENCY_RE = re.compile(r"[A-Z]{3}", re.ASCII)
 
 
-class FactsError(Exception):
+class FactsError(DataProblem):
     """The facts input as a whole is unusable; ``str(e)`` is a one-line message."""
 
 
@@ -302,7 +302,7 @@ def _currency(value: object, name: str) -> str:
         raise _Bad(name, f"{name} is missing")
     if not isinstance(value, str):
         raise _Bad(name, f"{name} must be a string, not {_describe(value)}")
-    if _CURRENCY_RE.fullmatch(value) is None:
+    if CURRENCY_RE.fullmatch(value) is None:
         raise _Bad(name, f"{name} {_quote(value)} is not a three-letter upper-case currency code")
     return value
 
@@ -436,7 +436,7 @@ class _AccountEntry:
 _by_date = attrgetter("date")
 
 
-class _Loader:
+class FactsBuilder:
     """Builds one :class:`Facts`, accumulating record errors in input order."""
 
     def __init__(self, source: str) -> None:
@@ -749,14 +749,14 @@ class _Loader:
     # ----------------------------------------------------------------- snapshot form
 
     def snapshot(self, rows: Iterable[tuple[int, Sequence[str | None] | RaggedRow]]) -> None:
-        """Load snapshot rows given as (line, cells in ``_SNAPSHOT_CELLS`` order); a
+        """Load snapshot rows given as (line, cells in ``SNAPSHOT_CELLS`` order); a
         :class:`RaggedRow` is a record error (its ids are not registered as seen)."""
         groups: dict[str, _SnapshotMember] = {}
         for line, cells in rows:
             if isinstance(cells, RaggedRow):
                 self.errors.append(cells.error())
             elif not self._snapshot_row_fast(line, cells, groups):
-                self._snapshot_row(line, cells, groups)
+                self.snapshot_row(line, cells, groups)
         for group in groups.values():
             group.events.sort(key=_by_date)
             self.members.append(Member(group.member_id, tuple(group.accounts), tuple(group.events)))
@@ -766,7 +766,7 @@ class _Loader:
     ) -> bool:
         """Load a well-formed row quickly; False, having changed nothing, for any doubt.
 
-        Must accept exactly what :meth:`_snapshot_row` accepts, with the same result.
+        Must accept exactly what :meth:`snapshot_row` accepts, with the same result.
         """
         (
             raw_member,
@@ -807,7 +807,7 @@ class _Loader:
             or not account_id
             or account_id in self.account_seen
             or opened is None
-            or _CURRENCY_RE.fullmatch(currency) is None
+            or CURRENCY_RE.fullmatch(currency) is None
             or _DECIMAL_RE.fullmatch(balance) is None
             or balance[0] == "-"
         ):
@@ -831,7 +831,7 @@ class _Loader:
         )
         return True
 
-    def _snapshot_row(
+    def snapshot_row(
         self, line: int, raw: Sequence[str | None], groups: dict[str, _SnapshotMember]
     ) -> None:
         cells = [(value.strip() or None) if value is not None else None for value in raw]
@@ -886,7 +886,7 @@ def facts_from_json(obj: object, source: str = "<memory>") -> Facts:
     Parse JSON text with ``json.loads(text, parse_float=Decimal)`` so numbers are exact.
     Raises :class:`FactsError` when the document as a whole is unusable.
     """
-    loader = _Loader(source)
+    loader = FactsBuilder(source)
     with fewer_collections():
         loader.json_document(obj)
     return loader.facts()
@@ -905,7 +905,7 @@ def facts_from_snapshot(
     header. Raises :class:`FactsError` when they lack a required column or an FX row
     is bad.
     """
-    loader = _Loader(source)
+    loader = FactsBuilder(source)
     for n, fx_row in enumerate(fx_rows, start=2):
         loader.fx.add_row(_stripped(fx_row), f"{source}: fx row {n}")
     loader.form = "snapshot"
@@ -925,7 +925,7 @@ def _mapping_cells(
                     f"{source}: row {line}: missing column(s) {', '.join(missing)} "
                     f"(expected {', '.join(SNAPSHOT_COLUMNS)})"
                 )
-        yield line, tuple(row.get(c) for c in _SNAPSHOT_CELLS)
+        yield line, tuple(row.get(c) for c in SNAPSHOT_CELLS)
 
 
 def parse_fx_csv(path: str | os.PathLike[str]) -> dict[tuple[str, date], Decimal]:
@@ -949,7 +949,7 @@ def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
     source = os.fspath(path)
     suffix = Path(source).suffix.lower()
     if suffix == ".parquet":  # the columnar reader's frame, read by this loader's rules
-        from evaluator.columnar import parquet_facts
+        from evaluator.backends.columnar import parquet_facts
 
         return parquet_facts(path, fx)
     if suffix not in (".json", ".csv"):
@@ -962,7 +962,7 @@ def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
         check_lines(path, "facts file")
     data = _read_bytes(path, "facts file")
     text = _decode(data, source)
-    loader = _Loader(source)
+    loader = FactsBuilder(source)
     with fewer_collections():
         if suffix == ".json":
             loader.json_document(_parse_json(text, source))

@@ -1,0 +1,696 @@
+"""Several policies over one portfolio: per-account differences and yearly projections.
+
+Every policy is evaluated over the same snapshot table with the columnar backend. The
+first policy is the reference: for every other one, ``accounts.csv`` says which fields
+of each account differ from it and, for the accounts whose determinations differ, the
+first definition (in the reference's dependency order) where the two diverge, found by
+re-running that member through the scalar path with traces (up to ``trace_limit``
+accounts per policy, the largest amounts first). ``yearly.csv`` projects, from the as-of
+year to the horizon and as if no member comes back, what each policy implies per year.
+Every figure that is assumed rather than read from the facts or the policy is an
+*assumption* (``--assumptions FILE`` overrides them; ``default_assumptions()`` lists them).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import yaml
+
+from evaluator.apps.portfolio import output_columns
+from evaluator.backends.columnar import ColumnarResult, Table, evaluate_frame
+from evaluator.resources import data_file
+
+if TYPE_CHECKING:
+    from evaluator.policy import Policy
+
+#: the assumed figures of a projection: name -> (default, description, source)
+ASSUMPTIONS: dict[str, tuple[str, str, str]] = {
+    "monthly_fee": ("2.00", "fee a credit union would charge an unclaimed account per month "
+                    "(what 2(16) prevents)", "assumption; typical inactive-account fee"),
+    "claim_rate": ("1.5%", "share of the amounts held that owners claim back each year",
+                   "assumption"),
+    "years_before_claim": ("3", "average years an amount is held before it is claimed",
+                           "assumption"),
+    "cost_per_notice": ("4.00", "credit union's cost of one notice (2(2), 2(3)); at the "
+                        "five- and nine-year marks, steps proportionate to the balance cost "
+                        "this much per $1,000 of balance, between 0.25 and 5 times it",
+                        "assumption"),
+    "best_efforts_cost_per_notice": ("25.00", "credit union's cost of one notice when it "
+                                     "must make best efforts whatever the balance "
+                                     "(policies whose notice_effort is best-efforts)",
+                                     "assumption"),
+    "investment_return": ("policy", "annual return on amounts held (5(2))",
+                          "the policy's `investment_return`, unless set here"),
+    "administration_cost_fixed": ("policy", "fixed yearly cost of the program (5(2))",
+                                  "the policy's `administration_cost_fixed`, unless set here"),
+    "cost_per_transfer": ("policy", "Authority's cost of receiving one transfer",
+                          "the policy's `cost_per_transfer`, unless set here"),
+    "cost_per_claim": ("policy", "Authority's cost of deciding one claim",
+                       "the policy's `cost_per_claim`, unless set here"),
+    "average_claim_cad": ("420.00", "average amount of one claim (to count claims from "
+                          "amounts)", "assumption; Bank of Canada's average unclaimed balance"),
+}
+
+KEY_FIELDS = ("status", "inactive_on", "unclaimed_on", "window_opens", "window_closes",
+              "window_provision", "amount_cad", "notices", "findings", "in_scope")
+
+
+DEFAULTS_FILE = data_file("assumptions.yaml")
+
+
+def default_assumptions() -> dict[str, str]:
+    """The shipped defaults (evaluator/data/assumptions.yaml: one file to copy and edit)."""
+    values = {k: v[0] for k, v in ASSUMPTIONS.items()}
+    try:
+        loaded = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return values
+    values.update({k: str(v) for k, v in loaded.items() if k in values})
+    return values
+
+
+def read_assumptions(path: str | os.PathLike[str] | None) -> dict[str, str]:
+    values = default_assumptions()
+    if path is None:
+        return values
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read the assumptions: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: the assumptions file is a mapping of name: value")
+    unknown = sorted(set(loaded) - set(ASSUMPTIONS))
+    if unknown:
+        raise ValueError(f"{path}: unknown assumption(s) {', '.join(unknown)}; known: "
+                         + ", ".join(ASSUMPTIONS))
+    for k, v in loaded.items():
+        values[k] = str(v)
+    return values
+
+
+def _number(text: str) -> Decimal:
+    text = text.strip()
+    if text.endswith("%"):
+        return Decimal(text[:-1]) / 100
+    return Decimal(text)
+
+
+@dataclass
+class Run:
+    policy: Policy
+    result: ColumnarResult
+    text: pl.DataFrame
+    cents: pl.Series
+    #: (presence column, due column, required column or None, mark column or constant)
+    notice_due: list[tuple[str, str, str | None, Any]]
+
+
+@dataclass
+class Comparison:
+    runs: list[Run]
+    as_of: _dt.date
+    horizon: int
+    assumptions: dict[str, str]
+    accounts: pl.DataFrame
+    yearly: pl.DataFrame
+    differences: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _run(policy: Policy, table: Table, as_of: _dt.date, params: dict[str, str]) -> Run:
+    specs, _ = policy.run_params(params)
+    result = evaluate_frame(policy, table, as_of, specs)
+    frame = result.frame
+    text = frame.select(output_columns(result, typed=False))
+    shapes = {s.name: s.shape for s in result.outputs}
+    amount = shapes.get("amount_cad")
+    if amount is not None and amount[0] == "col":
+        scale = amount[3] or 0
+        cents = frame.get_column(amount[1]).cast(pl.Int64)
+        if scale > 2:
+            cents = cents // 10 ** (scale - 2)
+        elif scale < 2:
+            cents = cents * 10 ** (2 - scale)
+    else:
+        cents = pl.Series([None] * frame.height, dtype=pl.Int64)
+    notice_due: list[tuple[str, str, str | None, Any]] = []
+    notices = shapes.get("notices")
+    if notices is not None and notices[0] == "list":
+        for present, item in notices[1]:
+            if item[0] != "rec":
+                continue
+            fields = dict(item[1])
+            due = fields.get("due")
+            required = fields.get("required")
+            if due is not None and due[0] == "col":
+                req = required[1] if required is not None and required[0] == "col" else None
+                mark = fields.get("mark")
+                mark_ref = (pl.col(mark[1]) if mark is not None and mark[0] == "col"
+                            else pl.lit(mark[1] if mark is not None else ""))
+                notice_due.append((present, due[1], req, mark_ref))
+    return Run(policy, result, text, cents, notice_due)
+
+
+def compare(policies: list[Policy], table: Table, as_of: _dt.date, horizon: int,
+            params: dict[str, str] | None = None, assumptions: dict[str, str] | None = None,
+            trace_limit: int = 200) -> Comparison:
+    """Evaluate every policy over the same table and compare them."""
+    if not policies:
+        raise ValueError("compare needs at least one policy")
+    if horizon < as_of.year:
+        raise ValueError(f"the horizon {horizon} is before the as-of year {as_of.year}")
+    values = assumptions or default_assumptions()
+    runs = [_run(p, table, as_of, params or {}) for p in policies]
+    accounts = _accounts(runs)
+    comparison = Comparison(runs, as_of, horizon, values, accounts,
+                            _yearly(runs, table, as_of, horizon, values))
+    comparison.differences = _divergences(comparison, table, params or {}, trace_limit)
+    return comparison
+
+
+def _label(p: Policy) -> str:
+    return f"{p.id}@{p.version}"
+
+
+def _accounts(runs: list[Run]) -> pl.DataFrame:
+    ref = runs[0]
+    frames = []
+    for run in runs:
+        t = run.text
+        err = run.result.frame.get_column("__error")
+        cols = [pl.lit(_label(run.policy)).alias("policy"), pl.col("member_id"),
+                pl.col("account_id")]
+        cols += [pl.col(k) if k in t.columns else pl.lit("").alias(k) for k in KEY_FIELDS]
+        out = t.select(cols).with_columns(err.alias("error"))
+        differs = []
+        for k in (*KEY_FIELDS, "error"):
+            a = out.get_column(k) if k in out.columns else None
+            b = (ref.text.get_column(k) if k in ref.text.columns else None) if k != "error" \
+                else ref.result.frame.get_column("__error")
+            if a is None or b is None:
+                continue
+            changed = ~(a.eq_missing(b))
+            differs.append(pl.when(pl.lit(changed)).then(pl.lit(k)))
+        out = out.with_columns(pl.concat_str(differs, separator=";", ignore_nulls=True)
+                               .fill_null("").alias("differs"),
+                               pl.lit("").alias("first_divergence"))
+        frames.append(out)
+    return pl.concat(frames, how="vertical")
+
+
+def _divergences(c: Comparison, table: Table, params: dict[str, str], limit: int
+                 ) -> list[dict[str, Any]]:
+    """The first definition where each differing account diverges (scalar traces).
+
+    The members to trace are read from the table once and each policy is evaluated once
+    over all of them, the reference included."""
+    from evaluator.facts import facts_from_snapshot
+
+    ref = c.runs[0]
+    # the rows of each policy, in run order (as _accounts stacks them)
+    slices: list[pl.DataFrame] = []
+    start = 0
+    for run in c.runs:
+        slices.append(c.accounts.slice(start, run.text.height))
+        start += run.text.height
+    picked: dict[str, pl.DataFrame] = {}
+    for run, rows_of_run in zip(c.runs[1:], slices[1:], strict=True):
+        label = _label(run.policy)
+        rows = rows_of_run.filter(pl.col("differs") != "")
+        if rows.height:
+            # the largest amounts first (ordering only: the amounts themselves stay text)
+            picked[label] = rows.sort(pl.col("amount_cad").cast(pl.Float64, strict=False),
+                                      descending=True, nulls_last=True,
+                                      maintain_order=True).head(limit)
+    found: list[dict[str, Any]] = []
+    if picked:
+        members = sorted({m for f in picked.values() for m in f.get_column("member_id")})
+        raw = table.raw if table.raw is not None else pl.DataFrame()
+        rows_of = raw.filter(pl.col("member_id").str.strip_chars().is_in(members)) \
+            .drop("__line", strict=False)
+        fx = [{"currency": cur, "date": d.isoformat(), "rate": str(r)}
+              for (cur, d), r in table.fx_rates.items()]
+        texts = [{k: ("" if v is None else str(v)) for k, v in r.items()}
+                 for r in rows_of.iter_rows(named=True)]
+        facts = facts_from_snapshot(texts, fx, source=table.source)
+        traced_ref = _traces(ref.policy, facts, c.as_of, params)
+        updates: dict[tuple[str, str], str] = {}
+        for run in c.runs[1:]:
+            label = _label(run.policy)
+            if label not in picked:
+                continue
+            traced = _traces(run.policy, facts, c.as_of, params)
+            for r in picked[label].iter_rows(named=True):
+                aid = r["account_id"]
+                da, db = traced_ref.get(aid), traced.get(aid)
+                name, _, _ = first_divergence(da, db)
+                updates[(label, aid)] = name
+                found.append({"member_id": r["member_id"], "account_id": aid,
+                              "policy": label, "fields": r["differs"].split(";"),
+                              "first_definition": name or None,
+                              "explanation": explain(ref.policy, run.policy, da, db,
+                                                     r["differs"].split(";")),
+                              "amount_cad": r["amount_cad"] or None})
+        parts = []
+        for run, part in zip(c.runs, slices, strict=True):
+            label = _label(run.policy)
+            mapping = {aid: name for (lb, aid), name in updates.items() if lb == label}
+            if mapping:
+                part = part.with_columns(pl.col("account_id").replace_strict(
+                    mapping, default=pl.col("first_divergence"), return_dtype=pl.String)
+                    .alias("first_divergence"))
+            parts.append(part)
+        c.accounts = pl.concat(parts, how="vertical")
+    c.accounts = c.accounts.with_columns(
+        pl.when((pl.col("differs") != "") & (pl.col("first_divergence") == ""))
+        .then(pl.lit(f"not traced (over --trace-limit {limit}); see unclaimed evaluate "
+                     "--explain ACCOUNT_ID"))
+        .otherwise(pl.col("first_divergence")).alias("first_divergence"))
+    return found
+
+
+def _traces(policy: Policy, facts: Any, as_of: _dt.date, params: dict[str, str]
+            ) -> dict[str, Any]:
+    result = policy.evaluate(facts, as_of=as_of, params=params, explain=True,
+                             backend="scalar")
+    return {d.account_id: d for d in result.accounts}
+
+
+def first_divergence(da: Any, db: Any) -> tuple[str, Any, Any]:
+    if da is None or db is None or da.trace is None or db.trace is None:
+        return ("", None, None)
+    values_b = {t["definition"]: t["value"] for t in db.trace if "definition" in t}
+    params_a = {t["parameter"]: t["value"] for t in da.trace if "parameter" in t}
+    params_b = {t["parameter"]: t["value"] for t in db.trace if "parameter" in t}
+    changed = [n for n in sorted(set(params_a) | set(params_b))
+               if params_a.get(n) != params_b.get(n)]
+    suffix = f" (parameter {', '.join(changed)} differs)" if changed else ""
+    for t in da.trace:
+        if "definition" in t and values_b.get(t["definition"], object()) != t["value"]:
+            return (t["definition"] + suffix, t["value"], values_b.get(t["definition"]))
+    return (suffix.strip(" ()"), None, None)
+
+
+# -- explanations: a sentence per differing account -----------------------------------------
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def explain(ref: Policy, alt: Policy, da: Any, db: Any, fields: list[str]) -> str:
+    """How an account's determination moves from the reference ``ref`` to ``alt``, in a
+    sentence: each differing output from its value to the other's, then the first
+    definition where they diverge and the parameter (or formula) behind it, e.g.
+    "payment window moves from 15 Oct\u201315 Dec 2031 to 1 Jan\u201330 Jun 2032 because
+    `payment_windows` differs (used by `window`)". ``da`` and ``db`` are the traced
+    determinations (None when an account is in error on one side)."""
+    if da is None or db is None:
+        one = "the reference" if da is None else _label(alt)
+        return (f"{', '.join(fields)} differ: the account is a record error under {one}")
+    parts: list[str] = []
+    window_said = False
+    for f in fields:
+        if f.startswith("window_"):
+            if not window_said:
+                window_said = True
+                parts.append(_say_window(da.values.get("payment_window"),
+                                         db.values.get("payment_window")))
+        elif f != "error":
+            parts.append(_say(f, da.values.get(f), db.values.get(f)))
+    cause = _cause(ref, alt, da, db)
+    text = "; ".join(p for p in parts if p) or f"{', '.join(fields)} differ"
+    return f"{text} because {cause}" if cause else text
+
+
+def _cause(ref: Policy, alt: Policy, da: Any, db: Any) -> str:
+    """The first definition where the traces diverge and why: a parameter it uses that
+    differs, or its own formula."""
+    if da.trace is None or db.trace is None:
+        return ""
+    params_a = {t["parameter"]: t["value"] for t in da.trace if "parameter" in t}
+    params_b = {t["parameter"]: t["value"] for t in db.trace if "parameter" in t}
+    changed = [n for n in sorted(set(params_a) | set(params_b))
+               if params_a.get(n) != params_b.get(n)]
+    values_b = {t["definition"]: t["value"] for t in db.trace if "definition" in t}
+    first = next((t["definition"] for t in da.trace if "definition" in t
+                  and values_b.get(t["definition"], object()) != t["value"]), None)
+    if first is None:
+        return (f"{_names(changed)} {'differs' if len(changed) == 1 else 'differ'}"
+                if changed else "")
+    uses: set[str] = set()
+    for p in (ref, alt):
+        d = p.checked.defs.get(first)
+        if d is not None:
+            uses |= d.params
+    behind = [n for n in changed if n in uses]
+    if behind:
+        verb = "differs" if len(behind) == 1 else "differ"
+        return f"{_names(behind)} {verb} (used by `{first}`)"
+    spec_a, spec_b = ref.document.definitions.get(first), alt.document.definitions.get(first)
+    if spec_a is None or spec_b is None or spec_a.formula != spec_b.formula:
+        cites = f", citing {spec_b.provision}" if spec_b is not None and spec_b.provision \
+            else ""
+        return f"`{first}` is defined differently in {_label(alt)}{cites}"
+    return f"`{first}` differs"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _day(d: _dt.date, year: bool = True) -> str:
+    return f"{d.day} {_MONTHS[d.month - 1]}" + (f" {d.year}" if year else "")
+
+
+def _range(opens: Any, closes: Any) -> str:
+    if not isinstance(opens, _dt.date) or not isinstance(closes, _dt.date):
+        return f"{_shown(opens)}\u2013{_shown(closes)}"
+    return f"{_day(opens, opens.year != closes.year)}\u2013{_day(closes)}"
+
+
+def _say_window(a: Any, b: Any) -> str:
+    if a is None or b is None:
+        return _moves("payment window", None if a is None else _range(a["opens"], a["closes"]),
+                      None if b is None else _range(b["opens"], b["closes"]))
+    ra, rb = _range(a["opens"], a["closes"]), _range(b["opens"], b["closes"])
+    if ra != rb:
+        return f"payment window moves from {ra} to {rb}"
+    return (f"payment window {rb} is under {b.get('provision')} instead of "
+            f"{a.get('provision')}")
+
+
+def _moves(what: str, a: str | None, b: str | None, verb: str = "moves") -> str:
+    if a is None:
+        return f"{what} becomes {b} (was none)"
+    if b is None:
+        return f"{what} is none (was {a})"
+    return f"{what} {verb} from {a} to {b}"
+
+
+def _shown(v: Any) -> str:
+    from evaluator.apps.report import format_cad
+
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, _dt.date):
+        return _day(v)
+    if isinstance(v, Decimal):
+        return format_cad(v)
+    if isinstance(v, dict):
+        if "mark" in v and "due" in v:
+            return f"{v['mark']} due {_shown(v['due'])}"
+        if "code" in v:
+            return str(v["code"])
+        return "{" + ", ".join(f"{k}: {_shown(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+def _say(field_: str, a: Any, b: Any) -> str:
+    """One differing output, from the reference's value to the other's."""
+    what = f"`{field_}`"
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        shown_a, shown_b = [_shown(x) for x in a], [_shown(x) for x in b]
+        added = [x for x in shown_b if x not in shown_a]
+        dropped = [x for x in shown_a if x not in shown_b]
+        said = []
+        if added:
+            said.append("add " + ", ".join(added))
+        if dropped:
+            said.append("drop " + ", ".join(dropped))
+        if not said:  # the same items, some of them different in a field not shown
+            return f"{what} change from [{'; '.join(_flat(a))}] to [{'; '.join(_flat(b))}]"
+        return f"{what} " + " and ".join(said)
+    unit = " CAD" if field_.endswith("_cad") and b is not None else ""
+    verb = "moves" if isinstance(a, _dt.date) or isinstance(b, _dt.date) else "changes"
+    return _moves(what, None if a is None else _shown(a),
+                  None if b is None else _shown(b) + unit, verb)
+
+
+def _flat(items: list[Any] | tuple[Any, ...]) -> list[str]:
+    return [_shown(x) if not isinstance(x, dict) else
+            ", ".join(f"{k}: {_shown(v)}" for k, v in x.items()) for x in items]
+
+
+# -- yearly projection ------------------------------------------------------------------------
+
+def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
+            values: dict[str, str]) -> pl.DataFrame:
+    years = list(range(as_of.year, horizon + 1))
+    fee = int(_number(values["monthly_fee"]) * 100)
+    claim_rate = _number(values["claim_rate"])
+    years_before_claim = _number(values["years_before_claim"])
+    cost_notice = int(_number(values["cost_per_notice"]) * 100)
+    best_efforts = int(_number(values["best_efforts_cost_per_notice"]) * 100)
+    avg_claim = int(_number(values["average_claim_cad"]) * 100)
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        p = run.policy.document.parameters
+
+        def param(name: str, default: str, p: Any = p) -> Decimal:
+            v = values.get(name, "policy")
+            if v != "policy":
+                return _number(v)
+            spec = p.get(name)
+            return Decimal(spec.value) if spec is not None and spec.value is not None \
+                else _number(default)
+
+        ret = param("investment_return", "3%")
+        fixed = int(param("administration_cost_fixed", "0") * 100)
+        per_transfer = int(param("cost_per_transfer", "25") * 100)
+        per_claim = int(param("cost_per_claim", "150") * 100)
+        rate = Decimal(p["interest_rate"].value) if "interest_rate" in p else Decimal(0)
+        frame = run.result.frame.with_columns(
+            run.cents.alias("__cents"),
+            run.text.get_column("status").alias("__status"))
+        ok = frame.filter(pl.col("__error").is_null())
+        shapes = {s.name: s.shape for s in run.result.outputs}
+        window = dict(shapes["payment_window"][1]) if "payment_window" in shapes else {}
+        opens = pl.col(window["opens"][1]) if "opens" in window else pl.lit(None, pl.Date)
+        closes = pl.col(window["closes"][1]) if "closes" in window else pl.lit(None, pl.Date)
+        unclaimed = pl.col("out:unclaimed_on")
+        scope_shape = shapes.get("in_scope")
+        in_scope = (pl.col(scope_shape[1]) if scope_shape and scope_shape[0] == "col"
+                    else pl.lit(bool(scope_shape[1]) if scope_shape else True))
+        # accounts the policy does not treat as deposits are never paid over
+        pending = ok.filter((pl.col("__status") != "transferred") & in_scope)
+        # a deposit whose window has already closed is paid in the as-of year
+        pay_year = pl.when(closes < pl.lit(as_of)).then(pl.lit(as_of.year)).otherwise(
+            opens.dt.year())
+        transfers = pending.filter(pl.col("__status").is_in(["unclaimed", "inactive", "active"])
+                                   ).group_by(pay_year.alias("year")).agg(
+            pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"),
+            pl.struct(opens.alias("o"), closes.alias("c")).n_unique().alias("batches"))
+        by_year = {r["year"]: r for r in transfers.iter_rows(named=True)}
+        becoming = ok.filter(in_scope).group_by(unclaimed.dt.year().alias("year")).agg(
+            pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"))
+        becoming_y = {r["year"]: r for r in becoming.iter_rows(named=True)}
+        notices: dict[int, int] = {}
+        notice_cost: dict[int, int] = {}
+        effort = p["notice_effort"].value if "notice_effort" in p else "proportionate"
+        for present, due, required, mark in run.notice_due:
+            req = pl.col(required) if required else pl.lit(True)
+            if effort == "best-efforts":
+                cost = pl.col(due).is_not_null().cast(pl.Int64) * best_efforts
+            else:  # proportionate to the balance at the five- and nine-year marks
+                scaled = (pl.col("__cents").fill_null(100_000) * cost_notice // 100_000) \
+                    .clip(cost_notice // 4, cost_notice * 5)
+                cost = pl.when(mark.is_in(["5y", "9y"])).then(scaled).otherwise(
+                    pl.lit(cost_notice, pl.Int64))
+            counts = ok.filter(pl.col(present) & req & (pl.col(due) >= pl.lit(as_of))) \
+                .group_by(pl.col(due).dt.year().alias("year")).agg(
+                    pl.len().alias("n"), cost.sum().alias("cost"))
+            for r in counts.iter_rows(named=True):
+                notices[r["year"]] = notices.get(r["year"], 0) + r["n"]
+                notice_cost[r["year"]] = notice_cost.get(r["year"], 0) + int(r["cost"] or 0)
+        already = int(ok.filter(pl.col("__status") == "transferred")
+                      .select(pl.col("__cents").fill_null(0).sum()).item() or 0)
+        held = already
+        for y in years:
+            start = _dt.date(y, 1, 1)
+            end = _dt.date(y, 12, 31)
+            t = by_year.get(y, {"n": 0, "cad": 0, "batches": 0})
+            b = becoming_y.get(y, {"n": 0, "cad": 0})
+            # months an account is unclaimed and not yet paid in year y: fees 2(16) prevents
+            months = pending.filter((unclaimed <= pl.lit(end)) & (closes >= pl.lit(start))) \
+                .select(((pl.min_horizontal(closes, pl.lit(end))
+                          - pl.max_horizontal(unclaimed, pl.lit(start))).dt.total_days()
+                         .clip(lower_bound=0) // 30).sum()).item() or 0
+            claims_paid = int(Decimal(held) * claim_rate)
+            interest = int(Decimal(claims_paid) * ((1 + rate) ** years_before_claim - 1))
+            held_start = held
+            held = held + int(t["cad"]) - claims_paid
+            claims_n = claims_paid // avg_claim if avg_claim else 0
+            earnings = int((Decimal(held_start + held) / 2) * ret)
+            costs = fixed + per_transfer * int(t["n"]) + per_claim * claims_n
+            balance = earnings - costs - interest
+            rows.append({
+                "policy": _label(run.policy), "year": y,
+                "notices_due": notices.get(y, 0),
+                "notice_cost_cad": _cad(notice_cost.get(y, 0)),
+                "becoming_unclaimed": int(b["n"]), "becoming_unclaimed_cad": _cad(b["cad"]),
+                "transfers": int(t["n"]), "transfers_cad": _cad(t["cad"]),
+                "remittance_batches": int(t["batches"]),
+                "fees_prevented_cad": _cad(int(months) * fee),
+                "claims_paid_cad": _cad(claims_paid), "claims": claims_n,
+                "interest_payable_cad": _cad(interest),
+                "held_by_authority_cad": _cad(held),
+                "investment_earnings_cad": _cad(earnings),
+                "administration_costs_cad": _cad(costs),
+                "program_balance_cad": _cad(balance),
+                "assessment_effect": "offset" if balance >= 0 else "recovery",
+            })
+    return pl.DataFrame(rows)
+
+
+def _cad(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    c = abs(int(cents))
+    return f"{sign}{c // 100}.{c % 100:02d}"
+
+
+# -- outputs -------------------------------------------------------------------------------
+
+SUMMARY_METRICS = (("notice_cost_cad", "notice cost (CAD)"),
+                   ("transfers", "transfers"), ("transfers_cad", "transferred (CAD)"),
+                   ("remittance_batches", "remittance batches"),
+                   ("fees_prevented_cad", "fees prevented (CAD)"),
+                   ("interest_payable_cad", "interest payable (CAD)"),
+                   ("program_balance_cad", "program balance (CAD)"))
+
+
+def summary_table(c: Comparison) -> tuple[list[str], list[list[Any]]]:
+    columns = ["policy", "accounts differing", *[label for _, label in SUMMARY_METRICS],
+               f"held by the Authority at {c.horizon} (CAD)"]
+    rows = []
+    for run in c.runs:
+        label = _label(run.policy)
+        y = c.yearly.filter(pl.col("policy") == label)
+        differing = c.accounts.filter((pl.col("policy") == label)
+                                      & (pl.col("differs") != "")).height
+        row: list[Any] = [label, differing]
+        for key, _ in SUMMARY_METRICS:
+            col = y.get_column(key)
+            if col.dtype == pl.String:
+                row.append(_cad(sum(int(Decimal(v) * 100) for v in col.to_list())))
+            else:
+                row.append(int(col.sum()))
+        row.append(y.get_column("held_by_authority_cad").to_list()[-1] if y.height else "0.00")
+        rows.append(row)
+    return columns, rows
+
+
+def report_data(c: Comparison, facts_source: str, sha256: str | None,
+                errors: int) -> dict[str, Any]:
+    columns, rows = summary_table(c)
+    years = list(range(c.as_of.year, c.horizon + 1))
+    series: dict[str, Any] = {}
+    for key, label, unit in (("transfers_cad", "transfers to the Authority", "CAD"),
+                             ("held_by_authority_cad", "amounts held by the Authority", "CAD"),
+                             ("program_balance_cad", "program balance (5(2))", "CAD"),
+                             ("notices_due", "notices due", "count")):
+        values = {}
+        for run in c.runs:
+            label_p = _label(run.policy)
+            col = c.yearly.filter(pl.col("policy") == label_p).get_column(key).to_list()
+            values[run.policy.id] = [Decimal(v) if isinstance(v, str) else v for v in col]
+        series[key] = {"label": label, "unit": unit, "values": values}
+    differences = sorted(c.differences, key=lambda d: -float(d["amount_cad"] or 0))[:25]
+    findings = []
+    ref = rows[0] if rows else None
+    at = {name: i for i, name in enumerate(columns)}
+    transferred, balance = at["transferred (CAD)"], at["program balance (CAD)"]
+    from evaluator.apps.report import format_cad
+
+    for row in rows[1:]:
+        findings.append(f"{row[0]}: {row[1]:,} accounts differ from {ref[0] if ref else ''}; "
+                        f"transfers {format_cad(row[transferred])} CAD against "
+                        f"{format_cad(ref[transferred]) if ref else ''}; program balance "
+                        f"{format_cad(row[balance])} CAD against "
+                        f"{format_cad(ref[balance]) if ref else ''} "
+                        f"over {c.as_of.year}-{c.horizon}.")
+    reference = c.runs[0].policy
+    assumptions = []
+    for k, v in ASSUMPTIONS.items():
+        value = c.assumptions.get(k, v[0])
+        source = v[2]
+        if value == "policy" and k in reference.document.parameters:
+            from evaluator.policy import param_json
+
+            value = str(param_json(reference.document.parameters[k]))
+            source = f"parameter `{k}` of {_label(reference)} (each policy uses its own)"
+        assumptions.append({"name": k, "value": value, "description": v[1], "source": source})
+    return {
+        "title": "Unclaimed deposits: alternative regimes compared",
+        "as_of": c.as_of.isoformat(), "horizon": c.horizon,
+        "facts": {"source": facts_source, "sha256": sha256,
+                  "accounts": c.runs[0].result.frame.height, "errors": errors},
+        "policies": [{"id": r.policy.id, "version": r.policy.version,
+                      "sha256": r.policy.sha256, "status": r.policy.document.status,
+                      "title": r.policy.document.title, "models": r.policy.document.models}
+                     for r in c.runs],
+        "assumptions": assumptions,
+        "summary": {"columns": columns, "rows": rows},
+        "yearly": {"years": years, "series": series},
+        "charts": [{"metric": "transfers_cad", "title": "Transfers to the Authority per year",
+                    "kind": "bar"},
+                   {"metric": "held_by_authority_cad",
+                    "title": "Amounts held by the Authority (end of year)", "kind": "line"},
+                   {"metric": "program_balance_cad",
+                    "title": "Program balance per year (5(2))", "kind": "bar"}],
+        "differences": differences,
+        "findings": findings,
+    }
+
+
+def markdown(c: Comparison) -> str:
+    columns, rows = summary_table(c)
+    lines = [f"# Alternative regimes compared ({c.as_of.isoformat()} to {c.horizon})", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v)
+                                       for v in row) + " |")
+    lines += ["", "Assumptions: " + ", ".join(f"{k} = {v}" for k, v in c.assumptions.items()),
+              ""]
+    return "\n".join(lines)
+
+
+#: the files `compare --out DIR` writes
+OUTPUT_NAMES = ("accounts.csv", "yearly.csv", "report.html", "summary.md", "assumptions.yaml")
+
+
+def write(c: Comparison, out: str | os.PathLike[str], facts_source: str,
+          sha256: str | None, errors: int) -> list[Path]:
+    """Write the comparison's files to the folder ``out``, together: they are written to a
+    temporary folder and swapped in when all are complete (see
+    :func:`evaluator.atomic.atomic_folder`), so a failed or interrupted run leaves the
+    previous ones as they were."""
+    from evaluator.atomic import atomic_folder
+
+    final = Path(out)
+    names: list[str] = []
+    with atomic_folder(final, OUTPUT_NAMES) as folder:
+        c.accounts.write_csv(folder / "accounts.csv")
+        names.append("accounts.csv")
+        c.yearly.write_csv(folder / "yearly.csv")
+        names.append("yearly.csv")
+        data = report_data(c, facts_source, sha256, errors)
+        try:
+            from evaluator.apps.report import markdown_summary, render_report
+        except ImportError:  # pragma: no cover - the report module ships with the package
+            (folder / "summary.md").write_text(markdown(c), encoding="utf-8")
+        else:
+            (folder / "report.html").write_text(render_report(data), encoding="utf-8")
+            names.append("report.html")
+            (folder / "summary.md").write_text(markdown_summary(data), encoding="utf-8")
+        names.append("summary.md")
+        (folder / "assumptions.yaml").write_text(
+            yaml.safe_dump(dict(c.assumptions), sort_keys=False), encoding="utf-8")
+        names.append("assumptions.yaml")
+    return [final / n for n in names]

@@ -1,0 +1,50 @@
+"""The columnar backend: a checked policy compiled to polars expressions over a snapshot
+table (all of it in :mod:`.compiler` until issue 11 step B3 splits it)."""
+
+from evaluator.backends.columnar.compiler import (
+    COLUMNAR,
+    OVERFLOW_MARK,
+    ColumnarResult,
+    Compiler,
+    CsvLayout,
+    OutputSpec,
+    Shape,
+    Table,
+    binary_as_text,
+    check_columns,
+    combine_aggregates,
+    compile_outputs,
+    csv_layout,
+    determinations,
+    evaluate_frame,
+    facts_from_frame,
+    parquet_facts,
+    per_day,
+    read_table,
+    table_from_frame,
+)
+from evaluator.errors import Unsupported
+
+__all__ = [
+    "COLUMNAR",
+    "OVERFLOW_MARK",
+    "ColumnarResult",
+    "Compiler",
+    "CsvLayout",
+    "OutputSpec",
+    "Shape",
+    "Table",
+    "Unsupported",
+    "binary_as_text",
+    "check_columns",
+    "combine_aggregates",
+    "compile_outputs",
+    "csv_layout",
+    "determinations",
+    "evaluate_frame",
+    "facts_from_frame",
+    "parquet_facts",
+    "per_day",
+    "read_table",
+    "table_from_frame",
+]

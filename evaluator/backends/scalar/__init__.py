@@ -1,0 +1,1 @@
+"""The scalar backend: formulas compiled to closures, evaluated record by record."""

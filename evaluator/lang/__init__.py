@@ -1,0 +1,1 @@
+"""The policy language: nodes, types, values, parser, builtins, documents and checks (never polars or numpy)."""

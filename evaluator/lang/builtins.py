@@ -1,0 +1,468 @@
+"""The function table: one entry per builtin, shared by every backend.
+
+Each :class:`Builtin` has a signature check (argument types in, result type out, or a
+:class:`SignatureError` that the checker turns into a diagnostic), a scalar
+implementation, and a slot for the columnar implementation, so that a function cannot
+mean two things in two places. All functions are total: they terminate on any input.
+Missing values are handled explicitly: aggregations over lists skip ``null`` elements
+and return ``null`` for an empty list, as their result types say.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as _dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from evaluator.errors import EvaluationError, PolicyProblem
+from evaluator.lang import typesys as T
+from evaluator.lang.values import MonthDay, display, round_cents
+
+Check = Callable[[Sequence[T.Type]], T.Type]
+
+
+class SignatureError(PolicyProblem):
+    def __init__(self, message: str, arg: int | None = None, help: str | None = None) -> None:
+        self.message = message
+        self.arg = arg
+        self.help = help
+        super().__init__(message)
+
+
+class RunContext:
+    """What a builtin may read from the current evaluation besides its arguments."""
+
+    fx_rates: dict[tuple[str, _dt.date], Decimal]
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    signature: str
+    doc: str
+    check: Check
+    scalar: Callable[..., Any]
+    needs_run: bool = False
+    columnar: Callable[..., Any] | None = None
+    #: the implementation takes the checked result type as its first argument
+    typed: bool = False
+
+
+# -- signature helpers ---------------------------------------------------------------
+
+def _arity(args: Sequence[T.Type], n: int, name: str) -> None:
+    if len(args) != n:
+        raise SignatureError(f"`{name}` takes {n} argument{'s' if n != 1 else ''}, "
+                             f"got {len(args)}")
+
+
+def _expect(t: T.Type, want: T.Type, i: int, name: str) -> None:
+    if T.is_optional(t) and T.assignable(T.strip(t), want):
+        raise SignatureError(f"argument {i + 1} of `{name}` may be null", i,
+                             "give a default with `??` or test it with `!= null` first")
+    if not T.assignable(t, want):
+        raise SignatureError(f"argument {i + 1} of `{name}` must be `{want}`, not `{t}`", i)
+
+
+def _list_elem(t: T.Type, i: int, name: str) -> T.Type:
+    if not isinstance(t, T.ListT):
+        hint = "write the values as a list: `[a, b]`, or use a comprehension"
+        raise SignatureError(f"`{name}` takes a list, not `{t}`", i, hint)
+    return t.elem
+
+
+def _chk_extreme(name: str, kinds: tuple[T.Type, ...]) -> Check:
+    def check(args: Sequence[T.Type]) -> T.Type:
+        _arity(args, 1, name)
+        elem = _list_elem(args[0], 0, name)
+        base = T.strip(elem)
+        if base == T.NEVER or base == T.NULL:
+            return T.NULL
+        if base not in kinds:
+            raise SignatureError(f"`{name}` needs a list of "
+                                 f"{' or '.join(str(k) for k in kinds)}, not `{args[0]}`", 0)
+        return T.optional(base)
+    return check
+
+
+def _chk_minmax(name: str) -> Check:
+    def check(args: Sequence[T.Type]) -> T.Type:
+        if not args:
+            raise SignatureError(f"`{name}` needs at least one argument")
+        result: T.Type = T.NEVER
+        for i, a in enumerate(args):
+            j = T.join(result, a)
+            if j is None or T.strip(j) not in T.ORDERED:
+                raise SignatureError(f"argument {i + 1} of `{name}` is `{a}`, which cannot "
+                                     f"be compared with the others (`{result}`)", i)
+            result = j
+        if any(not T.is_optional(a) for a in args):
+            result = T.strip(result)
+        return result
+    return check
+
+
+def _chk_count(args: Sequence[T.Type]) -> T.Type:
+    _arity(args, 1, "count")
+    _list_elem(args[0], 0, "count")
+    return T.INT
+
+
+def _chk_sum(args: Sequence[T.Type]) -> T.Type:
+    _arity(args, 1, "sum")
+    elem = _list_elem(args[0], 0, "sum")
+    if T.is_optional(elem):
+        raise SignatureError("`sum` over values that may be null", 0,
+                             "filter them out with a condition or default them with `??`")
+    if elem == T.NEVER:
+        return T.INT
+    if not T.is_numeric(elem):
+        raise SignatureError(f"`sum` needs a list of numbers or money, not `{args[0]}`", 0)
+    return elem
+
+
+def _chk_bool_agg(name: str) -> Check:
+    def check(args: Sequence[T.Type]) -> T.Type:
+        _arity(args, 1, name)
+        elem = _list_elem(args[0], 0, name)
+        if elem not in (T.BOOL, T.NEVER):
+            raise SignatureError(f"`{name}` needs a list of Bool, not `{args[0]}`", 0)
+        return T.BOOL
+    return check
+
+
+def _chk_pick(name: str) -> Check:
+    def check(args: Sequence[T.Type]) -> T.Type:
+        _arity(args, 1, name)
+        return T.optional(T.strip(_list_elem(args[0], 0, name)))
+    return check
+
+
+def _chk_compact(args: Sequence[T.Type]) -> T.Type:
+    _arity(args, 1, "compact")
+    elem = _list_elem(args[0], 0, "compact")
+    return T.ListT(T.NEVER if elem == T.NULL else T.strip(elem))
+
+
+def _chk_fixed(name: str, params: tuple[T.Type, ...], result: T.Type) -> Check:
+    def check(args: Sequence[T.Type]) -> T.Type:
+        _arity(args, len(params), name)
+        for i, (a, p) in enumerate(zip(args, params, strict=True)):
+            _expect(a, p, i, name)
+        return result
+    return check
+
+
+def _chk_round(args: Sequence[T.Type]) -> T.Type:
+    _arity(args, 1, "round_cents")
+    if args[0] not in (T.MONEY, T.NUMBER, T.INT):
+        _expect(args[0], T.MONEY, 0, "round_cents")
+    return T.MONEY if args[0] == T.MONEY else T.NUMBER
+
+
+_PLACEHOLDER = re.compile(r"\{\}")
+
+
+def _printable(args: Sequence[T.Type], name: str) -> None:
+    for i, t in enumerate(args):
+        if T.has_entity(t):
+            raise SignatureError(f"argument {i + 1} of `{name}` is `{t}`, which cannot be "
+                                 "turned into text", i,
+                                 "give one of its fields instead, such as `member.member_id` "
+                                 "or `account.account_id`")
+
+
+def _chk_format(args: Sequence[T.Type]) -> T.Type:
+    if not args:
+        raise SignatureError("`format` needs a template text")
+    _expect(args[0], T.TEXT, 0, "format")
+    _printable(args, "format")
+    return T.TEXT
+
+
+def _chk_text(args: Sequence[T.Type]) -> T.Type:
+    _arity(args, 1, "text")
+    _printable(args, "text")
+    return T.TEXT
+
+
+def _chk_fail(args: Sequence[T.Type]) -> T.Type:
+    _arity(args, 1, "fail")
+    _expect(args[0], T.TEXT, 0, "fail")
+    return T.NEVER
+
+
+WINDOW_COLUMNS: dict[str, T.Type] = {
+    "unclaimed_from": T.MONTH_DAY,
+    "unclaimed_to": T.MONTH_DAY,
+    "opens": T.MONTH_DAY,
+    "closes": T.MONTH_DAY,
+    "year_offset": T.INT,
+}
+
+
+def window_type(row: T.Type) -> T.Type:
+    return T.RecordT((("opens", T.DATE), ("closes", T.DATE), ("row", row),
+                      ("deferred", T.BOOL)))
+
+
+def _chk_window(args: Sequence[T.Type]) -> T.Type:
+    _arity(args, 3, "window_for")
+    _expect(args[0], T.DATE, 0, "window_for")
+    row = _list_elem(args[1], 1, "window_for")
+    if not isinstance(row, T.RecordT):
+        raise SignatureError("`window_for` needs a table of windows", 1)
+    for col, want in WINDOW_COLUMNS.items():
+        got = row.field(col)
+        if got is None or not T.assignable(got, want):
+            raise SignatureError(f"the windows table needs a column `{col}` of type `{want}`", 1,
+                                 "columns: " + ", ".join(WINDOW_COLUMNS))
+    _expect(args[2], T.DATE, 2, "window_for")
+    return window_type(row)
+
+
+# -- scalar implementations ----------------------------------------------------------
+
+def _present(xs: Sequence[Any]) -> list[Any]:
+    return [x for x in xs if x is not None]
+
+
+def _latest(xs: Sequence[Any]) -> Any:
+    p = _present(xs)
+    return max(p) if p else None
+
+
+def _earliest(xs: Sequence[Any]) -> Any:
+    p = _present(xs)
+    return min(p) if p else None
+
+
+def _max(*xs: Any) -> Any:
+    return _latest(xs)
+
+
+def _min(*xs: Any) -> Any:
+    return _earliest(xs)
+
+
+def _sum(result: T.Type, xs: Sequence[Any]) -> Any:
+    """The total, starting from a zero of the result's type (an empty Money sum is 0.00)."""
+    total: Any = Decimal("0.00") if result == T.MONEY else Decimal(0) \
+        if result == T.NUMBER else 0
+    for x in xs:
+        total = total + x
+    return total
+
+
+def _first(xs: Sequence[Any]) -> Any:
+    return xs[0] if xs else None
+
+
+def _last(xs: Sequence[Any]) -> Any:
+    return xs[-1] if xs else None
+
+
+def _date(year: int, md: MonthDay) -> _dt.date:
+    if not 1 <= year <= 9999:
+        raise EvaluationError(f"year {year} is out of range")
+    return md.in_year(year)
+
+
+def _format(template: str, *args: Any) -> str:
+    parts = _PLACEHOLDER.split(template)
+    out = [parts[0]]
+    for i, part in enumerate(parts[1:]):
+        out.append(display(args[i]) if i < len(args) else "{}")
+        out.append(part)
+    return "".join(out)
+
+
+def _fail(message: str) -> Any:
+    raise EvaluationError(message)
+
+
+def _fx_rate(run: RunContext, currency: str, on: _dt.date) -> Decimal | None:
+    return run.fx_rates.get((currency, on))
+
+
+def _days_between(a: _dt.date, b: _dt.date) -> int:
+    return (b - a).days
+
+
+def payment_window(unclaimed_on: _dt.date, table: Sequence[dict[str, Any]],
+                   not_before: _dt.date) -> dict[str, Any]:
+    """The window a deposit unclaimed on ``unclaimed_on`` is paid in (2(5), 6(3)).
+
+    The row whose ``unclaimed_from``..``unclaimed_to`` contains the day gives the base
+    window (``year_offset`` years after the unclaimed year). When that window closes
+    before ``not_before`` (the end of a transition period), the first later window of
+    the table's recurring windows that closes on or after ``not_before`` is used and
+    ``deferred`` is true. The search is bounded by the years between the two dates.
+    """
+    md = MonthDay.of(unclaimed_on)
+    row = None
+    for r in table:
+        lo, hi = r["unclaimed_from"], r["unclaimed_to"]
+        if (lo <= md <= hi) if lo <= hi else (md >= lo or md <= hi):
+            row = r
+            break
+    if row is None:
+        raise EvaluationError(f"no payment window covers {md} (the windows table has a gap)")
+    year = unclaimed_on.year + int(row["year_offset"])
+    opens, closes = window_dates(year, row["opens"], row["closes"])
+    if closes >= not_before:
+        return {"opens": opens, "closes": closes, "row": row, "deferred": False}
+    # recurring windows of the table, tried in date order, from the base window on
+    shapes = sorted({(r["opens"], r["closes"]) for r in table})
+    for y in range(year, max(year, not_before.year) + 2):
+        for o, c in shapes:
+            wo, wc = window_dates(y, o, c)
+            if wo >= opens and wc >= not_before:
+                return {"opens": wo, "closes": wc, "row": row, "deferred": True}
+    raise EvaluationError("no payment window after the transition period")  # pragma: no cover
+
+
+def window_dates(year: int, opens: MonthDay, closes: MonthDay) -> tuple[_dt.date, _dt.date]:
+    if not 1 <= year <= 9998:
+        raise EvaluationError(f"payment year {year} is out of range")
+    o = opens.in_year(year)
+    c = closes.in_year(year if closes >= opens else year + 1)
+    return o, c
+
+
+INTEREST_METHODS = ("simple", "compound")
+
+
+def accrued_interest(principal: Decimal, rate: Decimal, start: _dt.date, end: _dt.date,
+                     method: str, cap: Any) -> Decimal:
+    """Interest on ``principal`` at an annual ``rate`` from ``start`` to ``end``, counted
+    for at most ``cap`` (a duration) after ``start``, actual days / 365, rounded half up
+    to the cent. ``simple``: principal x rate x t; ``compound`` (annually):
+    principal x ((1 + rate)^t - 1). Nothing accrues when ``end`` is not after ``start``."""
+    from evaluator.lang.values import add_duration
+
+    if method not in INTEREST_METHODS:
+        raise EvaluationError(f"unknown interest method `{method}` "
+                              f"(use {' or '.join(INTEREST_METHODS)})")
+    try:
+        limit = add_duration(start, cap)
+    except OverflowError:
+        limit = _dt.date.max
+    stop = min(end, limit)
+    days = (stop - start).days
+    if days <= 0 or rate == 0 or principal == 0:
+        return Decimal("0.00")
+    t = Decimal(days) / Decimal(365)
+    if method == "simple":
+        interest = Decimal(principal) * Decimal(rate) * t
+    else:
+        interest = Decimal(principal) * ((1 + Decimal(rate)) ** t - 1)
+    return round_cents(interest)
+
+
+def _year(d: _dt.date) -> int:
+    return d.year
+
+
+def _month(d: _dt.date) -> int:
+    return d.month
+
+
+def _day(d: _dt.date) -> int:
+    return d.day
+
+
+def _days_in_month(d: _dt.date) -> int:
+    return calendar.monthrange(d.year, d.month)[1]
+
+
+def _round(x: Any) -> Decimal:
+    return round_cents(Decimal(x))
+
+
+_ORDERED_AGG = (T.DATE, T.INT, T.NUMBER, T.MONEY, T.DURATION, T.MONTH_DAY, T.TEXT)
+
+BUILTINS: dict[str, Builtin] = {b.name: b for b in [
+    Builtin("latest", "latest(List[Date?]) -> Date?",
+            "the latest date of a list, ignoring nulls; null when there is none",
+            _chk_extreme("latest", (T.DATE,)), _latest),
+    Builtin("earliest", "earliest(List[Date?]) -> Date?",
+            "the earliest date of a list, ignoring nulls; null when there is none",
+            _chk_extreme("earliest", (T.DATE,)), _earliest),
+    Builtin("largest", "largest(List[T?]) -> T?",
+            "the largest value of a list, ignoring nulls; null when there is none",
+            _chk_extreme("largest", _ORDERED_AGG), _latest),
+    Builtin("smallest", "smallest(List[T?]) -> T?",
+            "the smallest value of a list, ignoring nulls; null when there is none",
+            _chk_extreme("smallest", _ORDERED_AGG), _earliest),
+    Builtin("max", "max(a, b, ...) -> T",
+            "the largest argument, ignoring nulls; null only if every argument may be null "
+            "and is", _chk_minmax("max"), _max),
+    Builtin("min", "min(a, b, ...) -> T",
+            "the smallest argument, ignoring nulls", _chk_minmax("min"), _min),
+    Builtin("count", "count(List[T]) -> Int", "how many elements a list has",
+            _chk_count, len),
+    Builtin("sum", "sum(List[Money]) -> Money", "the total of a list of amounts (0 if empty)",
+            _chk_sum, _sum, typed=True),
+    Builtin("any", "any(List[Bool]) -> Bool", "true when some element is true",
+            _chk_bool_agg("any"), any),
+    Builtin("all", "all(List[Bool]) -> Bool", "true when no element is false",
+            _chk_bool_agg("all"), all),
+    Builtin("first", "first(List[T]) -> T?", "the first element, null for an empty list",
+            _chk_pick("first"), _first),
+    Builtin("last", "last(List[T]) -> T?", "the last element, null for an empty list",
+            _chk_pick("last"), _last),
+    Builtin("compact", "compact(List[T?]) -> List[T]", "the list without its nulls",
+            _chk_compact, lambda xs: tuple(x for x in xs if x is not None)),
+    Builtin("year", "year(Date) -> Int", "the calendar year of a date",
+            _chk_fixed("year", (T.DATE,), T.INT), _year),
+    Builtin("month", "month(Date) -> Int", "the month (1-12) of a date",
+            _chk_fixed("month", (T.DATE,), T.INT), _month),
+    Builtin("day", "day(Date) -> Int", "the day of the month of a date",
+            _chk_fixed("day", (T.DATE,), T.INT), _day),
+    Builtin("days_in_month", "days_in_month(Date) -> Int", "28 to 31",
+            _chk_fixed("days_in_month", (T.DATE,), T.INT), _days_in_month),
+    Builtin("month_day", "month_day(Date) -> MonthDay", "the day of the year, e.g. 30 Sep",
+            _chk_fixed("month_day", (T.DATE,), T.MONTH_DAY), MonthDay.of),
+    Builtin("date", "date(Int, MonthDay) -> Date",
+            "that day in that year (29 Feb becomes 28 Feb in a non-leap year)",
+            _chk_fixed("date", (T.INT, T.MONTH_DAY), T.DATE), _date),
+    Builtin("days_between", "days_between(Date, Date) -> Int",
+            "calendar days from the first date to the second (negative if earlier)",
+            _chk_fixed("days_between", (T.DATE, T.DATE), T.INT), _days_between),
+    Builtin("round_cents", "round_cents(Money) -> Money",
+            "rounded to the cent, half up (D3)", _chk_round, _round),
+    Builtin("fx_rate", "fx_rate(Text, Date) -> Number?",
+            "the credit union's rate (CAD per unit) for a currency dated exactly that day, "
+            "null when none is recorded", _chk_fixed("fx_rate", (T.TEXT, T.DATE),
+                                                     T.OptionalT(T.NUMBER)),
+            _fx_rate, needs_run=True),
+    Builtin("format", "format(Text, ...) -> Text",
+            "the template with each `{}` replaced by the next argument", _chk_format, _format),
+    Builtin("text", "text(T) -> Text", "a value as text (dates as YYYY-MM-DD)",
+            _chk_text, display),
+    Builtin("fail", "fail(Text) -> Never",
+            "stop: this record cannot be evaluated, with this message (goes to `errors`)",
+            _chk_fail, _fail),
+    Builtin("join", "join(List[Text], Text) -> Text",
+            "the texts one after the other, with the separator between them",
+            _chk_fixed("join", (T.ListT(T.TEXT), T.TEXT), T.TEXT),
+            lambda xs, sep: sep.join(xs)),
+    Builtin("accrued_interest",
+            "accrued_interest(Money, Number, Date, Date, Text, Duration) -> Money",
+            "interest on an amount at an annual rate between two dates, `simple` or "
+            "`compound`, for at most the given duration, actual/365, to the cent",
+            _chk_fixed("accrued_interest", (T.MONEY, T.NUMBER, T.DATE, T.DATE, T.TEXT,
+                                            T.DURATION), T.MONEY), accrued_interest),
+    Builtin("window_for", "window_for(Date, Table, Date) -> Window",
+            "the window of a windows table a date falls in, moved to the first window "
+            "closing on or after the third argument", _chk_window, payment_window),
+]}
+
+
+def count_placeholders(template: str) -> int:
+    return len(_PLACEHOLDER.findall(template))

@@ -1,0 +1,1 @@
+"""Static checks of a policy document: names, types, dependencies, ownership and sizes."""

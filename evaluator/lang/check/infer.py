@@ -1,0 +1,940 @@
+"""Static checks: names, types, cycles, citations, unused parts.
+
+The checker walks every formula once, infers the type of every node, resolves every
+name, and records which definitions and parameters each definition uses. It collects
+*all* diagnostics (it never stops at the first) and either returns a
+:class:`CheckedPolicy` or raises :class:`PolicyTypeError` with every one of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from evaluator.errors import Diagnostic
+from evaluator.lang import nodes as A
+from evaluator.lang import typesys as T
+from evaluator.lang.builtins import BUILTINS, SignatureError, count_placeholders
+from evaluator.lang.check import cost
+from evaluator.lang.check.graph import dependency_order
+from evaluator.lang.check.model import (
+    GLOBAL_NAMES,
+    VISIBLE_FROM,
+    CheckedDef,
+    CheckedPolicy,
+    Resolved,
+)
+from evaluator.lang.document.loader import DefSpec, PolicyDocument
+from evaluator.lang.parser import MAX_DEPTH
+
+_CITATION = re.compile(r"^(Act )?\d+\(\d+\)(\([a-z]+\))*$|^[A-Z]\d+$")
+
+
+class _Ctx:
+    def __init__(self, spec: DefSpec) -> None:
+        self.spec = spec
+        self.entity = spec.entity
+        self.locals: list[tuple[str, T.Type]] = []
+        self.narrowed: dict[str, T.Type] = {}
+        self.uses: set[str] = set()
+        self.params: set[str] = set()
+        self.first_use: dict[str, A.Node] = {}
+
+    def local(self, name: str) -> T.Type | None:
+        for n, t in reversed(self.locals):
+            if n == name:
+                return t
+        return None
+
+
+class Checker:
+    def __init__(self, doc: PolicyDocument) -> None:
+        self.doc = doc
+        self.diags: list[Diagnostic] = []
+        self.types: dict[int, T.Type] = {}
+        self.res: dict[int, Resolved] = {}
+        self.def_types: dict[str, T.Type] = {}
+        #: definitions being typed, outermost first, each waiting for the next one, and
+        #: where each is in that list
+        self.in_progress: list[str] = []
+        self.position: dict[str, int] = {}
+        #: definitions that the formula being typed uses but that are not typed yet
+        self.wanted: dict[str, None] = {}
+        self.checked: dict[str, CheckedDef] = {}
+        self.cycles_reported: set[frozenset[str]] = set()
+        self.deferred_help: list[tuple[int, Callable[[], str | None]]] = []
+
+    # -- diagnostics -----------------------------------------------------------------
+
+    def error(self, ctx: _Ctx, node: A.Node | None, message: str,
+              help: str | Callable[[], str | None] | None = None, code: str = "type",
+              severity: str = "error", offsets: tuple[int, int] | None = None) -> None:
+        """A diagnostic at a node (or explicit offsets) of the formula being checked.
+        ``help`` may be a function, called once every definition has been typed."""
+        spec = ctx.spec
+        span = (spec.positions.span(*offsets) if offsets and spec.positions
+                else spec.span(node))
+        diag = Diagnostic(message, span, severity=severity, where=f"definition `{spec.name}`",
+                          provision=spec.provision, help=None if callable(help) else help,
+                          source=spec.source, code=code)
+        if callable(help):
+            self.deferred_help.append((len(self.diags), help))
+        self.diags.append(diag)
+
+    # -- entry -----------------------------------------------------------------------
+
+    def run(self) -> CheckedPolicy:
+        doc = self.doc
+        # an unknown `entity:` is reported by the schema; such definitions are skipped
+        for name in doc.definitions:
+            self.check_def(name)
+        derived = self.check_derived()
+        invariants = self.check_invariants()
+        self.check_window_tables()
+        for index, make in self.deferred_help:
+            self.diags[index] = dataclasses.replace(self.diags[index], help=make())
+        self.check_shadowing()
+        self.check_citations()
+        self.check_outputs()
+        order = self.check_usage()
+        self.diags.extend(cost.cost_diagnostics(CheckedPolicy(
+            doc, self.checked, self.types, self.res, [], order, derived, invariants)))
+        errors = [d for d in self.diags if d.is_error]
+        warnings = [d for d in self.diags if not d.is_error]
+        if errors:
+            from evaluator.errors import PolicyTypeError
+
+            raise PolicyTypeError(sorted(self.diags, key=_diag_key))
+        return CheckedPolicy(doc, self.checked, self.types, self.res, warnings, order,
+                             derived, invariants)
+
+    def check_def(self, root: str) -> None:
+        """Type definition ``root`` and, before it, the definitions it uses.
+
+        This uses a stack of its own rather than recursion, so that a chain of thousands
+        of definitions, each using the next, costs no Python stack. Typing a formula that
+        uses definitions not typed yet only notes them (see :meth:`def_type`); they are
+        typed next, one after the other, while the formula stays in progress (a use of
+        it from them closes a cycle); then the formula is typed again from the start,
+        and what its first attempt reported is dropped."""
+        if root in self.def_types:
+            return
+        # (definition in progress, definitions it waits for, the next one last)
+        stack: list[tuple[str, list[str]]] = [(root, [])]
+        self.enter(root)
+        while stack:
+            name, waiting = stack[-1]
+            if waiting:
+                dep = waiting.pop()
+                if dep not in self.def_types:
+                    self.enter(dep)
+                    stack.append((dep, []))
+                continue
+            waiting.extend(reversed(self.type_formula(name)))
+            if not waiting:
+                stack.pop()
+                self.in_progress.pop()
+                del self.position[name]
+
+    def enter(self, name: str) -> None:
+        self.position[name] = len(self.in_progress)
+        self.in_progress.append(name)
+
+    def def_type(self, name: str, ctx: _Ctx, node: A.Node) -> T.Type:
+        """The type of definition ``name``, used at ``node`` of the formula being typed.
+
+        A definition not typed yet is noted in :attr:`wanted` and is `Never` for now (the
+        formula is typed again once it is); one in progress closes a cycle."""
+        t = self.def_types.get(name)
+        if t is not None:
+            return t
+        if name in self.position:
+            self.report_cycle(name, ctx, node)
+        else:
+            self.wanted[name] = None
+        return T.UNKNOWN
+
+    def report_cycle(self, name: str, ctx: _Ctx, node: A.Node) -> None:
+        """``node`` of the formula being typed uses ``name``, which is in progress."""
+        cycle = self.in_progress[self.position[name]:]
+        key = frozenset(cycle)
+        if key in self.cycles_reported:
+            return
+        self.cycles_reported.add(key)
+        # underline the reference that closes the cycle, and start the path from the
+        # definition it is in
+        spec = ctx.spec
+        if spec.name in cycle:
+            i = cycle.index(spec.name)
+            cycle = cycle[i:] + cycle[:i]
+        path = " -> ".join(f"`{n}`" for n in [*cycle, cycle[0]])
+        self.diags.append(Diagnostic(
+            f"definitions depend on each other in a cycle: {path}",
+            spec.span(node), where=f"definition `{spec.name}`",
+            provision=spec.provision, source=spec.source, code="cycle",
+            help="a definition cannot use itself, even through others; "
+                 "break the cycle with a parameter or a separate definition"))
+
+    def type_formula(self, name: str) -> list[str]:
+        """Type the formula of definition ``name``; or, when it uses definitions not typed
+        yet, drop what this attempt reported and return them, in the order of use."""
+        spec = self.doc.definitions[name]
+        if spec.node is None or spec.entity not in T.DEFINITION_ENTITIES:
+            self.def_types[name] = T.UNKNOWN  # the loader has said why
+            self.checked[name] = CheckedDef(spec, T.UNKNOWN)
+            return []
+        marks = len(self.diags), len(self.deferred_help), set(self.cycles_reported)
+        self.wanted = {}
+        ctx = _Ctx(spec)
+        t = self.infer(spec.node, ctx)
+        if self.wanted:
+            del self.diags[marks[0]:]
+            del self.deferred_help[marks[1]:]
+            self.cycles_reported = marks[2]
+            return list(self.wanted)
+        if spec.declared_type:
+            want = parse_type(spec.declared_type)
+            if want is None:
+                self.error(ctx, None, f"unknown type `{spec.declared_type}`",
+                           "types: Bool, Int, Number, Money, Date, Duration, MonthDay, Text, "
+                           "List[T], T? (may be null)")
+            elif not T.assignable(t, want):
+                self.error(ctx, spec.node, f"formula is `{t}` but the definition declares "
+                           f"`{spec.declared_type}`",
+                           f"change `type:` to `{t}`, or correct the formula"
+                           if not T.has_entity(t) else "correct the formula")
+        if spec.provision is None:
+            self.diags.append(Diagnostic(
+                f"definition `{name}` cites no provision", spec.key_span,
+                where=f"definition `{name}`", source=spec.source, code="provision",
+                help="add `provision:` with the subsection it encodes, e.g. `2(5)(i)`, "
+                     "or an interpretation id such as `A4`"))
+        self.def_types[name] = t
+        self.checked[name] = CheckedDef(spec, t, ctx.uses, ctx.params)
+        return []
+
+    # -- inference -------------------------------------------------------------------
+
+    def infer(self, node: A.Node, ctx: _Ctx) -> T.Type:
+        t = self._infer(node, ctx)
+        self.types[id(node)] = t
+        return t
+
+    def _infer(self, node: A.Node, ctx: _Ctx) -> T.Type:
+        if isinstance(node, A.Literal):
+            return {"date": T.DATE, "duration": T.DURATION, "month_day": T.MONTH_DAY,
+                    "int": T.INT, "decimal": T.NUMBER, "percent": T.NUMBER, "text": T.TEXT,
+                    "bool": T.BOOL, "null": T.NULL}[node.kind]
+        if isinstance(node, A.Name):
+            return self.name(node, ctx)
+        if isinstance(node, A.Attr):
+            return self.attr(node, ctx)
+        if isinstance(node, A.Unary):
+            return self.unary(node, ctx)
+        if isinstance(node, A.Binary):
+            return self.binary(node, ctx)
+        if isinstance(node, A.If):
+            return self.if_(node, ctx)
+        if isinstance(node, A.Call):
+            return self.call(node, ctx)
+        if isinstance(node, A.ListLit):
+            if len(node.items) == 1 and isinstance(node.items[0], A.Comprehension):
+                return self.infer(node.items[0], ctx)
+            result: T.Type = T.NEVER
+            for item in node.items:
+                it = self.infer(item, ctx)
+                j = T.join(result, it)
+                if j is None:
+                    self.error(ctx, item, f"list mixes `{result}` and `{it}`",
+                               "every element of a list has the same type")
+                    return T.UNKNOWN
+                result = j
+            return T.ListT(result)
+        if isinstance(node, A.RecordLit):
+            return T.RecordT(tuple((k, self.infer(v, ctx)) for k, v in node.fields))
+        if isinstance(node, A.Comprehension):
+            return self.comprehension(node, ctx)
+        raise TypeError(node)  # pragma: no cover
+
+    def visible_names(self, ctx: _Ctx) -> list[str]:
+        names = [n for n, _ in ctx.locals]
+        ents = VISIBLE_FROM.get(ctx.entity, (ctx.entity,))
+        names += [n for n, s in self.doc.definitions.items() if s.entity in ents]
+        names += list(T.ENTITY_FIELDS.get(ctx.entity, {}))
+        names += list(self.doc.parameters) + list(GLOBAL_NAMES)
+        return names
+
+    def name(self, node: A.Name, ctx: _Ctx) -> T.Type:
+        n = node.id
+        narrowed = ctx.narrowed.get(n)
+        lt = ctx.local(n)
+        if lt is not None:
+            self.res[id(node)] = Resolved("local", n)
+            return narrowed or lt
+        spec = self.doc.definitions.get(n)
+        if spec is not None:
+            ents = VISIBLE_FROM.get(ctx.entity, (ctx.entity,))
+            if spec.entity not in ents:
+                hint = None
+                if spec.entity == "account" and ctx.entity == "member":
+                    hint = (f"`{n}` is defined per account; in a member definition go "
+                            f"through the accounts, e.g. `latest(a.{n} for a in accounts)`")
+                elif spec.entity == "member" and ctx.entity == "claim":
+                    hint = "claims are not attached to a member profile"
+                self.error(ctx, node, f"`{n}` is {_a(spec.entity)} definition and cannot be "
+                           f"used directly in {_a(ctx.entity)} definition", hint, code="name")
+                return T.UNKNOWN
+            self.res[id(node)] = Resolved("def", n, spec.entity)
+            ctx.uses.add(n)
+            ctx.first_use.setdefault(n, node)
+            return narrowed or self.def_type(n, ctx, node)
+        fields = T.ENTITY_FIELDS.get(ctx.entity, {})
+        if n in fields:
+            self.res[id(node)] = Resolved("field", n)
+            return narrowed or fields[n]
+        param = self.doc.parameters.get(n)
+        if param is not None:
+            self.res[id(node)] = Resolved("param", n)
+            ctx.params.add(n)
+            return param.type
+        if n in GLOBAL_NAMES and ctx.entity != "parameter":
+            self.res[id(node)] = Resolved(n, n)
+            return GLOBAL_NAMES[n]
+        if ctx.entity == "parameter":
+            self.unknown(ctx, node, n, list(self.doc.parameters), "parameter")
+            return T.UNKNOWN
+        if n in BUILTINS:
+            self.error(ctx, node, f"`{n}` is a function", f"call it: `{n}(...)`", code="name")
+            return T.UNKNOWN
+        self.unknown(ctx, node, n, self.visible_names(ctx), "name")
+        return T.UNKNOWN
+
+    def unknown(self, ctx: _Ctx, node: A.Node, n: str, candidates: list[str],
+                what: str) -> None:
+        sugg = difflib.get_close_matches(n, candidates, n=1, cutoff=0.6)
+        help_ = f"did you mean `{sugg[0]}`?" if sugg else None
+        if not sugg and what == "name":
+            other = [e for e, fs in T.ENTITY_FIELDS.items() if n in fs and e != ctx.entity]
+            if other:
+                help_ = f"`{n}` is a field of {other[0]}; reach it through a {other[0]}"
+        self.error(ctx, node, f"unknown {what} `{n}`", help_, code="name")
+
+    def attr(self, node: A.Attr, ctx: _Ctx) -> T.Type:
+        key = _path(node)
+        ot = self.infer(node.obj, ctx)
+        narrowed = ctx.narrowed.get(key) if key else None
+        if ot == T.NEVER:
+            return T.NEVER
+        if T.is_unknown(ot):
+            return T.UNKNOWN
+        if T.is_optional(ot):
+            self.error(ctx, node.obj, f"`{A.unparse(node.obj)}` may be null, so `.{node.name}` "
+                       "may fail", self.tested_help(ctx, node.obj) or "test it first (`if x != "
+                       "null then x.field else ...`) or give a default with `??`")
+            ot = T.strip(ot)
+        if isinstance(ot, T.EntityT):
+            fields = T.ENTITY_FIELDS.get(ot.name, {})
+            if node.name in fields:
+                self.res[id(node)] = Resolved("attr_field", node.name)
+                return narrowed or fields[node.name]
+            spec = self.doc.definitions.get(node.name)
+            if spec is not None and spec.entity == ot.name:
+                self.res[id(node)] = Resolved("attr_def", node.name, ot.name)
+                ctx.uses.add(node.name)
+                ctx.first_use.setdefault(node.name, node)
+                return narrowed or self.def_type(node.name, ctx, node)
+            cands = list(fields) + [n for n, s in self.doc.definitions.items()
+                                    if s.entity == ot.name]
+            self.unknown(ctx, node, node.name, cands, f"field of {ot.name}")
+            return T.UNKNOWN
+        if isinstance(ot, T.RecordT):
+            ft = ot.field(node.name)
+            if ft is None:
+                self.unknown(ctx, node, node.name, list(ot.names), "field")
+                return T.UNKNOWN
+            self.res[id(node)] = Resolved("record", node.name)
+            return narrowed or ft
+        self.error(ctx, node, f"`{ot}` has no fields", f"`.{node.name}` needs a record or an "
+                   "entity on its left")
+        return T.UNKNOWN
+
+    def unary(self, node: A.Unary, ctx: _Ctx) -> T.Type:
+        t = self.infer(node.operand, ctx)
+        if t == T.NEVER:
+            return T.NEVER
+        if T.is_unknown(t):
+            return T.BOOL if node.op == "not" else T.UNKNOWN
+        if node.op == "not":
+            self.want_bool(ctx, node.operand, t, "`not`")
+            return T.BOOL
+        if t in (T.INT, T.NUMBER, T.MONEY, T.DURATION):
+            return t
+        self.error(ctx, node, f"cannot negate `{t}`",
+                   self.null_help(t, ctx, node.operand)
+                   or "only numbers, amounts and durations have a negative")
+        return T.UNKNOWN
+
+    def want_bool(self, ctx: _Ctx, node: A.Node, t: T.Type, what: str) -> None:
+        if t not in (T.BOOL, T.NEVER) and not T.is_unknown(t):
+            self.error(ctx, node, f"{what} needs a Bool, not `{t}`",
+                       self.null_help(t, ctx, node)
+                       or "compare the value to get a Bool, e.g. `x > 0`")
+
+    @staticmethod
+    def null_help(t: T.Type, ctx: _Ctx | None = None, node: A.Node | None = None) -> str | None:
+        if T.is_optional(t):
+            return (Checker.tested_help(ctx, node) if ctx is not None and node is not None
+                    else None) or \
+                "the value may be null: give a default with `??` or test `!= null` first"
+        return None
+
+    @staticmethod
+    def tested_help(ctx: _Ctx, node: A.Node) -> str | None:
+        """The hint for a value that may be null although it was tested with `!= null`:
+        the test narrows only names (a call is computed again where it is used)."""
+        text = A.unparse(node)
+        if _TESTED + text not in ctx.narrowed:
+            return None
+        return (f"only names narrow: testing `{text}` with `!= null` does not carry over "
+                f"to this use (a call is computed again); make `{text}` a definition and "
+                f"test that name, or give a default with `??`")
+
+    def binary(self, node: A.Binary, ctx: _Ctx) -> T.Type:
+        op = node.op
+        if op in ("and", "or"):
+            lt = self.infer(node.left, ctx)
+            self.want_bool(ctx, node.left, lt, f"`{op}`")
+            saved = dict(ctx.narrowed)
+            if op == "and":
+                self.narrow(node.left, ctx, True)
+            else:
+                self.narrow(node.left, ctx, False)
+            rt = self.infer(node.right, ctx)
+            ctx.narrowed = saved
+            self.want_bool(ctx, node.right, rt, f"`{op}`")
+            return T.BOOL
+        lt = self.infer(node.left, ctx)
+        rt = self.infer(node.right, ctx)
+        if op == "??" and lt != T.NEVER and rt == T.NEVER:
+            return T.strip(lt)  # `x ?? fail(...)`: the default never returns
+        if T.is_unknown(lt) or T.is_unknown(rt):
+            # one side is wrong and has been reported: so is what depends on it
+            return T.UNKNOWN if op not in A.COMPARE_OPS | {"in", "not in"} else T.BOOL
+        if T.NEVER in (lt, rt):
+            return T.NEVER if op not in A.COMPARE_OPS | {"in", "not in"} else T.BOOL
+        if op == "??":
+            if not T.is_optional(lt):
+                self.error(ctx, node.left, f"`{A.unparse(node.left)}` is never null, so `??` "
+                           "has no effect", "remove `?? ...`", severity="warning",
+                           code="unreachable")
+            j = T.join(T.strip(lt), rt)
+            if j is None:
+                self.error(ctx, node, f"default `{rt}` does not fit `{T.strip(lt)}`",
+                           "the value after `??` must have the same type")
+                return T.UNKNOWN
+            return j if T.is_optional(rt) else T.strip(j)
+        if op in ("==", "!="):
+            for side, other in ((node.left, rt), (node.right, lt)):
+                st = self.types.get(id(side))
+                if other == T.NULL and st is not None and st != T.NULL \
+                        and not T.is_optional(st):
+                    always = "false" if op == "==" else "true"
+                    self.error(ctx, node, f"`{A.unparse(side)}` is never null, so this is "
+                               f"always {always}", "remove the test, or the branch it guards",
+                               severity="warning", code="unreachable")
+            if lt == T.NULL or rt == T.NULL or T.join(lt, rt) is not None:
+                return T.BOOL
+            self.error(ctx, node, f"cannot compare `{lt}` with `{rt}`",
+                       _compare_help(lt, rt) or "both sides of `==` must have the same type")
+            return T.BOOL
+        if op in A.COMPARE_OPS:
+            if T.is_optional(lt) or T.is_optional(rt):
+                self.error(ctx, node, f"cannot order `{lt}` and `{rt}`: "
+                           "a value may be null", self.null_help(lt, ctx, node.left)
+                           if T.is_optional(lt) else self.null_help(rt, ctx, node.right))
+                return T.BOOL
+            j = T.join(lt, rt)
+            if j is None or j not in T.ORDERED:
+                self.error(ctx, node, f"cannot compare `{lt}` with `{rt}`",
+                           _compare_help(lt, rt) or "dates compare with dates, amounts with "
+                           "amounts, durations with durations")
+            return T.BOOL
+        if op in ("in", "not in"):
+            if not isinstance(rt, T.ListT):
+                self.error(ctx, node.right, f"`{op}` needs a list on its right, not `{rt}`",
+                           "write the values as a list: `x in [\"a\", \"b\"]`")
+                return T.BOOL
+            if rt.elem != T.NEVER and T.join(lt, rt.elem) is None:
+                self.error(ctx, node, f"cannot look for `{lt}` in `{rt}`")
+            return T.BOOL
+        return self.arith(node, op, lt, rt, ctx)
+
+    def arith(self, node: A.Binary, op: str, lt: T.Type, rt: T.Type, ctx: _Ctx) -> T.Type:
+        if T.is_optional(lt) or T.is_optional(rt):
+            side = node.left if T.is_optional(lt) else node.right
+            self.error(ctx, side, f"`{A.unparse(side)}` may be null",
+                       self.tested_help(ctx, side)
+                       or "give a default with `??` or test `!= null` first")
+            return T.UNKNOWN
+        result = arith_type(op, lt, rt)
+        if result is not None:
+            return result
+        verb = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}[op]
+        pair = {"+": ("`{r}` to `{l}`"), "-": ("`{r}` from `{l}`"),
+                "*": ("`{l}` by `{r}`"), "/": ("`{l}` by `{r}`")}[op]
+        self.error(ctx, node, f"cannot {verb} " + pair.format(l=lt, r=rt),
+                   lambda: self.arith_help(op, lt, rt, node, ctx))
+        return T.UNKNOWN
+
+    def arith_help(self, op: str, lt: T.Type, rt: T.Type, node: A.Binary,
+                   ctx: _Ctx) -> str | None:
+        if op == "-" and lt == T.DATE and rt == T.DATE:
+            return "use `days_between(a, b)` for the days between two dates"
+        if T.DURATION in (lt, rt) and T.DATE not in (lt, rt) and op == "+":
+            other = node.left if rt == T.DURATION else node.right
+            dates = [n for n, t in self.def_types.items() if t == T.DATE
+                     and self.doc.definitions[n].entity in VISIBLE_FROM.get(ctx.entity, ())]
+            dur = node.right if rt == T.DURATION else node.left
+            if dates:
+                guess = difflib.get_close_matches(A.unparse(other), dates, n=1, cutoff=0.0)
+                if guess:
+                    return f"did you mean `{guess[0]} + {A.unparse(dur)}`?"
+            return "a duration is added to a date"
+        if T.MONEY in (lt, rt) and op in "+-":
+            return "amounts are added to amounts; a number multiplies an amount"
+        return None
+
+    def narrow(self, cond: A.Node, ctx: _Ctx, truth: bool) -> None:
+        """Record that, where ``cond`` is ``truth``, a compared-with-null path is not null."""
+        if isinstance(cond, A.Binary) and cond.op in ("==", "!="):
+            for a, b in ((cond.left, cond.right), (cond.right, cond.left)):
+                if isinstance(b, A.Literal) and b.kind == "null":
+                    key = _path(a)
+                    t = self.types.get(id(a))
+                    if t is not None and T.is_optional(t):
+                        not_null = (cond.op == "!=") == truth
+                        if not_null and key:
+                            ctx.narrowed[key] = T.strip(t)
+                        elif not_null:
+                            # not narrowed (only names are), but remembered for the hint
+                            ctx.narrowed[_TESTED + A.unparse(a)] = T.strip(t)
+        elif isinstance(cond, A.Binary) and cond.op == "and" and truth:
+            self.narrow(cond.left, ctx, True)
+            self.narrow(cond.right, ctx, True)
+        elif isinstance(cond, A.Binary) and cond.op == "or" and not truth:
+            self.narrow(cond.left, ctx, False)
+            self.narrow(cond.right, ctx, False)
+        elif isinstance(cond, A.Unary) and cond.op == "not":
+            self.narrow(cond.operand, ctx, not truth)
+
+    def if_(self, node: A.If, ctx: _Ctx) -> T.Type:
+        ct = self.infer(node.cond, ctx)
+        self.want_bool(ctx, node.cond, ct, "`if`")
+        if isinstance(node.cond, A.Literal) and node.cond.kind == "bool":
+            self.error(ctx, node.cond, f"condition is always {node.cond.text}; one branch can "
+                       "never be taken", "remove the `if`", severity="warning",
+                       code="unreachable")
+        saved = dict(ctx.narrowed)
+        self.narrow(node.cond, ctx, True)
+        a = self.infer(node.then, ctx)
+        ctx.narrowed = dict(saved)
+        self.narrow(node.cond, ctx, False)
+        b = self.infer(node.orelse, ctx)
+        ctx.narrowed = saved
+        j = T.join(a, b)
+        if j is None:
+            self.error(ctx, node, f"the branches have different types: `{a}` and `{b}`",
+                       "both branches of `if` must give the same type")
+            return T.UNKNOWN
+        return j
+
+    def comprehension(self, node: A.Comprehension, ctx: _Ctx) -> T.Type:
+        it = self.infer(node.iterable, ctx)
+        if it == T.NEVER:
+            elem: T.Type = T.NEVER
+        elif T.is_unknown(it):
+            elem = T.UNKNOWN
+        elif not isinstance(it, T.ListT):
+            self.error(ctx, node.iterable, f"cannot go through `{it}`: it is not a list",
+                       self.null_help(it, ctx, node.iterable)
+                       or "`for x in ...` needs a list, such as `events` or "
+                       "`accounts`")
+            elem = T.UNKNOWN
+        else:
+            elem = it.elem
+        if node.var in self.doc.definitions or node.var in self.doc.parameters:
+            self.error(ctx, node, f"`{node.var}` hides the definition or parameter of the "
+                       "same name", "choose another variable name", code="name",
+                       severity="warning")
+        ctx.locals.append((node.var, elem))
+        saved = dict(ctx.narrowed)
+        ctx.narrowed.pop(node.var, None)
+        if node.cond is not None:
+            ct = self.infer(node.cond, ctx)
+            self.want_bool(ctx, node.cond, ct, "the condition")
+            self.narrow(node.cond, ctx, True)
+        et = self.infer(node.element, ctx)
+        ctx.narrowed = saved
+        ctx.locals.pop()
+        return T.ListT(et)
+
+    def call(self, node: A.Call, ctx: _Ctx) -> T.Type:
+        b = BUILTINS.get(node.func)
+        arg_types = [self.infer(a, ctx) for a in node.args]
+        if b is None:
+            sugg = difflib.get_close_matches(node.func, list(BUILTINS), n=1)
+            self.error(ctx, node, f"unknown function `{node.func}`",
+                       f"did you mean `{sugg[0]}`?" if sugg else
+                       "functions: " + ", ".join(sorted(BUILTINS)), code="name",
+                       offsets=(node.start, node.name_end or node.end))
+            return T.UNKNOWN
+        if node.func != "fail" and any(T.is_unknown(a) for a in arg_types):
+            return T.UNKNOWN
+        if T.NEVER in arg_types and node.func != "fail":
+            return T.NEVER
+        try:
+            result = b.check(arg_types)
+        except SignatureError as exc:
+            target = node.args[exc.arg] if exc.arg is not None and exc.arg < len(node.args) \
+                else node
+            hint = self.tested_help(ctx, target) if target is not node else None
+            self.error(ctx, target, exc.message,
+                       hint or exc.help or f"`{b.signature}`: {b.doc}")
+            return T.UNKNOWN
+        if node.func == "format" and node.args:
+            first = node.args[0]
+            if isinstance(first, A.Literal) and first.kind == "text":
+                want = count_placeholders(str(first.value))
+                given = len(node.args) - 1
+                if want != given:
+                    self.error(ctx, node, f"the template has {want} `{{}}` but "
+                               f"{given} {'value follows' if given == 1 else 'values follow'}",
+                               "give one value after the template for each `{}`")
+        return result
+
+    # -- parameters: derived values, invariants, tables ---------------------------------
+
+    def pseudo_params(self, spec: DefSpec) -> set[str]:
+        """The parameters a derived-parameter formula names."""
+        assert spec.node is not None
+        return {n.id for n in A.walk(spec.node)
+                if isinstance(n, A.Name) and n.id in self.doc.parameters}
+
+    def check_pseudo(self, spec: DefSpec) -> CheckedDef:
+        ctx = _Ctx(spec)
+        t = self.infer(spec.node, ctx) if spec.node is not None else T.UNKNOWN
+        return CheckedDef(spec, t, ctx.uses, ctx.params)
+
+    def check_derived(self) -> dict[str, CheckedDef]:
+        """Type derived parameters and order them so each follows those it uses."""
+        found: dict[str, CheckedDef] = {}
+        for name, p in self.doc.parameters.items():
+            if p.derived is None:
+                continue
+            cdef = self.check_pseudo(p.derived)
+            found[name] = cdef
+            if cdef.type != T.NEVER and not T.assignable(cdef.type, p.type):
+                self.diags.append(Diagnostic(
+                    f"formula is `{cdef.type}` but the parameter is {_a(p.type_name)}",
+                    p.derived.span(), where=f"parameter `{name}`", provision=p.provision,
+                    source=p.derived.source, code="type"))
+
+        def cycle(path: list[str]) -> None:
+            spec = found[path[-1]].spec
+            self.diags.append(Diagnostic(
+                "derived parameters depend on each other in a cycle: "
+                + " -> ".join(f"`{c}`" for c in path), spec.span(),
+                where=f"parameter `{path[-1]}`", source=spec.source, code="cycle"))
+
+        order = dependency_order(
+            found, lambda n: sorted(u for u in found[n].params if u in found), cycle)
+        return {n: found[n] for n in order}
+
+    def check_invariants(self) -> dict[str, CheckedDef]:
+        out: dict[str, CheckedDef] = {}
+        for name, inv in self.doc.invariants.items():
+            cdef = self.check_pseudo(inv.check)
+            if cdef.type not in (T.BOOL, T.ListT(T.TEXT), T.ListT(T.NEVER), T.NEVER) \
+                    and not T.is_unknown(cdef.type):
+                self.diags.append(Diagnostic(
+                    f"invariant `{name}` is `{cdef.type}`; it must be a Bool or a list of texts",
+                    inv.check.span(), where=f"invariant `{name}`", source=inv.check.source,
+                    code="type", help="a Bool fails when false; each text of a list is "
+                    "reported as a problem"))
+                continue
+            out[name] = cdef
+        return out
+
+    def check_window_tables(self) -> None:
+        """Rows of a windows table must cover every day of the year exactly once."""
+        from evaluator.lang.values import MonthDay
+
+        for name, p in self.doc.parameters.items():
+            cols = dict(p.columns)
+            if p.type_name != "table" or cols.get("unclaimed_from") != "month_day" \
+                    or cols.get("unclaimed_to") != "month_day" or not p.value:
+                continue
+            days = [MonthDay(m, d) for m in range(1, 13)
+                    for d in range(1, _DAYS_2024[m - 1] + 1)]
+            owners: dict[MonthDay, list[int]] = {md: [] for md in days}
+            for i, row in enumerate(p.value):
+                lo, hi = row.get("unclaimed_from"), row.get("unclaimed_to")
+                if lo is None or hi is None:
+                    continue
+                for md in days:
+                    inside = lo <= md <= hi if lo <= hi else (md >= lo or md <= hi)
+                    if inside:
+                        owners[md].append(i + 1)
+            for problem in _runs(days, owners):
+                self.diags.append(Diagnostic(
+                    problem, p.span or p.key_span, where=f"parameter `{name}`",
+                    provision=p.provision, source=p.source, code="conflict",
+                    help="each day of the year must fall in exactly one row "
+                         "(`unclaimed_from`..`unclaimed_to`, both inclusive)"))
+
+    # -- whole-policy checks -----------------------------------------------------------
+
+    def check_shadowing(self) -> None:
+        for name, spec in self.doc.definitions.items():
+            clash = None
+            if name in self.doc.parameters:
+                clash = "a parameter"
+            elif name in GLOBAL_NAMES:
+                clash = "a built-in name"
+            elif name in T.ENTITY_FIELDS.get(spec.entity, {}):
+                clash = f"a field of {spec.entity}"
+            if clash:
+                self.diags.append(Diagnostic(
+                    f"definition `{name}` has the same name as {clash}", spec.key_span,
+                    where=f"definition `{name}`", provision=spec.provision,
+                    source=spec.source, code="name", help="rename one of them"))
+
+    def check_citations(self) -> None:
+        doc = self.doc
+        if not doc.provisions:
+            return
+        known = set(doc.provisions) | set(doc.interpretations)
+
+        def check(citation: str | None, where: str, span: Any, source: Any,
+                  positions: Any) -> None:
+            if not citation:
+                return
+            offset = 0
+            for raw in citation.split(";"):
+                part = raw.strip()
+                start = offset + len(raw) - len(raw.lstrip())
+                offset += len(raw) + 1
+                at = (positions.span(start, start + len(part)) if positions is not None
+                      and getattr(positions, "value", citation) == citation else span)
+                base = part
+                while base not in known and re.search(r"\([a-z]+\)$", base):
+                    base = re.sub(r"\([a-z]+\)$", "", base)
+                if base in known:
+                    continue
+                sugg = difflib.get_close_matches(part, sorted(known), n=1)
+                self.diags.append(Diagnostic(
+                    f"`{part}` is not a provision or interpretation this policy declares",
+                    at, where=where, source=source, code="provision",
+                    help=(f"did you mean `{sugg[0]}`?" if sugg else
+                          "declare it under `provisions:` or `interpretations:`")))
+
+        for name, spec in doc.definitions.items():
+            check(spec.provision, f"definition `{name}`", spec.key_span, spec.source,
+                  spec.provision_positions)
+        for name, p in doc.parameters.items():
+            check(p.provision, f"parameter `{name}`", p.key_span, p.source,
+                  p.provision_positions)
+
+    def check_outputs(self) -> None:
+        doc = self.doc
+        for entity, names in doc.outputs.items():
+            for n in names:
+                span = doc.output_spans.get((entity, n))
+                spec = doc.definitions.get(n)
+                if spec is None and n in doc.declared:
+                    continue  # declared but unusable: the loader has said why
+                if spec is None:
+                    sugg = difflib.get_close_matches(n, list(doc.definitions), n=1)
+                    self.diags.append(Diagnostic(
+                        f"output `{n}` is not a definition", span, where=f"outputs.{entity}",
+                        code="name", source=doc.sources.get(span.file) if span else None,
+                        help=f"did you mean `{sugg[0]}`?" if sugg else None))
+                    continue
+                if spec.entity not in T.DEFINITION_ENTITIES:
+                    continue  # the schema has reported the unknown entity
+                if spec.entity not in VISIBLE_FROM.get(entity, ()):
+                    self.diags.append(Diagnostic(
+                        f"output `{n}` is {_a(spec.entity)} definition, not {_a(entity)} one",
+                        span, where=f"outputs.{entity}", code="name",
+                        source=doc.sources.get(span.file) if span else None))
+                    continue
+                t = self.def_types.get(n, T.NEVER)
+                if T.has_entity(t):
+                    self.diags.append(Diagnostic(
+                        f"output `{n}` is `{t}`, which cannot be written out", span,
+                        where=f"outputs.{entity}", code="type", source=doc.sources.get(span.file) if span else None,
+                        help="output dates, numbers, text, lists or records of those"))
+
+    def check_usage(self) -> list[str]:
+        doc = self.doc
+        checked = self.checked
+        reached = dependency_order(
+            (n for names in doc.outputs.values() for n in names if n in checked),
+            lambda n: sorted(u for u in checked[n].uses if u in checked))
+        seen = set(reached)
+        used_params: set[str] = set()
+        for n in seen:
+            used_params |= self.checked[n].params
+        # an invariant uses the parameters it checks
+        for inv in doc.invariants.values():
+            if inv.check.node is not None:
+                used_params |= self.pseudo_params(inv.check)
+        # a derived parameter uses the parameters of its formula
+        todo = list(used_params)
+        while todo:
+            p = self.doc.parameters.get(todo.pop())
+            if p is not None and p.derived is not None and p.derived.node is not None:
+                for q in self.pseudo_params(p.derived):
+                    if q not in used_params:
+                        used_params.add(q)
+                        todo.append(q)
+        for name, spec in doc.definitions.items():
+            if name not in seen:
+                self.diags.append(Diagnostic(
+                    f"definition `{name}` is never used", spec.key_span,
+                    where=f"definition `{name}`", provision=spec.provision, severity="warning",
+                    source=spec.source, code="unused",
+                    help="no output depends on it; remove it or use it"))
+        for name, p in doc.parameters.items():
+            if name not in used_params:
+                self.diags.append(Diagnostic(
+                    f"parameter `{name}` is never used", p.key_span,
+                    where=f"parameter `{name}`", provision=p.provision, severity="warning",
+                    source=p.source, code="unused",
+                    help="no output depends on it; remove it or use it in a formula"))
+        return reached
+
+
+#: prefix of the keys under which :attr:`_Ctx.narrowed` remembers expressions that are not
+#: names but were tested with `!= null` (they are not narrowed; the hint says why)
+_TESTED = "\0tested:"
+
+_DAYS_2024 = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _runs(days: list[Any], owners: dict[Any, list[int]]) -> list[str]:
+    """Gaps and overlaps of a windows table, as runs of consecutive days."""
+    problems: list[str] = []
+    i = 0
+    while i < len(days):
+        rows = owners[days[i]]
+        if len(rows) == 1:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(days) and owners[days[j + 1]] == rows:
+            j += 1
+        span = f"{days[i]}" if i == j else f"{days[i]} to {days[j]}"
+        if not rows:
+            problems.append(f"no row covers {span}")
+        else:
+            problems.append(f"{span} falls in rows {', '.join(map(str, rows))}")
+        i = j + 1
+    return problems
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
+def _diag_key(d: Diagnostic) -> tuple[str, int, int]:
+    if d.span is None:
+        return ("", 0, 0)
+    return (d.span.file, d.span.line, d.span.col)
+
+
+def _path(node: A.Node) -> str | None:
+    if isinstance(node, A.Name):
+        return node.id
+    if isinstance(node, A.Attr):
+        base = _path(node.obj)
+        return f"{base}.{node.name}" if base else None
+    return None
+
+
+def _compare_help(lt: T.Type, rt: T.Type) -> str | None:
+    if T.MONTH_DAY in (lt, rt) and T.DATE in (lt, rt):
+        return "turn the date into a day of the year with `month_day(d)`"
+    return None
+
+
+def arith_type(op: str, lt: T.Type, rt: T.Type) -> T.Type | None:
+    """The result type of ``lt op rt``, or None when the operation is not allowed."""
+    if op == "+":
+        if (lt == T.DATE and rt == T.DURATION) or (lt == T.DURATION and rt == T.DATE):
+            return T.DATE
+        if lt == rt == T.DURATION:
+            return T.DURATION
+        if lt == rt == T.TEXT:
+            return T.TEXT
+        if isinstance(lt, T.ListT) and isinstance(rt, T.ListT):
+            j = T.join(lt, rt)
+            return j
+    if op == "-":
+        if lt == T.DATE and rt == T.DURATION:
+            return T.DATE
+        if lt == rt == T.DURATION:
+            return T.DURATION
+    if op in ("+", "-"):
+        if lt == rt and lt in T.NUMERIC:
+            return lt
+        if lt in (T.INT, T.NUMBER) and rt in (T.INT, T.NUMBER):
+            return T.NUMBER
+        return None
+    if op == "*":
+        if (lt == T.DURATION and rt == T.INT) or (lt == T.INT and rt == T.DURATION):
+            return T.DURATION
+        if (lt == T.MONEY and rt in (T.INT, T.NUMBER)) or (rt == T.MONEY and lt in (T.INT, T.NUMBER)):
+            return T.MONEY
+        if lt in (T.INT, T.NUMBER) and rt in (T.INT, T.NUMBER):
+            return T.INT if lt == rt == T.INT else T.NUMBER
+        return None
+    if op == "/":
+        if lt == T.MONEY and rt in (T.INT, T.NUMBER):
+            return T.MONEY
+        if lt == rt == T.MONEY:
+            return T.NUMBER
+        if lt in (T.INT, T.NUMBER) and rt in (T.INT, T.NUMBER):
+            return T.NUMBER
+    return None
+
+
+_PRIMS = {str(t): t for t in (T.BOOL, T.INT, T.NUMBER, T.MONEY, T.DATE, T.DURATION,
+                              T.MONTH_DAY, T.TEXT)}
+
+
+def parse_type(text: str) -> T.Type | None:
+    """Parse a declared type such as ``Date?`` or ``List[Text]``; None when it is not one
+    (or nests more than a formula may, :data:`~evaluator.parser.MAX_DEPTH`)."""
+    wrappers: list[str] = []
+    s = text.strip()
+    while len(wrappers) <= MAX_DEPTH:
+        if s.endswith("?"):
+            wrappers.append("?")
+            s = s[:-1].strip()
+        elif s.startswith("List[") and s.endswith("]"):
+            wrappers.append("List")
+            s = s[5:-1].strip()
+        else:
+            t: T.Type | None = _PRIMS.get(s)
+            for w in reversed(wrappers):
+                if t is None:
+                    break
+                t = T.optional(t) if w == "?" else T.ListT(t)
+            return t
+    return None
+
+

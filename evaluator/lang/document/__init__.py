@@ -1,0 +1,1 @@
+"""Policy documents: reading the YAML files, their positions, and the index of shipped policies."""
