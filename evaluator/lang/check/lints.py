@@ -119,18 +119,11 @@ def check_outputs(doc: PolicyDocument, def_types: Mapping[str, T.Type]) -> list[
     return diags
 
 
-#: what is not a name in a formula's text: quoted texts and comments
-_NOT_NAMES = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*')
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 def mentioned_names(spec: DefSpec) -> set[str]:
-    """Every name a formula mentions (names and field names); for a formula that did not
-    parse, every word of its text outside quotes and comments."""
-    if spec.node is not None:
-        return {n.id if isinstance(n, A.Name) else n.name for n in A.walk(spec.node)
-                if isinstance(n, A.Name | A.Attr)}
-    return set(_NAME.findall(_NOT_NAMES.sub(" ", spec.formula)))
+    """The names a formula that parsed mentions: its names and field names."""
+    assert spec.node is not None
+    return {n.id if isinstance(n, A.Name) else n.name for n in A.walk(spec.node)
+            if isinstance(n, A.Name | A.Attr)}
 
 
 def check_usage(doc: PolicyDocument, checked: Mapping[str, CheckedDef],
@@ -138,28 +131,31 @@ def check_usage(doc: PolicyDocument, checked: Mapping[str, CheckedDef],
     """The definitions the outputs need, each after those it uses; and a warning for each
     definition and parameter that no output needs.
 
-    ``failed`` names the definitions whose formula did not parse or type: what they use
-    is not known, so a name they mention is not called unused (their mistake has been
-    reported; it is not reported again as warnings). The same holds for derived
-    parameters and invariants whose formula did not parse."""
+    ``failed`` names the definitions whose formula did not parse or type. What they use
+    is not known, and their mistake has been reported: it is not reported again as
+    warnings. So a formula that did not type may use every name it mentions, and one that
+    did not parse (a derived parameter's or an invariant's too) every name it could see."""
+    roots = [n for names in doc.outputs.values() for n in names if n in checked]
     reached = dependency_order(
-        (n for names in doc.outputs.values() for n in names if n in checked),
-        lambda n: sorted(u for u in checked[n].uses if u in checked))
+        roots, lambda n: sorted(u for u in checked[n].uses if u in checked))
     seen = set(reached)
 
     def uses(n: str) -> set[str]:
         cdef = checked[n]
-        return cdef.uses | mentioned_names(cdef.spec) if n in failed else cdef.uses
+        if n not in failed:
+            return cdef.uses
+        spec = cdef.spec
+        if spec.node is not None:
+            return cdef.uses | mentioned_names(spec)
+        ents = VISIBLE_FROM.get(spec.entity, (spec.entity,))
+        return {d for d, s in doc.definitions.items() if s.entity in ents} \
+            | set(doc.parameters)
 
     if failed:
-        seen = set(dependency_order(
-            (n for names in doc.outputs.values() for n in names if n in checked),
-            lambda n: sorted(u for u in uses(n) if u in checked)))
+        seen = set(dependency_order(roots, lambda n: sorted(u for u in uses(n) if u in checked)))
 
     def params_of(spec: DefSpec) -> set[str]:
-        if spec.node is not None:
-            return pseudo_params(doc, spec)
-        return set()
+        return pseudo_params(doc, spec) if spec.node is not None else set(doc.parameters)
 
     used_params: set[str] = set()
     for n in seen:

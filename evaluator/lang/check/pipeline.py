@@ -36,7 +36,7 @@ def check_document(doc: PolicyDocument) -> CheckedPolicy:
     diags.extend(check_shadowing(doc))
     diags.extend(check_citations(doc))
     diags.extend(check_outputs(doc, typer.def_types))
-    order, unused = check_usage(doc, typer.checked)
+    order, unused = check_usage(doc, typer.checked, typer.failed)
     diags.extend(unused)
     checked = CheckedPolicy(doc, typer.checked, typer.types, typer.res, [], order, derived,
                             invariants)
@@ -62,9 +62,12 @@ class Analysis:
 def analyse(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
             ) -> Analysis:
     """Read and check a policy (file, directory or ``ID[@VERSION]``) without raising for
-    its diagnostics. When the document cannot be read at all, the diagnostics are the
-    reader's errors as found (or all it reported)."""
-    doc, diags = load_document(ref, root=root)
+    its diagnostics. When the policy cannot be found, or its document cannot be built,
+    the diagnostics are the reader's errors as found (or all it reported)."""
+    try:
+        doc, diags = load_document(ref, root=root)
+    except PolicyError as exc:  # no such file or directory
+        return Analysis(None, exc.diagnostics, type(exc))
     errors = [d for d in diags if d.is_error]
     if doc is None:
         return Analysis(None, errors or diags or [Diagnostic(f"cannot load `{ref}`")],
