@@ -65,8 +65,8 @@ class TypeChecker(A.NodeVisitor[T.Type]):
         self.checked: dict[str, CheckedDef] = {}
         self.cycles_reported: set[frozenset[str]] = set()
         self.deferred_help: list[tuple[int, Callable[[], str | None]]] = []
-        #: definitions whose formula did not parse or did not type: what they use is
-        #: not known (the usage lint does not call the names they mention unused)
+        #: definitions whose formula did not parse or did not type: what they use is not
+        #: known, so the usage lint does not call unused what they may use
         self.failed: set[str] = set()
 
     # -- diagnostics -----------------------------------------------------------------
