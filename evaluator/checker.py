@@ -1,7 +1,7 @@
 """Old path of :mod:`evaluator.lang.check` (issue 11): the names it had, from their new modules."""
 
 from evaluator.lang.check.graph import dependency_order
-from evaluator.lang.check.infer import Checker, arith_type, parse_type
+from evaluator.lang.check.infer import TypeChecker, parse_type
 from evaluator.lang.check.model import (
     GLOBAL_NAMES,
     OUTPUT_ENTITIES,
@@ -11,6 +11,10 @@ from evaluator.lang.check.model import (
     Resolved,
 )
 from evaluator.lang.check.pipeline import check_document
+from evaluator.lang.typesys import arith_type
+
+#: the old name of the type checker
+Checker = TypeChecker
 
 __all__ = [
     "GLOBAL_NAMES",

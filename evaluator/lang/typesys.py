@@ -243,3 +243,44 @@ def has_entity(t: Type) -> bool:
     if isinstance(t, RecordT):
         return any(has_entity(ft) for _, ft in t.fields)
     return False
+
+
+def arith_type(op: str, lt: Type, rt: Type) -> Type | None:
+    """The result type of ``lt op rt``, or None when the operation is not allowed."""
+    if op == "+":
+        if (lt == DATE and rt == DURATION) or (lt == DURATION and rt == DATE):
+            return DATE
+        if lt == rt == DURATION:
+            return DURATION
+        if lt == rt == TEXT:
+            return TEXT
+        if isinstance(lt, ListT) and isinstance(rt, ListT):
+            j = join(lt, rt)
+            return j
+    if op == "-":
+        if lt == DATE and rt == DURATION:
+            return DATE
+        if lt == rt == DURATION:
+            return DURATION
+    if op in ("+", "-"):
+        if lt == rt and lt in NUMERIC:
+            return lt
+        if lt in (INT, NUMBER) and rt in (INT, NUMBER):
+            return NUMBER
+        return None
+    if op == "*":
+        if (lt == DURATION and rt == INT) or (lt == INT and rt == DURATION):
+            return DURATION
+        if (lt == MONEY and rt in (INT, NUMBER)) or (rt == MONEY and lt in (INT, NUMBER)):
+            return MONEY
+        if lt in (INT, NUMBER) and rt in (INT, NUMBER):
+            return INT if lt == rt == INT else NUMBER
+        return None
+    if op == "/":
+        if lt == MONEY and rt in (INT, NUMBER):
+            return MONEY
+        if lt == rt == MONEY:
+            return NUMBER
+        if lt in (INT, NUMBER) and rt in (INT, NUMBER):
+            return NUMBER
+    return None

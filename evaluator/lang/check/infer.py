@@ -1,36 +1,32 @@
-"""Static checks: names, types, cycles, citations, unused parts.
+"""Type inference: the type of every node of every formula, and what each name means.
 
-The checker walks every formula once, infers the type of every node, resolves every
-name, and records which definitions and parameters each definition uses. It collects
-*all* diagnostics (it never stops at the first) and either returns a
-:class:`CheckedPolicy` or raises :class:`PolicyTypeError` with every one of them.
+:class:`TypeChecker` walks every formula once, infers the type of every node, resolves
+every name, and records which definitions and parameters each definition uses. It
+collects *all* diagnostics of the formulas (it never stops at the first); the other
+passes (:mod:`.params`, :mod:`.lints`) and their order are in :mod:`.pipeline`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
 from collections.abc import Callable
-from typing import Any
 
 from evaluator.errors import Diagnostic
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.builtins import BUILTINS, SignatureError, count_placeholders
-from evaluator.lang.check import cost
-from evaluator.lang.check.graph import dependency_order
 from evaluator.lang.check.model import (
     GLOBAL_NAMES,
     VISIBLE_FROM,
     CheckedDef,
-    CheckedPolicy,
     Resolved,
 )
 from evaluator.lang.document.loader import DefSpec, PolicyDocument
 from evaluator.lang.parser import MAX_DEPTH
+from evaluator.lang.typesys import arith_type
 
-_CITATION = re.compile(r"^(Act )?\d+\(\d+\)(\([a-z]+\))*$|^[A-Z]\d+$")
+__all__ = ["TypeChecker", "parse_type", "with_article"]
 
 
 class _Ctx:
@@ -50,7 +46,10 @@ class _Ctx:
         return None
 
 
-class Checker:
+class TypeChecker(A.NodeVisitor[T.Type]):
+    """Types formulas (:meth:`infer` is the entry of every node; its children go through
+    it too) and collects their diagnostics in :attr:`diags`, in the order found."""
+
     def __init__(self, doc: PolicyDocument) -> None:
         self.doc = doc
         self.diags: list[Diagnostic] = []
@@ -66,6 +65,9 @@ class Checker:
         self.checked: dict[str, CheckedDef] = {}
         self.cycles_reported: set[frozenset[str]] = set()
         self.deferred_help: list[tuple[int, Callable[[], str | None]]] = []
+        #: definitions whose formula did not parse or did not type: what they use is not
+        #: known, so the usage lint does not call unused what they may use
+        self.failed: set[str] = set()
 
     # -- diagnostics -----------------------------------------------------------------
 
@@ -84,32 +86,12 @@ class Checker:
             self.deferred_help.append((len(self.diags), help))
         self.diags.append(diag)
 
-    # -- entry -----------------------------------------------------------------------
-
-    def run(self) -> CheckedPolicy:
-        doc = self.doc
-        # an unknown `entity:` is reported by the schema; such definitions are skipped
-        for name in doc.definitions:
-            self.check_def(name)
-        derived = self.check_derived()
-        invariants = self.check_invariants()
-        self.check_window_tables()
+    def resolve_deferred_help(self) -> None:
+        """Fill in the help of diagnostics whose help waited for every definition."""
         for index, make in self.deferred_help:
             self.diags[index] = dataclasses.replace(self.diags[index], help=make())
-        self.check_shadowing()
-        self.check_citations()
-        self.check_outputs()
-        order = self.check_usage()
-        self.diags.extend(cost.cost_diagnostics(CheckedPolicy(
-            doc, self.checked, self.types, self.res, [], order, derived, invariants)))
-        errors = [d for d in self.diags if d.is_error]
-        warnings = [d for d in self.diags if not d.is_error]
-        if errors:
-            from evaluator.errors import PolicyTypeError
 
-            raise PolicyTypeError(sorted(self.diags, key=_diag_key))
-        return CheckedPolicy(doc, self.checked, self.types, self.res, warnings, order,
-                             derived, invariants)
+    # -- entry -----------------------------------------------------------------------
 
     def check_def(self, root: str) -> None:
         """Type definition ``root`` and, before it, the definitions it uses.
@@ -185,6 +167,7 @@ class Checker:
         if spec.node is None or spec.entity not in T.DEFINITION_ENTITIES:
             self.def_types[name] = T.UNKNOWN  # the loader has said why
             self.checked[name] = CheckedDef(spec, T.UNKNOWN)
+            self.failed.add(name)
             return []
         marks = len(self.diags), len(self.deferred_help), set(self.cycles_reported)
         self.wanted = {}
@@ -195,6 +178,8 @@ class Checker:
             del self.deferred_help[marks[1]:]
             self.cycles_reported = marks[2]
             return list(self.wanted)
+        if any(d.is_error for d in self.diags[marks[0]:]):
+            self.failed.add(name)
         if spec.declared_type:
             want = parse_type(spec.declared_type)
             if want is None:
@@ -219,45 +204,36 @@ class Checker:
     # -- inference -------------------------------------------------------------------
 
     def infer(self, node: A.Node, ctx: _Ctx) -> T.Type:
-        t = self._infer(node, ctx)
+        t = self.visit(node, ctx)
         self.types[id(node)] = t
         return t
 
-    def _infer(self, node: A.Node, ctx: _Ctx) -> T.Type:
-        if isinstance(node, A.Literal):
-            return {"date": T.DATE, "duration": T.DURATION, "month_day": T.MONTH_DAY,
-                    "int": T.INT, "decimal": T.NUMBER, "percent": T.NUMBER, "text": T.TEXT,
-                    "bool": T.BOOL, "null": T.NULL}[node.kind]
-        if isinstance(node, A.Name):
-            return self.name(node, ctx)
-        if isinstance(node, A.Attr):
-            return self.attr(node, ctx)
-        if isinstance(node, A.Unary):
-            return self.unary(node, ctx)
-        if isinstance(node, A.Binary):
-            return self.binary(node, ctx)
-        if isinstance(node, A.If):
-            return self.if_(node, ctx)
-        if isinstance(node, A.Call):
-            return self.call(node, ctx)
-        if isinstance(node, A.ListLit):
-            if len(node.items) == 1 and isinstance(node.items[0], A.Comprehension):
-                return self.infer(node.items[0], ctx)
-            result: T.Type = T.NEVER
-            for item in node.items:
-                it = self.infer(item, ctx)
-                j = T.join(result, it)
-                if j is None:
-                    self.error(ctx, item, f"list mixes `{result}` and `{it}`",
-                               "every element of a list has the same type")
-                    return T.UNKNOWN
-                result = j
-            return T.ListT(result)
-        if isinstance(node, A.RecordLit):
-            return T.RecordT(tuple((k, self.infer(v, ctx)) for k, v in node.fields))
-        if isinstance(node, A.Comprehension):
-            return self.comprehension(node, ctx)
+    def generic_visit(self, node: A.Node, *args: object) -> T.Type:
         raise TypeError(node)  # pragma: no cover
+
+    def visit_Literal(self, node: A.Literal, ctx: _Ctx) -> T.Type:
+        return {"date": T.DATE, "duration": T.DURATION, "month_day": T.MONTH_DAY,
+                "int": T.INT, "decimal": T.NUMBER, "percent": T.NUMBER, "text": T.TEXT,
+                "bool": T.BOOL, "null": T.NULL}[node.kind]
+
+    def visit_ListComp(self, node: A.ListLit, ctx: _Ctx) -> T.Type:
+        # `[e for x in xs]`: the type of the comprehension is recorded too
+        return self.infer(node.items[0], ctx)
+
+    def visit_ListLit(self, node: A.ListLit, ctx: _Ctx) -> T.Type:
+        result: T.Type = T.NEVER
+        for item in node.items:
+            it = self.infer(item, ctx)
+            j = T.join(result, it)
+            if j is None:
+                self.error(ctx, item, f"list mixes `{result}` and `{it}`",
+                           "every element of a list has the same type")
+                return T.UNKNOWN
+            result = j
+        return T.ListT(result)
+
+    def visit_RecordLit(self, node: A.RecordLit, ctx: _Ctx) -> T.Type:
+        return T.RecordT(tuple((k, self.infer(v, ctx)) for k, v in node.fields))
 
     def visible_names(self, ctx: _Ctx) -> list[str]:
         names = [n for n, _ in ctx.locals]
@@ -267,7 +243,7 @@ class Checker:
         names += list(self.doc.parameters) + list(GLOBAL_NAMES)
         return names
 
-    def name(self, node: A.Name, ctx: _Ctx) -> T.Type:
+    def visit_Name(self, node: A.Name, ctx: _Ctx) -> T.Type:
         n = node.id
         narrowed = ctx.narrowed.get(n)
         lt = ctx.local(n)
@@ -284,8 +260,9 @@ class Checker:
                             f"through the accounts, e.g. `latest(a.{n} for a in accounts)`")
                 elif spec.entity == "member" and ctx.entity == "claim":
                     hint = "claims are not attached to a member profile"
-                self.error(ctx, node, f"`{n}` is {_a(spec.entity)} definition and cannot be "
-                           f"used directly in {_a(ctx.entity)} definition", hint, code="name")
+                self.error(ctx, node, f"`{n}` is {with_article(spec.entity)} definition and "
+                           f"cannot be used directly in {with_article(ctx.entity)} definition",
+                           hint, code="name")
                 return T.UNKNOWN
             self.res[id(node)] = Resolved("def", n, spec.entity)
             ctx.uses.add(n)
@@ -322,7 +299,7 @@ class Checker:
                 help_ = f"`{n}` is a field of {other[0]}; reach it through a {other[0]}"
         self.error(ctx, node, f"unknown {what} `{n}`", help_, code="name")
 
-    def attr(self, node: A.Attr, ctx: _Ctx) -> T.Type:
+    def visit_Attr(self, node: A.Attr, ctx: _Ctx) -> T.Type:
         key = _path(node)
         ot = self.infer(node.obj, ctx)
         narrowed = ctx.narrowed.get(key) if key else None
@@ -361,7 +338,7 @@ class Checker:
                    "entity on its left")
         return T.UNKNOWN
 
-    def unary(self, node: A.Unary, ctx: _Ctx) -> T.Type:
+    def visit_Unary(self, node: A.Unary, ctx: _Ctx) -> T.Type:
         t = self.infer(node.operand, ctx)
         if t == T.NEVER:
             return T.NEVER
@@ -386,7 +363,7 @@ class Checker:
     @staticmethod
     def null_help(t: T.Type, ctx: _Ctx | None = None, node: A.Node | None = None) -> str | None:
         if T.is_optional(t):
-            return (Checker.tested_help(ctx, node) if ctx is not None and node is not None
+            return (TypeChecker.tested_help(ctx, node) if ctx is not None and node is not None
                     else None) or \
                 "the value may be null: give a default with `??` or test `!= null` first"
         return None
@@ -402,7 +379,7 @@ class Checker:
                 f"to this use (a call is computed again); make `{text}` a definition and "
                 f"test that name, or give a default with `??`")
 
-    def binary(self, node: A.Binary, ctx: _Ctx) -> T.Type:
+    def visit_Binary(self, node: A.Binary, ctx: _Ctx) -> T.Type:
         op = node.op
         if op in ("and", "or"):
             lt = self.infer(node.left, ctx)
@@ -530,7 +507,7 @@ class Checker:
         elif isinstance(cond, A.Unary) and cond.op == "not":
             self.narrow(cond.operand, ctx, not truth)
 
-    def if_(self, node: A.If, ctx: _Ctx) -> T.Type:
+    def visit_If(self, node: A.If, ctx: _Ctx) -> T.Type:
         ct = self.infer(node.cond, ctx)
         self.want_bool(ctx, node.cond, ct, "`if`")
         if isinstance(node.cond, A.Literal) and node.cond.kind == "bool":
@@ -551,7 +528,7 @@ class Checker:
             return T.UNKNOWN
         return j
 
-    def comprehension(self, node: A.Comprehension, ctx: _Ctx) -> T.Type:
+    def visit_Comprehension(self, node: A.Comprehension, ctx: _Ctx) -> T.Type:
         it = self.infer(node.iterable, ctx)
         if it == T.NEVER:
             elem: T.Type = T.NEVER
@@ -581,7 +558,7 @@ class Checker:
         ctx.locals.pop()
         return T.ListT(et)
 
-    def call(self, node: A.Call, ctx: _Ctx) -> T.Type:
+    def visit_Call(self, node: A.Call, ctx: _Ctx) -> T.Type:
         b = BUILTINS.get(node.func)
         arg_types = [self.infer(a, ctx) for a in node.args]
         if b is None:
@@ -615,245 +592,21 @@ class Checker:
                                "give one value after the template for each `{}`")
         return result
 
-    # -- parameters: derived values, invariants, tables ---------------------------------
+    # -- parameters: derived values and invariants --------------------------------------
 
-    def pseudo_params(self, spec: DefSpec) -> set[str]:
-        """The parameters a derived-parameter formula names."""
-        assert spec.node is not None
-        return {n.id for n in A.walk(spec.node)
-                if isinstance(n, A.Name) and n.id in self.doc.parameters}
 
     def check_pseudo(self, spec: DefSpec) -> CheckedDef:
         ctx = _Ctx(spec)
         t = self.infer(spec.node, ctx) if spec.node is not None else T.UNKNOWN
         return CheckedDef(spec, t, ctx.uses, ctx.params)
 
-    def check_derived(self) -> dict[str, CheckedDef]:
-        """Type derived parameters and order them so each follows those it uses."""
-        found: dict[str, CheckedDef] = {}
-        for name, p in self.doc.parameters.items():
-            if p.derived is None:
-                continue
-            cdef = self.check_pseudo(p.derived)
-            found[name] = cdef
-            if cdef.type != T.NEVER and not T.assignable(cdef.type, p.type):
-                self.diags.append(Diagnostic(
-                    f"formula is `{cdef.type}` but the parameter is {_a(p.type_name)}",
-                    p.derived.span(), where=f"parameter `{name}`", provision=p.provision,
-                    source=p.derived.source, code="type"))
-
-        def cycle(path: list[str]) -> None:
-            spec = found[path[-1]].spec
-            self.diags.append(Diagnostic(
-                "derived parameters depend on each other in a cycle: "
-                + " -> ".join(f"`{c}`" for c in path), spec.span(),
-                where=f"parameter `{path[-1]}`", source=spec.source, code="cycle"))
-
-        order = dependency_order(
-            found, lambda n: sorted(u for u in found[n].params if u in found), cycle)
-        return {n: found[n] for n in order}
-
-    def check_invariants(self) -> dict[str, CheckedDef]:
-        out: dict[str, CheckedDef] = {}
-        for name, inv in self.doc.invariants.items():
-            cdef = self.check_pseudo(inv.check)
-            if cdef.type not in (T.BOOL, T.ListT(T.TEXT), T.ListT(T.NEVER), T.NEVER) \
-                    and not T.is_unknown(cdef.type):
-                self.diags.append(Diagnostic(
-                    f"invariant `{name}` is `{cdef.type}`; it must be a Bool or a list of texts",
-                    inv.check.span(), where=f"invariant `{name}`", source=inv.check.source,
-                    code="type", help="a Bool fails when false; each text of a list is "
-                    "reported as a problem"))
-                continue
-            out[name] = cdef
-        return out
-
-    def check_window_tables(self) -> None:
-        """Rows of a windows table must cover every day of the year exactly once."""
-        from evaluator.lang.values import MonthDay
-
-        for name, p in self.doc.parameters.items():
-            cols = dict(p.columns)
-            if p.type_name != "table" or cols.get("unclaimed_from") != "month_day" \
-                    or cols.get("unclaimed_to") != "month_day" or not p.value:
-                continue
-            days = [MonthDay(m, d) for m in range(1, 13)
-                    for d in range(1, _DAYS_2024[m - 1] + 1)]
-            owners: dict[MonthDay, list[int]] = {md: [] for md in days}
-            for i, row in enumerate(p.value):
-                lo, hi = row.get("unclaimed_from"), row.get("unclaimed_to")
-                if lo is None or hi is None:
-                    continue
-                for md in days:
-                    inside = lo <= md <= hi if lo <= hi else (md >= lo or md <= hi)
-                    if inside:
-                        owners[md].append(i + 1)
-            for problem in _runs(days, owners):
-                self.diags.append(Diagnostic(
-                    problem, p.span or p.key_span, where=f"parameter `{name}`",
-                    provision=p.provision, source=p.source, code="conflict",
-                    help="each day of the year must fall in exactly one row "
-                         "(`unclaimed_from`..`unclaimed_to`, both inclusive)"))
-
-    # -- whole-policy checks -----------------------------------------------------------
-
-    def check_shadowing(self) -> None:
-        for name, spec in self.doc.definitions.items():
-            clash = None
-            if name in self.doc.parameters:
-                clash = "a parameter"
-            elif name in GLOBAL_NAMES:
-                clash = "a built-in name"
-            elif name in T.ENTITY_FIELDS.get(spec.entity, {}):
-                clash = f"a field of {spec.entity}"
-            if clash:
-                self.diags.append(Diagnostic(
-                    f"definition `{name}` has the same name as {clash}", spec.key_span,
-                    where=f"definition `{name}`", provision=spec.provision,
-                    source=spec.source, code="name", help="rename one of them"))
-
-    def check_citations(self) -> None:
-        doc = self.doc
-        if not doc.provisions:
-            return
-        known = set(doc.provisions) | set(doc.interpretations)
-
-        def check(citation: str | None, where: str, span: Any, source: Any,
-                  positions: Any) -> None:
-            if not citation:
-                return
-            offset = 0
-            for raw in citation.split(";"):
-                part = raw.strip()
-                start = offset + len(raw) - len(raw.lstrip())
-                offset += len(raw) + 1
-                at = (positions.span(start, start + len(part)) if positions is not None
-                      and getattr(positions, "value", citation) == citation else span)
-                base = part
-                while base not in known and re.search(r"\([a-z]+\)$", base):
-                    base = re.sub(r"\([a-z]+\)$", "", base)
-                if base in known:
-                    continue
-                sugg = difflib.get_close_matches(part, sorted(known), n=1)
-                self.diags.append(Diagnostic(
-                    f"`{part}` is not a provision or interpretation this policy declares",
-                    at, where=where, source=source, code="provision",
-                    help=(f"did you mean `{sugg[0]}`?" if sugg else
-                          "declare it under `provisions:` or `interpretations:`")))
-
-        for name, spec in doc.definitions.items():
-            check(spec.provision, f"definition `{name}`", spec.key_span, spec.source,
-                  spec.provision_positions)
-        for name, p in doc.parameters.items():
-            check(p.provision, f"parameter `{name}`", p.key_span, p.source,
-                  p.provision_positions)
-
-    def check_outputs(self) -> None:
-        doc = self.doc
-        for entity, names in doc.outputs.items():
-            for n in names:
-                span = doc.output_spans.get((entity, n))
-                spec = doc.definitions.get(n)
-                if spec is None and n in doc.declared:
-                    continue  # declared but unusable: the loader has said why
-                if spec is None:
-                    sugg = difflib.get_close_matches(n, list(doc.definitions), n=1)
-                    self.diags.append(Diagnostic(
-                        f"output `{n}` is not a definition", span, where=f"outputs.{entity}",
-                        code="name", source=doc.sources.get(span.file) if span else None,
-                        help=f"did you mean `{sugg[0]}`?" if sugg else None))
-                    continue
-                if spec.entity not in T.DEFINITION_ENTITIES:
-                    continue  # the schema has reported the unknown entity
-                if spec.entity not in VISIBLE_FROM.get(entity, ()):
-                    self.diags.append(Diagnostic(
-                        f"output `{n}` is {_a(spec.entity)} definition, not {_a(entity)} one",
-                        span, where=f"outputs.{entity}", code="name",
-                        source=doc.sources.get(span.file) if span else None))
-                    continue
-                t = self.def_types.get(n, T.NEVER)
-                if T.has_entity(t):
-                    self.diags.append(Diagnostic(
-                        f"output `{n}` is `{t}`, which cannot be written out", span,
-                        where=f"outputs.{entity}", code="type", source=doc.sources.get(span.file) if span else None,
-                        help="output dates, numbers, text, lists or records of those"))
-
-    def check_usage(self) -> list[str]:
-        doc = self.doc
-        checked = self.checked
-        reached = dependency_order(
-            (n for names in doc.outputs.values() for n in names if n in checked),
-            lambda n: sorted(u for u in checked[n].uses if u in checked))
-        seen = set(reached)
-        used_params: set[str] = set()
-        for n in seen:
-            used_params |= self.checked[n].params
-        # an invariant uses the parameters it checks
-        for inv in doc.invariants.values():
-            if inv.check.node is not None:
-                used_params |= self.pseudo_params(inv.check)
-        # a derived parameter uses the parameters of its formula
-        todo = list(used_params)
-        while todo:
-            p = self.doc.parameters.get(todo.pop())
-            if p is not None and p.derived is not None and p.derived.node is not None:
-                for q in self.pseudo_params(p.derived):
-                    if q not in used_params:
-                        used_params.add(q)
-                        todo.append(q)
-        for name, spec in doc.definitions.items():
-            if name not in seen:
-                self.diags.append(Diagnostic(
-                    f"definition `{name}` is never used", spec.key_span,
-                    where=f"definition `{name}`", provision=spec.provision, severity="warning",
-                    source=spec.source, code="unused",
-                    help="no output depends on it; remove it or use it"))
-        for name, p in doc.parameters.items():
-            if name not in used_params:
-                self.diags.append(Diagnostic(
-                    f"parameter `{name}` is never used", p.key_span,
-                    where=f"parameter `{name}`", provision=p.provision, severity="warning",
-                    source=p.source, code="unused",
-                    help="no output depends on it; remove it or use it in a formula"))
-        return reached
-
-
 #: prefix of the keys under which :attr:`_Ctx.narrowed` remembers expressions that are not
 #: names but were tested with `!= null` (they are not narrowed; the hint says why)
 _TESTED = "\0tested:"
 
-_DAYS_2024 = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def _runs(days: list[Any], owners: dict[Any, list[int]]) -> list[str]:
-    """Gaps and overlaps of a windows table, as runs of consecutive days."""
-    problems: list[str] = []
-    i = 0
-    while i < len(days):
-        rows = owners[days[i]]
-        if len(rows) == 1:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(days) and owners[days[j + 1]] == rows:
-            j += 1
-        span = f"{days[i]}" if i == j else f"{days[i]} to {days[j]}"
-        if not rows:
-            problems.append(f"no row covers {span}")
-        else:
-            problems.append(f"{span} falls in rows {', '.join(map(str, rows))}")
-        i = j + 1
-    return problems
-
-
-def _a(word: str) -> str:
+def with_article(word: str) -> str:
+    """``word`` with its indefinite article: ``an account``, ``a member``."""
     return ("an " if word[:1].lower() in "aeiou" else "a ") + word
-
-
-def _diag_key(d: Diagnostic) -> tuple[str, int, int]:
-    if d.span is None:
-        return ("", 0, 0)
-    return (d.span.file, d.span.line, d.span.col)
 
 
 def _path(node: A.Node) -> str | None:
@@ -868,47 +621,6 @@ def _path(node: A.Node) -> str | None:
 def _compare_help(lt: T.Type, rt: T.Type) -> str | None:
     if T.MONTH_DAY in (lt, rt) and T.DATE in (lt, rt):
         return "turn the date into a day of the year with `month_day(d)`"
-    return None
-
-
-def arith_type(op: str, lt: T.Type, rt: T.Type) -> T.Type | None:
-    """The result type of ``lt op rt``, or None when the operation is not allowed."""
-    if op == "+":
-        if (lt == T.DATE and rt == T.DURATION) or (lt == T.DURATION and rt == T.DATE):
-            return T.DATE
-        if lt == rt == T.DURATION:
-            return T.DURATION
-        if lt == rt == T.TEXT:
-            return T.TEXT
-        if isinstance(lt, T.ListT) and isinstance(rt, T.ListT):
-            j = T.join(lt, rt)
-            return j
-    if op == "-":
-        if lt == T.DATE and rt == T.DURATION:
-            return T.DATE
-        if lt == rt == T.DURATION:
-            return T.DURATION
-    if op in ("+", "-"):
-        if lt == rt and lt in T.NUMERIC:
-            return lt
-        if lt in (T.INT, T.NUMBER) and rt in (T.INT, T.NUMBER):
-            return T.NUMBER
-        return None
-    if op == "*":
-        if (lt == T.DURATION and rt == T.INT) or (lt == T.INT and rt == T.DURATION):
-            return T.DURATION
-        if (lt == T.MONEY and rt in (T.INT, T.NUMBER)) or (rt == T.MONEY and lt in (T.INT, T.NUMBER)):
-            return T.MONEY
-        if lt in (T.INT, T.NUMBER) and rt in (T.INT, T.NUMBER):
-            return T.INT if lt == rt == T.INT else T.NUMBER
-        return None
-    if op == "/":
-        if lt == T.MONEY and rt in (T.INT, T.NUMBER):
-            return T.MONEY
-        if lt == rt == T.MONEY:
-            return T.NUMBER
-        if lt in (T.INT, T.NUMBER) and rt in (T.INT, T.NUMBER):
-            return T.NUMBER
     return None
 
 
