@@ -28,8 +28,8 @@ The same members, seed, assumptions and options give byte-identical files, whate
 ``chunk_members`` is. Four independent streams ``Generator(PCG64(child))`` are spawned
 from ``SeedSequence(seed)``: one for members, one for deposit accounts, one for the
 optional gift-card/prepaid rows and one for FX rates. Every member consumes exactly
-:data:`_MEMBER_DRAWS` uniforms of the member stream and every account
-:data:`_ACCOUNT_DRAWS` of the account stream (all distributions are inverse-CDF
+:data:`.builder._MEMBER_DRAWS` uniforms of the member stream and every account
+:data:`.builder._ACCOUNT_DRAWS` of the account stream (all distributions are inverse-CDF
 transforms of uniforms), members are generated in order, and a member's rows are
 never split across chunks, so cutting the member sequence into chunks of any size
 consumes the streams identically. Adding ``kinds`` or ``missing_rates`` changes
