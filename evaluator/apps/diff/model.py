@@ -8,9 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluator.lang.document.loader import (
-    PolicyDocument,
-)
+from evaluator.lang.document.loader import PolicyDocument
 from evaluator.span import Span
 
 EXIT_SAME, EXIT_DIFFERENT, EXIT_INVALID = 0, 1, 2
