@@ -1,0 +1,45 @@
+"""`unclaimed check`: its arguments, and checking policies with every diagnostic printed
+(text or JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, TextIO
+
+from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, plural
+from evaluator.policy import check_policy
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``check`` to the CLI's subparsers."""
+    ck = sub.add_parser("check", help="static checks with file:line:col diagnostics",
+                        description="Parse and check policies; print every diagnostic.")
+    ck.add_argument("paths", nargs="+", metavar="PATH",
+                    help="policy file, directory or ID[@VERSION]")
+    ck.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    ck.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``unclaimed check``: 0 no errors, 2 a policy has errors (or warnings, with --strict)."""
+    worst = EXIT_OK
+    report: list[dict[str, object]] = []
+    for path in args.paths:
+        diags = check_policy(path)
+        errors = [d for d in diags if d.is_error or args.strict]
+        warnings = [d for d in diags if not (d.is_error or args.strict)]
+        if errors:
+            worst = EXIT_INVALID
+        if args.format == "json":
+            report.append({"path": path, "ok": not errors,
+                           "diagnostics": [d.to_json() for d in diags]})
+            continue
+        for d in diags:
+            print(d.render() + "\n", file=out)
+        status = "ok" if not errors else "invalid"
+        print(f"{path}: {status}: {plural(len(errors), 'error')}, "
+              f"{plural(len(warnings), 'warning')}", file=out)
+    if args.format == "json":
+        out.write(json.dumps(report, indent=2) + "\n")
+    return worst

@@ -1,0 +1,77 @@
+"""What every command of the `unclaimed` command line shares: exit statuses (the codes
+and, per command, what each means, shown in its --help), the argument parser class that
+exits 2 on bad usage, and small helpers for arguments and messages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from evaluator.errors import Diagnostic, PolicyError
+
+EXIT_OK, EXIT_RECORD_ERRORS, EXIT_INVALID = 0, 1, 2
+
+
+#: per command, what each exit status means (shown in its --help and in README.md)
+EXIT_CODES: dict[str, tuple[str, str, str]] = {
+    "evaluate": ("every record was evaluated",
+                 "some records are in errors (every other record is still evaluated)",
+                 "invalid policy, parameter or input as a whole, bad usage, or an "
+                 "output that cannot be written"),
+    "check": ("no errors (warnings allowed, unless --strict)", "not used",
+              "a policy has errors (or warnings, with --strict), or bad usage"),
+    "test": ("every case passed (and, with --require-coverage, coverage is complete)",
+             "a case failed or could not run, or coverage is incomplete under "
+             "--require-coverage",
+             "invalid policy, no cases found, bad usage, or JUnit file not writable"),
+    "compare": ("the outputs were written (record errors are counted in them)", "not used",
+                "invalid policy, parameter, assumptions or table, or bad usage"),
+    "diff": ("the two policies are identical in substance", "a difference was found",
+             "either policy is invalid, or bad usage"),
+    "replay": ("the results match the record", "a difference was found",
+               "the record or the policy is unusable, or bad usage"),
+    "generate": ("the portfolio and its FX table were written", "not used",
+                 "bad argument or assumptions, or an unwritable path"),
+}
+
+
+def exit_epilog(command: str) -> str:
+    """The `exit status:` section of a command's --help."""
+    lines = ["exit status:"]
+    lines += [f"  {code}  {text}" for code, text in enumerate(EXIT_CODES[command])]
+    return "\n".join(lines)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions as usual; texts of several lines (the exit-status epilog) are
+    kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors print the usage and exit 2 (EXIT_INVALID)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``--param NAME=VALUE`` options as a mapping; a malformed one is a parameter error."""
+    params: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise PolicyError(Diagnostic(f"--param `{pair}`: expected NAME=VALUE",
+                                         code="parameter"))
+        params[name.strip()] = value.strip()
+    return params
+
+
+def plural(n: int, word: str) -> str:
+    """``1 error``, ``2 errors``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -1,0 +1,62 @@
+"""`unclaimed compare`: its arguments, and running several policies over one snapshot
+table with the outputs written to a folder."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, parse_params
+from evaluator.errors import one_line
+from evaluator.policy import load_policy
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``compare`` to the CLI's subparsers."""
+    cp = sub.add_parser("compare", help="several policies over one portfolio: differences, "
+                        "yearly projections, a report",
+                        description="Run every policy over the same snapshot table and write "
+                        "accounts.csv, yearly.csv, report.html and summary.md to DIR.")
+    cp.add_argument("--policy", action="append", required=True, dest="policies",
+                    help="policy file, directory or ID[@VERSION]; the first is the reference "
+                    "(repeat for each policy)")
+    cp.add_argument("--facts", required=True, help="snapshot table (.csv or .parquet)")
+    cp.add_argument("--fx", help="FX rates table (CSV: currency,date,rate)")
+    cp.add_argument("--as-of", required=True, dest="as_of", help="YYYY-MM-DD")
+    cp.add_argument("--horizon", type=int, default=None,
+                    help="last year projected (default: the as-of year + 15)")
+    cp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    cp.add_argument("--assumptions", help="YAML file of assumed figures (see the written "
+                    "assumptions.yaml for the names and defaults)")
+    cp.add_argument("--trace-limit", type=int, default=200, dest="trace_limit",
+                    help="accounts per policy traced to their first diverging definition")
+    cp.add_argument("--out", required=True, help="folder for the outputs")
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``unclaimed compare``: 0 the outputs were written, 2 invalid."""
+    from evaluator.apps.compare import compare, read_assumptions, write
+    from evaluator.backends.columnar import read_table
+    from evaluator.errors import Unsupported
+    from evaluator.policy import as_date
+
+    try:
+        policies = [load_policy(p) for p in args.policies]
+        table = read_table(args.facts, fx=args.fx)
+        day = as_date(args.as_of)
+        horizon = args.horizon if args.horizon is not None else day.year + 15
+        result = compare(policies, table, day, horizon, parse_params(args.param),
+                         read_assumptions(args.assumptions), trace_limit=args.trace_limit)
+        errors = len(table.errors) + int(result.runs[0].result.frame
+                                         .get_column("__error").is_not_null().sum())
+        written = write(result, args.out, table.source, table.sha256, errors)
+    except ValueError as exc:
+        print(f"error: {one_line(str(exc))}", file=err)
+        return EXIT_INVALID
+    except Unsupported as exc:
+        print(f"error: {args.facts}: `compare` runs on the columnar backend, which cannot "
+              f"read this table ({exc})", file=err)
+        return EXIT_INVALID
+    for path in written:
+        print(path, file=out)
+    return EXIT_OK

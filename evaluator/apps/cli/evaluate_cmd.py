@@ -1,0 +1,315 @@
+"""`unclaimed evaluate`: its arguments, and applying a policy to facts (a profile or a
+snapshot table) with every output it writes: standard output or --out (atomically), a
+large table's determinations in chunks with the portfolio outputs beside them,
+--record, --errors, and the record errors summarised on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, EXIT_RECORD_ERRORS, parse_params
+from evaluator.errors import one_line
+from evaluator.facts import FactsError, load_facts
+from evaluator.policy import load_policy
+
+#: record errors shown in full on stderr before they are counted by message
+FIRST_ERRORS = 20
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``evaluate`` to the CLI's subparsers."""
+    ev = sub.add_parser("evaluate", help="determinations for every account and claim",
+                        description="Apply a policy to facts and print a determination for "
+                        "every account and claim.")
+    ev.add_argument("--policy", required=True,
+                    help="policy file, policy directory, or ID[@VERSION] under policies/")
+    ev.add_argument("--facts", required=True,
+                    help="full profile (.json) or snapshot table (.csv or .parquet)")
+    ev.add_argument("--fx", help="FX rates table (CSV: currency,date,rate)")
+    ev.add_argument("--as-of", required=True, dest="as_of", help="YYYY-MM-DD")
+    ev.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a policy parameter for this run (repeatable)")
+    ev.add_argument("--format", choices=("json", "csv", "table"), default="json")
+    ev.add_argument("--explain", nargs="?", const="*", default=None, metavar="ACCOUNT_ID",
+                    help="add a trace (definitions used, values, provisions) to each account, "
+                    "or only to ACCOUNT_ID, whose member is re-run through the scalar path")
+    ev.add_argument("--out", help="write the output to this file instead of standard output; "
+                    "for a snapshot table, a .csv or .parquet FILE receives the "
+                    "determinations directly, evaluated in member-consistent chunks")
+    ev.add_argument("--backend", choices=("auto", "scalar", "columnar"), default="auto",
+                    help="auto: columnar for snapshot tables, scalar for full profiles")
+    ev.add_argument("--record", metavar="FILE",
+                    help="also write a self-contained decision record (policy files, "
+                    "parameters, as-of date, facts, results) that `unclaimed replay` "
+                    "re-evaluates")
+    ev.add_argument("--chunk-rows", type=int, default=None, dest="chunk_rows",
+                    help="rows per chunk when writing a large table's determinations "
+                    "(default 1,000,000); at least 10,000 are taken: smaller chunks cost "
+                    "more in fixed work per chunk than they save in memory")
+    ev.add_argument("--wide", action="store_true",
+                    help="--format table: cells in full (no cut with `…`), trace lines too")
+    ev.add_argument("--errors", metavar="FILE", dest="errors_file",
+                    help="write every record error to FILE as JSON lines (stderr shows the "
+                    f"first {FIRST_ERRORS} and a count per message)")
+
+
+_TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``unclaimed evaluate``: 0 every record evaluated, 1 some in errors, 2 invalid."""
+    from evaluator.apps.portfolio import MIN_CHUNK_ROWS, check_chunk_rows
+
+    if args.explain is not None and args.format == "csv":
+        print("error: --explain cannot be shown in --format csv (one row per account); "
+              "use --format json or --format table", file=err)
+        return EXIT_INVALID
+    if args.explain is not None and args.out \
+            and str(args.out).lower().endswith(_TABLE_SUFFIXES):
+        print(f"error: --explain cannot be written to {args.out} (determinations only); "
+              "use --out FILE.json, or --format table", file=err)
+        return EXIT_INVALID
+    is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES)
+    try:
+        check_chunk_rows(args.chunk_rows)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_INVALID
+    if args.chunk_rows is not None and args.chunk_rows < MIN_CHUNK_ROWS:
+        print(f"note: --chunk-rows {args.chunk_rows:,} raised to {MIN_CHUNK_ROWS:,}: each "
+              "chunk has a fixed cost, and smaller chunks would cost more time than they "
+              "save memory", file=err)
+        args.chunk_rows = MIN_CHUNK_ROWS
+    policy = load_policy(args.policy)
+    params = parse_params(args.param)
+    if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
+            and not args.explain:
+        from evaluator.errors import Unsupported
+
+        try:
+            return _evaluate_to_file(policy, args, params, err)
+        except Unsupported as exc:
+            print(f"error: the columnar backend cannot read this table ({exc}); "
+                  "use --backend scalar", file=err)
+            return EXIT_INVALID
+    facts: object = None
+    if is_table and args.backend != "scalar" and args.explain != "*":
+        from evaluator.backends.columnar import read_table
+        from evaluator.errors import Unsupported
+
+        try:
+            facts = read_table(args.facts, fx=args.fx)
+        except Unsupported as exc:
+            if args.backend == "columnar":
+                raise FactsError(f"{args.facts}: the columnar backend cannot read this "
+                                 f"table ({exc}); use --backend scalar") from None
+            facts = None  # beyond what the columnar backend takes: read it row by row
+    if facts is None:
+        facts = load_facts(args.facts, fx=args.fx)
+    explain_all = args.explain == "*"
+    result = policy.evaluate(facts, as_of=args.as_of, params=params,
+                             explain=explain_all, backend=args.backend
+                             if not (explain_all and args.backend == "columnar")
+                             else "scalar")
+    if args.explain not in (None, "*"):
+        _explain_one(policy, facts, args, params, result)
+    for w in result.warnings:
+        print(w.render(), file=err)
+    where = _errors_where(args)
+    if args.format == "json":
+        text = result.to_json() + "\n"
+    elif args.format == "csv":
+        text = result.to_csv()
+    else:
+        from evaluator.backends.results import trace_uses
+
+        uses = trace_uses(policy.checked.defs) if args.explain is not None else None
+        text = result.to_table(wide=args.wide, uses=uses, first_errors=FIRST_ERRORS,
+                               errors_where=where)
+    if (args.format != "json" or args.out) and args.format != "table":
+        _print_errors(result.errors, where, err)
+    if not _write_errors(args, result.errors, err):
+        return EXIT_INVALID
+    if args.record:
+        from evaluator.apps.records import write_record
+
+        try:
+            write_record(args.record, policy, args.facts, args.fx, args.as_of, params,
+                         result, args.backend)
+        except (OSError, UnicodeError) as exc:
+            return _record_failed(args.record, exc, err)
+    if args.out:
+        from evaluator.atomic import Outputs, WriteError
+
+        with Outputs() as outs:  # complete or not at all; no stale portfolio file beside
+            tmp = outs.add(args.out)
+            try:
+                tmp.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise WriteError(args.out, exc) from None
+            if str(args.out).lower().endswith(_TABLE_SUFFIXES):
+                outs.drop(portfolio_path(Path(args.out)))
+            outs.commit()
+    else:
+        out.write(text)
+    return EXIT_RECORD_ERRORS if result.errors else EXIT_OK
+
+
+def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict[str, str],
+                 result: Any) -> None:
+    """Re-run the member of one account through the scalar path and attach its trace."""
+    from evaluator.facts import facts_from_json
+
+    target = args.explain
+    det = next((a for a in result.accounts if a.account_id == target), None)
+    if det is None:
+        raise FactsError(f"--explain {target}: no evaluated account with that id")
+    member_facts = _member_facts(facts, det.member_id)
+    if member_facts is None:
+        member_facts = facts_from_json({"members": []})
+    traced = policy.evaluate(member_facts, as_of=args.as_of, params=params, explain=True,
+                             backend="scalar")
+    again = next(a for a in traced.accounts if a.account_id == target)
+    if again.values != det.values:  # pragma: no cover - the differential tests guard this
+        raise FactsError(f"--explain {target}: the scalar path disagrees with the result")
+    det.trace = again.trace
+
+
+def _member_facts(facts: Any, member_id: str) -> Any:
+    import dataclasses
+
+    from evaluator.facts.model import Facts
+
+    if isinstance(facts, Facts):
+        members = tuple(m for m in facts.members if m.member_id == member_id)
+        return dataclasses.replace(facts, members=members, claims=(), errors=())
+    from evaluator.backends.columnar import Table
+
+    if isinstance(facts, Table) and facts.raw is not None:  # a table read by polars
+        import polars as pl
+
+        from evaluator.backends.columnar import table_from_frame
+
+        rows = facts.raw.filter(pl.col("member_id").str.strip_chars() == member_id)
+        return table_from_frame(rows, facts.fx_rates, facts.source).to_facts()
+    return None
+
+
+def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, str],
+                      err: TextIO) -> int:
+    from evaluator.apps.portfolio import Progress, evaluate_file
+    from evaluator.apps.records import file_sha256
+    from evaluator.atomic import Outputs, WriteError
+    from evaluator.lang.values import to_json_value
+    from evaluator.policy import as_date, param_json
+
+    day = as_date(args.as_of)
+    specs, warnings = policy.run_params(params)
+    for w in warnings:
+        print(w.render(), file=err)
+    target = Path(args.out)
+    side = portfolio_path(target)
+    with Outputs() as outs:
+        # both temporaries made first: an unwritable target fails before the evaluation
+        outs.add(target)
+        side_tmp = outs.add(side)
+        summary = evaluate_file(policy, args.facts, args.fx, day, specs, target,
+                                chunk_rows=args.chunk_rows, progress=Progress(err),
+                                fallback=args.backend != "columnar",
+                                scalar=args.backend == "scalar", outputs=outs)
+        values = None
+        if summary.portfolio is None:
+            outs.drop(side)  # a previous run's file would describe other determinations
+        else:
+            # the portfolio-level outputs (5(2)) are not rows: beside the file, as JSON,
+            # with what ties them to these determinations
+            values = {k: to_json_value(v) for k, v in summary.portfolio.items()}
+            doc = {"policy": policy.info(), "as_of": day.isoformat(),
+                   "parameters": {n: param_json(s) for n, s in sorted(specs.items())},
+                   "portfolio": values,
+                   "determinations": {"file": target.name,
+                                      "sha256": file_sha256(outs.temporary(target)),
+                                      "rows": summary.determinations}}
+            try:
+                side_tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
+                                    encoding="utf-8")
+            except OSError as exc:
+                raise WriteError(side, exc) from None
+        outs.commit()
+    _print_errors(summary.errors, _errors_where(args), err)
+    if not _write_errors(args, summary.errors, err):
+        return EXIT_INVALID
+    print(f"{args.out}: {summary.determinations:,} determinations, "
+          f"{len(summary.errors):,} errors, {summary.accounts:,} rows in "
+          f"{summary.chunks} chunk{'s' if summary.chunks != 1 else ''}, "
+          f"{summary.seconds:.1f} s", file=err)
+    if values is not None:
+        shown = ", ".join(f"{k} {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
+        print(f"{side}: portfolio {shown}", file=err)
+    if args.record:
+        from evaluator.apps.portfolio import DEFAULT_CHUNK_ROWS
+        from evaluator.apps.records import table_result, write_record
+
+        try:  # the determinations file is referenced by its sha256, not inlined
+            doc = table_result(policy, day.isoformat(), specs,
+                               {"source": args.facts, "sha256": file_sha256(args.facts)},
+                               summary, Path(args.out), Path(args.out).name)
+            write_record(args.record, policy, args.facts, args.fx, args.as_of, params, doc,
+                         args.backend, determinations=doc["determinations"],
+                         chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
+        except (OSError, UnicodeError) as exc:
+            return _record_failed(args.record, exc, err)
+    return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
+
+
+def _record_failed(path: str, exc: Exception, err: TextIO) -> int:
+    """A decision record that could not be written: one line with the reason, exit 2."""
+    from evaluator.atomic import WriteError
+
+    reason = exc.reason if isinstance(exc, WriteError) else (
+        getattr(exc, "strerror", None) or exc)
+    print(f"error: cannot write the record {one_line(path)}: {one_line(str(reason))}",
+          file=err)
+    return EXIT_INVALID
+
+
+def _errors_where(args: argparse.Namespace) -> str:
+    """Where the full list of record errors is, for the line after their summary."""
+    if args.errors_file:
+        return f"{args.errors_file} (JSON lines)"
+    if args.format == "json":
+        return "the `errors` of the JSON output" + (f" ({args.out})" if args.out else "")
+    return "use --errors FILE (JSON lines) or --format json"
+
+
+def _print_errors(errors: Sequence[Any], where: str, err: TextIO) -> None:
+    """The first record errors in full on stderr, then a count per message."""
+    from evaluator.backends.results import summarize_errors
+
+    for line in summarize_errors(errors, FIRST_ERRORS).lines(where):
+        print(line, file=err)
+
+
+def _write_errors(args: argparse.Namespace, errors: Sequence[Any], err: TextIO) -> bool:
+    """--errors FILE: every record error as JSON lines, written atomically."""
+    if not args.errors_file:
+        return True
+    from evaluator.atomic import write_text
+    from evaluator.backends.results import errors_jsonl
+
+    try:
+        write_text(args.errors_file, errors_jsonl(errors))
+    except OSError as exc:
+        print(f"error: cannot write {args.errors_file}: {exc.strerror or exc}", file=err)
+        return False
+    return True
+
+
+def portfolio_path(out: Path) -> Path:
+    """Where `evaluate --out FILE` writes the portfolio outputs: FILE.portfolio.json
+    without FILE's own suffix."""
+    return out.with_name(out.stem + ".portfolio.json")
