@@ -113,6 +113,33 @@ def _cancel(thread: threading.Thread) -> None:
                                                    ctypes.py_object(_Cancelled))
 
 
+#: a call blocked without using the processor (reading a FIFO, say) is given up after
+#: this many times its limit of processor time, or a minute, whichever is longer
+WALL_FACTOR = 6
+
+
+def _join_within(thread: threading.Thread, limit: float) -> None:
+    """Wait for ``thread`` while it has used at most ``limit`` seconds of processor time
+    (its own clock, so a machine busy with other work does not make a linear check look
+    like a hang), and at most ``WALL_FACTOR * limit`` seconds (a minute at least) of wall
+    time for a call that blocks without computing."""
+    wall = max(limit * WALL_FACTOR, 60.0)
+    start = time.perf_counter()
+    try:
+        clock: int | None = time.pthread_getcpuclockid(thread.ident or 0)
+    except (AttributeError, OSError):  # no per-thread clocks here: wall time only
+        clock = None
+    while thread.is_alive():
+        thread.join(0.05)
+        try:
+            used = (time.clock_gettime(clock) if clock is not None
+                    else time.perf_counter() - start)
+        except OSError:  # the thread ended between the join and the reading
+            return
+        if used > limit or time.perf_counter() - start > wall:
+            return
+
+
 def run_limited(fn: Callable[..., Any], /, *args: Any, limit: float = TIME_LIMIT,
                 memory: bool = False, on_timeout: Callable[[], None] | None = None,
                 **kwargs: Any) -> Outcome:
@@ -139,7 +166,7 @@ def run_limited(fn: Callable[..., Any], /, *args: Any, limit: float = TIME_LIMIT
         tracemalloc.reset_peak()
     thread = threading.Thread(target=target, name="hostile-call", daemon=True)
     thread.start()
-    thread.join(limit)
+    _join_within(thread, limit)
     if thread.is_alive():
         out.timed_out = True
         _cancel(thread)
