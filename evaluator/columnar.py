@@ -1,4 +1,5 @@
-"""Old path of :mod:`evaluator.backends.columnar` (issue 11): the names it had, from their new modules.
+"""Old path of :mod:`evaluator.backends.columnar` (issue 11): the names it had, from their
+new modules.
 
 ``COLUMNAR`` (builtin name -> columnar implementation) is kept here for old callers only;
 the builtin table (:data:`evaluator.lang.builtins.BUILTINS`) names each implementation."""

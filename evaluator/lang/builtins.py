@@ -3,9 +3,9 @@
 Each :class:`Builtin` has a signature check (argument types in, result type out, or a
 :class:`SignatureError` that the checker turns into a diagnostic), a scalar
 implementation, and the name of its columnar implementation (or the reason it has none),
-so that a function cannot mean two things in two places. All functions are total: they terminate on any input.
-Missing values are handled explicitly: aggregations over lists skip ``null`` elements
-and return ``null`` for an empty list, as their result types say.
+so that a function cannot mean two things in two places. All functions are total: they
+terminate on any input. Missing values are handled explicitly: aggregations over lists
+skip ``null`` elements and return ``null`` for an empty list, as their result types say.
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ class RowsAggregate(CV):
 
 
 def portfolio_outputs(comp: CompilerLike, requests: list[tuple[A.Call, Col, Col, str]],
-                       values: list[Any]) -> dict[str, Any]:
+                      values: list[Any]) -> dict[str, Any]:
     """The portfolio outputs, given the value of each aggregate they need."""
     for (node, *_), value in zip(requests, values, strict=True):
         comp.agg_values[id(node)] = value

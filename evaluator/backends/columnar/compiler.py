@@ -337,7 +337,7 @@ class Compiler(A.NodeVisitor[CV]):
                 assert isinstance(left, Col)
                 value = self.column(left.expr)
                 return Col(value, fold_err(left.err, pl.when(value.is_null())
-                                            .then(right.err)), left.scale)
+                                           .then(right.err)), left.scale)
             lc, rc = self.col(left, node.left), self.col(right, node.right)
             lc, rc = align(lc, rc)
             return Col(pl.coalesce([lc.expr, rc.expr]),
@@ -457,7 +457,7 @@ class Compiler(A.NodeVisitor[CV]):
             fail_when = c if failing is a else ~c
             assert isinstance(failing, Col)
             return Col(vc.expr, fold_err(cond.err, guarded(vc.err, ~fail_when),
-                                          pl.when(fail_when).then(failing.err)), vc.scale)
+                                         pl.when(fail_when).then(failing.err)), vc.scale)
         ac, bc = align(self.col(a, None, t), self.col(b, None, t))
         expr = pl.when(c).then(ac.expr).otherwise(bc.expr)
         return Col(expr, fold_err(cond.err, guarded(ac.err, c), guarded(bc.err, ~c)), ac.scale)

@@ -56,8 +56,8 @@ def _reduce_ulist(comp: CompilerLike, node: A.Call, items: list[tuple[CV, CV]], 
     vals: list[Col] = []
     for p, v in items:
         pc, vc = comp.col(p, None), comp.col(v, None)
-        vals.append(Col(pl.when(pc.expr).then(vc.expr), fold_err(pc.err, guarded(vc.err, pc.expr)),
-                        vc.scale))
+        vals.append(Col(pl.when(pc.expr).then(vc.expr),
+                        fold_err(pc.err, guarded(vc.err, pc.expr)), vc.scale))
     scale = vals[0].scale
     if any(v.scale != scale for v in vals):
         aligned = [vals[0]]

@@ -23,8 +23,6 @@ from evaluator.lang.values import Duration, MonthDay
 
 # -- compiled values -------------------------------------------------------------------
 
-# -- compiled values -------------------------------------------------------------------
-
 class CV:
     """A compiled value."""
 
@@ -100,7 +98,7 @@ def _err_of(cv: CV) -> pl.Expr | None:
         return cv.err
     if isinstance(cv, Rec):
         return fold_err(*(_err_of(f) for f in cv.fields.values()),
-                         _err_of(cv.present) if cv.present is not None else None)
+                        _err_of(cv.present) if cv.present is not None else None)
     if isinstance(cv, UList):
         return fold_err(*(fold_err(_err_of(p), _err_of(i)) for p, i in cv.items))
     return None
@@ -116,8 +114,8 @@ def guarded(err: pl.Expr | None, cond: pl.Expr) -> pl.Expr | None:
 # -- the event slots of a snapshot row ----------------------------------------------------
 
 SLOT_COLUMNS = (("transaction", "last_transaction", False),
-                 ("statement_ack", "last_statement_ack", True),
-                 ("response", "last_response", True))
+                ("statement_ack", "last_statement_ack", True),
+                ("response", "last_response", True))
 
 
 def event_slot(kind: str, column: str, member_level: bool) -> Rec:
