@@ -35,7 +35,7 @@ from evaluator.lang import typesys as T
 AGGREGATES = {"latest", "earliest", "largest", "smallest", "count", "sum", "any", "all"}
 
 
-def empty_aggregate(name: str, t: T.Type, placeholder: bool = False) -> Any:
+def _empty_aggregate(name: str, t: T.Type, placeholder: bool = False) -> Any:
     """An aggregate over no rows, as the scalar builtins give it (or, while only learning
     which aggregates are needed, a harmless stand-in that cannot divide by zero)."""
     base = T.strip(t)
@@ -45,7 +45,7 @@ def empty_aggregate(name: str, t: T.Type, placeholder: bool = False) -> Any:
     return {"count": zero, "sum": zero, "any": False, "all": True}.get(name)
 
 
-class NeedAggregates(Exception):
+class _NeedAggregates(Exception):
     """Compiling a portfolio definition needs aggregates that are not computed yet."""
 
 
@@ -97,12 +97,12 @@ class RowsAggregate(CV):
             raise Unsupported(f"`{name}` over the portfolio's accounts")
         parts = self.parts()
         if not parts:  # no account can qualify (the condition folds to false)
-            return Const(empty_aggregate(name, self.comp.types[id(node)]))
+            return Const(_empty_aggregate(name, self.comp.types[id(node)]))
         ((keep, elem, _),) = parts
         # a count does not look at the items (which may be the accounts themselves)
         value = Col(pl.lit(True)) if name == "count" else self.comp.col(elem, None)
         self.comp.agg_requests.append((node, keep, value, name))
-        raise NeedAggregates()
+        raise _NeedAggregates()
 
     def reduce(self, name: str, t: T.Type) -> CV:
         if name not in AGGREGATES:
@@ -201,10 +201,10 @@ def portfolio_requests(comp: CompilerLike) -> list[tuple[A.Call, Col, Col, str]]
             try:
                 comp.definition(name)
                 break
-            except NeedAggregates:
+            except _NeedAggregates:
                 node, _, _, fn = comp.agg_requests[-1]
                 # answered after the rows are evaluated; a stand-in while compiling
-                comp.agg_values[id(node)] = empty_aggregate(fn, comp.types[id(node)], True)
+                comp.agg_values[id(node)] = _empty_aggregate(fn, comp.types[id(node)], True)
                 comp.memo = {k: v for k, v in comp.memo.items()
                              if comp.checked.defs[k].spec.entity != "portfolio"}
     requests = list(comp.agg_requests)

@@ -344,7 +344,7 @@ class Compiler(A.NodeVisitor[CV]):
                        fold_err(lc.err, guarded(rc.err, lc.expr.is_null())), lc.scale)
         if isinstance(left, Const) and isinstance(right, Const):
             try:
-                return Const(const_binary(op, left.value, right.value,
+                return Const(_const_binary(op, left.value, right.value,
                                            self.types[id(node.left)],
                                            self.types[id(node.right)]))
             except (ArithmeticError, ValueError) as exc:
@@ -576,7 +576,7 @@ class Compiler(A.NodeVisitor[CV]):
         raise Unsupported(f"{type(cv).__name__} where a value is expected")
 
 
-def const_binary(op: str, a: Any, b: Any, lt: T.Type, rt: T.Type) -> Any:
+def _const_binary(op: str, a: Any, b: Any, lt: T.Type, rt: T.Type) -> Any:
     """The scalar backend's meaning of an operator on two constants."""
     if op == "+":
         if lt == T.DATE:

@@ -192,13 +192,13 @@ def when_present(present: CV, v: CV) -> CV:
     if isinstance(v, Const):
         if v.value is None:
             return v
-        v = lit_col(v)
+        v = _lit_col(v)
     if isinstance(v, Col):
         return Col(pl.when(present.expr).then(v.expr), fold_err(present.err, v.err), v.scale)
     raise Unsupported("a field of a record that may be null")
 
 
-def lit_col(c: Const) -> Col:
+def _lit_col(c: Const) -> Col:
     v = c.value
     if isinstance(v, Decimal):
         scale = max(0, -v.as_tuple().exponent)  # type: ignore[operator]
