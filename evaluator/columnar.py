@@ -1,7 +1,10 @@
-"""Old path of :mod:`evaluator.backends.columnar` (issue 11): the names it had, from their new modules."""
+"""Old path of :mod:`evaluator.backends.columnar` (issue 11): the names it had, from their
+new modules.
+
+``COLUMNAR`` (builtin name -> columnar implementation) is kept here for old callers only;
+the builtin table (:data:`evaluator.lang.builtins.BUILTINS`) names each implementation."""
 
 from evaluator.backends.columnar import (
-    COLUMNAR,
     OVERFLOW_MARK,
     ColumnarResult,
     Compiler,
@@ -22,7 +25,12 @@ from evaluator.backends.columnar import (
     read_table,
     table_from_frame,
 )
+from evaluator.backends.columnar.functions import Impl, columnar_impl
 from evaluator.errors import Unsupported
+from evaluator.lang.builtins import BUILTINS
+
+COLUMNAR: dict[str, Impl] = {n: columnar_impl(n) for n, b in BUILTINS.items()
+                             if b.columnar is not None}
 
 __all__ = [
     "COLUMNAR",

@@ -34,8 +34,9 @@ SPLIT = {
                 "check_document": "lang.check.pipeline", "parse_type": "lang.check.infer"},
     "source": {"Span": "span", "render_snippet": "span", "ScalarPositions":
                "lang.document.positions", "node_span": "lang.document.positions"},
-    "columnar": {"Unsupported": "errors", "read_table": "backends.columnar.compiler",
-                 "evaluate_frame": "backends.columnar.compiler"},
+    "columnar": {"Unsupported": "errors", "read_table": "facts.table",
+                 "evaluate_frame": "backends.columnar.outputs",
+                 "Compiler": "backends.columnar.compiler", "csv_layout": "facts.csvscan"},
     "loader": {"load_document": "lang.document.loader", "DefSpec": "lang.document.loader"},
 }
 OLD_PATHS = sorted([*MOVED, *SPLIT])

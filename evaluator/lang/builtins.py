@@ -2,10 +2,10 @@
 
 Each :class:`Builtin` has a signature check (argument types in, result type out, or a
 :class:`SignatureError` that the checker turns into a diagnostic), a scalar
-implementation, and a slot for the columnar implementation, so that a function cannot
-mean two things in two places. All functions are total: they terminate on any input.
-Missing values are handled explicitly: aggregations over lists skip ``null`` elements
-and return ``null`` for an empty list, as their result types say.
+implementation, and the name of its columnar implementation (or the reason it has none),
+so that a function cannot mean two things in two places. All functions are total: they
+terminate on any input. Missing values are handled explicitly: aggregations over lists
+skip ``null`` elements and return ``null`` for an empty list, as their result types say.
 """
 
 from __future__ import annotations
@@ -47,9 +47,19 @@ class Builtin:
     check: Check
     scalar: Callable[..., Any]
     needs_run: bool = False
-    columnar: Callable[..., Any] | None = None
+    #: the name of the columnar implementation, a function of
+    #: :mod:`evaluator.backends.columnar.functions` (named, not imported: the language
+    #: layer loads no dataframe library)
+    columnar: str | None = None
+    #: why there is no columnar implementation (exactly one of the two is given)
+    no_columnar: str | None = None
     #: the implementation takes the checked result type as its first argument
     typed: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.columnar is None) == (self.no_columnar is None):
+            raise ValueError(f"builtin `{self.name}`: give exactly one of columnar "
+                             "and no_columnar")
 
 
 # -- signature helpers ---------------------------------------------------------------
@@ -389,78 +399,87 @@ _ORDERED_AGG = (T.DATE, T.INT, T.NUMBER, T.MONEY, T.DURATION, T.MONTH_DAY, T.TEX
 BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("latest", "latest(List[Date?]) -> Date?",
             "the latest date of a list, ignoring nulls; null when there is none",
-            _chk_extreme("latest", (T.DATE,)), _latest),
+            _chk_extreme("latest", (T.DATE,)), _latest, columnar="c_reduce_list"),
     Builtin("earliest", "earliest(List[Date?]) -> Date?",
             "the earliest date of a list, ignoring nulls; null when there is none",
-            _chk_extreme("earliest", (T.DATE,)), _earliest),
+            _chk_extreme("earliest", (T.DATE,)), _earliest, columnar="c_reduce_list"),
     Builtin("largest", "largest(List[T?]) -> T?",
             "the largest value of a list, ignoring nulls; null when there is none",
-            _chk_extreme("largest", _ORDERED_AGG), _latest),
+            _chk_extreme("largest", _ORDERED_AGG), _latest, columnar="c_reduce_list"),
     Builtin("smallest", "smallest(List[T?]) -> T?",
             "the smallest value of a list, ignoring nulls; null when there is none",
-            _chk_extreme("smallest", _ORDERED_AGG), _earliest),
+            _chk_extreme("smallest", _ORDERED_AGG), _earliest, columnar="c_reduce_list"),
     Builtin("max", "max(a, b, ...) -> T",
             "the largest argument, ignoring nulls; null only if every argument may be null "
-            "and is", _chk_minmax("max"), _max),
+            "and is", _chk_minmax("max"), _max, columnar="c_extreme"),
     Builtin("min", "min(a, b, ...) -> T",
-            "the smallest argument, ignoring nulls", _chk_minmax("min"), _min),
+            "the smallest argument, ignoring nulls", _chk_minmax("min"), _min,
+            columnar="c_extreme"),
     Builtin("count", "count(List[T]) -> Int", "how many elements a list has",
-            _chk_count, len),
+            _chk_count, len, columnar="c_reduce_list"),
     Builtin("sum", "sum(List[Money]) -> Money", "the total of a list of amounts (0 if empty)",
-            _chk_sum, _sum, typed=True),
+            _chk_sum, _sum, typed=True, columnar="c_reduce_list"),
     Builtin("any", "any(List[Bool]) -> Bool", "true when some element is true",
-            _chk_bool_agg("any"), any),
+            _chk_bool_agg("any"), any, columnar="c_reduce_list"),
     Builtin("all", "all(List[Bool]) -> Bool", "true when no element is false",
-            _chk_bool_agg("all"), all),
+            _chk_bool_agg("all"), all, columnar="c_reduce_list"),
     Builtin("first", "first(List[T]) -> T?", "the first element, null for an empty list",
-            _chk_pick("first"), _first),
+            _chk_pick("first"), _first, columnar="c_reduce_list"),
     Builtin("last", "last(List[T]) -> T?", "the last element, null for an empty list",
-            _chk_pick("last"), _last),
+            _chk_pick("last"), _last, columnar="c_reduce_list"),
     Builtin("compact", "compact(List[T?]) -> List[T]", "the list without its nulls",
-            _chk_compact, lambda xs: tuple(x for x in xs if x is not None)),
+            _chk_compact, lambda xs: tuple(x for x in xs if x is not None),
+            columnar="c_reduce_list"),
     Builtin("year", "year(Date) -> Int", "the calendar year of a date",
-            _chk_fixed("year", (T.DATE,), T.INT), _year),
+            _chk_fixed("year", (T.DATE,), T.INT), _year, columnar="c_date_part"),
     Builtin("month", "month(Date) -> Int", "the month (1-12) of a date",
-            _chk_fixed("month", (T.DATE,), T.INT), _month),
+            _chk_fixed("month", (T.DATE,), T.INT), _month, columnar="c_date_part"),
     Builtin("day", "day(Date) -> Int", "the day of the month of a date",
-            _chk_fixed("day", (T.DATE,), T.INT), _day),
+            _chk_fixed("day", (T.DATE,), T.INT), _day, columnar="c_date_part"),
     Builtin("days_in_month", "days_in_month(Date) -> Int", "28 to 31",
-            _chk_fixed("days_in_month", (T.DATE,), T.INT), _days_in_month),
+            _chk_fixed("days_in_month", (T.DATE,), T.INT), _days_in_month,
+            columnar="c_date_part"),
     Builtin("month_day", "month_day(Date) -> MonthDay", "the day of the year, e.g. 30 Sep",
-            _chk_fixed("month_day", (T.DATE,), T.MONTH_DAY), MonthDay.of),
+            _chk_fixed("month_day", (T.DATE,), T.MONTH_DAY), MonthDay.of,
+            columnar="c_month_day"),
     Builtin("date", "date(Int, MonthDay) -> Date",
             "that day in that year (29 Feb becomes 28 Feb in a non-leap year)",
-            _chk_fixed("date", (T.INT, T.MONTH_DAY), T.DATE), _date),
+            _chk_fixed("date", (T.INT, T.MONTH_DAY), T.DATE), _date, columnar="c_date"),
     Builtin("days_between", "days_between(Date, Date) -> Int",
             "calendar days from the first date to the second (negative if earlier)",
-            _chk_fixed("days_between", (T.DATE, T.DATE), T.INT), _days_between),
+            _chk_fixed("days_between", (T.DATE, T.DATE), T.INT), _days_between,
+            columnar="c_days_between"),
     Builtin("round_cents", "round_cents(Money) -> Money",
-            "rounded to the cent, half up (D3)", _chk_round, _round),
+            "rounded to the cent, half up (D3)", _chk_round, _round, columnar="c_round"),
     Builtin("fx_rate", "fx_rate(Text, Date) -> Number?",
             "the credit union's rate (CAD per unit) for a currency dated exactly that day, "
             "null when none is recorded", _chk_fixed("fx_rate", (T.TEXT, T.DATE),
                                                      T.OptionalT(T.NUMBER)),
-            _fx_rate, needs_run=True),
+            _fx_rate, needs_run=True, columnar="c_fx_rate"),
     Builtin("format", "format(Text, ...) -> Text",
-            "the template with each `{}` replaced by the next argument", _chk_format, _format),
+            "the template with each `{}` replaced by the next argument", _chk_format, _format,
+            columnar="c_format"),
     Builtin("text", "text(T) -> Text", "a value as text (dates as YYYY-MM-DD)",
-            _chk_text, display),
+            _chk_text, display, columnar="c_text"),
     Builtin("fail", "fail(Text) -> Never",
             "stop: this record cannot be evaluated, with this message (goes to `errors`)",
-            _chk_fail, _fail),
+            _chk_fail, _fail, columnar="c_fail"),
     Builtin("join", "join(List[Text], Text) -> Text",
             "the texts one after the other, with the separator between them",
             _chk_fixed("join", (T.ListT(T.TEXT), T.TEXT), T.TEXT),
-            lambda xs, sep: sep.join(xs)),
+            lambda xs, sep: sep.join(xs), columnar="c_join"),
     Builtin("accrued_interest",
             "accrued_interest(Money, Number, Date, Date, Text, Duration) -> Money",
             "interest on an amount at an annual rate between two dates, `simple` or "
             "`compound`, for at most the given duration, actual/365, to the cent",
             _chk_fixed("accrued_interest", (T.MONEY, T.NUMBER, T.DATE, T.DATE, T.TEXT,
-                                            T.DURATION), T.MONEY), accrued_interest),
+                                            T.DURATION), T.MONEY), accrued_interest,
+            no_columnar="only claim and portfolio definitions use it; the compiler folds "
+                        "it as a constant (Compiler.const_call)"),
     Builtin("window_for", "window_for(Date, Table, Date) -> Window",
             "the window of a windows table a date falls in, moved to the first window "
-            "closing on or after the third argument", _chk_window, payment_window),
+            "closing on or after the third argument", _chk_window, payment_window,
+            columnar="c_window_for"),
 ]}
 
 

@@ -1,0 +1,319 @@
+"""Compiled values of the columnar backend (what a formula node compiles to: constants,
+columns, records, unrolled lists, the rows of a member), the helpers that combine their
+errors and presence and do calendar arithmetic on columns, and :class:`CompilerLike`,
+what the builtins and aggregations use of the compiler."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+import polars as pl
+
+from evaluator.backends.base import CompiledPolicy
+from evaluator.errors import Unsupported
+from evaluator.facts.table import UNITS_LIMIT
+from evaluator.lang import nodes as A
+from evaluator.lang import typesys as T
+from evaluator.lang.check.model import CheckedPolicy
+from evaluator.lang.values import Duration, MonthDay
+
+# -- compiled values -------------------------------------------------------------------
+
+class CV:
+    """A compiled value."""
+
+
+@dataclass
+class Const(CV):
+    value: Any
+
+
+@dataclass
+class Col(CV):
+    expr: pl.Expr
+    err: pl.Expr | None = None
+    #: decimal places of a Money or Number column held as a scaled integer
+    scale: int | None = None
+
+
+@dataclass
+class Rec(CV):
+    fields: dict[str, CV]
+    #: None: always present; otherwise a Bool compiled value
+    present: CV | None = None
+
+
+@dataclass
+class UList(CV):
+    items: list[tuple[CV, CV]]  # (present, item)
+
+
+@dataclass
+class AccountRow(CV):
+    """The account of the current row (or, inside an aggregation, of each row)."""
+
+
+@dataclass
+class MemberRef(CV):
+    """The member of the current row."""
+
+
+@dataclass
+class MemberEvents(CV):
+    """A member's events: the event slots of every row of the member."""
+
+
+@dataclass
+class MemberAccounts(CV):
+    """A member's accounts: every row of the member."""
+
+
+@dataclass
+class AllAccounts(CV):
+    """Every evaluated account of the portfolio."""
+
+
+def fold_err(*errs: pl.Expr | None) -> pl.Expr | None:
+    present = [e for e in errs if e is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    return pl.coalesce(present)
+
+
+def errors_of(*cvs: CV) -> pl.Expr | None:
+    out: list[pl.Expr | None] = []
+    for cv in cvs:
+        out.append(_err_of(cv))
+    return fold_err(*out)
+
+
+def _err_of(cv: CV) -> pl.Expr | None:
+    if isinstance(cv, Col):
+        return cv.err
+    if isinstance(cv, Rec):
+        return fold_err(*(_err_of(f) for f in cv.fields.values()),
+                        _err_of(cv.present) if cv.present is not None else None)
+    if isinstance(cv, UList):
+        return fold_err(*(fold_err(_err_of(p), _err_of(i)) for p, i in cv.items))
+    return None
+
+
+def guarded(err: pl.Expr | None, cond: pl.Expr) -> pl.Expr | None:
+    """An error that only counts where ``cond`` holds (a branch that is taken)."""
+    if err is None:
+        return None
+    return pl.when(cond).then(err)
+
+
+# -- the event slots of a snapshot row ----------------------------------------------------
+
+SLOT_COLUMNS = (("transaction", "last_transaction", False),
+                ("statement_ack", "last_statement_ack", True),
+                ("response", "last_response", True))
+
+
+def event_slot(kind: str, column: str, member_level: bool) -> Rec:
+    return Rec({
+        "date": Col(pl.col(column)),
+        "type": Const(kind),
+        "account_id": Const(None) if member_level else Col(pl.col("account_id")),
+        "mark": Const(None),
+        "amount": Const(None),
+        "attachments": Const(()),
+    }, present=Col(pl.col(column).is_not_null()))
+
+
+# -- helpers on compiled values -----------------------------------------------------------
+
+# a placeholder expression for the value of `fail(...)`: never selected
+NULL_MARK = pl.lit(None)
+#: the first and last days Python dates (and so the scalar backend) can hold, as days
+#: since 1970-01-01 (polars dates reach further)
+EPOCH = _dt.date(1970, 1, 1)
+DAY_MIN = (_dt.date.min - EPOCH).days
+DAY_MAX = (_dt.date.max - EPOCH).days
+
+
+def is_fail(cv: CV) -> bool:
+    return isinstance(cv, Col) and cv.expr is NULL_MARK
+
+
+def as_rec(cv: CV) -> CV:
+    """A constant record as a record of constants (so it can be chosen field by field)."""
+    if isinstance(cv, Const) and isinstance(cv.value, dict):
+        return Rec({k: Const(v) for k, v in cv.value.items()})
+    return cv
+
+
+def without_presence(rec: Rec) -> Rec:
+    return Rec(rec.fields)
+
+
+def list_items(cv: CV) -> list[tuple[CV, CV]]:
+    if isinstance(cv, UList):
+        return cv.items
+    if isinstance(cv, Const):
+        return [(Const(True), Const(v)) for v in cv.value]
+    raise Unsupported("a list that is not known in advance")
+
+
+def and_present(a: CV, b: CV | None) -> CV:
+    return a if b is None else and_cv(a, b)
+
+
+def and_cv(a: CV, b: CV) -> CV:
+    if isinstance(a, Const):
+        return b if a.value else Const(False)
+    if isinstance(b, Const):
+        return a if b.value else Const(False)
+    assert isinstance(a, Col) and isinstance(b, Col)
+    return Col(a.expr & b.expr, fold_err(a.err, guarded(b.err, a.expr)))
+
+
+def only_where(fields: dict[str, CV], cond: pl.Expr) -> dict[str, CV]:
+    """The fields of a record that is null where ``cond`` does not hold, computed only
+    where it holds: a field is only read where its record is present, and a value
+    computed for every row (a message formatted from dates) costs as much as the rest."""
+    return {k: Col(pl.when(cond).then(f.expr), f.err, f.scale)
+            if isinstance(f, Col) and not f.expr.meta.is_column() else f
+            for k, f in fields.items()}
+
+
+def when_present(present: CV, v: CV) -> CV:
+    if isinstance(present, Const):
+        return v if present.value else Const(None)
+    assert isinstance(present, Col)
+    if isinstance(v, Const):
+        if v.value is None:
+            return v
+        v = _lit_col(v)
+    if isinstance(v, Col):
+        return Col(pl.when(present.expr).then(v.expr), fold_err(present.err, v.err), v.scale)
+    raise Unsupported("a field of a record that may be null")
+
+
+def _lit_col(c: Const) -> Col:
+    v = c.value
+    if isinstance(v, Decimal):
+        scale = max(0, -v.as_tuple().exponent)  # type: ignore[operator]
+        return Col(pl.lit(int(v.scaleb(scale)), pl.Int64), scale=scale)
+    if isinstance(v, MonthDay):
+        return Col(pl.lit(v.month * 100 + v.day, pl.Int32))
+    return Col(pl.lit(v))
+
+
+def align(a: Col, b: Col) -> tuple[Col, Col]:
+    """Bring two scaled numbers to the same scale."""
+    if a.scale is None or b.scale is None or a.scale == b.scale:
+        if a.scale is None and b.scale is not None:
+            return Col(a.expr, a.err, b.scale), b
+        if b.scale is None and a.scale is not None:
+            return a, Col(b.expr, b.err, a.scale)
+        return a, b
+    if a.scale < b.scale:
+        return _rescaled(a, b.scale), b
+    return a, _rescaled(b, a.scale)
+
+
+def _rescaled(c: Col, scale: int) -> Col:
+    """``c`` at a finer ``scale``, an overflow where its integer would not fit."""
+    factor = 10 ** (scale - (c.scale or 0))
+    over = c.expr.abs() > UNITS_LIMIT // factor
+    return Col(c.expr * factor, fold_err(c.err, overflow_mark(over)), scale)
+
+
+#: how a row whose exact 64-bit arithmetic would overflow is marked in `__error`: the
+#: whole table is then beyond the columnar backend (Unsupported), and evaluated by the
+#: scalar backend (whose decimals do not overflow) when the backend is `auto`
+OVERFLOW_MARK = "\x00overflow"
+
+
+def overflow_mark(over: pl.Expr) -> pl.Expr:
+    return pl.when(over.fill_null(False)).then(pl.lit(OVERFLOW_MARK))
+
+
+def offset_by(expr: pl.Expr, dur: Duration) -> pl.Expr:
+    parts = []
+    if dur.months:
+        parts.append(f"{dur.months}mo")
+    if dur.days:
+        parts.append(f"{dur.days}d")
+    if not parts:
+        return expr
+    return expr.dt.offset_by("".join(parts))
+
+
+def per_day(day: pl.Expr, build: Callable[[pl.Expr], pl.Expr], dtype: Any = pl.Date
+            ) -> pl.Expr:
+    """``build(day)`` for a Date (or year) expression, computed once for each day (year)
+    of the range the column spans and looked up by position: a portfolio holds a few
+    thousand distinct days among a million rows, and calendar arithmetic on those then
+    one gather costs a fraction of the arithmetic on every row. ``build`` must work on
+    each value alone (no window, no aggregation, no staged column), as a small
+    expression (it is not common-subexpression-eliminated). The range is bounded by the
+    years 1-9999, so at worst it is 3.65 million days."""
+    days = day.cast(pl.Int32)
+    lo = days.min().fill_null(0)
+    span = pl.int_range(lo, days.max().fill_null(0) + 1, dtype=pl.Int32).cast(dtype)
+    looked = build(span).gather((days - lo).cast(pl.UInt32))
+    return pl.when(days.is_null()).then(build(pl.lit(None, dtype))).otherwise(looked)
+
+
+def month_start(index: int) -> int:
+    """The first day of the month of index ``year * 12 + month - 1`` (any year, proleptic
+    Gregorian), as days since 1970-01-01."""
+    year, month0 = divmod(index, 12)
+    y = year - (month0 < 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((month0 + 10) % 12) + 2) // 5
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def decimal_places(d: Decimal) -> int:
+    exp = d.as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else 0
+
+
+# -- what the builtins and aggregations use of the compiler -------------------------------
+
+class CompilerLike(Protocol):
+    """The parts of :class:`~evaluator.backends.columnar.compiler.Compiler` that the
+    builtins (:mod:`.functions`) and aggregations (:mod:`.aggregates`) use, so that they
+    need not import the compiler (which imports them)."""
+
+    policy: CompiledPolicy
+    checked: CheckedPolicy
+    types: dict[int, T.Type]
+    #: where the branches being compiled are taken
+    masks: list[pl.Expr]
+    memo: dict[str, CV]
+    agg_values: dict[int, Any]
+    agg_requests: list[tuple[A.Call, Col, Col, str]]
+    fx_map: dict[tuple[str, _dt.date], int]
+    fx_codes: dict[str, int]
+    fx_by_key: dict[int, int]
+    fx_scale: int
+
+    def definition(self, name: str) -> CV: ...
+
+    def compile(self, node: A.Node, entity: str, env: dict[str, CV]) -> CV: ...
+
+    def col(self, cv: CV, node: A.Node | None, t: T.Type | None = None) -> Col: ...
+
+    def column(self, expr: pl.Expr) -> pl.Expr: ...
+
+    def temp(self, expr: pl.Expr) -> pl.Expr: ...
+
+    def by_day(self, day: pl.Expr, build: Callable[[pl.Expr], pl.Expr], dtype: Any = pl.Date
+               ) -> pl.Expr: ...
+
+    def masked(self, expr: pl.Expr) -> pl.Expr: ...
+
+    def fail_message(self, msg: pl.Expr) -> pl.Expr: ...
