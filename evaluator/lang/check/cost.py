@@ -231,7 +231,7 @@ class _Unit:
     diags: list[Diagnostic] = field(default_factory=list)
 
 
-class OwnershipCheck:
+class OwnershipCheck(A.NodeVisitor[Val]):
     def __init__(self, checked: CheckedPolicy) -> None:
         self.checked = checked
         self.res: dict[int, Resolved] = checked.resolutions
@@ -264,39 +264,45 @@ class OwnershipCheck:
     # -- values --------------------------------------------------------------------------
 
     def val(self, node: A.Node, scope: _Scope, unit: _Unit, check: bool = True) -> Val:
-        if isinstance(node, A.Literal):
-            return CONST
-        if isinstance(node, A.Name | A.Attr):
-            v = self.name(node, scope, unit) if isinstance(node, A.Name) \
-                else self.attr(node, scope, unit)
-            if check:
-                self.check(node, v, scope, unit)
-            return v
-        if isinstance(node, A.Unary):
-            self.val(node.operand, scope, unit)
-            return CONST
-        if isinstance(node, A.Binary):
-            left = self.val(node.left, scope, unit)
-            right = self.val(node.right, scope, unit)
-            if node.op in ("??", "+"):
-                return join(left, right)
-            return CONST
-        if isinstance(node, A.If):
-            self.val(node.cond, scope, unit)
-            return join(self.val(node.then, scope, unit), self.val(node.orelse, scope, unit))
-        if isinstance(node, A.Call):
-            return self.call(node, scope, unit)
-        if isinstance(node, A.ListLit):
-            if len(node.items) == 1 and isinstance(node.items[0], A.Comprehension):
-                return self.comprehension(node.items[0], scope, unit)
-            return Val(elem=join_all(self.val(i, scope, unit) for i in node.items))
-        if isinstance(node, A.RecordLit):
-            return Val(fields=tuple((k, self.val(v, scope, unit)) for k, v in node.fields))
-        if isinstance(node, A.Comprehension):
-            return self.comprehension(node, scope, unit)
-        return CONST  # pragma: no cover - every node kind is handled above
+        """What ``node`` is, checked where it is a name or an attribute (``check``)."""
+        v = self.visit(node, scope, unit)
+        if check and isinstance(node, A.Name | A.Attr):
+            self.check(node, v, scope, unit)
+        return v
 
-    def name(self, node: A.Name, scope: _Scope, unit: _Unit) -> Val:
+    def visit_Literal(self, node: A.Literal, scope: _Scope, unit: _Unit) -> Val:
+        return CONST
+
+    def visit_Unary(self, node: A.Unary, scope: _Scope, unit: _Unit) -> Val:
+        self.val(node.operand, scope, unit)
+        return CONST
+
+    def visit_Binary(self, node: A.Binary, scope: _Scope, unit: _Unit) -> Val:
+        left = self.val(node.left, scope, unit)
+        right = self.val(node.right, scope, unit)
+        if node.op in ("??", "+"):
+            return join(left, right)
+        return CONST
+
+    def visit_If(self, node: A.If, scope: _Scope, unit: _Unit) -> Val:
+        self.val(node.cond, scope, unit)
+        return join(self.val(node.then, scope, unit), self.val(node.orelse, scope, unit))
+
+    def visit_ListComp(self, node: A.ListLit, scope: _Scope, unit: _Unit) -> Val:
+        comp = node.comprehension
+        assert comp is not None  # what kind() calls a ListComp
+        return self.visit_Comprehension(comp, scope, unit)
+
+    def visit_ListLit(self, node: A.ListLit, scope: _Scope, unit: _Unit) -> Val:
+        return Val(elem=join_all(self.val(i, scope, unit) for i in node.items))
+
+    def visit_RecordLit(self, node: A.RecordLit, scope: _Scope, unit: _Unit) -> Val:
+        return Val(fields=tuple((k, self.val(v, scope, unit)) for k, v in node.fields))
+
+    def generic_visit(self, node: A.Node, *args: object) -> Val:
+        return CONST  # pragma: no cover - every node kind has its visit_ method
+
+    def visit_Name(self, node: A.Name, scope: _Scope, unit: _Unit) -> Val:
         r = self.res.get(id(node))
         if r is None:
             return CONST
@@ -314,7 +320,7 @@ class OwnershipCheck:
             return _field_val(ftype, frozenset({SELF}), f"e{id(node)}")
         return CONST  # parameters and as_of
 
-    def attr(self, node: A.Attr, scope: _Scope, unit: _Unit) -> Val:
+    def visit_Attr(self, node: A.Attr, scope: _Scope, unit: _Unit) -> Val:
         # the object is checked through the attribute: `r.count` of a record holding a
         # list costs nothing, `r.items` is checked as a whole
         obj = self.val(node.obj, scope, unit, check=not isinstance(node.obj, A.Name | A.Attr))
@@ -339,7 +345,7 @@ class OwnershipCheck:
             return Val(size=tags, owner=tags) if tags else CONST
         return CONST
 
-    def call(self, node: A.Call, scope: _Scope, unit: _Unit) -> Val:
+    def visit_Call(self, node: A.Call, scope: _Scope, unit: _Unit) -> Val:
         f = node.func
         if f in O1_ON_NAMED_LIST and len(node.args) == 1 and isinstance(node.args[0], A.Name | A.Attr):
             # `count(member.events)`, `first(accounts)`: the list already exists (a field,
@@ -368,7 +374,8 @@ class OwnershipCheck:
         tags = frozenset().union(*(deep(a) for a in args)) if args else _NONE
         return Val(size=tags, owner=tags) if tags else CONST
 
-    def comprehension(self, node: A.Comprehension, scope: _Scope, unit: _Unit) -> Val:
+    def visit_Comprehension(self, node: A.Comprehension, scope: _Scope, unit: _Unit
+                            ) -> Val:
         it = self.val(node.iterable, scope, unit)
         tag = f"v{id(node)}"
         var = pick(it) if not it.size else \

@@ -363,7 +363,7 @@ class _SizeUnit:
 _Locals = tuple[tuple[str, Shape], ...]
 
 
-class SizeCheck:
+class SizeCheck(A.NodeVisitor[Shape]):
     """Bounds every value a policy can make and the steps of every formula, and reports
     those over :data:`LIMIT` (:data:`INT_LIMIT`) and :data:`STEP_LIMIT`."""
 
@@ -430,7 +430,7 @@ class SizeCheck:
         return self.types.get(id(node), T.NEVER)
 
     def val(self, node: A.Node, local: _Locals, unit: _SizeUnit) -> Shape:
-        shape = self.build(node, local, unit)
+        shape = self.visit(node, local, unit)
         s = shape.size
         self.weights[id(node)] = max(s.weight(), s.per_element())
         self.shapes[id(node)] = shape
@@ -448,44 +448,41 @@ class SizeCheck:
             return _poison(shape)
         return shape
 
-    def build(self, node: A.Node, local: _Locals, unit: _SizeUnit) -> Shape:
-        if isinstance(node, A.Literal):
-            if node.kind == "text":
-                return Shape(Size(len(str(node.value))))
-            if node.kind in ("int", "decimal", "percent", "duration"):
-                return Shape(Size(len(node.text) + 2))
-            return _scalar(self.type_of(node))
-        if isinstance(node, A.Name):
-            return self.name(node, local)
-        if isinstance(node, A.Attr):
-            return self.attr(node, local, unit)
-        if isinstance(node, A.Unary):
-            operand = self.val(node.operand, local, unit)
-            if node.op == "not":
-                return _scalar(T.BOOL)
-            return Shape(_with(operand.size, 1))
-        if isinstance(node, A.Binary):
-            return self.binary(node, local, unit)
-        if isinstance(node, A.If):
-            self.val(node.cond, local, unit)
-            return _join(self.val(node.then, local, unit), self.val(node.orelse, local, unit))
-        if isinstance(node, A.Call):
-            return self.call(node, local, unit)
-        if isinstance(node, A.ListLit):
-            if len(node.items) == 1 and isinstance(node.items[0], A.Comprehension):
-                return self.val(node.items[0], local, unit)
-            items = [self.val(i, local, unit) for i in node.items]
-            n = Size(len(items))
-            return Shape(_plus(n, *(i.size for i in items)), n, _join_all(items))
-        if isinstance(node, A.RecordLit):
-            fields = tuple((k, self.val(v, local, unit)) for k, v in node.fields)
-            return Shape(_plus(*(Size(len(k) + 1) for k, _ in fields),
-                               *(f.size for _, f in fields)), fields=fields)
-        if isinstance(node, A.Comprehension):
-            return self.comprehension(node, local, unit)
-        return NOTHING  # pragma: no cover - every node kind is handled above
+    def visit_Literal(self, node: A.Literal, local: _Locals, unit: _SizeUnit) -> Shape:
+        if node.kind == "text":
+            return Shape(Size(len(str(node.value))))
+        if node.kind in ("int", "decimal", "percent", "duration"):
+            return Shape(Size(len(node.text) + 2))
+        return _scalar(self.type_of(node))
 
-    def name(self, node: A.Name, local: _Locals) -> Shape:
+    def visit_Unary(self, node: A.Unary, local: _Locals, unit: _SizeUnit) -> Shape:
+        operand = self.val(node.operand, local, unit)
+        if node.op == "not":
+            return _scalar(T.BOOL)
+        return Shape(_with(operand.size, 1))
+
+    def visit_If(self, node: A.If, local: _Locals, unit: _SizeUnit) -> Shape:
+        self.val(node.cond, local, unit)
+        return _join(self.val(node.then, local, unit), self.val(node.orelse, local, unit))
+
+    def visit_ListComp(self, node: A.ListLit, local: _Locals, unit: _SizeUnit) -> Shape:
+        # the comprehension is recorded and checked against the limit as a node of its own
+        return self.val(node.items[0], local, unit)
+
+    def visit_ListLit(self, node: A.ListLit, local: _Locals, unit: _SizeUnit) -> Shape:
+        items = [self.val(i, local, unit) for i in node.items]
+        n = Size(len(items))
+        return Shape(_plus(n, *(i.size for i in items)), n, _join_all(items))
+
+    def visit_RecordLit(self, node: A.RecordLit, local: _Locals, unit: _SizeUnit) -> Shape:
+        fields = tuple((k, self.val(v, local, unit)) for k, v in node.fields)
+        return Shape(_plus(*(Size(len(k) + 1) for k, _ in fields),
+                           *(f.size for _, f in fields)), fields=fields)
+
+    def generic_visit(self, node: A.Node, *args: object) -> Shape:
+        return NOTHING  # pragma: no cover - every node kind has its visit_ method
+
+    def visit_Name(self, node: A.Name, local: _Locals, unit: _SizeUnit) -> Shape:
         r = self.res.get(id(node))
         if r is None:
             return NOTHING
@@ -502,7 +499,7 @@ class SizeCheck:
             return _input(self.type_of(node), node.id)
         return _scalar(self.type_of(node))  # as_of
 
-    def attr(self, node: A.Attr, local: _Locals, unit: _SizeUnit) -> Shape:
+    def visit_Attr(self, node: A.Attr, local: _Locals, unit: _SizeUnit) -> Shape:
         obj = self.val(node.obj, local, unit)
         r = self.res.get(id(node))
         if r is None:
@@ -518,7 +515,7 @@ class SizeCheck:
             return f if f is not None else Shape(obj.size, obj.length, obj.elem)
         return NOTHING
 
-    def binary(self, node: A.Binary, local: _Locals, unit: _SizeUnit) -> Shape:
+    def visit_Binary(self, node: A.Binary, local: _Locals, unit: _SizeUnit) -> Shape:
         left = self.val(node.left, local, unit)
         right = self.val(node.right, local, unit)
         op = node.op
@@ -546,7 +543,7 @@ class SizeCheck:
             size = _with(_plus(left.size, right.size), 30)
         return Shape(size if t in (T.INT, T.DURATION) else _decimal(size))
 
-    def call(self, node: A.Call, local: _Locals, unit: _SizeUnit) -> Shape:
+    def visit_Call(self, node: A.Call, local: _Locals, unit: _SizeUnit) -> Shape:
         args = [self.val(a, local, unit) for a in node.args]
         types = [self.type_of(a) for a in node.args]
         f = node.func
@@ -593,7 +590,8 @@ class SizeCheck:
         # any function added later: as large as all it is given, written out
         return Shape(_plus(*(_as_text(a, ty) for a, ty in zip(args, types, strict=True))))
 
-    def comprehension(self, node: A.Comprehension, local: _Locals, unit: _SizeUnit) -> Shape:
+    def visit_Comprehension(self, node: A.Comprehension, local: _Locals,
+                            unit: _SizeUnit) -> Shape:
         it = self.val(node.iterable, local, unit)
         inner = (*local, (node.var, it.elem or NOTHING))
         if node.cond is not None:
