@@ -266,6 +266,11 @@ class OwnershipCheck(A.NodeVisitor[Val]):
     def val(self, node: A.Node, scope: _Scope, unit: _Unit, check: bool = True) -> Val:
         """What ``node`` is, checked where it is a name or an attribute (``check``)."""
         v = self.visit(node, scope, unit)
+        if T.is_unknown(self.types.get(id(node), T.NEVER)):
+            # the checker has reported this expression (an unknown function, a wrong
+            # type): its mistake is said once, there, and what uses it is not a list of
+            # the facts (its parts are still checked, above)
+            return CONST
         if check and isinstance(node, A.Name | A.Attr):
             self.check(node, v, scope, unit)
         return v

@@ -431,6 +431,10 @@ class SizeCheck(A.NodeVisitor[Shape]):
 
     def val(self, node: A.Node, local: _Locals, unit: _SizeUnit) -> Shape:
         shape = self.visit(node, local, unit)
+        if T.is_unknown(self.type_of(node)):
+            # reported by the checker (an unknown function, a wrong type): not a value to
+            # bound, nor one that makes what uses it large (its parts are still checked)
+            shape = NOTHING
         s = shape.size
         self.weights[id(node)] = max(s.weight(), s.per_element())
         self.shapes[id(node)] = shape
