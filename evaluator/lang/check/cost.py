@@ -413,10 +413,9 @@ class OwnershipCheck(A.NodeVisitor[Val]):
             whose = f"the {owner}'s" if owner else "another record's"
             message = (f"`{src}` is {whose}, not this {entity}'s, and is gone through once "
                        f"for every {entity}: the time grows with {entity}s {TIMES} {length}")
+            there = f"{_article(owner)} {owner} definition" if owner else "a definition there"
             hint = (f"compute what you need from it as a single value on the "
-                    f"{owner or 'record it belongs to'} "
-                    f"({'a ' + owner + ' definition' if owner else 'a definition there'}) "
-                    "and use that here")
+                    f"{owner or 'record it belongs to'} ({there}) and use that here")
             own = _own_list(entity, ntype)
             if own:
                 hint += f", or go through this {entity}'s own `{own}`"
@@ -476,6 +475,11 @@ def _length(t: T.Type, src: str) -> str:
         if isinstance(e, T.EntityT):
             return f"{e.name}s"
     return f"the length of `{src}`"
+
+
+def _article(word: str) -> str:
+    """``an`` before ``account``, ``a`` before ``member``, ``claim``..."""
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
 
 
 def _own_list(entity: str, t: T.Type) -> str | None:
