@@ -232,6 +232,9 @@ class _Unit:
 
 
 class OwnershipCheck(A.NodeVisitor[Val]):
+    """Finds every place a formula goes through a facts-sized list that is not its own
+    record's (or its comprehension element's): the rule of the module docstring."""
+
     def __init__(self, checked: CheckedPolicy) -> None:
         self.checked = checked
         self.res: dict[int, Resolved] = checked.resolutions
