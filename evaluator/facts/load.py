@@ -1,0 +1,119 @@
+"""The public loaders of facts: from a file (``.json``, ``.csv`` or ``.parquet``, plus an
+optional FX CSV file), from a parsed JSON profile, and from snapshot rows in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+
+from evaluator.facts.builder import FactsBuilder
+from evaluator.facts.csvtext import csv_records, stripped_row
+from evaluator.facts.fields import SNAPSHOT_CELLS, SNAPSHOT_COLUMNS, FactsError
+from evaluator.facts.files import check_lines, decode_text, read_bytes
+from evaluator.facts.fx import read_fx_csv
+from evaluator.facts.model import Facts
+from evaluator.gcpause import fewer_collections
+
+
+def facts_from_json(obj: object, source: str = "<memory>") -> Facts:
+    """Facts from an already-parsed full profile (see :mod:`evaluator.facts`).
+
+    Parse JSON text with ``json.loads(text, parse_float=Decimal)`` so numbers are exact.
+    Raises :class:`FactsError` when the document as a whole is unusable.
+    """
+    loader = FactsBuilder(source)
+    with fewer_collections():
+        loader.json_document(obj)
+    return loader.facts()
+
+
+def facts_from_snapshot(
+    rows: Iterable[Mapping[str, str]],
+    fx_rows: Iterable[Mapping[str, str]] = (),
+    source: str = "<memory>",
+    first_row: int = 2,
+) -> Facts:
+    """Facts from snapshot rows (for example a :class:`csv.DictReader`).
+
+    Rows are numbered from ``first_row`` for error locations ("row 2" is the first
+    data row of a file with a header line). The first row's keys are taken as the
+    header. Raises :class:`FactsError` when they lack a required column or an FX row
+    is bad.
+    """
+    loader = FactsBuilder(source)
+    for n, fx_row in enumerate(fx_rows, start=2):
+        loader.fx.add_row(stripped_row(fx_row), f"{source}: fx row {n}")
+    loader.form = "snapshot"
+    with fewer_collections():
+        loader.snapshot(_mapping_cells(rows, source, first_row))
+    return loader.facts()
+
+
+def _mapping_cells(
+    rows: Iterable[Mapping[str, str | None]], source: str, first_row: int
+) -> Iterator[tuple[int, tuple[str | None, ...]]]:
+    for line, row in enumerate(rows, start=first_row):
+        if line == first_row:
+            missing = [c for c in SNAPSHOT_COLUMNS if c not in row]
+            if missing:
+                raise FactsError(
+                    f"{source}: row {line}: missing column(s) {', '.join(missing)} "
+                    f"(expected {', '.join(SNAPSHOT_COLUMNS)})"
+                )
+        yield line, tuple(row.get(c) for c in SNAPSHOT_CELLS)
+
+
+def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None = None) -> Facts:
+    """Facts from a ``.json`` profile or a ``.csv`` or ``.parquet`` snapshot, plus an
+    optional FX CSV file."""
+    source = os.fspath(path)
+    suffix = Path(source).suffix.lower()
+    if suffix == ".parquet":  # the columnar reader's frame, read by this loader's rules
+        from evaluator.backends.columnar import parquet_facts
+
+        return parquet_facts(path, fx)
+    if suffix not in (".json", ".csv"):
+        shown = f"`{suffix}`" if suffix else "no extension"
+        raise FactsError(
+            f"{source}: cannot read facts from a file with {shown} (expected .json, .csv or "
+            ".parquet)"
+        )
+    if suffix == ".csv":
+        check_lines(path, "facts file")
+    data = read_bytes(path, "facts file")
+    text = decode_text(data, source)
+    loader = FactsBuilder(source)
+    with fewer_collections():
+        if suffix == ".json":
+            loader.json_document(_parse_json(text, source))
+        else:
+            loader.form = "snapshot"
+            loader.snapshot(csv_records(text, source, SNAPSHOT_COLUMNS, ("kind",)))
+    if fx is not None:
+        loader.fx.merge(read_fx_csv(fx))
+    facts = loader.facts()
+    return Facts(
+        members=facts.members,
+        claims=facts.claims,
+        fx_rates=facts.fx_rates,
+        errors=facts.errors,
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        form=facts.form,
+    )
+
+
+def _parse_json(text: str, source: str) -> object:
+    try:
+        # NaN/Infinity become Decimal and are then rejected per field as "not a finite number"
+        return json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+    except json.JSONDecodeError as e:
+        raise FactsError(
+            f"{source}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+        ) from None
+    except (ValueError, RecursionError) as e:
+        raise FactsError(f"{source}: malformed JSON: {e}") from None
