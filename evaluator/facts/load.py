@@ -73,7 +73,7 @@ def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
     source = os.fspath(path)
     suffix = Path(source).suffix.lower()
     if suffix == ".parquet":  # the columnar reader's frame, read by this loader's rules
-        from evaluator.backends.columnar import parquet_facts
+        from evaluator.facts.table import parquet_facts
 
         return parquet_facts(path, fx)
     if suffix not in (".json", ".csv"):
