@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,12 +78,21 @@ class DepthLimitedLoader(yaml.SafeLoader):
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class Composer:
-    """Turns composed nodes into plain data, refusing what policies must not contain."""
+#: keys whose scalar values are read as written, whatever YAML would resolve them to
+POLICY_TEXT_KEYS = frozenset({"formula", "provision", "type", "description", "title"})
 
-    def __init__(self, source: Source, diags: list[Diagnostic]) -> None:
+
+class Composer:
+    """Turns composed nodes into plain data, refusing what policies must not contain.
+
+    Scalars become YAML 1.1 plain data (text, whole numbers, booleans, None; a float stays
+    its text), except under a key of ``text_keys``, which stay text as written."""
+
+    def __init__(self, source: Source, diags: list[Diagnostic],
+                 text_keys: Collection[str] = POLICY_TEXT_KEYS) -> None:
         self.source = source
         self.diags = diags
+        self.text_keys = text_keys
         self.seen: set[int] = set()
         self.refused: set[int] = set()
         self.budget = MAX_NODES
@@ -124,7 +134,7 @@ class Composer:
         if isinstance(node, yaml.ScalarNode):
             if self.bad_text(node):
                 return None
-            if path and path[-1] in _TEXT_KEYS:
+            if path and path[-1] in self.text_keys:
                 return str(node.value)  # formulas and citations are read as written
             return _scalar(node)
         if isinstance(node, yaml.SequenceNode):
@@ -149,9 +159,6 @@ class Composer:
                 out[key] = self.plain(v, (*path, key))
             return out
         return None  # pragma: no cover
-
-
-_TEXT_KEYS = frozenset({"formula", "provision", "type", "description", "title"})
 
 
 def where_of(path: tuple[str, ...] | list[str | int]) -> str | None:
