@@ -19,6 +19,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check evaluator tests benchmarks
 	$(VENV)/bin/mypy --strict evaluator
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
