@@ -10,16 +10,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from evaluator.backends.results import ClaimDetermination, Determination, EvaluationResult
+from evaluator.backends.base import BACKEND_NAMES, Backend, is_table, uses_columnar
+from evaluator.backends.results import EvaluationResult, param_json
 from evaluator.backends.scalar.coverage import Coverage
-from evaluator.backends.scalar.interpreter import (
-    Inst,
-    Portfolio,
-    Program,
-    Run,
-    visible,
-    visible_claim,
-)
+from evaluator.backends.scalar.evaluate import ScalarBackend, instance_for
+from evaluator.backends.scalar.interpreter import Inst, Program, Run
 from evaluator.errors import (
     Diagnostic,
     EvaluationError,
@@ -27,14 +22,16 @@ from evaluator.errors import (
     PolicyLoadError,
     PolicyTypeError,
 )
-from evaluator.facts.model import Facts, Member, RecordError
+from evaluator.facts.model import Facts
 from evaluator.gcpause import fewer_collections
 from evaluator.lang import typesys as T
 from evaluator.lang.check.graph import dependency_order
 from evaluator.lang.check.model import CheckedPolicy
 from evaluator.lang.check.pipeline import check_document
 from evaluator.lang.document.loader import ParamSpec, PolicyDocument, convert_scalar, load_document
-from evaluator.lang.values import MonthDay, format_decimal, parse_iso_date, to_json_value
+from evaluator.lang.values import MonthDay, parse_iso_date, to_json_value
+
+__all__ = ["Policy", "as_date", "check_policy", "load_policy", "param_json"]
 
 _PY_TYPES: dict[T.Type, tuple[type, ...]] = {
     T.BOOL: (bool,), T.INT: (int,), T.NUMBER: (Decimal, int), T.MONEY: (Decimal, int),
@@ -192,7 +189,7 @@ class Policy:
         Records that cannot be evaluated go to ``errors``; every other record is still
         evaluated. Raises :class:`PolicyError` for bad parameters or an unknown backend.
         """
-        if backend not in ("auto", "scalar", "columnar"):
+        if backend not in BACKEND_NAMES:
             raise PolicyError(Diagnostic(f"unknown backend `{backend}`", code="api",
                                          help="use `auto`, `scalar` or `columnar`"))
         with fewer_collections():
@@ -202,14 +199,19 @@ class Policy:
     def _evaluate(self, facts: Facts | Any, as_of: str | _dt.date,
                   params: Mapping[str, Any] | None, *, explain: bool, backend: str,
                   coverage: Coverage | None) -> EvaluationResult:
-        from evaluator.backends.columnar import Table
+        """The `auto` choice of :func:`uses_columnar`, falling back to the scalar
+        backend when the columnar one declines the policy."""
+        if uses_columnar(backend, facts, explain=explain, coverage=coverage):
+            from evaluator.backends.columnar.evaluate import ColumnarBackend
 
-        if isinstance(facts, Table):
-            if backend != "scalar" and not explain and coverage is None:
-                columnar = self._evaluate_columnar(facts, as_of, params,
-                                                   required=backend == "columnar")
-                if columnar is not None:
-                    return columnar
+            day = as_date(as_of)
+            specs, warnings = self.run_params(params)
+            chosen: Backend = ColumnarBackend(required=backend == "columnar")
+            columnar = chosen.evaluate(self, facts, day, specs, warnings, explain=explain,
+                                       coverage=coverage)
+            if columnar is not None:
+                return columnar
+        if is_table(facts):
             facts = facts.to_facts()
         elif backend == "columnar":
             raise PolicyError(Diagnostic(
@@ -218,105 +220,8 @@ class Policy:
                      "backend=\"scalar\" for full profiles"))
         day = as_date(as_of)
         specs, warnings = self.run_params(params)
-        values = {n: s.value for n, s in specs.items()}
-        program = self.program if coverage is None else self.coverage_program
-        run = Run(program, day, values, facts.fx_rates, coverage)
-        doc = self.document
-        account_outputs = self.outputs("account")
-        claim_outputs = self.outputs("claim")
-        portfolio_outputs = self.outputs("portfolio")
-        member_insts: list[Inst] = []
-        ok_accounts: list[Inst] = []
-        ok_claims: list[Inst] = []
-        param_entries = {n: {"parameter": n, "value": param_json(s),
-                             "provision": s.provision, "set_by": s.set_by}
-                         for n, s in specs.items()} if explain else {}
-        result = EvaluationResult(
-            policy=self.info(), as_of=day.isoformat(),
-            parameters={n: param_json(s) for n, s in sorted(specs.items())},
-            facts=({"source": facts.source, "sha256": facts.sha256}
-                   if facts.sha256 is not None else None),
-            account_outputs=[shown for shown, _ in account_outputs])
-        errors: list[RecordError] = list(facts.errors)
-        for member in facts.members:
-            late = _snapshot_after_as_of(member, day) if facts.form == "snapshot" else None
-            if late is not None:
-                errors.extend(RecordError(late, a.member_id, a.account_id, field="date")
-                              for a in member.accounts)
-                continue
-            minst = Inst("member", visible(member, day), run, None)
-            member_insts.append(minst)
-            for ainst in minst.accounts():
-                acc = ainst.obj
-                run.accounts_by_id[acc.account_id] = ainst
-                try:
-                    out = {shown: _get(ainst, n, self.program.entities)
-                           for shown, n in account_outputs}
-                except EvaluationError as exc:
-                    errors.append(RecordError(_error_text(exc), acc.member_id,
-                                              acc.account_id))
-                    continue
-                ok_accounts.append(ainst)
-                trace = self.trace(ainst, doc.outputs.get("account", ()), param_entries) \
-                    if explain else None
-                result.accounts.append(Determination(acc.member_id, acc.account_id, out,
-                                                     trace))
-            if not member.accounts:
-                errors.append(RecordError("member has no accounts", member.member_id))
-        for claim in facts.claims:
-            cinst = Inst("claim", visible_claim(claim, day), run, None)
-            try:
-                cout = {shown: _get(cinst, n, self.program.entities)
-                        for shown, n in claim_outputs}
-            except EvaluationError as exc:
-                errors.append(RecordError(_error_text(exc), claim_id=claim.claim_id))
-                continue
-            ok_claims.append(cinst)
-            ctrace = self.trace(cinst, doc.outputs.get("claim", ()), param_entries) \
-                if explain else None
-            result.claims.append(ClaimDetermination(claim.claim_id, claim.account_id, cout,
-                                                    ctrace))
-        if portfolio_outputs:
-            pinst = Inst("portfolio", Portfolio(tuple(member_insts), tuple(ok_accounts),
-                                                tuple(ok_claims)), run, None)
-            try:
-                result.portfolio = {shown: _get(pinst, n, self.program.entities)
-                                    for shown, n in portfolio_outputs}
-            except EvaluationError as exc:
-                errors.append(RecordError(f"portfolio: {_error_text(exc)}"))
-        result.errors = errors
-        result.warnings = warnings
-        return result
-
-    def _evaluate_columnar(self, table: Any, as_of: str | _dt.date,
-                           params: Mapping[str, Any] | None, *, required: bool
-                           ) -> EvaluationResult | None:
-        """The columnar backend over a snapshot table; None to fall back to scalar."""
-        from evaluator.backends.columnar import determinations, evaluate_frame
-        from evaluator.errors import Unsupported
-
-        day = as_date(as_of)
-        specs, warnings = self.run_params(params)
-        try:
-            frame = evaluate_frame(self, table, day, specs)
-        except Unsupported as exc:
-            if required:
-                raise PolicyError(Diagnostic(f"the columnar backend cannot evaluate this "
-                                             f"policy: {exc}", code="api",
-                                             help="use backend=\"scalar\"")) from None
-            return None
-        dets, errs = determinations(frame)
-        result = EvaluationResult(
-            policy=self.info(), as_of=day.isoformat(),
-            parameters={n: param_json(s) for n, s in sorted(specs.items())},
-            facts=({"source": table.source, "sha256": table.sha256}
-                   if table.sha256 is not None else None),
-            account_outputs=[shown for shown, _ in self.outputs("account")])
-        result.accounts = dets
-        result.errors = [*table.errors, *errs]
-        result.warnings = warnings
-        result.portfolio = frame.portfolio
-        return result
+        return ScalarBackend().evaluate(self, facts, day, specs, warnings, explain=explain,
+                                        coverage=coverage)
 
     def trace_plan(self, outputs: tuple[str, ...]) -> list[str]:
         """The definitions outputs depend on, each after those it uses."""
@@ -339,7 +244,7 @@ class Policy:
         used_params: set[str] = set()
         for n in self.trace_plan(outputs):
             cdef = defs[n]
-            target = _instance_for(inst, cdef.spec.entity)
+            target = instance_for(inst, cdef.spec.entity)
             if target is None or n not in target.cache:
                 continue
             value = target.cache[n]
@@ -352,52 +257,6 @@ class Policy:
             used_params |= cdef.params
         entries.extend(param_entries[p] for p in sorted(used_params))
         return entries
-
-
-def param_json(spec: ParamSpec) -> Any:
-    """A parameter's value as written in policies: percentages keep their `%`."""
-    if spec.type_name == "percent" and isinstance(spec.value, Decimal):
-        return f"{format_decimal((spec.value * 100).normalize())}%"
-    return to_json_value(spec.value)
-
-
-def _snapshot_after_as_of(member: Member, day: _dt.date) -> str | None:
-    """A snapshot holds only the latest date of each kind: one after the as-of date hides
-    whatever came before it, so the member cannot be evaluated as of that day."""
-    late = [e for e in member.events if e.date > day]
-    if not late:
-        return None
-    e = late[0]
-    column = {"transaction": "last_transaction", "statement_ack": "last_statement_ack",
-              "response": "last_response"}.get(e.type, e.type)
-    return (f"{column} {e.date} is after the as-of date {day}; a snapshot keeps only the "
-            "latest date, so the activity before the as-of date is unknown (use a full "
-            "profile, or a snapshot taken on or before the as-of date)")
-
-
-def _instance_for(inst: Inst, entity: str) -> Inst | None:
-    if entity == inst.kind:
-        return inst
-    if entity == "global":
-        return inst.run.global_inst
-    if entity == "member":
-        return inst.member if inst.kind == "account" else None
-    return None
-
-
-def _get(inst: Inst, name: str, entities: Mapping[str, str]) -> Any:
-    target = _instance_for(inst, entities.get(name, inst.kind))
-    assert target is not None
-    return target.get(name)
-
-
-def _error_text(exc: EvaluationError) -> str:
-    where = []
-    if exc.definition:
-        where.append(f"in `{exc.definition}`")
-    if exc.provision:
-        where.append(exc.provision)
-    return f"{exc.message} ({', '.join(where)})" if where else exc.message
 
 
 def as_date(value: str | _dt.date) -> _dt.date:

@@ -13,11 +13,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from evaluator.errors import one_line
 from evaluator.facts.model import RecordError
-from evaluator.lang.values import display, to_json_value
+from evaluator.lang.document.loader import ParamSpec
+from evaluator.lang.values import display, format_decimal, to_json_value
 
 
 @dataclass
@@ -435,3 +437,10 @@ def trace_uses(defs: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     """Each definition's dependencies among definitions, from a checked policy's
     ``defs`` (``policy.checked.defs``), for :func:`render_trace`."""
     return {n: tuple(sorted(u for u in d.uses if u in defs)) for n, d in defs.items()}
+
+
+def param_json(spec: ParamSpec) -> Any:
+    """A parameter's value as written in policies: percentages keep their `%`."""
+    if spec.type_name == "percent" and isinstance(spec.value, Decimal):
+        return f"{format_decimal((spec.value * 100).normalize())}%"
+    return to_json_value(spec.value)

@@ -200,8 +200,9 @@ def arith_message(exc: Exception) -> str:
     return str(exc)
 
 
-class Program:
-    """A checked policy compiled to closures.
+class Program(A.NodeVisitor[Fn]):
+    """A checked policy compiled to closures, one ``visit_<kind>`` method per kind of
+    node (:class:`evaluator.lang.nodes.NodeVisitor`), entered through :meth:`compile`.
 
     With ``coverage=True`` every definition and decision records into the run's
     :class:`Coverage` (a separate, slightly slower compilation used by policy tests)."""
@@ -284,38 +285,40 @@ class Program:
     # -- compilation -----------------------------------------------------------------
 
     def compile(self, node: A.Node) -> Fn:
-        if isinstance(node, A.Literal):
-            value = node.value
-            return lambda inst, env: value
-        if isinstance(node, A.Name):
-            return self.c_name(node)
-        if isinstance(node, A.Attr):
-            return self.c_attr(node)
-        if isinstance(node, A.Unary):
-            operand = self.compile(node.operand)
-            if node.op == "not":
-                return lambda inst, env: not operand(inst, env)
-            return lambda inst, env: -operand(inst, env)
-        if isinstance(node, A.Binary):
-            return self.c_binary(node)
-        if isinstance(node, A.If):
-            c, a, b = (self.compile(n) for n in (node.cond, node.then, node.orelse))
-            c = self._decision("if", node.cond, c)
-            return lambda inst, env: a(inst, env) if c(inst, env) else b(inst, env)
-        if isinstance(node, A.Call):
-            return self.c_call(node)
-        if isinstance(node, A.ListLit):
-            if len(node.items) == 1 and isinstance(node.items[0], A.Comprehension):
-                return self.c_comprehension(node.items[0])
-            items = [self.compile(i) for i in node.items]
-            return lambda inst, env: tuple(f(inst, env) for f in items)
-        if isinstance(node, A.RecordLit):
-            return _record([(k, self.compile(v)) for k, v in node.fields])
-        if isinstance(node, A.Comprehension):
-            return self.c_comprehension(node)
-        raise TypeError(node)  # pragma: no cover
+        """The closure of ``node``: the entry of every recursion (children are compiled
+        through it, so a patch of this method sees every node compiled)."""
+        return self.visit(node)
 
-    def c_name(self, node: A.Name) -> Fn:
+    def visit_Literal(self, node: A.Literal) -> Fn:
+        value = node.value
+        return lambda inst, env: value
+
+    def visit_Unary(self, node: A.Unary) -> Fn:
+        operand = self.compile(node.operand)
+        if node.op == "not":
+            return lambda inst, env: not operand(inst, env)
+        return lambda inst, env: -operand(inst, env)
+
+    def visit_If(self, node: A.If) -> Fn:
+        c, a, b = (self.compile(n) for n in (node.cond, node.then, node.orelse))
+        c = self._decision("if", node.cond, c)
+        return lambda inst, env: a(inst, env) if c(inst, env) else b(inst, env)
+
+    def visit_ListComp(self, node: A.ListLit) -> Fn:
+        # `[e for x in xs]` is the comprehension itself: compiled here, not through
+        # `compile`, so the list and its comprehension are one node compiled
+        comprehension = node.comprehension
+        assert comprehension is not None
+        return self.visit_Comprehension(comprehension)
+
+    def visit_ListLit(self, node: A.ListLit) -> Fn:
+        items = [self.compile(i) for i in node.items]
+        return lambda inst, env: tuple(f(inst, env) for f in items)
+
+    def visit_RecordLit(self, node: A.RecordLit) -> Fn:
+        return _record([(k, self.compile(v)) for k, v in node.fields])
+
+    def visit_Name(self, node: A.Name) -> Fn:
         r: Resolved = self.res[id(node)]
         name = r.name
         if r.kind == "local":
@@ -350,7 +353,7 @@ class Program:
             return lambda inst, env: inst.run.as_of
         raise TypeError(r)  # pragma: no cover
 
-    def c_attr(self, node: A.Attr) -> Fn:
+    def visit_Attr(self, node: A.Attr) -> Fn:
         r: Resolved = self.res[id(node)]
         obj = self.compile(node.obj)
         name = r.name
@@ -367,7 +370,7 @@ class Program:
             return lambda inst, env: get(obj(inst, env))
         return lambda inst, env: obj(inst, env).field(name)
 
-    def c_binary(self, node: A.Binary) -> Fn:
+    def visit_Binary(self, node: A.Binary) -> Fn:
         op = node.op
         left = self.compile(node.left)
         right = self.compile(node.right)
@@ -413,7 +416,7 @@ class Program:
             return lambda inst, env: _divide(left(inst, env), right(inst, env))
         raise TypeError(op)  # pragma: no cover
 
-    def c_call(self, node: A.Call) -> Fn:
+    def visit_Call(self, node: A.Call) -> Fn:
         b = BUILTINS[node.func]
         impl = b.scalar
         args = [self.compile(a) for a in node.args]
@@ -434,7 +437,7 @@ class Program:
             return lambda inst, env: impl(a0(inst, env), a1(inst, env), a2(inst, env))
         return lambda inst, env: impl(*[a(inst, env) for a in args])
 
-    def c_comprehension(self, node: A.Comprehension) -> Fn:
+    def visit_Comprehension(self, node: A.Comprehension) -> Fn:
         var = node.var
         iterable = self.compile(node.iterable)
         element = self.compile(node.element)

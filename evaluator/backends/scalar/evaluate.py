@@ -1,0 +1,178 @@
+"""The scalar backend's evaluation loop: every member, account, claim and the portfolio of
+a set of facts, record by record, into one :class:`EvaluationResult`.
+
+A record that cannot be evaluated goes to the errors; every other record still is.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from evaluator.backends.results import (
+    ClaimDetermination,
+    Determination,
+    EvaluationResult,
+    param_json,
+)
+from evaluator.backends.scalar.coverage import Coverage
+from evaluator.backends.scalar.interpreter import (
+    Inst,
+    Portfolio,
+    Program,
+    Run,
+    visible,
+    visible_claim,
+)
+from evaluator.errors import Diagnostic, EvaluationError
+from evaluator.facts.model import Facts, Member, RecordError
+from evaluator.lang.document.loader import ParamSpec, PolicyDocument
+
+__all__ = ["ScalarBackend", "ScalarPolicy", "instance_for"]
+
+
+class ScalarPolicy(Protocol):
+    """What the loop needs of a loaded policy (:class:`evaluator.policy.Policy`)."""
+
+    document: PolicyDocument
+    program: Program
+
+    @property
+    def coverage_program(self) -> Program:
+        """The policy compiled to record coverage."""
+        ...
+
+    def info(self) -> dict[str, str]:
+        """The policy's id, version and sha256."""
+        ...
+
+    def outputs(self, entity: str) -> tuple[tuple[str, str], ...]:
+        """(reported name, definition) for each output of an entity, in order."""
+        ...
+
+    def trace(self, inst: Inst, outputs: tuple[str, ...],
+              param_entries: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """The definitions an instance's outputs used, then the parameters they read."""
+        ...
+
+
+class ScalarBackend:
+    """Evaluates full profiles (or a snapshot table turned into facts) one record at a
+    time; it evaluates everything, so it never declines (never returns None)."""
+
+    name = "scalar"
+
+    def evaluate(self, policy: ScalarPolicy, facts: Facts, day: _dt.date,
+                 specs: dict[str, ParamSpec], warnings: list[Diagnostic], *,
+                 explain: bool, coverage: Coverage | None) -> EvaluationResult:
+        """Determinations for every account and claim of ``facts`` on ``day``, with the
+        parameters ``specs``; ``warnings`` are the run's (broken invariants)."""
+        values = {n: s.value for n, s in specs.items()}
+        program = policy.program if coverage is None else policy.coverage_program
+        entities = policy.program.entities
+        run = Run(program, day, values, facts.fx_rates, coverage)
+        doc = policy.document
+        account_outputs = policy.outputs("account")
+        claim_outputs = policy.outputs("claim")
+        portfolio_outputs = policy.outputs("portfolio")
+        member_insts: list[Inst] = []
+        ok_accounts: list[Inst] = []
+        ok_claims: list[Inst] = []
+        param_entries = {n: {"parameter": n, "value": param_json(s),
+                             "provision": s.provision, "set_by": s.set_by}
+                         for n, s in specs.items()} if explain else {}
+        result = EvaluationResult(
+            policy=policy.info(), as_of=day.isoformat(),
+            parameters={n: param_json(s) for n, s in sorted(specs.items())},
+            facts=({"source": facts.source, "sha256": facts.sha256}
+                   if facts.sha256 is not None else None),
+            account_outputs=[shown for shown, _ in account_outputs])
+        errors: list[RecordError] = list(facts.errors)
+        for member in facts.members:
+            late = _snapshot_after_as_of(member, day) if facts.form == "snapshot" else None
+            if late is not None:
+                errors.extend(RecordError(late, a.member_id, a.account_id, field="date")
+                              for a in member.accounts)
+                continue
+            minst = Inst("member", visible(member, day), run, None)
+            member_insts.append(minst)
+            for ainst in minst.accounts():
+                acc = ainst.obj
+                run.accounts_by_id[acc.account_id] = ainst
+                try:
+                    out = {shown: _get(ainst, n, entities) for shown, n in account_outputs}
+                except EvaluationError as exc:
+                    errors.append(RecordError(_error_text(exc), acc.member_id,
+                                              acc.account_id))
+                    continue
+                ok_accounts.append(ainst)
+                trace = policy.trace(ainst, doc.outputs.get("account", ()), param_entries) \
+                    if explain else None
+                result.accounts.append(Determination(acc.member_id, acc.account_id, out,
+                                                     trace))
+            if not member.accounts:
+                errors.append(RecordError("member has no accounts", member.member_id))
+        for claim in facts.claims:
+            cinst = Inst("claim", visible_claim(claim, day), run, None)
+            try:
+                cout = {shown: _get(cinst, n, entities) for shown, n in claim_outputs}
+            except EvaluationError as exc:
+                errors.append(RecordError(_error_text(exc), claim_id=claim.claim_id))
+                continue
+            ok_claims.append(cinst)
+            ctrace = policy.trace(cinst, doc.outputs.get("claim", ()), param_entries) \
+                if explain else None
+            result.claims.append(ClaimDetermination(claim.claim_id, claim.account_id, cout,
+                                                    ctrace))
+        if portfolio_outputs:
+            pinst = Inst("portfolio", Portfolio(tuple(member_insts), tuple(ok_accounts),
+                                                tuple(ok_claims)), run, None)
+            try:
+                result.portfolio = {shown: _get(pinst, n, entities)
+                                    for shown, n in portfolio_outputs}
+            except EvaluationError as exc:
+                errors.append(RecordError(f"portfolio: {_error_text(exc)}"))
+        result.errors = errors
+        result.warnings = warnings
+        return result
+
+
+def _snapshot_after_as_of(member: Member, day: _dt.date) -> str | None:
+    """A snapshot holds only the latest date of each kind: one after the as-of date hides
+    whatever came before it, so the member cannot be evaluated as of that day."""
+    late = [e for e in member.events if e.date > day]
+    if not late:
+        return None
+    e = late[0]
+    column = {"transaction": "last_transaction", "statement_ack": "last_statement_ack",
+              "response": "last_response"}.get(e.type, e.type)
+    return (f"{column} {e.date} is after the as-of date {day}; a snapshot keeps only the "
+            "latest date, so the activity before the as-of date is unknown (use a full "
+            "profile, or a snapshot taken on or before the as-of date)")
+
+
+def instance_for(inst: Inst, entity: str) -> Inst | None:
+    """The instance whose definitions of ``entity`` ``inst`` sees (None: it sees none)."""
+    if entity == inst.kind:
+        return inst
+    if entity == "global":
+        return inst.run.global_inst
+    if entity == "member":
+        return inst.member if inst.kind == "account" else None
+    return None
+
+
+def _get(inst: Inst, name: str, entities: Mapping[str, str]) -> Any:
+    target = instance_for(inst, entities.get(name, inst.kind))
+    assert target is not None
+    return target.get(name)
+
+
+def _error_text(exc: EvaluationError) -> str:
+    where = []
+    if exc.definition:
+        where.append(f"in `{exc.definition}`")
+    if exc.provision:
+        where.append(exc.provision)
+    return f"{exc.message} ({', '.join(where)})" if where else exc.message
