@@ -53,7 +53,7 @@ class Backend(Protocol):
 
 
 class SnapshotTable(Protocol):
-    """A snapshot table (:class:`evaluator.backends.columnar.Table`) as the scalar
+    """A snapshot table (:class:`evaluator.facts.table.Table`) as the scalar
     backend sees it: rows it can turn into facts."""
 
     def to_facts(self) -> Any:
@@ -63,8 +63,8 @@ class SnapshotTable(Protocol):
 
 def is_table(facts: object) -> TypeGuard[SnapshotTable]:
     """Whether ``facts`` is a snapshot table read for the columnar backend. Imports the
-    columnar package (so polars): call it while evaluating, never at import time."""
-    from evaluator.backends.columnar import Table
+    table reader (so polars): call it while evaluating, never at import time."""
+    from evaluator.facts.table import Table
 
     return isinstance(facts, Table)
 
