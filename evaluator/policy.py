@@ -21,6 +21,7 @@ from evaluator.backends.scalar.interpreter import (
     visible_claim,
 )
 from evaluator.errors import (
+    Code,
     Diagnostic,
     EvaluationError,
     PolicyError,
@@ -96,14 +97,14 @@ class Policy:
             if spec is None:
                 sugg = difflib.get_close_matches(name, list(params), n=1)
                 problems.append(Diagnostic(
-                    f"unknown parameter `{name}`", code="parameter",
+                    f"unknown parameter `{name}`", code=Code.PARAMETER,
                     help=(f"did you mean `{sugg[0]}`?" if sugg else
                           "parameters: " + ", ".join(sorted(params)))))
                 continue
             try:
                 value = _coerce_param(spec, raw)
             except ValueError as exc:
-                problems.append(Diagnostic(f"--param {name}: {exc}", code="parameter",
+                problems.append(Diagnostic(f"--param {name}: {exc}", code=Code.PARAMETER,
                                            provision=spec.provision,
                                            where=f"parameter `{name}`"))
                 continue
@@ -131,7 +132,7 @@ class Policy:
                     f"derived parameter `{name}` cannot be computed: {exc}",
                     spec.derived.span(), where=f"parameter `{name}`",
                     provision=spec.provision, source=spec.derived.source,
-                    code="parameter")) from None
+                    code=Code.PARAMETER)) from None
             values[name] = value
             params[name] = dataclasses.replace(spec, value=value)
         return params
@@ -171,7 +172,7 @@ class Policy:
                 out.append(Diagnostic(
                     text, inv.check.span(), severity=inv.severity,
                     where=f"invariant `{name}`", provision=inv.check.provision,
-                    source=inv.check.source, code="conflict",
+                    source=inv.check.source, code=Code.CONFLICT,
                     help=("with --param " + ", ".join(overridden)) if overridden else
                     inv.check.description))
         return out
@@ -193,7 +194,7 @@ class Policy:
         evaluated. Raises :class:`PolicyError` for bad parameters or an unknown backend.
         """
         if backend not in ("auto", "scalar", "columnar"):
-            raise PolicyError(Diagnostic(f"unknown backend `{backend}`", code="api",
+            raise PolicyError(Diagnostic(f"unknown backend `{backend}`", code=Code.API,
                                          help="use `auto`, `scalar` or `columnar`"))
         with fewer_collections():
             return self._evaluate(facts, as_of, params, explain=explain, backend=backend,
@@ -213,7 +214,7 @@ class Policy:
             facts = facts.to_facts()
         elif backend == "columnar":
             raise PolicyError(Diagnostic(
-                "the columnar backend evaluates snapshot tables", code="api",
+                "the columnar backend evaluates snapshot tables", code=Code.API,
                 help="read the facts with evaluator.columnar.read_table, or use "
                      "backend=\"scalar\" for full profiles"))
         day = as_date(as_of)
@@ -302,7 +303,7 @@ class Policy:
         except Unsupported as exc:
             if required:
                 raise PolicyError(Diagnostic(f"the columnar backend cannot evaluate this "
-                                             f"policy: {exc}", code="api",
+                                             f"policy: {exc}", code=Code.API,
                                              help="use backend=\"scalar\"")) from None
             return None
         dets, errs = determinations(frame)
@@ -406,7 +407,7 @@ def as_date(value: str | _dt.date) -> _dt.date:
     try:
         return parse_iso_date(str(value))
     except ValueError as exc:
-        raise PolicyError(Diagnostic(f"as-of date: {exc}", code="api")) from None
+        raise PolicyError(Diagnostic(f"as-of date: {exc}", code=Code.API)) from None
 
 
 def _coerce_param(spec: ParamSpec, raw: Any) -> Any:

@@ -92,7 +92,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from evaluator.errors import Diagnostic
+from evaluator.errors import Code, Diagnostic
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.check.model import CheckedDef, CheckedPolicy, Resolved
@@ -440,7 +440,7 @@ class OwnershipCheck(A.NodeVisitor[Val]):
         spec = unit.spec
         unit.diags.append(Diagnostic(
             message, spec.span(node), severity="error", where=unit.where,
-            provision=spec.provision, help=hint, source=spec.source, code="cost"))
+            provision=spec.provision, help=hint, source=spec.source, code=Code.COST))
 
     def owner_of(self, node: A.Node, unit: _Unit) -> str | None:
         """The entity a foreign list belongs to, when it can be named."""

@@ -8,7 +8,7 @@ from typing import Any, TypeGuard
 
 import yaml
 
-from evaluator.errors import Diagnostic, ExpressionSyntaxError
+from evaluator.errors import Code, Diagnostic, ExpressionSyntaxError
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.document.compose import RawFile, child, key_node
@@ -96,7 +96,7 @@ def _param_value(name: str, spec: dict[str, Any], node: yaml.Node | None, raw: R
         n = n if n is not None else node
         diags.append(Diagnostic(msg, node_span(raw.source, n) if n is not None else None,
                                 where=f"parameter `{name}`", provision=provision, help=help,
-                                source=raw.source, code="parameter"))
+                                source=raw.source, code=Code.PARAMETER))
 
     if vnode is not None and not raw.usable(vnode):
         return None
@@ -249,7 +249,7 @@ def build_param(name: str, spec: Any, node: yaml.Node | None, raw: RawFile, ref:
     def report(message: str, help: str | None, at: yaml.Node | None = None) -> None:
         at = at if at is not None else node
         diags.append(Diagnostic(message, node_span(src, at) if at is not None else None,
-                                source=src, where=f"parameter `{name}`", code="parameter",
+                                source=src, where=f"parameter `{name}`", code=Code.PARAMETER,
                                 help=help))
 
     def unusable(provision: str | None) -> ParamSpec:
@@ -317,7 +317,7 @@ def build_def(name: str, spec: dict[str, Any], dnode: yaml.Node | None, source: 
     except ExpressionSyntaxError as exc:
         diags.append(Diagnostic(exc.message, positions.span(exc.start, max(exc.end, exc.start)),
                                 where=f"definition `{name}`", provision=provision,
-                                help=exc.help, source=source, code="syntax"))
+                                help=exc.help, source=source, code=Code.SYNTAX))
     enode = child(dnode, "entity")
     pnode = child(dnode, "provision")
     return DefSpec(
