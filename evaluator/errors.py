@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from evaluator.span import Source, Span, render_snippet
+from evaluator.text import one_line as one_line  # re-exported: callers import it from here
 
 
 class Code(StrEnum):
@@ -199,11 +200,3 @@ class ExpressionSyntaxError(PolicyProblem):
 
 class Unsupported(DataProblem):
     """The columnar backend cannot compile this policy (or these facts)."""
-
-
-def one_line(text: str) -> str:
-    """``text`` for a one-line message: line breaks and other characters that do not print
-    (from ids or values in the input) written as escapes such as ``\\n``."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

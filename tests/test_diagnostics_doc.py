@@ -44,8 +44,8 @@ from pathlib import Path
 import pytest
 
 from evaluator import Diagnostic
-from evaluator.errors import Code
 from evaluator.cli import main
+from evaluator.errors import Code
 from tests.support import ROOT
 
 DOC = ROOT / "docs" / "diagnostics.md"

@@ -25,8 +25,9 @@ from evaluator.lang.check.model import (
 from evaluator.lang.document.loader import DefSpec, PolicyDocument
 from evaluator.lang.parser import MAX_DEPTH
 from evaluator.lang.typesys import arith_type
+from evaluator.text import with_article
 
-__all__ = ["TypeChecker", "parse_type", "with_article"]
+__all__ = ["TypeChecker", "parse_type"]
 
 
 class _Ctx:
@@ -603,11 +604,6 @@ class TypeChecker(A.NodeVisitor[T.Type]):
 #: prefix of the keys under which :attr:`_Ctx.narrowed` remembers expressions that are not
 #: names but were tested with `!= null` (they are not narrowed; the hint says why)
 _TESTED = "\0tested:"
-
-def with_article(word: str) -> str:
-    """``word`` with its indefinite article: ``an account``, ``a member``."""
-    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
-
 
 def _path(node: A.Node) -> str | None:
     if isinstance(node, A.Name):

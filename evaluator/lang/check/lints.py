@@ -15,10 +15,10 @@ from evaluator.errors import Code, Diagnostic
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.check.graph import dependency_order
-from evaluator.lang.check.infer import with_article
 from evaluator.lang.check.model import GLOBAL_NAMES, VISIBLE_FROM, CheckedDef
 from evaluator.lang.check.params import pseudo_params
 from evaluator.lang.document.loader import DefSpec, PolicyDocument
+from evaluator.text import with_article
 
 __all__ = ["check_citations", "check_outputs", "check_shadowing", "check_usage",
            "mentioned_names"]

@@ -13,10 +13,11 @@ from evaluator.errors import Code, Diagnostic
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.check.graph import dependency_order
-from evaluator.lang.check.infer import TypeChecker, with_article
+from evaluator.lang.check.infer import TypeChecker
 from evaluator.lang.check.model import CheckedDef
 from evaluator.lang.document.loader import DefSpec, PolicyDocument
 from evaluator.lang.values import MonthDay
+from evaluator.text import with_article
 
 __all__ = ["check_derived", "check_invariants", "check_window_tables", "pseudo_params"]
 

@@ -16,12 +16,7 @@ from evaluator.lang.document.positions import ScalarPositions, node_span
 from evaluator.lang.document.specs import DefSpec, ParamSpec
 from evaluator.lang.parser import parse_expression, parse_literal
 from evaluator.span import Source
-
-
-def _a(word: str) -> str:
-    """The word with its indefinite article."""
-    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
-
+from evaluator.text import with_article
 
 _SCALAR_TYPES = dict(T.PARAM_TYPES)
 
@@ -153,7 +148,7 @@ def _param_value(name: str, spec: dict[str, Any], node: yaml.Node | None, raw: R
                 bad(inode, f"item {i + 1} of `{name}`: {exc}")
         return tuple(values)
     if not isinstance(vnode, yaml.ScalarNode):
-        bad(vnode, f"parameter `{name}` is {_a(type_name)}: its value must be a single value")
+        bad(vnode, f"parameter `{name}` is {with_article(type_name)}: its value must be a single value")
         return None
     try:
         return convert_scalar(str(vnode.value), type_name)
@@ -261,8 +256,8 @@ def build_param(name: str, spec: Any, node: yaml.Node | None, raw: RawFile, ref:
         return None if inherited else unusable(None)
     declared = spec.get("type")
     if inherited and _known_type(declared, _PARAM_TYPES) and declared != inherited.type_name:
-        report(f"parameter `{name}` is {_a(inherited.type_name)} in {inherited.set_by}; "
-               f"an override cannot make it {_a(declared)}", None, child(node, "type"))
+        report(f"parameter `{name}` is {with_article(inherited.type_name)} in {inherited.set_by}; "
+               f"an override cannot make it {with_article(declared)}", None, child(node, "type"))
         return None
     provision = _citation(spec, inherited.provision if inherited else None)
     shape = _param_shape(name, spec, inherited, report)
