@@ -12,9 +12,38 @@ evaluated).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from evaluator.span import Source, Span, render_snippet
+from evaluator.text import one_line as one_line  # re-exported: callers import it from here
+
+
+class Code(StrEnum):
+    """What kind of problem a :class:`Diagnostic` reports: the closed set of codes, each
+    with its section in docs/diagnostics.md. ``--format json`` writes the value."""
+
+    # reading policy files
+    IO = "io"
+    YAML = "yaml"
+    SCHEMA = "schema"
+    EXTENDS = "extends"
+    SYNTAX = "syntax"
+    PARAMETER = "parameter"
+    # checking formulas and the policy as a whole
+    NAME = "name"
+    TYPE = "type"
+    CYCLE = "cycle"
+    PROVISION = "provision"
+    CONFLICT = "conflict"
+    UNREACHABLE = "unreachable"
+    UNUSED = "unused"
+    COST = "cost"
+    # using a policy
+    API = "api"
+    # no more specific code
+    POLICY = "policy"
 
 
 @dataclass(frozen=True)
@@ -28,7 +57,18 @@ class Diagnostic:
     help: str | None = None
     #: the file's text, to render the source line and caret
     source: Source | None = None
-    code: str = "policy"
+    #: a :class:`Code`; its text (``"type"``) is accepted and stored as the member
+    code: Code = Code.POLICY
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.code, Code):
+            try:
+                code = Code(self.code)
+            except ValueError:
+                known = ", ".join(c.value for c in Code)
+                raise ValueError(f"unknown diagnostic code {self.code!r} "
+                                 f"(known: {known})") from None
+            object.__setattr__(self, "code", code)
 
     @property
     def is_error(self) -> bool:
@@ -39,6 +79,13 @@ class Diagnostic:
         diagnostics with the same key render the same, and it costs nothing to build."""
         return (self.span, self.severity, self.message, self.where, self.provision,
                 self.help, self.source is None)
+
+    def position_key(self) -> tuple[str, int, int]:
+        """Where the diagnostic is, for sorting: file, line, column (first when it has no
+        position)."""
+        if self.span is None:
+            return ("", 0, 0)
+        return (self.span.file, self.span.line, self.span.col)
 
     def render(self) -> str:
         loc = f"{self.span}: " if self.span is not None else ""
@@ -53,7 +100,7 @@ class Diagnostic:
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"severity": self.severity, "code": self.code,
+        out: dict[str, object] = {"severity": self.severity, "code": self.code.value,
                                   "message": self.message}
         if self.span is not None:
             out.update(file=self.span.file, line=self.span.line, col=self.span.col,
@@ -63,6 +110,19 @@ class Diagnostic:
             if value is not None:
                 out[key] = value
         return out
+
+
+def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics once each (the first of those that render the same), in file order
+    (:meth:`Diagnostic.position_key`; the order found where positions tie)."""
+    seen: set[tuple[object, ...]] = set()
+    out: list[Diagnostic] = []
+    for d in diags:
+        key = d.key()
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return sorted(out, key=Diagnostic.position_key)
 
 
 class UnclaimedError(Exception):
@@ -140,11 +200,3 @@ class ExpressionSyntaxError(PolicyProblem):
 
 class Unsupported(DataProblem):
     """The columnar backend cannot compile this policy (or these facts)."""
-
-
-def one_line(text: str) -> str:
-    """``text`` for a one-line message: line breaks and other characters that do not print
-    (from ids or values in the input) written as escapes such as ``\\n``."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

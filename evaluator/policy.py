@@ -16,11 +16,13 @@ from evaluator.backends.scalar.coverage import Coverage
 from evaluator.backends.scalar.evaluate import ScalarBackend, instance_for
 from evaluator.backends.scalar.interpreter import Inst, Program, Run
 from evaluator.errors import (
+    Code,
     Diagnostic,
     EvaluationError,
     PolicyError,
     PolicyLoadError,
     PolicyTypeError,
+    sort_diagnostics,
 )
 from evaluator.facts.model import Facts
 from evaluator.gcpause import fewer_collections
@@ -93,14 +95,14 @@ class Policy:
             if spec is None:
                 sugg = difflib.get_close_matches(name, list(params), n=1)
                 problems.append(Diagnostic(
-                    f"unknown parameter `{name}`", code="parameter",
+                    f"unknown parameter `{name}`", code=Code.PARAMETER,
                     help=(f"did you mean `{sugg[0]}`?" if sugg else
                           "parameters: " + ", ".join(sorted(params)))))
                 continue
             try:
                 value = _coerce_param(spec, raw)
             except ValueError as exc:
-                problems.append(Diagnostic(f"--param {name}: {exc}", code="parameter",
+                problems.append(Diagnostic(f"--param {name}: {exc}", code=Code.PARAMETER,
                                            provision=spec.provision,
                                            where=f"parameter `{name}`"))
                 continue
@@ -128,7 +130,7 @@ class Policy:
                     f"derived parameter `{name}` cannot be computed: {exc}",
                     spec.derived.span(), where=f"parameter `{name}`",
                     provision=spec.provision, source=spec.derived.source,
-                    code="parameter")) from None
+                    code=Code.PARAMETER)) from None
             values[name] = value
             params[name] = dataclasses.replace(spec, value=value)
         return params
@@ -168,7 +170,7 @@ class Policy:
                 out.append(Diagnostic(
                     text, inv.check.span(), severity=inv.severity,
                     where=f"invariant `{name}`", provision=inv.check.provision,
-                    source=inv.check.source, code="conflict",
+                    source=inv.check.source, code=Code.CONFLICT,
                     help=("with --param " + ", ".join(overridden)) if overridden else
                     inv.check.description))
         return out
@@ -190,7 +192,7 @@ class Policy:
         evaluated. Raises :class:`PolicyError` for bad parameters or an unknown backend.
         """
         if backend not in BACKEND_NAMES:
-            raise PolicyError(Diagnostic(f"unknown backend `{backend}`", code="api",
+            raise PolicyError(Diagnostic(f"unknown backend `{backend}`", code=Code.API,
                                          help="use `auto`, `scalar` or `columnar`"))
         with fewer_collections():
             return self._evaluate(facts, as_of, params, explain=explain, backend=backend,
@@ -215,7 +217,7 @@ class Policy:
             facts = facts.to_facts()
         elif backend == "columnar":
             raise PolicyError(Diagnostic(
-                "the columnar backend evaluates snapshot tables", code="api",
+                "the columnar backend evaluates snapshot tables", code=Code.API,
                 help="read the facts with evaluator.columnar.read_table, or use "
                      "backend=\"scalar\" for full profiles"))
         day = as_date(as_of)
@@ -265,7 +267,7 @@ def as_date(value: str | _dt.date) -> _dt.date:
     try:
         return parse_iso_date(str(value))
     except ValueError as exc:
-        raise PolicyError(Diagnostic(f"as-of date: {exc}", code="api")) from None
+        raise PolicyError(Diagnostic(f"as-of date: {exc}", code=Code.API)) from None
 
 
 def _coerce_param(spec: ParamSpec, raw: Any) -> Any:
@@ -336,14 +338,4 @@ def check_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
     """The diagnostics once each, in file order."""
-    seen: set[tuple[object, ...]] = set()
-    out: list[Diagnostic] = []
-    for d in diags:
-        key = d.key()
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-
-    def k(d: Diagnostic) -> tuple[str, int, int]:
-        return (d.span.file, d.span.line, d.span.col) if d.span else ("", 0, 0)
-    return sorted(out, key=k)
+    return sort_diagnostics(diags)

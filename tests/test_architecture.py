@@ -123,3 +123,24 @@ def test_the_import_contracts_hold() -> None:
                           timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert re.search(r"Contracts: [1-9]\d* kept, 0 broken", done.stdout), done.stdout[-2000:]
+
+
+def test_diagnostic_codes_are_written_as_code_members() -> None:
+    """``code=Code.X``, never ``code="x"``: a misspelt code fails when imported, not when
+    a user filters on it (keyword arguments and defaults of ``code`` parameters)."""
+    found = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            values: list[ast.expr] = []
+            if isinstance(node, ast.keyword) and node.arg == "code":
+                values.append(node.value)
+            elif isinstance(node, ast.arguments):
+                positional = [*node.posonlyargs, *node.args]
+                values += [d for a, d in zip(positional[len(positional) - len(node.defaults):],
+                                             node.defaults, strict=True) if a.arg == "code"]
+                values += [d for a, d in zip(node.kwonlyargs, node.kw_defaults, strict=True)
+                           if a.arg == "code" and d is not None]
+            found += [f"{path.relative_to(ROOT)}:{v.lineno}: code={ast.unparse(v)}"
+                      for v in values
+                      if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+    assert not found, "diagnostic codes written as text:\n" + "\n".join(found)

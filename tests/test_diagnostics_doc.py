@@ -45,6 +45,7 @@ import pytest
 
 from evaluator import Diagnostic
 from evaluator.cli import main
+from evaluator.errors import Code
 from tests.support import ROOT
 
 DOC = ROOT / "docs" / "diagnostics.md"
@@ -429,6 +430,10 @@ def test_every_code_the_evaluator_emits_has_a_section() -> None:
     assert not emitted - documented, f"codes without a section: {sorted(emitted - documented)}"
     assert not documented - emitted, \
         f"sections of codes the evaluator no longer emits: {sorted(documented - emitted)}"
+
+
+def test_every_code_member_has_a_section_and_every_section_is_a_member() -> None:
+    assert load().sections == [c.value for c in Code]
 
 
 def test_the_index_lists_every_section_once_in_order() -> None:

@@ -230,3 +230,29 @@ def test_a_kind_without_a_method_goes_to_generic_visit() -> None:
             return sum(1 for _ in A.walk(node))
 
     assert Counting().visit(parse_expression("f(a, b + 1)")) == 5
+
+
+def test_the_console_script_is_the_cli_packages_entry_and_the_old_path_gives_it() -> None:
+    import tomllib
+
+    import evaluator.apps.cli
+    import evaluator.cli
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    target = project["project"]["scripts"]["unclaimed"]
+    assert target == "evaluator.apps.cli:main_entry"
+    module, _, name = target.partition(":")
+    entry = getattr(importlib.import_module(module), name)
+    assert entry is evaluator.cli.main_entry is evaluator.apps.cli.main_entry
+
+
+def test_the_readme_layout_names_every_package_with_its_job() -> None:
+    text = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in block.splitlines()
+            if line.strip() and not line.startswith(" ")}
+    packages = sorted(f"{p.parent.relative_to(PACKAGE.parent)}/"
+                      for p in PACKAGE.rglob("__init__.py") if "_data" not in p.parts)
+    missing = [p for p in packages if p not in rows or not rows[p].strip()]
+    assert not missing, f"README's Layout block lacks: {missing}"
+    assert "still import" in rows["evaluator/*.py"]

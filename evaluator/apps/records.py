@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from evaluator import __version__
-from evaluator.errors import PolicyError, one_line
+from evaluator.errors import PolicyError
 from evaluator.facts import FactsError
+from evaluator.text import one_line
 
 FORMAT = "unclaimed-decision-record/1"
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from evaluator.errors import one_line
 from evaluator.facts.model import RecordError
 from evaluator.lang.document.loader import ParamSpec
 from evaluator.lang.values import display, format_decimal, to_json_value
+from evaluator.text import one_line
 
 
 @dataclass
@@ -342,10 +342,10 @@ class ErrorSummary:
 def summarize_errors(errors: Sequence[RecordError], first: int = 20) -> ErrorSummary:
     """The first ``first`` errors in full, then every error counted by its kind
     (:func:`error_kind`), most frequent first, ties in order of first appearance."""
-    shown = [_one_line(describe_error(e)) for e in errors[:max(first, 0)]]
+    shown = [one_line(describe_error(e)) for e in errors[:max(first, 0)]]
     counts: list[tuple[str, int]] = []
     if len(errors) > len(shown):
-        tally = Counter(_one_line(error_kind(e)) for e in errors)
+        tally = Counter(one_line(error_kind(e)) for e in errors)
         counts = sorted(tally.items(), key=lambda kv: -kv[1])
     return ErrorSummary(len(errors), shown, counts)
 
@@ -353,10 +353,6 @@ def summarize_errors(errors: Sequence[RecordError], first: int = 20) -> ErrorSum
 def errors_jsonl(errors: Iterable[RecordError]) -> str:
     """Every error as JSON lines: its ids, field, location and message."""
     return "".join(json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in errors)
-
-
-def _one_line(text: str) -> str:
-    return one_line(text)
 
 
 # -- traces ------------------------------------------------------------------------------

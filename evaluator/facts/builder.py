@@ -20,7 +20,6 @@ from evaluator.facts.fields import (
     BadField,
     FactsError,
     FieldChecker,
-    describe_value,
     iso_date,
     parse_amount,
     parse_claim_decision,
@@ -46,6 +45,7 @@ from evaluator.facts.model import (
     Member,
     RecordError,
 )
+from evaluator.text import describe_value
 
 #: event keys with a meaning of their own; any other key set to ``true`` on a transfer
 #: is an attachment

@@ -12,13 +12,14 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TypeVar
 
-from evaluator.errors import DataProblem, one_line
+from evaluator.errors import DataProblem
 from evaluator.facts.model import (
     CLAIM_DECISIONS,
     EVENT_TYPES,
     NOTICE_MARKS,
     RECONSIDERATION_DECISIONS,
 )
+from evaluator.text import describe_value, quote_value
 
 #: required columns of an account snapshot table
 SNAPSHOT_COLUMNS = (
@@ -54,32 +55,6 @@ class BadField(Exception):
         self.message = message
 
 
-def describe_value(value: object) -> str:
-    """What a value is, for "must be a string, not ..." messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return _quote(value)
-    if isinstance(value, int | float | Decimal):
-        return f"the number {value}"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
-
-
-def _quote(value: object) -> str:
-    """A value shown in a message: at most 40 characters, and on one line (line breaks and
-    other characters that do not print are written as escapes such as `\\n`)."""
-    text = str(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"`{one_line(text)}`"
-
-
 def parse_text(value: object, name: str) -> str:
     """A required, non-blank string (ids, kinds)."""
     if value is None:
@@ -99,7 +74,7 @@ def _unicode(value: str, name: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise BadField(name, f"{name} {_quote(value)} is not valid Unicode text (a lone "
+        raise BadField(name, f"{name} {quote_value(value)} is not valid Unicode text (a lone "
                          f"surrogate at character {e.start + 1})") from None
 
 
@@ -134,7 +109,7 @@ def parse_date(value: object, name: str) -> date:
     if isinstance(value, str):
         parsed = iso_date(value)
         if parsed is None:
-            raise BadField(name, f"{name} {_quote(value)} is not a valid date (YYYY-MM-DD)")
+            raise BadField(name, f"{name} {quote_value(value)} is not a valid date (YYYY-MM-DD)")
         return parsed
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
@@ -154,12 +129,12 @@ def _decimal(value: object, name: str) -> Decimal:
         number = Decimal(repr(value))  # the shortest decimal that reads back as this float
     elif isinstance(value, str):
         if DECIMAL_RE.fullmatch(value) is None:
-            raise BadField(name, f"{name} {_quote(value)} is not a decimal number")
+            raise BadField(name, f"{name} {quote_value(value)} is not a decimal number")
         number = Decimal(value)
     else:
         raise BadField(name, f"{name} must be a decimal number, not {describe_value(value)}")
     if not number.is_finite():
-        raise BadField(name, f"{name} {_quote(value)} is not a finite number")
+        raise BadField(name, f"{name} {quote_value(value)} is not a finite number")
     return number
 
 
@@ -167,14 +142,14 @@ def parse_amount(value: object, name: str) -> Decimal:
     """Money that cannot be negative (balances, fees, interest, transfers)."""
     number = _decimal(value, name)
     if number < 0:
-        raise BadField(name, f"{name} {_quote(value)} must not be negative")
+        raise BadField(name, f"{name} {quote_value(value)} must not be negative")
     return number.copy_abs() if number.is_zero() else number  # no "-0.00"
 
 
 def parse_rate(value: object, name: str) -> Decimal:
     number = _decimal(value, name)
     if number <= 0:
-        raise BadField(name, f"{name} {_quote(value)} must be positive")
+        raise BadField(name, f"{name} {quote_value(value)} must be positive")
     return number
 
 
@@ -185,7 +160,7 @@ def parse_currency(value: object, name: str) -> str:
         raise BadField(name, f"{name} must be a string, not {describe_value(value)}")
     if CURRENCY_RE.fullmatch(value) is None:
         raise BadField(
-            name, f"{name} {_quote(value)} is not a three-letter upper-case currency code"
+            name, f"{name} {quote_value(value)} is not a three-letter upper-case currency code"
         )
     return value
 
@@ -197,7 +172,7 @@ def _one_of(choices: Sequence[str]) -> Callable[[object, str], str]:
         if value is None:
             raise BadField(name, f"{name} is missing")
         if not isinstance(value, str) or value not in choices:
-            shown = _quote(value) if isinstance(value, str) else describe_value(value)
+            shown = quote_value(value) if isinstance(value, str) else describe_value(value)
             raise BadField(name, f"{name} {shown} is not one of {listed}")
         return value
 

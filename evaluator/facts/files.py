@@ -9,8 +9,8 @@ import os
 import stat
 from typing import BinaryIO
 
-from evaluator.errors import one_line
 from evaluator.facts.fields import FactsError
+from evaluator.text import one_line
 
 
 def read_bytes(path: str | os.PathLike[str], what: str) -> bytes:

@@ -28,8 +28,9 @@ from evaluator.apps.cli.common import (
     exit_epilog,
 )
 from evaluator.apps.cli.evaluate_cmd import FIRST_ERRORS, portfolio_path
-from evaluator.errors import PolicyError, one_line
+from evaluator.errors import PolicyError
 from evaluator.facts import FactsError
+from evaluator.text import one_line
 
 __all__ = ["EXIT_CODES", "EXIT_INVALID", "EXIT_OK", "EXIT_RECORD_ERRORS", "FIRST_ERRORS",
            "exit_epilog", "main", "main_entry", "portfolio_path"]

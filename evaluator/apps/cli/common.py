@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from evaluator.errors import Diagnostic, PolicyError
+from evaluator.errors import Code, Diagnostic, PolicyError
 
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_INVALID = 0, 1, 2
 
@@ -67,7 +67,7 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise PolicyError(Diagnostic(f"--param `{pair}`: expected NAME=VALUE",
-                                         code="parameter"))
+                                         code=Code.PARAMETER))
         params[name.strip()] = value.strip()
     return params
 

@@ -7,8 +7,8 @@ import argparse
 from typing import Any, TextIO
 
 from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, parse_params
-from evaluator.errors import one_line
 from evaluator.policy import load_policy
+from evaluator.text import one_line
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:

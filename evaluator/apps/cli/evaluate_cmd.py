@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, EXIT_RECORD_ERRORS, parse_params
-from evaluator.errors import one_line
 from evaluator.facts import FactsError, load_facts
 from evaluator.policy import load_policy
+from evaluator.text import one_line
 
 #: record errors shown in full on stderr before they are counted by message
 FIRST_ERRORS = 20

@@ -7,7 +7,7 @@ import argparse
 from typing import Any, TextIO
 
 from evaluator.apps.cli.common import EXIT_INVALID
-from evaluator.errors import one_line
+from evaluator.text import one_line
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 from evaluator.apps.diff.compute import diff_policies
 from evaluator.apps.diff.model import EXIT_INVALID, count_changes
-from evaluator.errors import Diagnostic, PolicyError
+from evaluator.errors import Code, Diagnostic, PolicyError
 from evaluator.policy import Policy, load_policy
 
 # --------------------------------------------------------------------------- command line
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         except PolicyError as exc:
             invalid.append((ref, exc.diagnostics))
         except (OSError, UnicodeError, RecursionError) as exc:
-            invalid.append((ref, [Diagnostic(f"cannot load `{ref}`: {exc}", code="io")]))
+            invalid.append((ref, [Diagnostic(f"cannot load `{ref}`: {exc}", code=Code.IO)]))
     if invalid:
         for ref, diags in invalid:
             errors = [d for d in diags if d.is_error] or diags

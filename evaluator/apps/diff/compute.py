@@ -32,6 +32,7 @@ from evaluator.lang.document.loader import (
     ProvisionSpec,
 )
 from evaluator.policy import Policy, param_json
+from evaluator.text import show_plain, squash_spaces
 
 # --------------------------------------------------------------------------- comparing
 
@@ -88,23 +89,10 @@ def _same_formula(a: DefSpec, b: DefSpec) -> bool:
     return fold_spaces(a.formula) == fold_spaces(b.formula)
 
 
-def _one_line(formula: str) -> str:
-    return " ".join(formula.split())
-
-
 def _show(value: Any) -> str:
-    """A plain JSON value as written in policies: `10 years`, `[a, b]`, `{k: v}`."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value if value.strip() == value and value else json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
-    return str(value)
+    """A plain JSON value as written in policies: `10 years`, `[a, b]`, `{k: v}` (a string
+    with a line break inside stays bare; JSON strings are ASCII)."""
+    return show_plain(value, ascii=True, newline_plain=True)
 
 
 def _items(a: Mapping[str, Any], b: Mapping[str, Any]) -> Iterable[str]:
@@ -125,7 +113,7 @@ def _param_info(spec: ParamSpec, resolved: ParamSpec | None) -> dict[str, Any]:
     if spec.columns:
         info["columns"] = dict(spec.columns)
     info["value"] = _param_value(resolved if resolved is not None else spec)
-    info["formula"] = _one_line(spec.derived.formula) if spec.derived is not None else None
+    info["formula"] = squash_spaces(spec.derived.formula) if spec.derived is not None else None
     info["provision"] = spec.provision
     info["description"] = spec.description
     info["set_by"] = spec.set_by
@@ -318,7 +306,7 @@ def _cells(a: Any, b: Any) -> dict[str, dict[str, Any]]:
 # -- definitions and invariants -------------------------------------------------------------
 
 def _def_info(d: DefSpec) -> dict[str, Any]:
-    return {"entity": d.entity, "formula": _one_line(d.formula), "provision": d.provision,
+    return {"entity": d.entity, "formula": squash_spaces(d.formula), "provision": d.provision,
             "type": d.declared_type, "description": d.description, "defined_in": d.defined_in}
 
 
@@ -348,7 +336,7 @@ def _diff_definitions(before: PolicyDocument, after: PolicyDocument) -> list[Cha
 
 
 def _inv_info(inv: InvariantSpec) -> dict[str, Any]:
-    return {"formula": _one_line(inv.check.formula), "provision": inv.check.provision,
+    return {"formula": squash_spaces(inv.check.formula), "provision": inv.check.provision,
             "message": inv.message, "severity": inv.severity,
             "description": inv.check.description, "defined_in": inv.check.defined_in}
 

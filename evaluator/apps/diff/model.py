@@ -10,6 +10,7 @@ from typing import Any
 
 from evaluator.lang.document.loader import PolicyDocument
 from evaluator.span import Span
+from evaluator.text import squash_spaces
 
 EXIT_SAME, EXIT_DIFFERENT, EXIT_INVALID = 0, 1, 2
 
@@ -225,7 +226,7 @@ def _render_change(c: Change) -> list[str]:
 
 
 def fold_spaces(text: str | None) -> str | None:
-    return None if text is None else " ".join(text.split())
+    return None if text is None else squash_spaces(text)
 
 
 def quote_text(text: str | None) -> str:

@@ -23,6 +23,7 @@ from evaluator.apps.generate.distributions import (
     pareto_between_mean,
 )
 from evaluator.errors import DataProblem
+from evaluator.text import squash_spaces
 
 if TYPE_CHECKING:  # numpy and polars load on first use: `unclaimed --help` stays fast
     import numpy as np
@@ -447,10 +448,6 @@ def load_assumptions(path: str | os.PathLike[str], base: Assumptions | None = No
         return assumptions_from_mapping(data, base or Assumptions())
     except AssumptionsError as e:
         raise AssumptionsError(f"{source}: {e}") from None
-
-
-def squash_spaces(text: str) -> str:
-    return " ".join(text.split())
 
 
 # --------------------------------------------------------------------------- calendar

@@ -18,9 +18,9 @@ from evaluator.apps.generate.assumptions import (
     Assumptions,
     GenerateError,
     check_counts,
-    squash_spaces,
 )
 from evaluator.apps.generate.builder import Summary, fx_table, iter_chunks, parquet_schema
+from evaluator.text import squash_spaces
 
 if TYPE_CHECKING:  # polars loads on first use: `unclaimed --help` stays fast
     import polars as pl

@@ -15,6 +15,7 @@ from evaluator.apps.policytest.cases import CaseResult
 from evaluator.backends.scalar.coverage import DecisionSite, cited, subsection
 from evaluator.lang.document.loader import ProvisionSpec
 from evaluator.policy import Policy
+from evaluator.text import squash_spaces
 
 STATES = ("covered", "partial", "uncovered", "not computable")
 _NUMBER = re.compile(r"(\d+)")
@@ -35,7 +36,7 @@ class SiteGap:
     never: tuple[bool, ...]
 
     def describe(self) -> str:
-        text = _clip(" ".join(self.text.split()), 48)
+        text = _clip(squash_spaces(self.text), 48)
         if len(self.never) == 2:
             return f"{text} never reached"
         return f"{text} never {'true' if self.never[0] else 'false'}"

@@ -26,6 +26,7 @@ from evaluator.backends.scalar.coverage import Coverage
 from evaluator.errors import PolicyError
 from evaluator.facts.model import Facts
 from evaluator.policy import Policy
+from evaluator.text import show_plain
 
 # -- comparing -------------------------------------------------------------------------
 
@@ -47,19 +48,9 @@ def _norm(value: Any) -> Any:
 
 
 def _show(value: Any) -> str:
-    """A value as it is written in a case file."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        plain = value and value == value.strip() and "\n" not in value
-        return value if plain else json.dumps(value, ensure_ascii=False)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return str(value)
+    """A value as it is written in a case file (a string with a line break is JSON, which
+    keeps characters outside ASCII)."""
+    return show_plain(value, ascii=False, newline_plain=False)
 
 
 def _diff_value(path: str, got: Any, want: Any, out: list[str]) -> None:

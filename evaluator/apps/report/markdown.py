@@ -10,6 +10,7 @@ from typing import Final
 
 from evaluator.apps.report.data import validated
 from evaluator.apps.report.fmt import fmt_cell, is_numeric_cell
+from evaluator.text import squash_spaces
 
 # ---------------------------------------------------------------------------------------
 # Markdown.
@@ -21,8 +22,7 @@ _MD_LEADING: Final = re.compile(r"^([#>+=-]|(\d+)([.)]))")
 def _md(text: str, *, block: bool = False) -> str:
     """Text shown literally by GitHub Markdown, on one line (safe in a table cell); with
     ``block``, also safe at the start of a list item (no heading, quote or nested list)."""
-    one_line = " ".join(text.split())
-    escaped = html.escape(one_line, quote=False)
+    escaped = html.escape(squash_spaces(text), quote=False)
     escaped = _MD_INLINE.sub(r"\\\1", escaped)
     if not block:
         return escaped

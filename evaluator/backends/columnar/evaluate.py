@@ -10,7 +10,7 @@ from evaluator.backends.base import EvaluablePolicy
 from evaluator.backends.columnar import Table, determinations, evaluate_frame
 from evaluator.backends.results import EvaluationResult, param_json
 from evaluator.backends.scalar.coverage import Coverage
-from evaluator.errors import Diagnostic, PolicyError, Unsupported
+from evaluator.errors import Code, Diagnostic, PolicyError, Unsupported
 from evaluator.lang.document.loader import ParamSpec
 
 __all__ = ["ColumnarBackend"]
@@ -37,7 +37,7 @@ class ColumnarBackend:
         except Unsupported as exc:
             if self.required:
                 raise PolicyError(Diagnostic(f"the columnar backend cannot evaluate this "
-                                             f"policy: {exc}", code="api",
+                                             f"policy: {exc}", code=Code.API,
                                              help="use backend=\"scalar\"")) from None
             return None
         dets, errs = determinations(frame)

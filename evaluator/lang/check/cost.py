@@ -92,12 +92,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from evaluator.errors import Diagnostic
+from evaluator.errors import Code, Diagnostic
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.check.model import CheckedDef, CheckedPolicy, Resolved
 from evaluator.lang.check.sizes import O1_ON_NAMED_LIST, TIMES, SizeCheck, definition_order
 from evaluator.lang.document.loader import DefSpec
+from evaluator.text import with_article
 
 #: the record being evaluated
 SELF = "self"
@@ -416,7 +417,7 @@ class OwnershipCheck(A.NodeVisitor[Val]):
             whose = f"the {owner}'s" if owner else "another record's"
             message = (f"`{src}` is {whose}, not this {entity}'s, and is gone through once "
                        f"for every {entity}: the time grows with {entity}s {TIMES} {length}")
-            there = f"{_article(owner)} {owner} definition" if owner else "a definition there"
+            there = f"{with_article(owner)} definition" if owner else "a definition there"
             hint = (f"compute what you need from it as a single value on the "
                     f"{owner or 'record it belongs to'} ({there}) and use that here")
             own = _own_list(entity, ntype)
@@ -440,7 +441,7 @@ class OwnershipCheck(A.NodeVisitor[Val]):
         spec = unit.spec
         unit.diags.append(Diagnostic(
             message, spec.span(node), severity="error", where=unit.where,
-            provision=spec.provision, help=hint, source=spec.source, code="cost"))
+            provision=spec.provision, help=hint, source=spec.source, code=Code.COST))
 
     def owner_of(self, node: A.Node, unit: _Unit) -> str | None:
         """The entity a foreign list belongs to, when it can be named."""
@@ -478,11 +479,6 @@ def _length(t: T.Type, src: str) -> str:
         if isinstance(e, T.EntityT):
             return f"{e.name}s"
     return f"the length of `{src}`"
-
-
-def _article(word: str) -> str:
-    """``an`` before ``account``, ``a`` before ``member``, ``claim``..."""
-    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
 
 
 def _own_list(entity: str, t: T.Type) -> str | None:

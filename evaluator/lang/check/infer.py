@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 from collections.abc import Callable
 
-from evaluator.errors import Diagnostic
+from evaluator.errors import Code, Diagnostic
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.builtins import BUILTINS, SignatureError, count_placeholders
@@ -25,8 +25,9 @@ from evaluator.lang.check.model import (
 from evaluator.lang.document.loader import DefSpec, PolicyDocument
 from evaluator.lang.parser import MAX_DEPTH
 from evaluator.lang.typesys import arith_type
+from evaluator.text import with_article
 
-__all__ = ["TypeChecker", "parse_type", "with_article"]
+__all__ = ["TypeChecker", "parse_type"]
 
 
 class _Ctx:
@@ -72,7 +73,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
     # -- diagnostics -----------------------------------------------------------------
 
     def error(self, ctx: _Ctx, node: A.Node | None, message: str,
-              help: str | Callable[[], str | None] | None = None, code: str = "type",
+              help: str | Callable[[], str | None] | None = None, code: Code = Code.TYPE,
               severity: str = "error", offsets: tuple[int, int] | None = None) -> None:
         """A diagnostic at a node (or explicit offsets) of the formula being checked.
         ``help`` may be a function, called once every definition has been typed."""
@@ -156,7 +157,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
         self.diags.append(Diagnostic(
             f"definitions depend on each other in a cycle: {path}",
             spec.span(node), where=f"definition `{spec.name}`",
-            provision=spec.provision, source=spec.source, code="cycle",
+            provision=spec.provision, source=spec.source, code=Code.CYCLE,
             help="a definition cannot use itself, even through others; "
                  "break the cycle with a parameter or a separate definition"))
 
@@ -194,7 +195,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
         if spec.provision is None:
             self.diags.append(Diagnostic(
                 f"definition `{name}` cites no provision", spec.key_span,
-                where=f"definition `{name}`", source=spec.source, code="provision",
+                where=f"definition `{name}`", source=spec.source, code=Code.PROVISION,
                 help="add `provision:` with the subsection it encodes, e.g. `2(5)(i)`, "
                      "or an interpretation id such as `A4`"))
         self.def_types[name] = t
@@ -262,7 +263,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
                     hint = "claims are not attached to a member profile"
                 self.error(ctx, node, f"`{n}` is {with_article(spec.entity)} definition and "
                            f"cannot be used directly in {with_article(ctx.entity)} definition",
-                           hint, code="name")
+                           hint, code=Code.NAME)
                 return T.UNKNOWN
             self.res[id(node)] = Resolved("def", n, spec.entity)
             ctx.uses.add(n)
@@ -284,7 +285,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
             self.unknown(ctx, node, n, list(self.doc.parameters), "parameter")
             return T.UNKNOWN
         if n in BUILTINS:
-            self.error(ctx, node, f"`{n}` is a function", f"call it: `{n}(...)`", code="name")
+            self.error(ctx, node, f"`{n}` is a function", f"call it: `{n}(...)`", code=Code.NAME)
             return T.UNKNOWN
         self.unknown(ctx, node, n, self.visible_names(ctx), "name")
         return T.UNKNOWN
@@ -297,7 +298,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
             other = [e for e, fs in T.ENTITY_FIELDS.items() if n in fs and e != ctx.entity]
             if other:
                 help_ = f"`{n}` is a field of {other[0]}; reach it through a {other[0]}"
-        self.error(ctx, node, f"unknown {what} `{n}`", help_, code="name")
+        self.error(ctx, node, f"unknown {what} `{n}`", help_, code=Code.NAME)
 
     def visit_Attr(self, node: A.Attr, ctx: _Ctx) -> T.Type:
         key = _path(node)
@@ -406,7 +407,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
             if not T.is_optional(lt):
                 self.error(ctx, node.left, f"`{A.unparse(node.left)}` is never null, so `??` "
                            "has no effect", "remove `?? ...`", severity="warning",
-                           code="unreachable")
+                           code=Code.UNREACHABLE)
             j = T.join(T.strip(lt), rt)
             if j is None:
                 self.error(ctx, node, f"default `{rt}` does not fit `{T.strip(lt)}`",
@@ -421,7 +422,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
                     always = "false" if op == "==" else "true"
                     self.error(ctx, node, f"`{A.unparse(side)}` is never null, so this is "
                                f"always {always}", "remove the test, or the branch it guards",
-                               severity="warning", code="unreachable")
+                               severity="warning", code=Code.UNREACHABLE)
             if lt == T.NULL or rt == T.NULL or T.join(lt, rt) is not None:
                 return T.BOOL
             self.error(ctx, node, f"cannot compare `{lt}` with `{rt}`",
@@ -513,7 +514,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
         if isinstance(node.cond, A.Literal) and node.cond.kind == "bool":
             self.error(ctx, node.cond, f"condition is always {node.cond.text}; one branch can "
                        "never be taken", "remove the `if`", severity="warning",
-                       code="unreachable")
+                       code=Code.UNREACHABLE)
         saved = dict(ctx.narrowed)
         self.narrow(node.cond, ctx, True)
         a = self.infer(node.then, ctx)
@@ -544,7 +545,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
             elem = it.elem
         if node.var in self.doc.definitions or node.var in self.doc.parameters:
             self.error(ctx, node, f"`{node.var}` hides the definition or parameter of the "
-                       "same name", "choose another variable name", code="name",
+                       "same name", "choose another variable name", code=Code.NAME,
                        severity="warning")
         ctx.locals.append((node.var, elem))
         saved = dict(ctx.narrowed)
@@ -565,7 +566,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
             sugg = difflib.get_close_matches(node.func, list(BUILTINS), n=1)
             self.error(ctx, node, f"unknown function `{node.func}`",
                        f"did you mean `{sugg[0]}`?" if sugg else
-                       "functions: " + ", ".join(sorted(BUILTINS)), code="name",
+                       "functions: " + ", ".join(sorted(BUILTINS)), code=Code.NAME,
                        offsets=(node.start, node.name_end or node.end))
             return T.UNKNOWN
         if node.func != "fail" and any(T.is_unknown(a) for a in arg_types):
@@ -603,11 +604,6 @@ class TypeChecker(A.NodeVisitor[T.Type]):
 #: prefix of the keys under which :attr:`_Ctx.narrowed` remembers expressions that are not
 #: names but were tested with `!= null` (they are not narrowed; the hint says why)
 _TESTED = "\0tested:"
-
-def with_article(word: str) -> str:
-    """``word`` with its indefinite article: ``an account``, ``a member``."""
-    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
-
 
 def _path(node: A.Node) -> str | None:
     if isinstance(node, A.Name):

@@ -11,14 +11,14 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from evaluator.errors import Diagnostic
+from evaluator.errors import Code, Diagnostic
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.check.graph import dependency_order
-from evaluator.lang.check.infer import with_article
 from evaluator.lang.check.model import GLOBAL_NAMES, VISIBLE_FROM, CheckedDef
 from evaluator.lang.check.params import pseudo_params
 from evaluator.lang.document.loader import DefSpec, PolicyDocument
+from evaluator.text import with_article
 
 __all__ = ["check_citations", "check_outputs", "check_shadowing", "check_usage",
            "mentioned_names"]
@@ -39,7 +39,7 @@ def check_shadowing(doc: PolicyDocument) -> list[Diagnostic]:
             diags.append(Diagnostic(
                 f"definition `{name}` has the same name as {clash}", spec.key_span,
                 where=f"definition `{name}`", provision=spec.provision,
-                source=spec.source, code="name", help="rename one of them"))
+                source=spec.source, code=Code.NAME, help="rename one of them"))
     return diags
 
 
@@ -70,7 +70,7 @@ def check_citations(doc: PolicyDocument) -> list[Diagnostic]:
             sugg = difflib.get_close_matches(part, sorted(known), n=1)
             diags.append(Diagnostic(
                 f"`{part}` is not a provision or interpretation this policy declares",
-                at, where=where, source=source, code="provision",
+                at, where=where, source=source, code=Code.PROVISION,
                 help=(f"did you mean `{sugg[0]}`?" if sugg else
                       "declare it under `provisions:` or `interpretations:`")))
 
@@ -97,7 +97,7 @@ def check_outputs(doc: PolicyDocument, def_types: Mapping[str, T.Type]) -> list[
                 sugg = difflib.get_close_matches(n, list(doc.definitions), n=1)
                 diags.append(Diagnostic(
                     f"output `{n}` is not a definition", span, where=f"outputs.{entity}",
-                    code="name", source=doc.sources.get(span.file) if span else None,
+                    code=Code.NAME, source=doc.sources.get(span.file) if span else None,
                     help=f"did you mean `{sugg[0]}`?" if sugg else None))
                 continue
             if spec.entity not in T.DEFINITION_ENTITIES:
@@ -106,14 +106,14 @@ def check_outputs(doc: PolicyDocument, def_types: Mapping[str, T.Type]) -> list[
                 diags.append(Diagnostic(
                     f"output `{n}` is {with_article(spec.entity)} definition, "
                     f"not {with_article(entity)} one",
-                    span, where=f"outputs.{entity}", code="name",
+                    span, where=f"outputs.{entity}", code=Code.NAME,
                     source=doc.sources.get(span.file) if span else None))
                 continue
             t = def_types.get(n, T.NEVER)
             if T.has_entity(t):
                 diags.append(Diagnostic(
                     f"output `{n}` is `{t}`, which cannot be written out", span,
-                    where=f"outputs.{entity}", code="type",
+                    where=f"outputs.{entity}", code=Code.TYPE,
                     source=doc.sources.get(span.file) if span else None,
                     help="output dates, numbers, text, lists or records of those"))
     return diags
@@ -180,13 +180,13 @@ def check_usage(doc: PolicyDocument, checked: Mapping[str, CheckedDef],
             diags.append(Diagnostic(
                 f"definition `{name}` is never used", spec.key_span,
                 where=f"definition `{name}`", provision=spec.provision, severity="warning",
-                source=spec.source, code="unused",
+                source=spec.source, code=Code.UNUSED,
                 help="no output depends on it; remove it or use it"))
     for name, p in doc.parameters.items():
         if name not in used_params:
             diags.append(Diagnostic(
                 f"parameter `{name}` is never used", p.key_span,
                 where=f"parameter `{name}`", provision=p.provision, severity="warning",
-                source=p.source, code="unused",
+                source=p.source, code=Code.UNUSED,
                 help="no output depends on it; remove it or use it in a formula"))
     return reached, diags

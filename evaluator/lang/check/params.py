@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluator.errors import Diagnostic
+from evaluator.errors import Code, Diagnostic
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.check.graph import dependency_order
-from evaluator.lang.check.infer import TypeChecker, with_article
+from evaluator.lang.check.infer import TypeChecker
 from evaluator.lang.check.model import CheckedDef
 from evaluator.lang.document.loader import DefSpec, PolicyDocument
 from evaluator.lang.values import MonthDay
+from evaluator.text import with_article
 
 __all__ = ["check_derived", "check_invariants", "check_window_tables", "pseudo_params"]
 
@@ -40,14 +41,14 @@ def check_derived(typer: TypeChecker) -> dict[str, CheckedDef]:
             typer.diags.append(Diagnostic(
                 f"formula is `{cdef.type}` but the parameter is {with_article(p.type_name)}",
                 p.derived.span(), where=f"parameter `{name}`", provision=p.provision,
-                source=p.derived.source, code="type"))
+                source=p.derived.source, code=Code.TYPE))
 
     def cycle(path: list[str]) -> None:
         spec = found[path[-1]].spec
         typer.diags.append(Diagnostic(
             "derived parameters depend on each other in a cycle: "
             + " -> ".join(f"`{c}`" for c in path), spec.span(),
-            where=f"parameter `{path[-1]}`", source=spec.source, code="cycle"))
+            where=f"parameter `{path[-1]}`", source=spec.source, code=Code.CYCLE))
 
     order = dependency_order(
         found, lambda n: sorted(u for u in found[n].params if u in found), cycle)
@@ -64,7 +65,7 @@ def check_invariants(typer: TypeChecker) -> dict[str, CheckedDef]:
             typer.diags.append(Diagnostic(
                 f"invariant `{name}` is `{cdef.type}`; it must be a Bool or a list of texts",
                 inv.check.span(), where=f"invariant `{name}`", source=inv.check.source,
-                code="type", help="a Bool fails when false; each text of a list is "
+                code=Code.TYPE, help="a Bool fails when false; each text of a list is "
                 "reported as a problem"))
             continue
         out[name] = cdef
@@ -92,7 +93,7 @@ def check_window_tables(doc: PolicyDocument) -> list[Diagnostic]:
         for problem in _runs(days, owners):
             diags.append(Diagnostic(
                 problem, p.span or p.key_span, where=f"parameter `{name}`",
-                provision=p.provision, source=p.source, code="conflict",
+                provision=p.provision, source=p.source, code=Code.CONFLICT,
                 help="each day of the year must fall in exactly one row "
                      "(`unclaimed_from`..`unclaimed_to`, both inclusive)"))
     return diags

@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from evaluator.errors import Diagnostic, PolicyError, PolicyLoadError, PolicyTypeError
+from evaluator.errors import (
+    Diagnostic,
+    PolicyError,
+    PolicyLoadError,
+    PolicyTypeError,
+    sort_diagnostics,
+)
 from evaluator.lang.check import cost
 from evaluator.lang.check.infer import TypeChecker
 from evaluator.lang.check.lints import (
@@ -43,7 +49,7 @@ def check_document(doc: PolicyDocument) -> CheckedPolicy:
     # looked up when called (tests turn the cost check off through the module)
     diags.extend(cost.cost_diagnostics(checked))
     if any(d.is_error for d in diags):
-        raise PolicyTypeError(sorted(diags, key=_diag_key))
+        raise PolicyTypeError(sorted(diags, key=Diagnostic.position_key))
     checked.warnings = [d for d in diags if not d.is_error]
     return checked
 
@@ -75,27 +81,8 @@ def analyse(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None 
     try:
         checked = check_document(doc)
     except PolicyError as exc:
-        return Analysis(None, _sorted([*diags, *exc.diagnostics]), type(exc))
+        return Analysis(None, sort_diagnostics([*diags, *exc.diagnostics]), type(exc))
     if errors:
-        return Analysis(checked, _sorted([*diags, *checked.warnings]), PolicyLoadError)
-    checked.warnings = _sorted([*[d for d in diags if not d.is_error], *checked.warnings])
+        return Analysis(checked, sort_diagnostics([*diags, *checked.warnings]), PolicyLoadError)
+    checked.warnings = sort_diagnostics([*[d for d in diags if not d.is_error], *checked.warnings])
     return Analysis(checked, checked.warnings, None)
-
-
-def _diag_key(d: Diagnostic) -> tuple[str, int, int]:
-    if d.span is None:
-        return ("", 0, 0)
-    return (d.span.file, d.span.line, d.span.col)
-
-
-def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
-    """The diagnostics once each, in file order (as ``policy._sorted``; one function
-    once ``errors.sort_diagnostics`` exists)."""
-    seen: set[tuple[object, ...]] = set()
-    out: list[Diagnostic] = []
-    for d in diags:
-        key = d.key()
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return sorted(out, key=_diag_key)

@@ -81,7 +81,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from evaluator.errors import Diagnostic
+from evaluator.errors import Code, Diagnostic
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.check.graph import dependency_order
@@ -647,7 +647,7 @@ class SizeCheck(A.NodeVisitor[Shape]):
         self.diags.append(Diagnostic(
             f"`{src}` goes through {amount} each time it is evaluated: comprehensions over "
             "long lists nested in one another multiply", spec.span(node), severity="error",
-            where=unit.where, provision=spec.provision, source=spec.source, code="cost",
+            where=unit.where, provision=spec.provision, source=spec.source, code=Code.COST,
             help=("go through the lists one after the other rather than one inside the "
                   "other, or shorten them: a formula may go through at most "
                   f"{STEP_LIMIT:,} elements each time it is evaluated")))
@@ -700,7 +700,7 @@ class SizeCheck(A.NodeVisitor[Shape]):
         self.diags.append(Diagnostic(
             f"{subject} {amount}: {why}", spec.span(node), severity="error",
             where=unit.where, provision=spec.provision, help=hint, source=spec.source,
-            code="cost"))
+            code=Code.COST))
 
     def named(self, node: A.Node) -> bool:
         """Whether ``node`` names a definition or a parameter."""
@@ -718,7 +718,7 @@ class SizeCheck(A.NodeVisitor[Shape]):
             f"`{_short(sep)}` grows with the facts and is written once for every element "
             f"of `{_short(items)}`: the text grows with the facts {TIMES} the facts",
             spec.span(node.args[1]), severity="error", where=unit.where,
-            provision=spec.provision, source=spec.source, code="cost",
+            provision=spec.provision, source=spec.source, code=Code.COST,
             help="join with a separator of fixed length"))
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeGuard
 
 import yaml
 
-from evaluator.errors import Diagnostic, ExpressionSyntaxError
+from evaluator.errors import Code, Diagnostic, ExpressionSyntaxError
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.document.compose import RawFile, child, key_node
@@ -16,12 +16,7 @@ from evaluator.lang.document.positions import ScalarPositions, node_span
 from evaluator.lang.document.specs import DefSpec, ParamSpec
 from evaluator.lang.parser import parse_expression, parse_literal
 from evaluator.span import Source
-
-
-def _a(word: str) -> str:
-    """The word with its indefinite article."""
-    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
-
+from evaluator.text import with_article
 
 _SCALAR_TYPES = dict(T.PARAM_TYPES)
 
@@ -96,7 +91,7 @@ def _param_value(name: str, spec: dict[str, Any], node: yaml.Node | None, raw: R
         n = n if n is not None else node
         diags.append(Diagnostic(msg, node_span(raw.source, n) if n is not None else None,
                                 where=f"parameter `{name}`", provision=provision, help=help,
-                                source=raw.source, code="parameter"))
+                                source=raw.source, code=Code.PARAMETER))
 
     if vnode is not None and not raw.usable(vnode):
         return None
@@ -153,7 +148,7 @@ def _param_value(name: str, spec: dict[str, Any], node: yaml.Node | None, raw: R
                 bad(inode, f"item {i + 1} of `{name}`: {exc}")
         return tuple(values)
     if not isinstance(vnode, yaml.ScalarNode):
-        bad(vnode, f"parameter `{name}` is {_a(type_name)}: its value must be a single value")
+        bad(vnode, f"parameter `{name}` is {with_article(type_name)}: its value must be a single value")
         return None
     try:
         return convert_scalar(str(vnode.value), type_name)
@@ -249,7 +244,7 @@ def build_param(name: str, spec: Any, node: yaml.Node | None, raw: RawFile, ref:
     def report(message: str, help: str | None, at: yaml.Node | None = None) -> None:
         at = at if at is not None else node
         diags.append(Diagnostic(message, node_span(src, at) if at is not None else None,
-                                source=src, where=f"parameter `{name}`", code="parameter",
+                                source=src, where=f"parameter `{name}`", code=Code.PARAMETER,
                                 help=help))
 
     def unusable(provision: str | None) -> ParamSpec:
@@ -261,8 +256,8 @@ def build_param(name: str, spec: Any, node: yaml.Node | None, raw: RawFile, ref:
         return None if inherited else unusable(None)
     declared = spec.get("type")
     if inherited and _known_type(declared, _PARAM_TYPES) and declared != inherited.type_name:
-        report(f"parameter `{name}` is {_a(inherited.type_name)} in {inherited.set_by}; "
-               f"an override cannot make it {_a(declared)}", None, child(node, "type"))
+        report(f"parameter `{name}` is {with_article(inherited.type_name)} in {inherited.set_by}; "
+               f"an override cannot make it {with_article(declared)}", None, child(node, "type"))
         return None
     provision = _citation(spec, inherited.provision if inherited else None)
     shape = _param_shape(name, spec, inherited, report)
@@ -317,7 +312,7 @@ def build_def(name: str, spec: dict[str, Any], dnode: yaml.Node | None, source: 
     except ExpressionSyntaxError as exc:
         diags.append(Diagnostic(exc.message, positions.span(exc.start, max(exc.end, exc.start)),
                                 where=f"definition `{name}`", provision=provision,
-                                help=exc.help, source=source, code="syntax"))
+                                help=exc.help, source=source, code=Code.SYNTAX))
     enode = child(dnode, "entity")
     pnode = child(dnode, "provision")
     return DefSpec(

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from evaluator.errors import Diagnostic, PolicyLoadError
+from evaluator.errors import Code, Diagnostic, PolicyLoadError
 from evaluator.lang.document.positions import ScalarPositions, node_span
 from evaluator.span import Source, Span
 
@@ -100,7 +100,7 @@ class Composer:
     def error(self, node: yaml.Node, message: str, help: str | None = None,
               path: tuple[str, ...] = (), span: Span | None = None) -> None:
         self.diags.append(Diagnostic(message, span or node_span(self.source, node), help=help,
-                                     source=self.source, code="yaml", where=where_of(path)))
+                                     source=self.source, code=Code.YAML, where=where_of(path)))
 
     def refuse(self, node: yaml.Node, message: str, help: str | None = None,
                span: Span | None = None) -> None:
@@ -209,7 +209,7 @@ def _aliases(source: Source, diags: list[Diagnostic]) -> bool:
                 diags.append(Diagnostic(
                     f"aliases (`*{event.anchor}`) are not allowed in policies",
                     span, source=source,
-                    code="yaml", help="write the value out, or share it with `extends`"))
+                    code=Code.YAML, help="write the value out, or share it with `extends`"))
     except yaml.YAMLError:
         return False  # composition reports it with its position
     return found
@@ -222,7 +222,7 @@ def compose(source: Source, diags: list[Diagnostic]) -> yaml.Node | None:
 
     def report(message: str, index: int | None, help: str) -> None:
         span = source.span_at(index, index + 1) if index is not None else None
-        diags.append(Diagnostic(message, span, source=source, code="yaml", help=help))
+        diags.append(Diagnostic(message, span, source=source, code=Code.YAML, help=help))
 
     try:
         node: yaml.Node | None = yaml.compose(source.text, Loader=DepthLimitedLoader)
@@ -250,7 +250,7 @@ def compose(source: Source, diags: list[Diagnostic]) -> yaml.Node | None:
         report(f"malformed YAML: {msg}", mark.index if mark is not None else None,
                "check indentation, colons and quotes near this point")
     except yaml.YAMLError as exc:
-        diags.append(Diagnostic(f"malformed YAML: {exc}", None, source=source, code="yaml"))
+        diags.append(Diagnostic(f"malformed YAML: {exc}", None, source=source, code=Code.YAML))
     return None
 
 
@@ -305,11 +305,11 @@ def read_text(path: Path, display: str) -> Source:
         if size > MAX_POLICY_BYTES:
             raise PolicyLoadError(Diagnostic(
                 f"{display}: policy file is {size} bytes; the limit is {MAX_POLICY_BYTES}",
-                code="io"))
+                code=Code.IO))
         data = path.read_bytes()
     except OSError as exc:
         raise PolicyLoadError(Diagnostic(f"{display}: cannot read: {exc.strerror}",
-                                         code="io")) from None
+                                         code=Code.IO)) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -318,7 +318,7 @@ def read_text(path: Path, display: str) -> Source:
         at = len(data[:exc.start].decode("utf-8"))
         raise PolicyLoadError(Diagnostic(
             f"not UTF-8 text (byte 0x{data[exc.start]:02x}: {exc.reason})",
-            source.span_at(at, at + 1), source=source, code="io",
+            source.span_at(at, at + 1), source=source, code=Code.IO,
             help="save the file as UTF-8")) from None
     # line breaks as a file read as text has them (universal newlines)
     return Source(display, text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from evaluator.errors import Diagnostic, PolicyLoadError
+from evaluator.errors import Code, Diagnostic, PolicyLoadError
 from evaluator.lang.document.build import (
     as_mapping,
     as_text,
@@ -87,11 +87,11 @@ def _read_raw(path: Path, display: str) -> RawFile:
     if root is None:
         if not diags:
             diags.append(Diagnostic("policy file is empty", Span(display, 1, 1, 1, 1),
-                                    source=source, code="yaml"))
+                                    source=source, code=Code.YAML))
         raise PolicyLoadError(diags)
     if not isinstance(root, yaml.MappingNode):
         raise PolicyLoadError(Diagnostic("a policy file must be a mapping of keys",
-                                         node_span(source, root), source=source, code="yaml"))
+                                         node_span(source, root), source=source, code=Code.YAML))
     composer = Composer(source, diags)
     data = composer.plain(root)
     if not isinstance(data, dict):  # pragma: no cover - root is a mapping
@@ -118,7 +118,7 @@ def resolve_policy_path(ref: str | os.PathLike[str], root: Path | None = None) -
     if p.is_dir():
         if (p / POLICY_FILE).is_file():
             return p / POLICY_FILE
-        raise PolicyLoadError(Diagnostic(f"{p}: directory has no {POLICY_FILE}", code="io"))
+        raise PolicyLoadError(Diagnostic(f"{p}: directory has no {POLICY_FILE}", code=Code.IO))
     text = str(ref)
     base = root or policies_root()
     pid, _, version = text.partition("@")
@@ -130,15 +130,15 @@ def resolve_policy_path(ref: str | os.PathLike[str], root: Path | None = None) -
         versions = index.versions(pid)
         if versions:
             raise PolicyLoadError(Diagnostic(
-                f"policy `{pid}` has no version `{version}`", code="io",
+                f"policy `{pid}` has no version `{version}`", code=Code.IO,
                 help="known versions: " + ", ".join(versions)))
         ids = index.ids()
         sugg = difflib.get_close_matches(pid, ids, n=1)
         raise PolicyLoadError(Diagnostic(
-            f"no policy file, directory or id `{text}`", code="io",
+            f"no policy file, directory or id `{text}`", code=Code.IO,
             help=(f"did you mean `{sugg[0]}`?" if sugg else
                   "known ids: " + ", ".join(ids) if ids else None)))
-    raise PolicyLoadError(Diagnostic(f"no policy file or directory `{text}`", code="io"))
+    raise PolicyLoadError(Diagnostic(f"no policy file or directory `{text}`", code=Code.IO))
 
 
 def _load_chain(path: Path, root: Path, seen: tuple[Path, ...],
@@ -154,7 +154,7 @@ def _load_chain(path: Path, root: Path, seen: tuple[Path, ...],
     span = node_span(raw.source, enode) if enode is not None else None
 
     def refuse(message: str, help: str | None = None) -> list[RawFile]:
-        diags.append(Diagnostic(message, span, source=raw.source, code="extends", help=help))
+        diags.append(Diagnostic(message, span, source=raw.source, code=Code.EXTENDS, help=help))
         return [raw]
 
     if len(seen) >= MAX_EXTENDS_DEPTH:

@@ -14,7 +14,7 @@ import jsonschema
 import jsonschema.exceptions
 import yaml
 
-from evaluator.errors import Diagnostic
+from evaluator.errors import Code, Diagnostic
 from evaluator.lang.document.compose import key_node, node_at, where_of
 from evaluator.lang.document.positions import node_span
 from evaluator.resources import schema_file
@@ -68,7 +68,7 @@ def _schema_diagnostic(source: Source, root: yaml.Node,
             sugg = difflib.get_close_matches(key, allowed, n=1) if len(extra) <= 100 else []
             out.append(Diagnostic(
                 f"unknown key `{key}` in {where}", node_span(source, key_node(node, key) or node),
-                source=source, code="schema",
+                source=source, code=Code.SCHEMA,
                 help=(f"did you mean `{sugg[0]}`?" if sugg else
                       "allowed keys: " + ", ".join(f"`{a}`" for a in allowed))))
         return out
@@ -112,7 +112,7 @@ def _schema_diagnostic(source: Source, root: yaml.Node,
         help_ = "keep one of them"
     else:  # pragma: no cover - every rule the schema uses is handled above
         message = f"`{where}` does not follow the policy format (rule `{rule}`)"
-    return [Diagnostic(message, node_span(source, node), source=source, code="schema",
+    return [Diagnostic(message, node_span(source, node), source=source, code=Code.SCHEMA,
                        help=help_, where=where_of(path))]
 
 
