@@ -16,7 +16,7 @@ const $ = (id) => document.getElementById(id);
 
 const NEW_POLICY = `policy: my-policy
 version: 0.1.0
-status: draft
+status: alternative
 title: A new reading of the rule
 extends: fsra-2024-001@1.1.0
 parameters:
@@ -207,12 +207,12 @@ function shadowParent(hostId) {
   return { root: shadow, parent };
 }
 
-const sizing = EditorView.theme({
+const sizing = [EditorView.lineWrapping, EditorView.theme({
   "&": { height: "100%" },
   ".cm-scroller": { fontFamily: 'ui-monospace, "DejaVu Sans Mono", monospace', fontSize: "13px" },
   ".cm-tooltip-lint": { maxWidth: "38rem", fontFamily: "system-ui, sans-serif", fontSize: "13px" },
   ".diag-help, .diag-provision": { color: "#57606a" },
-});
+})];
 
 const policyEditor = new EditorView({
   ...shadowParent("policy-editor"),
@@ -363,7 +363,15 @@ function renderResults(result) {
       el("td", { colspan: COLUMNS.length + 1 }));
     button.addEventListener("click", () => {
       const open = button.getAttribute("aria-expanded") === "true";
-      if (!open && !detail.firstChild.firstChild) detail.firstChild.append(explanationTree(account));
+      if (!open && !detail.firstChild.firstChild) {
+        const all = el("button", { type: "button", class: "link" }, "Expand all");
+        const none = el("button", { type: "button", class: "link" }, "Collapse all");
+        const tree = explanationTree(account);
+        all.addEventListener("click", () => tree.querySelectorAll("details").forEach((d) => { d.open = true; }));
+        none.addEventListener("click", () => tree.querySelectorAll("details").forEach((d) => { d.open = false; }));
+        detail.firstChild.append(el("div", { class: "toolbar" },
+          el("strong", {}, `Why ${account.account_id} is ${account.status}`), all, none), tree);
+      }
       button.setAttribute("aria-expanded", String(!open));
       detail.hidden = open;
     });
@@ -381,27 +389,30 @@ function provisionLabels(provision) {
   return (provision || "").split(";").map((s) => s.trim()).filter(Boolean);
 }
 
-// The trace is a flat list in evaluation order; a definition's children are the traced
-// definitions its formula names, so the tree reads from each output down to the facts.
+// The trace is a flat list in evaluation order: definitions (with their formula) and the
+// parameters they read (with who set them). A definition's children are the traced names
+// its formula mentions, so the tree reads from each output down to facts and parameters.
 function explanationTree(account) {
-  const trace = account.trace || [];
+  const trace = (account.trace || []).map((t) => ({ ...t, name: t.definition || t.parameter }))
+    .filter((t) => t.name);
   if (!trace.length) return el("p", {}, "No explanation: the service returned no trace.");
-  const byName = new Map(trace.map((t) => [t.definition, t]));
+  const byName = new Map(trace.map((t) => [t.name, t]));
   const uses = new Map();
   const used = new Set();
   for (const t of trace) {
     const names = new Set((t.formula || "").match(/[A-Za-z_][A-Za-z0-9_]*/g) || []);
-    const kids = [...names].filter((n) => n !== t.definition && byName.has(n));
-    uses.set(t.definition, kids);
+    const kids = [...names].filter((n) => n !== t.name && byName.has(n));
+    uses.set(t.name, kids);
     kids.forEach((k) => used.add(k));
   }
-  const roots = trace.filter((t) => !used.has(t.definition));
+  const roots = trace.filter((t) => !used.has(t.name) && t.definition);
   const shown = new Set();
   const node = (t, depth) => {
-    const again = shown.has(t.definition);
-    shown.add(t.definition);
+    const again = shown.has(t.name);
+    shown.add(t.name);
     const summary = el("summary", {},
-      el("code", { class: "def" }, t.definition), " = ",
+      t.parameter ? el("span", { class: "kind" }, "parameter ") : null,
+      el("code", { class: "def" }, t.name), " = ",
       el("span", { class: "value" }, fmt(t.value)),
       t.provision ? el("span", { class: "prov-label" }, ` — ${t.provision}`) : null);
     const box = el("details", { class: "node", open: depth === 0 ? true : null }, summary);
@@ -410,12 +421,13 @@ function explanationTree(account) {
       return el("li", { role: "treeitem" }, box);
     }
     if (t.formula) box.append(el("pre", { class: "formula" }, t.formula));
+    if (t.set_by) box.append(el("p", { class: "muted" }, `set by ${t.set_by}`));
     for (const label of provisionLabels(t.provision)) {
       const text = state.provisions.get(label);
       box.append(el("blockquote", { class: "provision", cite: label },
         el("strong", {}, `${label}: `), text ? text : "(no text for this provision in the opened policy)"));
     }
-    const kids = (uses.get(t.definition) || []).map((n) => byName.get(n));
+    const kids = (uses.get(t.name) || []).map((n) => byName.get(n));
     if (kids.length) {
       box.append(el("ul", { role: "group" }, kids.map((k) => node(k, depth + 1))));
     }
