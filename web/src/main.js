@@ -329,27 +329,29 @@ const COLUMNS = ["member_id", "account_id", "status", "last_activity", "inactive
 
 function cell(key, value) {
   if (key === "notices" && Array.isArray(value)) {
-    return el("td", {}, el("ul", { class: "plain" }, value.map((n) =>
-      el("li", {}, `${n.mark} due ${fmt(n.due)}${n.required ? " (required)" : ""} [${n.provision}]`))));
+    return el("td", { class: "nowrap" }, el("ul", { class: "plain" }, value.map((n) =>
+      el("li", { title: `provision ${n.provision}${n.required ? "; required" : ""}` },
+        `${n.mark} ${fmt(n.due)}${n.required ? " (required)" : ""}`))));
   }
   if (key === "payment_window" && value) {
-    return el("td", {}, `${fmt(value.opens)} – ${fmt(value.closes)} [${value.provision}]`);
+    return el("td", { class: "nowrap", title: `provision ${value.provision}` },
+      `${fmt(value.opens)} – ${fmt(value.closes)}`);
   }
   if (key === "findings" && Array.isArray(value)) {
-    return el("td", {}, el("ul", { class: "plain" }, value.map((f) =>
+    return el("td", { class: "wide" }, el("ul", { class: "plain" }, value.map((f) =>
       el("li", { class: `finding finding-${f.severity}` },
         el("code", {}, f.code), ` [${f.provision}] ${f.message}`))));
   }
   if (key === "status") return el("td", {}, el("span", { class: `badge status-${value}` }, fmt(value)));
-  return el("td", {}, fmt(value));
+  return el("td", { class: "nowrap" }, fmt(value));
 }
 
 function renderResults(result) {
   const out = $("results");
   out.replaceChildren();
-  out.append(el("p", {}, `${result.policy.id}@${result.policy.version} as of ${result.as_of}: `,
-    `${result.accounts.length} account${result.accounts.length === 1 ? "" : "s"}, `,
-    `${result.errors.length} record error${result.errors.length === 1 ? "" : "s"}.`));
+  const summary = `${result.policy.id}@${result.policy.version} as of ${result.as_of}: `
+    + `${result.accounts.length} account${result.accounts.length === 1 ? "" : "s"}, `
+    + `${result.errors.length} record error${result.errors.length === 1 ? "" : "s"}.`;
   const head = el("tr", {}, COLUMNS.map((c) => el("th", { scope: "col" }, c.replace(/_/g, " "))),
     el("th", { scope: "col" }, "explanation"));
   const body = el("tbody");
@@ -378,7 +380,7 @@ function renderResults(result) {
     body.append(row, detail);
   });
   out.append(el("div", { class: "scroll" }, el("table", { class: "determinations" },
-    el("caption", {}, "Determinations"), el("thead", {}, head), body)));
+    el("caption", {}, summary), el("thead", {}, head), body)));
   if (result.errors.length) {
     out.append(el("h3", {}, "Record errors"), el("ul", { class: "record-errors" },
       result.errors.map((e) => el("li", {}, `${[e.member_id, e.account_id, e.claim_id].filter(Boolean).join(" / ")}: ${e.message}`))));
@@ -425,7 +427,7 @@ function explanationTree(account) {
     for (const label of provisionLabels(t.provision)) {
       const text = state.provisions.get(label);
       box.append(el("blockquote", { class: "provision", cite: label },
-        el("strong", {}, `${label}: `), text ? text : "(no text for this provision in the opened policy)"));
+        el("strong", {}, `${label}: `), text ? text : "(no provision text under this label in the opened policy: an interpretation or assumption id)"));
     }
     const kids = (uses.get(t.name) || []).map((n) => byName.get(n));
     if (kids.length) {
