@@ -177,13 +177,15 @@ def _starts(page: Any, selector: str, prefix: str) -> None:
 
 def _goto(page: Any, line: int, offset: int) -> None:
     """The editor's own go-to-line panel (Ctrl+Alt+G), as a keyboard user would."""
+    from playwright.sync_api import expect
+
     page.locator("#policy-editor .cm-content").click()
     page.keyboard.press("Control+Alt+g")
     field_ = page.locator("#policy-editor .cm-panel input[name=line]")
     field_.fill(f"{line}:{offset}")
     field_.press("Enter")
-    # The panel closes on Enter; in a shadow root the focus does not return by itself.
-    page.locator("#policy-editor .cm-content").focus()
+    # The panel closes and the focus is back in the text (the page sees to it).
+    expect(page.locator("#policy-editor .cm-content")).to_be_focused()
 
 
 def test_misspelt_name_is_underlined_then_fixed_then_evaluated_explained_compared(

@@ -238,6 +238,21 @@ const factsEditor = new EditorView({
   }),
 });
 
+// When a panel (go to line, search) closes with the focus in it, CodeMirror gives the
+// focus back to the editor only if document.activeElement was inside it, which in a shadow
+// root it never is (it is the host): give it back here, so keyboard users stay in the text.
+function keepFocus(view) {
+  view.root.addEventListener("focusout", (event) => {
+    const from = event.target;
+    if (!(from instanceof Element) || !from.closest(".cm-panel")) return;
+    setTimeout(() => {
+      if (!from.isConnected && !view.root.activeElement) view.focus();
+    }, 0);
+  });
+}
+keepFocus(policyEditor);
+keepFocus(factsEditor);
+
 function setPolicyText(text) {
   policyEditor.dispatch({
     changes: { from: 0, to: policyEditor.state.doc.length, insert: text },
