@@ -7,7 +7,8 @@ than against what the page computes: a misspelt name typed into a formula is und
 the line and column the checker reports and listed with its help; fixing it clears it; the
 determinations table has the CLI's statuses; an explanation quotes the policy's provision
 text; a comparison shows the service's difference sentences; a save that does not check
-writes nothing, one that checks writes the file. No console errors, no request to another
+writes nothing, one that checks writes the file; a bad record in the facts is listed with the
+CLI's message while every other account is evaluated. No console errors, no request to another
 origin. Screenshots are kept in ``out/`` as artefacts.
 
 Skips (with the reason) when the ``serve`` command, Playwright or Chromium is missing;
@@ -311,3 +312,27 @@ def test_save_writes_only_a_policy_that_checks(session: Session) -> None:
     assert len(saved) == 1, saved
     assert "policy: workbench-test" in saved[0].read_text(encoding="utf-8")
     session.shot("saved")
+
+
+def test_a_bad_record_is_listed_and_every_other_account_evaluated(
+        session: Session, tmp_path: Path) -> None:
+    page = session.page
+    facts = json.loads((REPO / "examples" / "members.json").read_text(encoding="utf-8"))
+    facts["members"].append({"member_id": "M99", "accounts": [
+        {"account_id": "M99-A", "currency": "CAD", "balance": "lots", "opened": "2020-01-01"}]})
+    text = json.dumps(facts, indent=1)
+    (tmp_path / "facts.json").write_text(text, encoding="utf-8")
+    cli = _cli_json("evaluate", "--policy", str(BASELINE), "--facts",
+                    str(tmp_path / "facts.json"), "--as-of", AS_OF, "--format", "json")
+    assert len(cli["errors"]) == 1
+
+    # Replace the sample facts as a user pasting a file would.
+    page.locator("#facts-editor .cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(text)
+    page.locator("#evaluate").click()
+    rows = page.locator("table.determinations tbody tr[data-account]")
+    rows.first.wait_for()
+    assert rows.count() == len(cli["accounts"])
+    shown = page.locator("ul.record-errors li").all_inner_texts()
+    assert shown == [f"M99 / M99-A: {cli['errors'][0]['message']}"]
