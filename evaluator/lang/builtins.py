@@ -10,12 +10,14 @@ skip ``null`` elements and return ``null`` for an empty list, as their result ty
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import datetime as _dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from evaluator.errors import EvaluationError, PolicyProblem
@@ -299,6 +301,52 @@ def _fx_rate(run: RunContext, currency: str, on: _dt.date) -> Decimal | None:
     return run.fx_rates.get((currency, on))
 
 
+class FxHistory:
+    """The rates of each currency in date order, for the latest rate on or before a day
+    (built once per evaluation, from the ``(currency, date) -> rate`` table). Each rate
+    is written with the decimal places of the table's most precise rate, as the columnar
+    backend holds them (``0.72`` beside ``1.3850`` is ``0.7200``: the same number)."""
+
+    def __init__(self, rates: Mapping[tuple[str, _dt.date], Decimal]) -> None:
+        self.rates = rates
+        places = max((max(0, -int(r.as_tuple().exponent)) for r in rates.values()), default=0)
+        unit = Decimal(1).scaleb(-places)
+        by_currency: dict[str, list[tuple[_dt.date, Decimal]]] = {}
+        for (currency, day), rate in rates.items():
+            by_currency.setdefault(currency, []).append((day, rate.quantize(unit)))
+        self.days: dict[str, list[_dt.date]] = {}
+        self.values: dict[str, list[Decimal]] = {}
+        for currency, pairs in by_currency.items():
+            pairs.sort(key=lambda p: p[0])
+            self.days[currency] = [d for d, _ in pairs]
+            self.values[currency] = [r for _, r in pairs]
+
+    def on_or_before(self, currency: str, on: _dt.date) -> dict[str, Any] | None:
+        days = self.days.get(currency)
+        if not days:
+            return None
+        i = bisect.bisect_right(days, on) - 1
+        if i < 0:
+            return None
+        return {"rate": self.values[currency][i], "date": days[i]}
+
+
+def _fx_history(run: RunContext) -> FxHistory:
+    history: FxHistory | None = getattr(run, "_fx_history", None)
+    if history is None or history.rates is not run.fx_rates:
+        history = FxHistory(run.fx_rates)
+        setattr(run, "_fx_history", history)  # noqa: B010 (a run has no such attribute)
+    return history
+
+
+def _fx_rate_on_or_before(run: RunContext, currency: str, on: _dt.date
+                          ) -> dict[str, Any] | None:
+    return _fx_history(run).on_or_before(currency, on)
+
+
+FX_ON_OR_BEFORE = T.RecordT((("rate", T.NUMBER), ("date", T.DATE)))
+
+
 def _days_between(a: _dt.date, b: _dt.date) -> int:
     return (b - a).days
 
@@ -350,9 +398,11 @@ INTEREST_METHODS = ("simple", "compound")
 def accrued_interest(principal: Decimal, rate: Decimal, start: _dt.date, end: _dt.date,
                      method: str, cap: Any) -> Decimal:
     """Interest on ``principal`` at an annual ``rate`` from ``start`` to ``end``, counted
-    for at most ``cap`` (a duration) after ``start``, actual days / 365, rounded half up
-    to the cent. ``simple``: principal x rate x t; ``compound`` (annually):
-    principal x ((1 + rate)^t - 1). Nothing accrues when ``end`` is not after ``start``."""
+    for at most ``cap`` (a duration) after ``start``, t = actual days / 365, rounded half
+    up to the cent. ``simple``: principal x rate x t, exact (:func:`interest_simple` up to
+    the capped day); ``compound`` (annually, continuously in t): principal x ((1 + rate)^t
+    - 1), a decimal power to 28 significant digits. Nothing accrues when ``end`` is not
+    after ``start``."""
     from evaluator.lang.values import add_duration
 
     if method not in INTEREST_METHODS:
@@ -368,10 +418,57 @@ def accrued_interest(principal: Decimal, rate: Decimal, start: _dt.date, end: _d
         return Decimal("0.00")
     t = Decimal(days) / Decimal(365)
     if method == "simple":
-        interest = Decimal(principal) * Decimal(rate) * t
-    else:
-        interest = Decimal(principal) * ((1 + Decimal(rate)) ** t - 1)
-    return round_cents(interest)
+        return interest_simple(principal, rate, start, stop)
+    return round_cents(Decimal(principal) * ((1 + Decimal(rate)) ** t - 1))
+
+
+def round_half_up(x: Fraction) -> Decimal:
+    """An exact amount rounded to the cent, half up (away from zero at one half, as
+    :func:`~evaluator.lang.values.round_cents`)."""
+    cents = abs(x) * 100
+    whole = int(cents + Fraction(1, 2))  # floor, the amount being positive
+    return (Decimal(whole if x >= 0 else -whole) / 100).quantize(Decimal("0.01"))
+
+
+def whole_years(start: _dt.date, end: _dt.date) -> tuple[int, _dt.date]:
+    """The whole years from ``start`` to ``end`` (``end`` not before ``start``) and the
+    last anniversary, ``start`` plus those years (29 Feb is 28 Feb in other years)."""
+    from evaluator.lang.values import Duration, add_duration
+
+    n = end.year - start.year
+    anniversary = add_duration(start, Duration(12 * n, 0))
+    if anniversary > end:
+        n -= 1
+        anniversary = add_duration(start, Duration(12 * n, 0))
+    return n, anniversary
+
+
+def interest_simple(principal: Decimal, rate: Decimal, start: _dt.date, end: _dt.date
+                    ) -> Decimal:
+    """Simple interest: principal x rate x days / 365 (actual/365: the calendar days from
+    ``start`` to ``end``, a leap year's 366 included, over 365), computed exactly and
+    rounded to the cent, half up, at the end only; 0.00 when ``end`` is not after
+    ``start``."""
+    days = (end - start).days
+    if days <= 0:
+        return Decimal("0.00")
+    return round_half_up(Fraction(principal) * Fraction(rate) * days / 365)
+
+
+def interest_compound(principal: Decimal, rate: Decimal, start: _dt.date, end: _dt.date
+                      ) -> Decimal:
+    """Interest compounded annually on each anniversary of ``start``, simple actual/365
+    for the broken period after the last one: principal x ((1 + rate)^n x (1 + rate x
+    d / 365) - 1), n the whole years from ``start`` to ``end`` and d the days from the
+    last anniversary to ``end``; exact, rounded to the cent, half up, at the end only;
+    0.00 when ``end`` is not after ``start``."""
+    if end <= start:
+        return Decimal("0.00")
+    n, anniversary = whole_years(start, end)
+    d = (end - anniversary).days
+    r = Fraction(rate)
+    factor = (1 + r) ** n * (1 + r * d / 365)
+    return round_half_up(Fraction(principal) * (factor - 1))
 
 
 def _year(d: _dt.date) -> int:
@@ -456,6 +553,26 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
             "null when none is recorded", _chk_fixed("fx_rate", (T.TEXT, T.DATE),
                                                      T.OptionalT(T.NUMBER)),
             _fx_rate, needs_run=True, columnar="c_fx_rate"),
+    Builtin("fx_rate_on_or_before", "fx_rate_on_or_before(Text, Date) -> {rate: Number, "
+            "date: Date}?",
+            "the credit union's latest rate (CAD per unit) for a currency dated on or before "
+            "that day, with the date of that rate; null when none is (CAD is no exception: "
+            "write `if currency == \"CAD\" then 1 else ...`, as for `fx_rate`)",
+            _chk_fixed("fx_rate_on_or_before", (T.TEXT, T.DATE), T.OptionalT(FX_ON_OR_BEFORE)),
+            _fx_rate_on_or_before, needs_run=True, columnar="c_fx_rate_on_or_before"),
+    Builtin("interest_simple", "interest_simple(Money, Number, Date, Date) -> Money",
+            "simple interest on an amount at an annual rate from the first date to the "
+            "second: amount x rate x days / 365 (actual/365), exact, rounded to the cent "
+            "half up at the end only; 0.00 when the second date is not after the first",
+            _chk_fixed("interest_simple", (T.MONEY, T.NUMBER, T.DATE, T.DATE), T.MONEY),
+            interest_simple, columnar="c_interest"),
+    Builtin("interest_compound", "interest_compound(Money, Number, Date, Date) -> Money",
+            "interest compounded annually on each anniversary of the first date (29 Feb: "
+            "28 Feb in other years), simple actual/365 for the days after the last one: "
+            "amount x ((1 + rate)^years x (1 + rate x days / 365) - 1), exact, rounded to the "
+            "cent half up at the end only; 0.00 when the second date is not after the first",
+            _chk_fixed("interest_compound", (T.MONEY, T.NUMBER, T.DATE, T.DATE), T.MONEY),
+            interest_compound, columnar="c_interest"),
     Builtin("format", "format(Text, ...) -> Text",
             "the template with each `{}` replaced by the next argument", _chk_format, _format,
             columnar="c_format"),
@@ -474,8 +591,7 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
             "`compound`, for at most the given duration, actual/365, to the cent",
             _chk_fixed("accrued_interest", (T.MONEY, T.NUMBER, T.DATE, T.DATE, T.TEXT,
                                             T.DURATION), T.MONEY), accrued_interest,
-            no_columnar="only claim and portfolio definitions use it; the compiler folds "
-                        "it as a constant (Compiler.const_call)"),
+            columnar="c_interest"),
     Builtin("window_for", "window_for(Date, Table, Date) -> Window",
             "the window of a windows table a date falls in, moved to the first window "
             "closing on or after the third argument", _chk_window, payment_window,
