@@ -56,13 +56,43 @@ def test_every_builtin_has_a_doc_and_a_signature() -> None:
 
 def test_every_builtin_is_exercised_here() -> None:
     """Fails when a builtin is added without tests in this module."""
-    tested = set(SCALAR_CASES) | {"fx_rate", "fail", "window_for"}
+    tested = set(SCALAR_CASES) | {"fx_rate", "fx_rate_on_or_before", "fail", "window_for"}
     assert tested == set(BUILTINS)
 
 
 # --------------------------------------------------------------------------- scalar cases
 
 SCALAR_CASES: dict[str, list[tuple[tuple[Any, ...], Any]]] = {
+    "interest_simple": [
+        # one leap year: 366 days / 365: 1000 x 5% x 366/365 = 50.1369... -> 50.14
+        ((M("1000.00"), M("0.05"), D("2020-01-01"), D("2021-01-01")), M("50.14")),
+        # exactly one half cent: 18.25 x 10% x 1/365 = 0.005 -> 0.01 (half up, at the end)
+        ((M("18.25"), M("0.1"), D("2021-03-01"), D("2021-03-02")), M("0.01")),
+        # the same, negative: away from zero
+        ((M("-18.25"), M("0.1"), D("2021-03-01"), D("2021-03-02")), M("-0.01")),
+        # just under one half cent: 18.24 x 10% / 365 = 0.004997 -> 0.00
+        ((M("18.24"), M("0.1"), D("2021-03-01"), D("2021-03-02")), M("0.00")),
+        # zero and negative days accrue nothing
+        ((M("1000.00"), M("0.05"), D("2021-03-01"), D("2021-03-01")), M("0.00")),
+        ((M("1000.00"), M("0.05"), D("2021-03-02"), D("2021-03-01")), M("0.00")),
+        # 28 Feb to 1 Mar is two days in a leap year, one otherwise (actual days)
+        ((M("36500.00"), M("0.01"), D("2024-02-28"), D("2024-03-01")), M("2.00")),
+        ((M("36500.00"), M("0.01"), D("2023-02-28"), D("2023-03-01")), M("1.00")),
+    ],
+    "interest_compound": [
+        # whole years compound: 1000 x (1.05^2 - 1) = 102.50 exactly (not 731/365 years)
+        ((M("1000.00"), M("0.05"), D("2020-01-01"), D("2022-01-01")), M("102.50")),
+        # 29 Feb's anniversaries are 28 Feb: two years, then 1 day simple:
+        # 1000 x (1.1025 x (1 + 0.05/365) - 1) = 102.651... -> 102.65
+        ((M("1000.00"), M("0.05"), D("2020-02-29"), D("2022-03-01")), M("102.65")),
+        # one day short of the first anniversary: 364 days simple; on it (28 Feb) one year
+        ((M("1000.00"), M("0.05"), D("2020-02-29"), D("2021-02-27")), M("49.86")),
+        ((M("1000.00"), M("0.05"), D("2020-02-29"), D("2021-02-28")), M("50.00")),
+        # within the first year it is simple interest
+        ((M("18.25"), M("0.1"), D("2021-03-01"), D("2021-03-02")), M("0.01")),
+        ((M("1000.00"), M("0.05"), D("2021-03-01"), D("2021-03-01")), M("0.00")),
+        ((M("1000.00"), M("0.05"), D("2021-03-02"), D("2021-03-01")), M("0.00")),
+    ],
     "join": [
         ((("a", "b", "c"), ", "), "a, b, c"),
         ((("only",), ", "), "only"),
@@ -255,6 +285,27 @@ def test_fail_raises_an_evaluation_error() -> None:
 class _Run:
     def __init__(self, rates: dict[tuple[str, dt.date], Decimal]) -> None:
         self.fx_rates = rates
+
+
+def test_fx_rate_on_or_before_is_the_latest_rate_up_to_that_day_with_its_date() -> None:
+    b = BUILTINS["fx_rate_on_or_before"]
+    assert b.needs_run
+    run = _Run({("USD", D("2026-09-30")): M("1.3850"), ("USD", D("2024-02-29")): M("1.35"),
+                ("EUR", D("2026-10-01")): M("1.47")})
+
+    def rate(currency: str, day: str) -> tuple[str, str] | None:
+        got = b.scalar(run, currency, D(day))
+        return None if got is None else (str(got["rate"]), got["date"].isoformat())
+
+    assert rate("USD", "2026-09-30") == ("1.3850", "2026-09-30")  # that very day
+    assert rate("USD", "2026-10-01") == ("1.3850", "2026-09-30")  # none that day, one before
+    assert rate("USD", "2026-09-29") == ("1.3500", "2024-02-29")  # an earlier one, written
+    assert rate("USD", "2024-02-29") == ("1.3500", "2024-02-29")  # as precisely as the table
+    assert rate("USD", "2024-02-28") is None                      # none before
+    assert rate("EUR", "2026-09-30") is None                      # another currency's only
+    assert rate("CAD", "2026-09-30") is None                      # CAD is no exception
+    assert rate("GBP", "2026-09-30") is None
+    assert b.scalar(_Run({}), "USD", D("2026-09-30")) is None
 
 
 def test_fx_rate_is_the_rate_of_that_exact_day() -> None:

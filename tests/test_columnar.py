@@ -157,12 +157,11 @@ def test_auto_picks_columnar_for_tables_and_scalar_for_profiles(baseline: Policy
         baseline.evaluate(profiles, as_of="2026-11-21", backend="columnar")
 
 
-def test_every_builtin_has_a_columnar_implementation_or_is_constant_only() -> None:
+def test_every_builtin_has_a_columnar_implementation() -> None:
     from evaluator.builtins import BUILTINS
     from evaluator.columnar import COLUMNAR
 
-    constant_only = {"accrued_interest"}  # claims and portfolio values are constants here
-    assert set(BUILTINS) - set(COLUMNAR) == constant_only
+    assert set(BUILTINS) == set(COLUMNAR)
 
 
 ALTERNATIVE_FILES = sorted([*(ROOT / "policies" / "alternatives").glob("*.yaml"),
@@ -217,4 +216,42 @@ def test_counts_and_branch_values_on_the_bundled_snapshot(branch_policy: Policy)
 def test_branch_values_agree_with_the_scalar_backend(branch_policy: Policy,
                                                      case: dict[str, Any]) -> None:
     columnar, scalar = both(branch_policy, case)
+    assert_same(columnar, scalar)
+
+
+@pytest.fixture(scope="module")
+def regime_builtins(tmp_path_factory: pytest.TempPathFactory) -> Policy:
+    """tests/portfolio/builtins.yaml beside the baseline, under a policies root of its own."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("policies")
+    shutil.copytree(BASELINE, root / "fsra-2024-001")
+    shutil.copy(ROOT / "tests" / "portfolio" / "builtins.yaml", root / "builtins.yaml")
+    return load_policy(root / "builtins.yaml")
+
+
+@st.composite
+def rates_around_boundaries(draw: st.DrawFn) -> dict[str, Any]:
+    """A generated portfolio whose rates fall on boundary days of their own (leap days,
+    year ends, the days the rows' dates cluster at, a day either side), for some
+    currencies only: a row's day may have a rate, or only an earlier one, or none before
+    it, or its currency none at all."""
+    case = draw(portfolio())
+    fx = []
+    for currency in draw(st.sets(st.sampled_from(["USD", "EUR"]), max_size=2)):
+        for _ in range(draw(st.integers(0, 6))):
+            day = draw(a_date())
+            rate = draw(st.sampled_from(["1.3850", "0.72", "1.4712", "2", "1.05005"]))
+            fx.append({"currency": currency, "date": day.isoformat(), "rate": rate})
+    unique = {(r["currency"], r["date"]): r for r in fx}
+    case["fx"] = list(unique.values())
+    return case
+
+
+@settings(max_examples=max(10, EXAMPLES // 3), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=rates_around_boundaries())
+def test_regime_builtins_agree_with_the_scalar_backend(regime_builtins: Policy,
+                                                       case: dict[str, Any]) -> None:
+    columnar, scalar = both(regime_builtins, case)
     assert_same(columnar, scalar)

@@ -334,7 +334,14 @@ class Compiler(A.NodeVisitor[CV]):
                 return right if left.value is None else left
             if isinstance(right, Col) and right.err is not None and right.expr is NULL_MARK:
                 # x ?? fail(...): an error where x is missing (x computed once, for both)
-                assert isinstance(left, Col)
+                if isinstance(left, Rec):  # a record that may be null: present, or the error
+                    if left.present is None:
+                        return left
+                    present = self.col(left.present, None)
+                    return Rec(left.fields, Col(pl.lit(True), fold_err(
+                        present.err, pl.when(~present.expr.fill_null(False)).then(right.err))))
+                if not isinstance(left, Col):
+                    raise Unsupported(f"`??` on {type(left).__name__}")
                 value = self.column(left.expr)
                 return Col(value, fold_err(left.err, pl.when(value.is_null())
                                            .then(right.err)), left.scale)

@@ -8,12 +8,17 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 from collections.abc import Callable, Sequence
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import polars as pl
 
 from evaluator.backends.columnar.values import (
     CV,
+    DAY_MAX,
+    DAY_MIN,
+    EPOCH,
     NULL_MARK,
     Col,
     CompilerLike,
@@ -26,11 +31,14 @@ from evaluator.backends.columnar.values import (
     fold_err,
     guarded,
     list_items,
+    offset_by,
+    overflow_mark,
 )
 from evaluator.errors import Unsupported
+from evaluator.facts.table import UNITS_LIMIT
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
-from evaluator.lang.builtins import BUILTINS, WINDOW_COLUMNS, window_dates
+from evaluator.lang.builtins import BUILTINS, INTEREST_METHODS, WINDOW_COLUMNS, window_dates
 from evaluator.lang.values import MonthDay, display
 
 # -- builtins on columns (one table with the scalar ones: builtins.BUILTINS) ----------------
@@ -178,6 +186,143 @@ def c_fx_rate(comp: CompilerLike, node: A.Call, args: list[CV]) -> CV:
     key = day.expr.cast(pl.Int64) * len(comp.fx_codes) + code
     mapped = key.replace_strict(comp.fx_by_key, default=None, return_dtype=pl.Int64)
     return Col(mapped, errors_of(cur, day), comp.fx_scale)
+
+
+def c_fx_rate_on_or_before(comp: CompilerLike, node: A.Call, args: list[CV]) -> CV:
+    """The latest rate on or before a day, by currency: an as-of join against the rate
+    table, done as a binary search (``search_sorted``) of each row's (currency, day) key
+    in the table's keys in order, so the portfolio frame keeps its rows and order and
+    the plan holds no Python callback. A key is the currency's position times the span
+    of days plus the day, so a row can only find a rate of its own currency (checked)."""
+    cur, day = (comp.col(a, n) for a, n in zip(args, node.args, strict=True))
+    err = errors_of(cur, day)
+    if not comp.fx_map:
+        nothing = Col(pl.lit(None, pl.Int64), scale=comp.fx_scale)
+        return Rec({"rate": nothing, "date": Col(pl.lit(None, pl.Date))},
+                   present=Col(pl.lit(False), err))
+    span = DAY_MAX - DAY_MIN + 1
+    entries = sorted((comp.fx_codes[c] * span + (d - EPOCH).days - DAY_MIN, comp.fx_codes[c],
+                      d, rate) for (c, d), rate in comp.fx_map.items())
+    keys = pl.Series([e[0] for e in entries], dtype=pl.Int64)
+    code = cur.expr.replace_strict(comp.fx_codes, default=None, return_dtype=pl.Int64)
+    key = comp.temp(code * span + day.expr.cast(pl.Int64) - DAY_MIN)
+    found_at = comp.temp(pl.lit(keys).search_sorted(key, side="right").cast(pl.Int64) - 1)
+    at = found_at.clip(0)
+    codes = pl.Series([e[1] for e in entries], dtype=pl.Int64)
+    present = comp.temp((found_at >= 0) & key.is_not_null()
+                        & (pl.lit(codes).gather(at) == code).fill_null(False))
+    rate = pl.lit(pl.Series([e[3] for e in entries], dtype=pl.Int64)).gather(at)
+    dated = pl.lit(pl.Series([e[2] for e in entries], dtype=pl.Date)).gather(at)
+    return Rec({"rate": Col(pl.when(present).then(rate), scale=comp.fx_scale),
+                "date": Col(pl.when(present).then(dated))},
+               present=Col(present, err))
+
+
+def _times(a: pl.Expr, b: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """``a * b`` and where it would leave the exact 64-bit range (``UNITS_LIMIT``)."""
+    bound = pl.when(a == 0).then(None).otherwise(pl.lit(UNITS_LIMIT, pl.Int64) // a.abs())
+    return a * b, (b.abs() > bound).fill_null(False)
+
+
+def _rounded_cents(num: pl.Expr, den: pl.Expr | int) -> tuple[pl.Expr, pl.Expr]:
+    """``num / den`` (``den`` positive) rounded half up, away from zero (D3), exactly, and
+    where the rounding itself would leave the 64-bit range."""
+    d = den if isinstance(den, pl.Expr) else pl.lit(den, pl.Int64)
+    q = (2 * num.abs() + d) // (2 * d)
+    over = num.abs() > (pl.lit(UNITS_LIMIT, pl.Int64) - d) // 2
+    return pl.when(num < 0).then(-q).otherwise(q), over
+
+
+def _principal(p: Col) -> tuple[pl.Expr, int]:
+    """A money column as an integer and the power of ten it is over cents (a column
+    of whole units is brought to cents; one finer than cents keeps its scale)."""
+    sp = p.scale or 0
+    if sp < 2:
+        return p.expr * 10 ** (2 - sp), 1
+    return p.expr, 10 ** (sp - 2)
+
+
+def c_interest(comp: CompilerLike, node: A.Call, args: list[CV]) -> CV:
+    """``interest_simple``, ``interest_compound`` and ``accrued_interest``, exact in
+    scaled integers (builtins.interest_simple and interest_compound): the amount is
+    rounded half up to the cent from an exact quotient of integers. A row whose integers
+    would leave the 64-bit range is an overflow (the table goes to the scalar backend).
+    Compound interest needs the rate known in advance (a parameter): (1 + rate)^n is
+    then a table of integers by whole years, looked up per row."""
+    name = node.func
+    extra = args[4:]
+    cols = [comp.col(a, n) for a, n in zip(args[:4], node.args[:4], strict=True)]
+    p, r, start, end = cols
+    err = errors_of(*cols)
+    method = "simple" if name == "interest_simple" else "compound"
+    if name == "accrued_interest":
+        how, cap = extra
+        if not isinstance(how, Const) or not isinstance(cap, Const):
+            raise Unsupported("`accrued_interest` with a computed method or cap")
+        if how.value not in INTEREST_METHODS:
+            msg = (f"unknown interest method `{how.value}` "
+                   f"(use {' or '.join(INTEREST_METHODS)})")
+            return Col(NULL_MARK, fold_err(err, comp.fail_message(pl.lit(msg))))
+        if how.value == "compound":
+            raise Unsupported("`accrued_interest` compounded continuously (a decimal power "
+                              "of a fraction of years) on per-account values")
+        method = "simple"
+        limit = comp.by_day(comp.column(start.expr), lambda d: offset_by(d, cap.value))
+        end = Col(pl.min_horizontal(end.expr, limit), end.err)
+    days = (end.expr - start.expr).dt.total_days().cast(pl.Int64)
+    principal, finer = _principal(p)
+    if method == "simple":
+        sr = r.scale or 0
+        pr, over1 = _times(principal, r.expr)
+        num, over2 = _times(pr, days)
+        value, over3 = _rounded_cents(num, 365 * 10 ** sr * finer)
+        overs = [over1, over2, over3]
+    else:
+        if not isinstance(args[1], Const):
+            raise Unsupported(f"`{name}` with a computed rate")
+        value, overs = _compound(comp, principal, finer, Fraction(Decimal(args[1].value)),
+                                 start.expr, end.expr)
+    accrues = days > 0
+    out = pl.when(accrues).then(value).otherwise(pl.lit(0, pl.Int64))
+    over = pl.any_horizontal([o.fill_null(False) for o in overs]) & accrues
+    return Col(out, fold_err(err, overflow_mark(over)), 2)
+
+
+def _compound(comp: CompilerLike, principal: pl.Expr, finer: int, rate: Fraction,
+              start: pl.Expr, end: pl.Expr) -> tuple[pl.Expr, list[pl.Expr]]:
+    """principal x ((1 + rate)^n x (1 + rate x d / 365) - 1) in cents, exactly: with
+    rate = a / b, the factor minus one is (u^n (365 b + a d) - 365 b^(n+1)) / (365
+    b^(n+1)), u = a + b; u^n and 365 b^(n+1) are looked up by n while they fit."""
+    a, b = rate.numerator, rate.denominator
+    u = a + b
+    powers: dict[int, int] = {}
+    dens: dict[int, int] = {}
+    for k in range(0, 10000):
+        un, den = u ** k, 365 * b ** (k + 1) * finer
+        if abs(un) * (365 * b + abs(a) * 366) + den >= UNITS_LIMIT or 2 * den >= UNITS_LIMIT:
+            break
+        powers[k], dens[k] = un, den
+    y0, y1 = start.dt.year().cast(pl.Int64), end.dt.year().cast(pl.Int64)
+    month, dom = start.dt.month().cast(pl.Int64), start.dt.day().cast(pl.Int64)
+
+    def anniversary(year: pl.Expr) -> pl.Expr:
+        leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+        return _civil(year, month, pl.when((month == 2) & (dom == 29) & ~leap).then(28)
+                      .otherwise(dom))
+
+    this_year = comp.temp(anniversary(y1))
+    later = this_year > end
+    n = comp.temp(y1 - y0 - later.cast(pl.Int64))
+    last = pl.when(later).then(anniversary(y1 - 1)).otherwise(this_year)
+    d = (end - last).dt.total_days().cast(pl.Int64)
+    un = n.replace_strict(powers, default=None, return_dtype=pl.Int64)
+    den = comp.temp(n.replace_strict(dens, default=None, return_dtype=pl.Int64))
+    missing = (un.is_null() | den.is_null())
+    # u^n (365 b + a d) fits by the table's bound; the base den is 365 b^(n+1)
+    excess = un * (365 * b + a * d) - den // finer
+    num, over = _times(principal, excess)
+    value, over2 = _rounded_cents(num, den)
+    return value, [missing, over, over2]
 
 
 def c_format(comp: CompilerLike, node: A.Call, args: list[CV]) -> CV:
