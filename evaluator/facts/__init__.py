@@ -983,6 +983,19 @@ def load_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
     )
 
 
+def facts_from_bytes(data: bytes, source: str) -> Facts:
+    """Facts from the bytes of a ``.json`` profile, read exactly as :func:`load_facts` reads
+    a file holding them (same messages, same ``sha256``), shown as ``source``."""
+    text = _decode(data, source)
+    loader = FactsBuilder(source)
+    with fewer_collections():
+        loader.json_document(_parse_json(text, source))
+    facts = loader.facts()
+    return Facts(members=facts.members, claims=facts.claims, fx_rates=facts.fx_rates,
+                 errors=facts.errors, source=source,
+                 sha256=hashlib.sha256(data).hexdigest(), form=facts.form)
+
+
 # --------------------------------------------------------------------------- files
 
 

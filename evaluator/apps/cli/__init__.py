@@ -43,6 +43,8 @@ EXIT_CODES: dict[str, tuple[str, str, str]] = {
                "the record or the policy is unusable, or bad usage"),
     "generate": ("the portfolio and its FX table were written", "not used",
                  "bad argument or assumptions, or an unwritable path"),
+    "serve": ("the service was stopped", "not used",
+              "bad usage, or the address cannot be listened on"),
 }
 
 
@@ -161,6 +163,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     diff.add_parser(sub)
     generate.add_parser(sub)
+    from evaluator.apps.serve import command as serve  # FastAPI loads only in serve.run
+
+    serve.add_parser(sub)
     for name, sp in sub.choices.items():
         sp.epilog = exit_epilog(name)
         sp.formatter_class = _HelpFormatter
@@ -176,6 +181,9 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
 
     commands = {"evaluate": _evaluate, "check": _check, "test": _test, "diff": diff.run,
                 "compare": _compare, "replay": _replay, "generate": generate.run}
+    from evaluator.apps.serve import command as serve
+
+    commands["serve"] = serve.run
     run = commands.get(args.command)
     if run is None:  # pragma: no cover - argparse enforces the choices
         return EXIT_INVALID
