@@ -106,9 +106,28 @@ def create_app(config: Config) -> FastAPI:
         "compare and list policies. Errors are RFC 9457 problem documents. The contract's "
         "JSON Schemas are served at /schemas/policy.schema.json (policy files) and "
         "/schemas/record.schema.json (decision records, the decision log's lines).",
-        openapi_external_docs={"description": "the policy file's JSON Schema",
-                               "url": "/schemas/policy.schema.json"},
     )
+    docs = {"/v1/check": ("post", "/schemas/policy.schema.json", "a policy file"),
+            "/v1/policies/{ref}": ("put", "/schemas/policy.schema.json", "a policy file"),
+            "/v1/evaluate": ("post", "/schemas/record.schema.json", "a decision-log line")}
+
+    def openapi() -> dict[str, Any]:
+        """The generated document, with the contract's JSON Schemas linked (relative URLs,
+        which FastAPI's own externalDocs field refuses)."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            spec = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+            spec["externalDocs"] = {"description": "the policy file's JSON Schema",
+                                    "url": "/schemas/policy.schema.json"}
+            for path, (method, url, what) in docs.items():
+                spec["paths"][path][method]["externalDocs"] = {"url": url,
+                                                               "description": what}
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     async def in_thread(fn: Callable[[], _T], deadline: float | None = None) -> _T:
         loop = asyncio.get_running_loop()
@@ -172,13 +191,11 @@ def create_app(config: Config) -> FastAPI:
         return await in_thread(lambda: store.detail(ref))
 
     @app.put("/v1/policies/{ref}", response_model=M.SaveResponse,
-             responses=_problems(*_COMMON, 403, 404, 503),
-             openapi_extra={"externalDocs": {"url": "/schemas/policy.schema.json"}})
+             responses=_problems(*_COMMON, 403, 404, 503))
     async def policy_save(ref: str, body: M.SaveRequest) -> dict[str, Any]:
         return await in_thread(lambda: store.save(ref, body.text))
 
-    @app.post("/v1/check", response_model=M.CheckResponse, responses=_problems(*_COMMON),
-              openapi_extra={"externalDocs": {"url": "/schemas/policy.schema.json"}})
+    @app.post("/v1/check", response_model=M.CheckResponse, responses=_problems(*_COMMON))
     async def check(body: M.CheckRequest) -> dict[str, Any]:
         ok, diags = await in_thread(lambda: store.check_text(body.text, body.name),
                                     limits.seconds)
@@ -190,9 +207,7 @@ def create_app(config: Config) -> FastAPI:
                   "type": "object",
                   "required": ["policy", "as_of", "parameters", "accounts", "claims",
                                "errors"]}}}},
-        **_problems(*_COMMON, 404, 503)},
-        openapi_extra={"externalDocs": {"url": "/schemas/record.schema.json",
-                                        "description": "a decision-log line"}})
+        **_problems(*_COMMON, 404, 503)})
     async def evaluate(body: M.EvaluateRequest) -> Response:
         data = await in_thread(lambda: _evaluate(store, body, limits, log), limits.seconds)
         return Response(data, media_type="application/json")
@@ -243,8 +258,10 @@ def _evaluate(store: PolicyStore, body: M.EvaluateRequest, limits: Limits,
     if log is not None:
         doc = result.to_dict()
         if body.explain:  # replay evaluates without traces
-            doc["accounts"] = [{k: v for k, v in a.items() if k != "trace"}
-                               for a in doc["accounts"]]
+            doc = {k: v for k, v in doc.items() if k != "trace"}
+            for section in ("accounts", "claims"):
+                doc[section] = [{k: v for k, v in a.items() if k != "trace"}
+                                for a in doc[section]]
         log.write(record_document(loaded.policy, loaded.files,
                                   facts_entry(body.facts_name, data), body.as_of,
                                   dict(body.parameters), doc, "auto"))
