@@ -81,6 +81,7 @@ class BodyLimits:
                 except ValueError:
                     declared = 0
                 if declared > limit:
+                    await _drain(receive, True)
                     await _refuse(send, 413, "Request body too large",
                                   f"the body is {declared:,} bytes; the service takes at "
                                   f"most {limit:,}", path)
@@ -95,6 +96,7 @@ class BodyLimits:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
+                await _drain(receive, message.get("more_body", False))
                 await _refuse(send, 413, "Request body too large",
                               f"the body is larger than {limit:,} bytes, the most the "
                               "service takes", path)
@@ -118,6 +120,21 @@ class BodyLimits:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+#: a refused body is read (and dropped) up to this many bytes before the answer: closing
+#: a connection with unread data resets it, and the client could lose the answer
+DRAIN_BYTES = 64 * 1024 * 1024
+
+
+async def _drain(receive: Receive, more: bool) -> None:
+    drained = 0
+    while more and drained < DRAIN_BYTES:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        drained += len(message.get("body", b""))
+        more = message.get("more_body", False)
 
 
 async def _refuse(send: Send, status: int, title: str, detail: str, path: str) -> None:
