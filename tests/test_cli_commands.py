@@ -19,7 +19,7 @@ from evaluator.apps.cli.common import Parser
 
 PACKAGE = Path(__file__).resolve().parent.parent / "evaluator"
 COMMANDS = ("evaluate", "check", "test", "replay", "compare")
-ORDER = ("evaluate", "check", "test", "replay", "compare", "diff", "generate")
+ORDER = ("evaluate", "check", "test", "replay", "compare", "diff", "generate", "serve")
 
 
 def test_help_lists_the_commands_in_their_order() -> None:

@@ -138,6 +138,21 @@ def write_record(path: str | os.PathLike[str], policy: Any, facts_path: str,
     if determinations is not None:
         doc = {k: v for k, v in doc.items() if k not in ("accounts", "claims")}
         doc["determinations"] = determinations
+    record = record_document(policy, files, facts_entry, as_of, params, doc, backend,
+                             chunk_rows if determinations is not None else None)
+    data = (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    if len(data) > MAX_RECORD_BYTES:
+        raise RecordInvalid(f"{path}: the record would be {len(data):,} bytes, beyond the "
+                            f"{_size(MAX_RECORD_BYTES)} a record may hold")
+    atomic.write_bytes(path, data)
+
+
+def record_document(policy: Any, files: list[dict[str, str]], facts_entry: dict[str, Any],
+                    as_of: str, params: dict[str, str], doc: dict[str, Any], backend: str,
+                    chunk_rows: int | None = None) -> dict[str, Any]:
+    """The record of one evaluation as a JSON value: ``files`` are the policy's files
+    (``path``, ``text``, ``sha256``), ``facts_entry`` the facts as read (see
+    :func:`facts_entry`), ``doc`` the result document."""
     record: dict[str, Any] = {
         "format": FORMAT,
         "written_by": f"unclaimed {__version__}",
@@ -148,16 +163,18 @@ def write_record(path: str | os.PathLike[str], policy: Any, facts_path: str,
         "parameters_sha256": canonical_sha256(params),
         "backend": backend,
     }
-    if determinations is not None:
+    if chunk_rows is not None:
         record["chunk_rows"] = chunk_rows
     record["facts"] = facts_entry
     record["result"] = doc
     record["result_sha256"] = canonical_sha256(doc)
-    data = (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-    if len(data) > MAX_RECORD_BYTES:
-        raise RecordInvalid(f"{path}: the record would be {len(data):,} bytes, beyond the "
-                            f"{_size(MAX_RECORD_BYTES)} a record may hold")
-    atomic.write_bytes(path, data)
+    return record
+
+
+def facts_entry(source: str, data: bytes) -> dict[str, Any]:
+    """The ``facts`` of a record for a JSON profile read from ``data``."""
+    return {"source": source, "name": Path(source).name or "facts.json", "kind": "json",
+            "sha256": _sha(data), **_content(data, "json")}
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -395,7 +412,7 @@ def replay(path: str | os.PathLike[str], new_policy: str | None = None) -> Repla
                                      params=record["parameters"],
                                      backend=record.get("backend", "auto"))
             after = json.loads(result.to_json())
-            changes = _changes(before, after)
+            changes = changed_determinations(before, after)
             if changes and new_policy:
                 _explain(changes, recorded, policy, facts, record)
     label = f"{policy.id}@{policy.version}"
@@ -474,7 +491,7 @@ def _table_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change
     return changes
 
 
-def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+def changed_determinations(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     changes: list[Change] = []
     for kind, key_name in (("account", "account_id"), ("claim", "claim_id")):
         section = kind + "s"

@@ -115,7 +115,7 @@ from evaluator.facts.files import (
     read_bytes,
 )
 from evaluator.facts.fx import FX_COLUMNS, FxTable, parse_fx_csv, parse_fx_rows, read_fx_csv
-from evaluator.facts.load import facts_from_json, facts_from_snapshot, load_facts
+from evaluator.facts.load import facts_from_bytes, facts_from_json, facts_from_snapshot, load_facts
 
 __all__ = [
     "CURRENCY_RE",
@@ -139,6 +139,7 @@ __all__ = [
     "csv_rows",
     "csv_table",
     "decode_text",
+    "facts_from_bytes",
     "facts_from_json",
     "facts_from_snapshot",
     "iso_date",

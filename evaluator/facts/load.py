@@ -117,3 +117,16 @@ def _parse_json(text: str, source: str) -> object:
         ) from None
     except (ValueError, RecursionError) as e:
         raise FactsError(f"{source}: malformed JSON: {e}") from None
+
+
+def facts_from_bytes(data: bytes, source: str) -> Facts:
+    """Facts from the bytes of a ``.json`` profile, read exactly as :func:`load_facts` reads
+    a file holding them (same messages, same ``sha256``), shown as ``source``."""
+    text = decode_text(data, source)
+    loader = FactsBuilder(source)
+    with fewer_collections():
+        loader.json_document(_parse_json(text, source))
+    facts = loader.facts()
+    return Facts(members=facts.members, claims=facts.claims, fx_rates=facts.fx_rates,
+                 errors=facts.errors, source=source,
+                 sha256=hashlib.sha256(data).hexdigest(), form=facts.form)

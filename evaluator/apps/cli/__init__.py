@@ -48,6 +48,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     diff.add_parser(sub)
     generate.add_parser(sub)
+    from evaluator.apps.serve import command as serve  # FastAPI loads only in serve.run
+
+    serve.add_parser(sub)
     for name, sp in sub.choices.items():
         sp.epilog = exit_epilog(name)
         sp.formatter_class = HelpFormatter
@@ -64,6 +67,9 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     commands = {"evaluate": evaluate_cmd.run, "check": check_cmd.run, "test": test_cmd.run,
                 "diff": diff.run, "compare": compare_cmd.run, "replay": replay_cmd.run,
                 "generate": generate.run}
+    from evaluator.apps.serve import command as serve
+
+    commands["serve"] = serve.run
     run = commands.get(args.command)
     if run is None:  # pragma: no cover - argparse enforces the choices
         return EXIT_INVALID

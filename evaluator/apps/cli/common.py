@@ -32,6 +32,8 @@ EXIT_CODES: dict[str, tuple[str, str, str]] = {
                "the record or the policy is unusable, or bad usage"),
     "generate": ("the portfolio and its FX table were written", "not used",
                  "bad argument or assumptions, or an unwritable path"),
+    "serve": ("the service was stopped", "not used",
+              "bad usage, or the address cannot be listened on"),
 }
 
 
