@@ -288,8 +288,11 @@ async function loadPolicyList() {
     open.append(el("option", { value: ref }, label));
     other.append(el("option", { value: ref }, label));
   }
-  const baseline = res.data.policies.find((p) => !p.extends && !p.path.includes("/history/"))
-    || res.data.policies.find((p) => !p.extends);
+  // The baseline opened first: the rule itself (proposed or final) rather than another
+  // regime written standalone for comparison (alternative) or a kept history version.
+  const own = res.data.policies.filter((p) => !p.extends && !p.path.includes("/history/"));
+  const baseline = own.find((p) => p.status === "proposed" || p.status === "final")
+    || own[0] || res.data.policies.find((p) => !p.extends);
   if (baseline) open.value = `${baseline.id}@${baseline.version}`;
   const alternative = res.data.policies.find((p) => p.extends);
   if (alternative) other.value = `${alternative.id}@${alternative.version}`;
