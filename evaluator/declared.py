@@ -32,10 +32,10 @@ FIELD_TYPES = ("text", "id", "currency", "money", "decimal", "percent", "integer
 ENTITIES = ("member", "account", "event", "claim")
 #: names an entity has that are not fields of the input (they cannot be declared)
 STRUCTURAL: Mapping[str, frozenset[str]] = {
-    "member": frozenset({"accounts", "events"}),
-    "account": frozenset({"events", "member"}),
-    "event": frozenset(),
-    "claim": frozenset({"account"}),
+    "member": frozenset({"accounts", "events", "extra"}),
+    "account": frozenset({"events", "member", "extra"}),
+    "event": frozenset({"extra"}),
+    "claim": frozenset({"account", "extra"}),
 }
 ACCOUNT_RULES = ("required", "optional", "none")
 #: ``declared_in`` of what the standard declaration declares

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, EXIT_RECORD_ERRORS, parse_params
+from evaluator.apps.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_RECORD_ERRORS,
+    parse_params,
+    strict_refuses,
+)
 from evaluator.facts import FactsError, load_facts
 from evaluator.policy import load_policy
 from evaluator.text import one_line
@@ -50,6 +56,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
                     help="rows per chunk when writing a large table's determinations "
                     "(default 1,000,000); at least 10,000 are taken: smaller chunks cost "
                     "more in fixed work per chunk than they save in memory")
+    ev.add_argument("--strict", action="store_true",
+                    help="keys or columns of the facts that the policy does not declare are "
+                    "an error (exit 2), not a warning")
     ev.add_argument("--wide", action="store_true",
                     help="--format table: cells in full (no cut with `…`), trace lines too")
     ev.add_argument("--errors", metavar="FILE", dest="errors_file",
@@ -102,14 +111,16 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from evaluator.errors import Unsupported
 
         try:
-            facts = read_table(args.facts, fx=args.fx)
+            facts = read_table(args.facts, fx=args.fx, decl=policy.facts_decl)
         except Unsupported as exc:
             if args.backend == "columnar":
                 raise FactsError(f"{args.facts}: the columnar backend cannot read this "
                                  f"table ({exc}); use --backend scalar") from None
             facts = None  # beyond what the columnar backend takes: read it row by row
     if facts is None:
-        facts = load_facts(args.facts, fx=args.fx)
+        facts = load_facts(args.facts, fx=args.fx, policy=policy)
+    if args.strict and strict_refuses(facts, err):
+        return EXIT_INVALID
     explain_all = args.explain == "*"
     result = policy.evaluate(facts, as_of=args.as_of, params=params,
                              explain=explain_all, backend=args.backend
