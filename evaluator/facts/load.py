@@ -42,6 +42,8 @@ def facts_from_snapshot(
     fx_rows: Iterable[Mapping[str, str]] = (),
     source: str = "<memory>",
     first_row: int = 2,
+    *,
+    decl: FactsDecl | None = None,
 ) -> Facts:
     """Facts from snapshot rows (for example a :class:`csv.DictReader`).
 
@@ -50,17 +52,19 @@ def facts_from_snapshot(
     header. Raises :class:`FactsError` when they lack a required column or an FX row
     is bad.
     """
-    loader = FactsBuilder(source)
+    loader = FactsBuilder(source, decl)
     for n, fx_row in enumerate(fx_rows, start=2):
         loader.fx.add_row(stripped_row(fx_row), f"{source}: fx row {n}")
     loader.form = "snapshot"
+    cells = (*SNAPSHOT_CELLS, *(c.name for c in loader.extra.columns()))
     with fewer_collections():
-        loader.snapshot(_mapping_cells(rows, source, first_row))
+        loader.snapshot(_mapping_cells(rows, source, first_row, cells))
     return loader.facts()
 
 
 def _mapping_cells(
-    rows: Iterable[Mapping[str, str | None]], source: str, first_row: int
+    rows: Iterable[Mapping[str, str | None]], source: str, first_row: int,
+    cells: tuple[str, ...] = SNAPSHOT_CELLS,
 ) -> Iterator[tuple[int, tuple[str | None, ...]]]:
     for line, row in enumerate(rows, start=first_row):
         if line == first_row:
@@ -70,7 +74,7 @@ def _mapping_cells(
                     f"{source}: row {line}: missing column(s) {', '.join(missing)} "
                     f"(expected {', '.join(SNAPSHOT_COLUMNS)})"
                 )
-        yield line, tuple(row.get(c) for c in SNAPSHOT_CELLS)
+        yield line, tuple(row.get(c) for c in cells)
 
 
 def declaration_of(policy: Any = None, decl: FactsDecl | None = None) -> FactsDecl | None:

@@ -181,7 +181,7 @@ def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict
         raise FactsError(f"--explain {target}: no evaluated account with that id")
     member_facts = _member_facts(facts, det.member_id)
     if member_facts is None:
-        member_facts = facts_from_json({"members": []})
+        member_facts = facts_from_json({"members": []}, decl=policy.facts_decl)
     traced = policy.evaluate(member_facts, as_of=args.as_of, params=params, explain=True,
                              backend="scalar")
     again = next(a for a in traced.accounts if a.account_id == target)
@@ -206,7 +206,7 @@ def _member_facts(facts: Any, member_id: str) -> Any:
         from evaluator.backends.columnar import table_from_frame
 
         rows = facts.raw.filter(pl.col("member_id").str.strip_chars() == member_id)
-        return table_from_frame(rows, facts.fx_rates, facts.source).to_facts()
+        return table_from_frame(rows, facts.fx_rates, facts.source, decl=facts.decl).to_facts()
     return None
 
 
