@@ -133,7 +133,7 @@ def test_each_inconsistency_is_at_its_line_and_column() -> None:
 def _chain(tmp_path: Path, child_facts: str) -> Path:
     """A base policy declaring account.maturity and a child of it, under a policies root."""
     root = tmp_path / "policies"
-    for name, body in (("decl-base", ""), ("decl-child", "extends: decl-base@1.0.0\n")):
+    for name in ("decl-base", "decl-child"):
         (root / name).mkdir(parents=True)
     (root / "decl-base" / "policy.yaml").write_text(
         "policy: decl-base\nversion: 1.0.0\nstatus: proposed\ntitle: base\n"
@@ -214,13 +214,16 @@ def test_the_profile_is_evaluated_with_its_declared_fields() -> None:
                          str(DECLARED / "profile.json"), "--as-of", AS_OF)
     assert code == 0 and err == ""
     got = {a["account_id"]: a for a in json.loads(out)["accounts"]}
-    # M1-A: renewed in 2014 to mature 2019-04-01, later than its maturity and transaction
-    assert got["M1-A"]["clock_start"] == "2019-04-01"
-    assert got["M1-A"]["status"] == "active" and got["M1-A"]["northern"] is True
-    assert got["M1-A"]["interest_rate"] == "0.025" and got["M1-A"]["deposit_kind"] == "term"
-    # M2-B: its last transaction; a rate, but it bore no interest
-    assert got["M2-B"]["clock_start"] == "2009-05-05" and got["M2-B"]["interest_rate"] == "0"
+    # M1-A: renewed on 2014-04-01 (to 2019-04-01), after its maturity and transaction
+    assert got["M1-A"]["clock_start"] == "2014-04-01"
+    assert got["M1-A"]["unclaimed_on"] == "2024-04-01"
+    assert got["M1-A"]["renewed_to"] == "2019-04-01"
+    assert got["M1-A"]["northern"] is True and got["M1-A"]["bears_interest"] is True
+    assert got["M1-A"]["deposit_kind"] == "term"
+    # M2-B: its last transaction; a rate, but nothing says it bore interest
+    assert got["M2-B"]["clock_start"] == "2009-05-05" and got["M2-B"]["bears_interest"] is False
     assert got["M2-A"]["northern"] is False and got["M2-A"]["deposit_kind"] == "savings"
+    assert got["M2-A"]["renewed_to"] is None
 
 
 def _bad_profile() -> dict[str, Any]:
@@ -247,8 +250,8 @@ def _bad_profile() -> dict[str, Any]:
 def test_facts_that_do_not_match_the_declaration_are_record_errors(tmp_path: Path) -> None:
     facts = tmp_path / "facts.json"
     facts.write_text(json.dumps(_bad_profile()), encoding="utf-8")
-    code, out, err = run("evaluate", "--policy", str(POLICY), "--facts", str(facts),
-                         "--as-of", AS_OF)
+    code, out, _ = run("evaluate", "--policy", str(POLICY), "--facts", str(facts),
+                       "--as-of", AS_OF)
     assert code == 1
     result = json.loads(out)
     assert [a["account_id"] for a in result["accounts"]] == ["M1-A", "M2-A", "M2-B"]
@@ -373,3 +376,89 @@ def test_declared_columns_are_read_from_csv_and_parquet_alike(tmp_path: Path) ->
 def test_the_test_policy_checks_clean() -> None:
     code, out, _ = run("check", str(POLICY))
     assert code == 0 and "0 errors, 0 warnings" in out
+
+
+# -- both backends ----------------------------------------------------------------------
+
+BAD_ROWS = [
+    "M3,M3-A,CAD,10.00,2004-01-01,,,,,,,,east,,",            # a value not declared
+    "M4,M4-A,CAD,10.00,2004-01-01,,,,2012-13-01,,,,,,",      # a bad date
+    "M4,M4-B,CAD,10.00,2004-01-01,,,,,1.5%,savings,maybe,,,",  # a bad bool
+    "M5,M5-A,CAD,10.00,2004-01-01,,,,,,,,,2011-02-30,",      # a bad latest date
+    "M1,M1-B,CAD,10.00,2001-04-01,,,,,,,,south,,",           # disagrees with row 2
+    "M1,M1-A,CAD,10.00,2001-04-01,,,,,,,,north,,",           # a duplicate account
+    "M6,M6-A,CAD,10.00",                                     # too few cells
+    "M7,M7-A,CAD,7.50,2003-03-03,2004-04-04,2005-05-05,,,,term,false,south,2006-06-06,",
+    "M5,M5-B,CAD,10.00,2004-01-01,,,,,,,,,2011-02-28,",
+]
+
+
+def _tables(tmp_path: Path) -> list[Path]:
+    pl = pytest.importorskip("polars")
+    lines = (DECLARED / "table.csv").read_text(encoding="utf-8").splitlines()
+    good = tmp_path / "good.csv"
+    bad = tmp_path / "bad.csv"
+    good.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    bad.write_text("\n".join([*lines, *BAD_ROWS]) + "\n", encoding="utf-8")
+    parquet = tmp_path / "good.parquet"
+    pl.read_csv(good, infer_schema=False).write_parquet(parquet)
+    return [good, bad, parquet]
+
+
+def test_both_backends_agree_on_declared_facts_and_their_errors(tmp_path: Path) -> None:
+    policy = load_policy(POLICY)
+    from evaluator.columnar import read_table
+
+    for path in _tables(tmp_path):
+        scalar = policy.evaluate(load_facts(path, policy=policy), as_of=AS_OF,
+                                 backend="scalar")
+        columnar = policy.evaluate(read_table(path, decl=policy.facts_decl), as_of=AS_OF,
+                                   backend="columnar")
+        assert columnar.to_json() == scalar.to_json(), path.name
+        assert scalar.accounts, path.name
+        if path.name == "bad.csv":
+            errors = {(e.member_id, e.account_id): e.field for e in scalar.errors}
+            assert errors == {("M3", "M3-A"): "region", ("M4", "M4-A"): "maturity",
+                              ("M4", "M4-B"): "bore_interest",
+                              ("M5", "M5-A"): "last_renewal", ("M1", "M1-B"): "region",
+                              ("M1", "M1-A"): "account_id", ("M6", "M6-A"): "*"}
+            assert [a.account_id for a in scalar.accounts] == \
+                ["M1-A", "M2-A", "M2-B", "M7-A", "M5-B"]
+            # records in = determinations + errors
+            assert len(scalar.accounts) + len(scalar.errors) == 12
+        code, out, _ = run("evaluate", "--policy", str(POLICY), "--facts", str(path),
+                           "--as-of", AS_OF)
+        assert out == columnar.to_json() + "\n"
+        assert code == (1 if path.name == "bad.csv" else 0)
+
+
+def test_a_latest_column_is_an_event_of_its_account_in_both_backends(tmp_path: Path) -> None:
+    policy = load_policy(POLICY)
+    from evaluator.columnar import read_table
+
+    bad = _tables(tmp_path)[1]
+    for backend, facts in (("scalar", load_facts(bad, policy=policy)),
+                           ("columnar", read_table(bad, decl=policy.facts_decl))):
+        got = {a.account_id: a.values for a in
+               policy.evaluate(facts, as_of=AS_OF, backend=backend).accounts}
+        # M7-A: its renewal (2006-06-06) is later than its last transaction (2004-04-04)
+        assert str(got["M7-A"]["clock_start"]) == "2006-06-06", backend
+        assert str(got["M5-B"]["clock_start"]) == "2011-02-28", backend
+
+
+def test_a_policy_reading_a_declared_percent_is_evaluated_by_the_scalar_backend(
+        tmp_path: Path) -> None:
+    text = POLICY.read_text(encoding="utf-8").replace(
+        "    formula: bore_interest ?? false\n",
+        "    formula: (bore_interest ?? false) and (rate ?? 0%) > 0%\n")
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(text, encoding="utf-8")
+    table = _tables(tmp_path)[0]
+    code, out, err = run("evaluate", "--policy", str(policy_file), "--facts", str(table),
+                         "--as-of", AS_OF)
+    assert code == 0
+    got = {a["account_id"]: a["bears_interest"] for a in json.loads(out)["accounts"]}
+    assert got == {"M1-A": True, "M2-A": False, "M2-B": False}
+    code, out, err = run("evaluate", "--policy", str(policy_file), "--facts", str(table),
+                         "--as-of", AS_OF, "--backend", "columnar")
+    assert code == 2 and "declared percent field `account.rate`" in err

@@ -7,6 +7,7 @@ the FX table and the error list."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -437,7 +438,10 @@ class FactsBuilder:
                 self.errors.append(cells.error())
             elif self.extra.active or not self._snapshot_row_fast(line, cells, groups):
                 self.snapshot_row(line, cells, groups)
+        absent = self.extra.absent_event_fields()
         for group in groups.values():
+            if absent:  # a table's events carry no declared event field: its default
+                group.events = [dataclasses.replace(e, extra=absent) for e in group.events]
             group.events.sort(key=_by_date)
             self.members.append(Member(group.member_id, tuple(group.accounts), tuple(group.events),
                                        group.extra))

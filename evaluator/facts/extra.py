@@ -81,6 +81,11 @@ class ExtraFields:
                 if key not in keys and not (entity == "event" and raw[key] is True):
                     self.unknown.add(f"{entity} key", str(key))
 
+    def absent_event_fields(self) -> Extra:
+        """The declared event fields of an event that carries none of them."""
+        return tuple((f.name, () if f.type == "list of text" else f.default)
+                     for f in self.extras["event"])
+
     def event(self, kind: str, raw: Mapping[str, object], check: FieldChecker) -> Extra:
         """The extra fields of an event of type ``kind``: those its type carries are
         required; any other declared one is read when present."""

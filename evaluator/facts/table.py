@@ -32,11 +32,17 @@ from evaluator.facts import (
 )
 from evaluator.facts.csvscan import csv_layout, read_csv_rows
 from evaluator.facts.model import Facts, RecordError
-from evaluator.facts.tablecols import declared_columns, extra_names, named_columns
+from evaluator.facts.tablecols import (
+    declared_columns,
+    extra_names,
+    named_columns,
+    with_declared_fields,
+)
 from evaluator.gcpause import fewer_collections
 
 #: a bound on the scaled integers money is held in (below 2**63)
 UNITS_LIMIT = 9 * 10**18
+
 # ASCII digits only: the regex engine's \d would also match other scripts' digits
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DECIMAL_RE = r"^[0-9]+(\.[0-9]+)?$"
@@ -60,6 +66,8 @@ class Table:
     #: they do not know, with the rows filling each
     decl: Any = None
     unknown: tuple[tuple[str, str, int], ...] = ()
+    #: decimal places of each declared money or number column (scaled integers)
+    extra_scales: dict[str, int] = field(default_factory=dict)
 
     def unknown_warnings(self) -> list[str]:
         """One line per unknown column, naming it and counting its rows."""
@@ -238,6 +246,11 @@ def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Dec
     table = _validate(text, fx_rates, source, first_seen or {})
     table.decl = decl if decl is not None and decl.has_extras else None
     table.unknown = unknown
+    if table.decl is not None:  # declared fields: rows and errors as the scalar loader reads
+        facts = _facts_from_text(text, fx_rates, source, ragged, None, table.decl)
+        table.frame, table.extra_scales = with_declared_fields(table.frame, facts, table.decl)
+        table.errors = list(facts.errors)
+        return table
     if ragged:
         table.ragged = list(ragged)
         table.errors = _by_line([*table.errors, *(r.error() for r in ragged)])

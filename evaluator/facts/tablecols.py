@@ -6,13 +6,19 @@ to read by their declared types, and the columns the declaration does not know c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
 from evaluator.declared import FactsDecl, standard
+from evaluator.errors import Unsupported
 from evaluator.facts.fields import SNAPSHOT_CELLS
 
-__all__ = ["declared_columns", "extra_names", "named_columns"]
+__all__ = ["declared_columns", "extra_column", "extra_names", "named_columns",
+           "with_declared_fields"]
+
+#: a bound on the scaled integers numbers are held in (``table.UNITS_LIMIT``)
+_UNITS_LIMIT = 9 * 10**18
 
 
 def extra_names(decl: FactsDecl | None) -> tuple[str, ...]:
@@ -60,3 +66,68 @@ def _filled(raw: pl.DataFrame, c: str) -> pl.Expr:
     if raw.schema[c] == pl.String:
         return (col.is_not_null() & (col.str.strip_chars() != "")).cast(pl.UInt32)
     return col.is_not_null().cast(pl.UInt32)
+
+
+def extra_column(entity: str, name: str) -> str:
+    """The frame column holding a declared field of the member or account (typed), or,
+    for entity ``latest``, the date of a declared ``latest:`` column."""
+    return f"x:{entity}:{name}"
+
+
+def with_declared_fields(frame: pl.DataFrame, facts: Any, decl: FactsDecl
+                         ) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The rows of ``frame`` whose account the scalar loader loaded into ``facts`` (the
+    same rows, the same record errors), with the declared fields of each row's account
+    and member as typed columns (money and numbers as integers scaled by the returned
+    decimal places) and each declared ``latest:`` column as dates."""
+    accounts = {a.account_id: a for m in facts.members for a in m.accounts}
+    members = {m.member_id: m for m in facts.members}
+    kept = frame.filter(pl.col("account_id").is_in(list(accounts)))
+    if kept.height != frame.height:  # a member is where its first loaded row is
+        kept = kept.with_columns(pl.col("__line").min().over("member_id")
+                                 .alias("__member_order")).sort(["__member_order", "__line"])
+    frame = kept
+    scales: dict[str, int] = {}
+    cols: list[pl.Series] = []
+    ids = {"account": frame.get_column("account_id").to_list(),
+           "member": frame.get_column("member_id").to_list()}
+    for entity, records in (("account", accounts), ("member", members)):
+        for f in decl.extra_fields(entity):
+            if f.type == "list of text":
+                continue  # not held in a column: a formula reading it needs the scalar one
+            name = extra_column(entity, f.name)
+            values = [_field(records[i], f.name) for i in ids[entity]]
+            series, scale = _typed(name, f.type, values)
+            cols.append(series)
+            if scale is not None:
+                scales[name] = scale
+    for col in decl.extra_columns():
+        if col.latest is not None:
+            text = frame.get_column(col.name).str.strip_chars()
+            cols.append(_dates(text).alias(extra_column("latest", col.name)))
+    return frame.with_columns(cols), scales
+
+
+def _dates(text: pl.Series) -> pl.Series:
+    return text.replace("", None).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+
+
+def _field(record: Any, name: str) -> Any:
+    for key, value in record.extra:
+        if key == name:
+            return value
+    return None
+
+
+def _typed(name: str, kind: str, values: list[Any]) -> tuple[pl.Series, int | None]:
+    if kind in ("money", "decimal", "percent"):
+        numbers = [v for v in values if v is not None]
+        scale = max([max(0, -int(v.as_tuple().exponent)) for v in numbers] or [0])
+        scale = max(scale, 2) if kind == "money" else scale
+        units = [int(v.scaleb(scale)) if v is not None else None for v in values]
+        if any(u is not None and abs(u) >= _UNITS_LIMIT for u in units):
+            raise Unsupported(f"declared field values too large for exact 64-bit integers "
+                              f"({name})")
+        return pl.Series(name, units, pl.Int64), scale
+    dtype = {"date": pl.Date, "integer": pl.Int64, "bool": pl.Boolean}.get(kind, pl.String)
+    return pl.Series(name, values, dtype), None

@@ -33,8 +33,6 @@ class ColumnarBackend:
         ``explain`` nor ``coverage`` is supported: for them,
         :func:`~evaluator.backends.base.uses_columnar` picks the scalar backend."""
         try:
-            if facts.decl is not None:  # declared extra columns: read by the scalar loader
-                raise Unsupported("facts declared beyond the standard ones")
             frame = evaluate_frame(policy, facts, day, specs)
         except Unsupported as exc:
             if self.required:
