@@ -462,3 +462,46 @@ def test_a_policy_reading_a_declared_percent_is_evaluated_by_the_scalar_backend(
     code, out, err = run("evaluate", "--policy", str(policy_file), "--facts", str(table),
                          "--as-of", AS_OF, "--backend", "columnar")
     assert code == 2 and "declared percent field `account.rate`" in err
+
+
+# -- the JSON Schema of the facts ---------------------------------------------------------
+
+def test_the_published_facts_schema_is_the_standard_declarations() -> None:
+    from evaluator.facts.schema import schema_text
+
+    published = ROOT / "evaluator" / "schemas" / "facts.schema.json"
+    assert published.read_text(encoding="utf-8") == schema_text(), \
+        "regenerate it: python -m evaluator.facts.schema > evaluator/schemas/facts.schema.json"
+
+
+def test_profiles_the_schema_accepts_load_without_errors_or_unknown_keys(
+        tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    policy = load_policy(POLICY)
+    code, out, err = run("check", "--facts-schema", str(POLICY))
+    assert code == 0 and err == ""
+    validator = jsonschema.Draft202012Validator(json.loads(out))
+    jsonschema.Draft202012Validator.check_schema(json.loads(out))
+    data = profile()
+    assert list(validator.iter_errors(data)) == []
+    facts = load_facts(DECLARED / "profile.json", policy=policy)
+    assert facts.errors == () and facts.unknown == ()
+    # the shipped policy's schema (the published one) refuses the declared keys
+    standard_schema = json.loads((ROOT / "evaluator" / "schemas" /
+                                  "facts.schema.json").read_text(encoding="utf-8"))
+    refused = {e.message for e in
+               jsonschema.Draft202012Validator(standard_schema).iter_errors(data)}
+    assert any("'maturity'" in m for m in refused) and any("'region'" in m for m in refused)
+    # and the schema holds what a record error is about: a renewal without its field
+    data["members"][0]["events"][1].pop("new_maturity")
+    assert [e.message for e in validator.iter_errors(data)] == \
+        ["'new_maturity' is a required property"]
+    assert [e.field for e in facts_from_json(data, decl=policy.facts_decl).errors] == \
+        ["new_maturity"]
+    contract = json.loads((ROOT / "examples" / "members.json").read_text(encoding="utf-8"))
+    assert list(jsonschema.Draft202012Validator(standard_schema).iter_errors(contract)) == []
+
+
+def test_the_facts_schema_of_a_policy_with_errors_is_not_printed(tmp_path: Path) -> None:
+    code, out, err = run("check", "--facts-schema", str(DECLARED / "bad" / "policy.yaml"))
+    assert code == 2 and out == "" and "unknown field type `dat`" in err

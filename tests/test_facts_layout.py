@@ -15,7 +15,7 @@ import evaluator.facts
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT / "evaluator" / "facts"
 #: the modules of the package, each importing only modules before it
-ORDER = ["model", "fields", "files", "csvtext", "extra", "fx", "builder", "load"]
+ORDER = ["model", "fields", "files", "csvtext", "extra", "schema", "fx", "builder", "load"]
 
 
 def _tree(path: Path) -> ast.Module:
