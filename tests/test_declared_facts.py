@@ -505,3 +505,38 @@ def test_profiles_the_schema_accepts_load_without_errors_or_unknown_keys(
 def test_the_facts_schema_of_a_policy_with_errors_is_not_printed(tmp_path: Path) -> None:
     code, out, err = run("check", "--facts-schema", str(DECLARED / "bad" / "policy.yaml"))
     assert code == 2 and out == "" and "unknown field type `dat`" in err
+
+
+# -- generate -----------------------------------------------------------------------------
+
+def test_generate_writes_the_declared_columns_both_backends_read(tmp_path: Path) -> None:
+    pl = pytest.importorskip("polars")
+    plain, declared, chunked = (tmp_path / n for n in ("plain.csv", "declared.csv",
+                                                       "chunked.csv"))
+    for out, extra in ((plain, []), (declared, ["--policy", str(POLICY)]),
+                       (chunked, ["--policy", str(POLICY), "--chunk-members", "7"])):
+        code, _, err = run("generate", "--members", "300", "--seed", "3", "--out", str(out),
+                           *extra)
+        assert code == 0, err
+    assert declared.read_bytes() == chunked.read_bytes()  # chunks change nothing
+    frame = pl.read_csv(declared, infer_schema=False)
+    assert frame.columns[8:] == ["maturity", "rate", "product", "bore_interest", "region",
+                                 "last_renewal"]
+    # the standard columns are those generated without the policy
+    assert frame.select(frame.columns[:8]).equals(pl.read_csv(plain, infer_schema=False))
+    # optional fields for a share of the rows, required ones on every row
+    assert 0 < frame.get_column("maturity").null_count() < frame.height
+    assert frame.get_column("product").null_count() == 0
+    regions = frame.group_by("member_id").agg(pl.col("region").n_unique())
+    assert regions.get_column("region").max() == 1  # member-level: one value per member
+    policy = load_policy(POLICY)
+    from evaluator.columnar import read_table
+
+    fx = tmp_path / "declared.fx.csv"
+    facts = load_facts(declared, fx, policy=policy)
+    assert facts.errors == () and facts.unknown == ()
+    scalar = policy.evaluate(facts, as_of=AS_OF, backend="scalar")
+    columnar = policy.evaluate(read_table(declared, fx, decl=policy.facts_decl), as_of=AS_OF,
+                               backend="columnar")
+    assert columnar.to_json() == scalar.to_json()
+    assert {a.values["deposit_kind"] for a in scalar.accounts} == {"savings", "term"}
