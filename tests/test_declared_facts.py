@@ -540,3 +540,17 @@ def test_generate_writes_the_declared_columns_both_backends_read(tmp_path: Path)
                                backend="columnar")
     assert columnar.to_json() == scalar.to_json()
     assert {a.values["deposit_kind"] for a in scalar.accounts} == {"savings", "term"}
+
+
+def test_unknown_columns_of_a_table_written_to_a_file_are_reported(tmp_path: Path) -> None:
+    table = DECLARED / "table.csv"
+    out = tmp_path / "out.csv"
+    code, _, err = run("evaluate", "--policy", str(POLICY), "--facts", str(table),
+                       "--as-of", AS_OF, "--out", str(out))
+    assert code == 0 and out.is_file()
+    assert err.splitlines()[0] == (f"warning: {table}: unknown column `branch` in 2 "
+                                   "records: not declared in the policy's facts, ignored")
+    out.unlink()
+    code, _, err = run("evaluate", "--policy", str(POLICY), "--facts", str(table),
+                       "--as-of", AS_OF, "--out", str(out), "--strict")
+    assert code == 2 and not out.exists() and "`branch`" in err

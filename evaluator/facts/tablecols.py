@@ -15,7 +15,7 @@ from evaluator.errors import Unsupported
 from evaluator.facts.fields import SNAPSHOT_CELLS
 
 __all__ = ["declared_columns", "extra_column", "extra_names", "named_columns",
-           "with_declared_fields"]
+           "unknown_in_file", "with_declared_fields"]
 
 #: a bound on the scaled integers numbers are held in (``table.UNITS_LIMIT``)
 _UNITS_LIMIT = 9 * 10**18
@@ -131,3 +131,26 @@ def _typed(name: str, kind: str, values: list[Any]) -> tuple[pl.Series, int | No
         return pl.Series(name, units, pl.Int64), scale
     dtype = {"date": pl.Date, "integer": pl.Int64, "bool": pl.Boolean}.get(kind, pl.String)
     return pl.Series(name, values, dtype), None
+
+
+def unknown_in_file(path: str, decl: FactsDecl | None) -> tuple[tuple[str, str, int], ...]:
+    """The columns of a CSV or Parquet snapshot file that ``decl`` does not know, with
+    the rows filling each (for readers that stream the file in chunks and keep only the
+    columns they know); () when the file cannot be scanned (its reader says why)."""
+    try:
+        if path.lower().endswith(".parquet"):
+            lazy = pl.scan_parquet(path)
+        else:
+            lazy = pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=True)
+        schema = lazy.collect_schema()
+        known = (decl if decl is not None else standard()).columns
+        unknown = [c for c in schema.names() if c and c not in known
+                   and not c.startswith("__") and "_duplicated_" not in c]
+        if not unknown:
+            return ()
+        counts = lazy.select([
+            ((pl.col(c).is_not_null() & (pl.col(c).cast(pl.String).str.strip_chars() != ""))
+             .cast(pl.UInt32).sum()).alias(c) for c in unknown]).collect().row(0)
+    except (pl.exceptions.PolarsError, OSError):
+        return ()
+    return tuple(("column", c, int(n)) for c, n in zip(unknown, counts, strict=True) if n)

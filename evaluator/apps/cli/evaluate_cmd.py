@@ -215,13 +215,21 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
     from evaluator.apps.portfolio import Progress, evaluate_file
     from evaluator.apps.records import file_sha256
     from evaluator.atomic import Outputs, WriteError
+    from evaluator.facts.model import Facts
+    from evaluator.facts.tablecols import unknown_in_file
     from evaluator.lang.values import to_json_value
     from evaluator.policy import as_date, param_json
 
     day = as_date(args.as_of)
     specs, warnings = policy.run_params(params)
+    unknown = Facts(members=(), source=str(args.facts),
+                    unknown=unknown_in_file(str(args.facts), policy.facts_decl))
+    if args.strict and strict_refuses(unknown, err):
+        return EXIT_INVALID
     for w in warnings:
         print(w.render(), file=err)
+    for line in unknown.unknown_warnings():
+        print(f"warning: {line}", file=err)
     target = Path(args.out)
     side = portfolio_path(target)
     with Outputs() as outs:
