@@ -345,6 +345,11 @@ def build(data: object, base: FactsDecl, origin: str) -> tuple[FactsDecl, list[P
     for name, spec in (declared_types or {}).items() if isinstance(declared_types,
                                                                     dict) else ():
         path: tuple[str | int, ...] = ("event", "types", name)
+        if name in types and isinstance(spec, dict) and types[name].to_json() == {
+                "account": spec.get("account", "optional"),
+                **({"fields": list(spec["fields"])} if spec.get("fields") else {}),
+                **({"description": spec["description"]} if spec.get("description") else {})}:
+            continue  # declared again alike (a policy compared with another)
         if name in types:
             where = ("the standard deposit declaration" if types[name].declared_in == STANDARD
                      else f"`{types[name].declared_in}`")
@@ -492,6 +497,34 @@ def _shown_type(decl: FieldDecl) -> str:
 def _shown_column(col: ColumnDecl) -> str:
     shown = col.to_json()
     return shown if isinstance(shown, str) else f"latest {col.latest} on {col.on}"
+
+
+def union(decls: list[FactsDecl | None]) -> FactsDecl | None:
+    """One declaration holding what each of ``decls`` declares (None: only the standard
+    one), for one table read for several policies; ValueError when two declare the same
+    field, event type or column differently."""
+    out = standard()
+    for decl in decls:
+        if decl is None or not decl.has_extras:
+            continue
+        merged, problems = build(decl.extras_json(), out, "several policies")
+        if problems:
+            raise ValueError(f"the policies declare their facts differently: "
+                             f"{problems[0].message}")
+        out = merged
+    return out if out.has_extras else None
+
+
+def covers(theirs: FactsDecl | None, mine: FactsDecl | None) -> bool:
+    """Whether facts read by ``theirs`` hold everything ``mine`` declares, alike."""
+    if mine is None or not mine.has_extras:
+        return True
+    if theirs is None:
+        return False
+    if theirs is mine or theirs.digest == mine.digest:
+        return True
+    merged, problems = build(mine.extras_json(), theirs, "check")
+    return not problems and merged.extras_json() == theirs.extras_json()
 
 
 @functools.lru_cache(maxsize=1)

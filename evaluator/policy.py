@@ -15,7 +15,7 @@ from evaluator.backends.results import EvaluationResult, param_json
 from evaluator.backends.scalar.coverage import Coverage
 from evaluator.backends.scalar.evaluate import ScalarBackend, instance_for
 from evaluator.backends.scalar.interpreter import Inst, Program, Run
-from evaluator.declared import FactsDecl
+from evaluator.declared import FactsDecl, covers
 from evaluator.errors import (
     Code,
     Diagnostic,
@@ -212,11 +212,11 @@ class Policy:
         return result
 
     def _check_declaration(self, facts: Any) -> None:
-        """Facts read by another declaration than the policy's would miss its fields."""
+        """Facts read by a declaration without the policy's would miss its fields (one
+        that declares more, as for several policies compared, is fine)."""
         mine = self.facts_decl
         theirs = getattr(facts, "decl", None)
-        if (mine.digest if mine is not None else None) != \
-                (theirs.digest if theirs is not None else None):
+        if not covers(theirs, mine):
             raise PolicyError(Diagnostic(
                 f"the facts were read by {_declared(theirs)}, but policy `{self.id}` "
                 f"reads {_declared(mine)}", code=Code.FACTS,

@@ -554,3 +554,31 @@ def test_unknown_columns_of_a_table_written_to_a_file_are_reported(tmp_path: Pat
     code, _, err = run("evaluate", "--policy", str(POLICY), "--facts", str(table),
                        "--as-of", AS_OF, "--out", str(out), "--strict")
     assert code == 2 and not out.exists() and "`branch`" in err
+
+
+def test_policies_declaring_different_facts_are_compared_over_one_table(
+        tmp_path: Path) -> None:
+    from evaluator.declared import covers, union
+
+    tables = _tables(tmp_path)
+    other = tmp_path / "other.yaml"
+    other.write_text(POLICY.read_text(encoding="utf-8").replace(
+        "policy: declared-deposits", "policy: declared-other").replace(
+        "value: 10 years", "value: 5 years"), encoding="utf-8")
+    declared, second = load_policy(POLICY), load_policy(other)
+    both = union([declared.facts_decl, None, second.facts_decl])
+    assert both is not None and covers(both, declared.facts_decl)
+    assert covers(both, None) and not covers(None, declared.facts_decl)
+    out = tmp_path / "compared"
+    code, stdout, err = run("compare", "--policy", str(POLICY), "--policy", "fsra-2024-001",
+                            "--policy", str(other), "--facts", str(tables[1]),
+                            "--as-of", AS_OF, "--out", str(out))
+    assert code == 0, err
+    assert (out / "summary.md").is_file() and "summary.md" in stdout
+    clash = tmp_path / "clash.yaml"
+    clash.write_text(POLICY.read_text(encoding="utf-8").replace(
+        "values: [north, south]", "values: [north, south, west]"), encoding="utf-8")
+    code, _, err = run("compare", "--policy", str(POLICY), "--policy", str(clash),
+                       "--facts", str(tables[1]), "--as-of", AS_OF, "--out", str(out))
+    assert code == 2
+    assert "the policies declare their facts differently: field `member.region`" in err

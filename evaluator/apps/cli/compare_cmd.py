@@ -70,10 +70,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def shared_declaration(policies: list[Any]) -> Any:
-    """The declared facts every policy compared reads (one table is read once for all)."""
-    decls = {p.facts_decl.digest if p.facts_decl is not None else None: p.facts_decl
-             for p in policies}
-    if len(decls) > 1:
-        raise ValueError("the policies compared declare different facts; compare policies "
-                         "that read the same declared facts")
-    return next(iter(decls.values()))
+    """What the policies compared declare, together: the table is read once for all of
+    them, so a row lacking what any of them declares is in error for all."""
+    from evaluator.declared import union
+
+    return union([p.facts_decl for p in policies])
