@@ -137,7 +137,12 @@ def unknown_in_file(path: str, decl: FactsDecl | None) -> tuple[tuple[str, str, 
     """The columns of a CSV or Parquet snapshot file that ``decl`` does not know, with
     the rows filling each (for readers that stream the file in chunks and keep only the
     columns they know); () when the file cannot be scanned (its reader says why)."""
+    import os
+    import stat
+
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would never end
+            return ()
         if path.lower().endswith(".parquet"):
             lazy = pl.scan_parquet(path)
         else:

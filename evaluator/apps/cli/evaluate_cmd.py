@@ -222,14 +222,8 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
 
     day = as_date(args.as_of)
     specs, warnings = policy.run_params(params)
-    unknown = Facts(members=(), source=str(args.facts),
-                    unknown=unknown_in_file(str(args.facts), policy.facts_decl))
-    if args.strict and strict_refuses(unknown, err):
-        return EXIT_INVALID
     for w in warnings:
         print(w.render(), file=err)
-    for line in unknown.unknown_warnings():
-        print(f"warning: {line}", file=err)
     target = Path(args.out)
     side = portfolio_path(target)
     with Outputs() as outs:
@@ -240,6 +234,13 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                                 chunk_rows=args.chunk_rows, progress=Progress(err),
                                 fallback=args.backend != "columnar",
                                 scalar=args.backend == "scalar", outputs=outs)
+        # the file has been read within its bounds: its unknown columns can be counted
+        unknown = Facts(members=(), source=str(args.facts),
+                        unknown=unknown_in_file(str(args.facts), policy.facts_decl))
+        if args.strict and strict_refuses(unknown, err):
+            return EXIT_INVALID  # nothing written: the outputs are not committed
+        for line in unknown.unknown_warnings():
+            print(f"warning: {line}", file=err)
         values = None
         if summary.portfolio is None:
             outs.drop(side)  # a previous run's file would describe other determinations
