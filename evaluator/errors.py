@@ -31,6 +31,7 @@ class Code(StrEnum):
     EXTENDS = "extends"
     SYNTAX = "syntax"
     PARAMETER = "parameter"
+    FACTS = "facts"
     # checking formulas and the policy as a whole
     NAME = "name"
     TYPE = "type"

@@ -15,6 +15,7 @@ from evaluator.backends.results import EvaluationResult, param_json
 from evaluator.backends.scalar.coverage import Coverage
 from evaluator.backends.scalar.evaluate import ScalarBackend, instance_for
 from evaluator.backends.scalar.interpreter import Inst, Program, Run
+from evaluator.declared import FactsDecl, covers
 from evaluator.errors import (
     Code,
     Diagnostic,
@@ -82,6 +83,12 @@ class Policy:
 
     def info(self) -> dict[str, str]:
         return {"id": self.id, "version": self.version, "sha256": self.sha256}
+
+    @property
+    def facts_decl(self) -> FactsDecl | None:
+        """The facts the policy declares beyond the standard ones (None: none), to read
+        its facts by: ``load_facts(path, policy=policy)``."""
+        return self.document.facts_decl
 
     # -- parameters --------------------------------------------------------------------
 
@@ -194,9 +201,27 @@ class Policy:
         if backend not in BACKEND_NAMES:
             raise PolicyError(Diagnostic(f"unknown backend `{backend}`", code=Code.API,
                                          help="use `auto`, `scalar` or `columnar`"))
+        self._check_declaration(facts)
         with fewer_collections():
-            return self._evaluate(facts, as_of, params, explain=explain, backend=backend,
-                                  coverage=coverage)
+            result = self._evaluate(facts, as_of, params, explain=explain, backend=backend,
+                                    coverage=coverage)
+        unknown = facts.unknown_warnings() if hasattr(facts, "unknown_warnings") else []
+        if unknown:
+            result.warnings = [*result.warnings, *(
+                Diagnostic(w, severity="warning", code=Code.FACTS) for w in unknown)]
+        return result
+
+    def _check_declaration(self, facts: Any) -> None:
+        """Facts read by a declaration without the policy's would miss its fields (one
+        that declares more, as for several policies compared, is fine)."""
+        mine = self.facts_decl
+        theirs = getattr(facts, "decl", None)
+        if not covers(theirs, mine):
+            raise PolicyError(Diagnostic(
+                f"the facts were read by {_declared(theirs)}, but policy `{self.id}` "
+                f"reads {_declared(mine)}", code=Code.FACTS,
+                help="read them by the policy's declaration: "
+                     "load_facts(path, policy=policy)"))
 
     def _evaluate(self, facts: Facts | Any, as_of: str | _dt.date,
                   params: Mapping[str, Any] | None, *, explain: bool, backend: str,
@@ -259,6 +284,14 @@ class Policy:
             used_params |= cdef.params
         entries.extend(param_entries[p] for p in sorted(used_params))
         return entries
+
+
+def _declared(decl: FactsDecl | None) -> str:
+    if decl is None:
+        return "the standard deposit declaration"
+    return "a declaration with fields beyond it (" + ", ".join(
+        f"{e}.{f.name}" for e in ("member", "account", "event", "claim")
+        for f in decl.extra_fields(e)) + ")"
 
 
 def as_date(value: str | _dt.date) -> _dt.date:

@@ -162,10 +162,11 @@ def _table_of(policy_path: Path, path: Path, folder: Path) -> tuple[Path, Path |
     folder.mkdir(parents=True, exist_ok=True)
     accounts, fx = write_snapshot(snapshot, folder)
     policy, as_of, params = _policy(policy_path), case["as_of"], case.get("params") or {}
-    profile = policy.evaluate(facts_from_json(case["facts"], source=str(path)),
+    profile = policy.evaluate(facts_from_json(case["facts"], source=str(path),
+                                              decl=policy.facts_decl),
                               as_of=as_of, params=params, backend="scalar").to_dict()
-    table = policy.evaluate(load_facts(accounts, fx=fx), as_of=as_of, params=params,
-                            backend="scalar").to_dict()
+    table = policy.evaluate(load_facts(accounts, fx=fx, policy=policy), as_of=as_of,
+                            params=params, backend="scalar").to_dict()
     differ = _differences(profile, table)
     if not differ:
         return accounts, fx
@@ -192,9 +193,9 @@ def test_case_through_both_backends(policy_path: Path, path: Path, tmp_path: Pat
     accounts, fx = files
     policy, name, case = _policy(policy_path), policy_name(policy_path), load_case(path)
     as_of, params = case["as_of"], case.get("params") or {}
-    scalar = policy.evaluate(load_facts(accounts, fx=fx), as_of=as_of, params=params,
-                             backend="scalar")
-    table = read_table(accounts, fx=fx)
+    scalar = policy.evaluate(load_facts(accounts, fx=fx, policy=policy), as_of=as_of,
+                             params=params, backend="scalar")
+    table = read_table(accounts, fx=fx, decl=policy.facts_decl)
     try:
         columnar = policy.evaluate(table, as_of=as_of, params=params, backend="columnar")
     except PolicyError as exc:

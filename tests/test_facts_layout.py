@@ -15,7 +15,7 @@ import evaluator.facts
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT / "evaluator" / "facts"
 #: the modules of the package, each importing only modules before it
-ORDER = ["model", "fields", "files", "csvtext", "fx", "builder", "load"]
+ORDER = ["model", "fields", "files", "csvtext", "extra", "schema", "fx", "builder", "load"]
 
 
 def _tree(path: Path) -> ast.Module:
@@ -43,7 +43,7 @@ def test_every_name_imported_from_the_package_is_exported() -> None:
 
 def test_the_modules_import_each_other_one_way_and_share_no_private_names() -> None:
     # table and csvscan (moved from the columnar backend) read tables with polars
-    assert {p.stem for p in FACTS.glob("*.py")} - {"__init__", "table", "csvscan"} == set(ORDER)
+    assert {p.stem for p in FACTS.glob("*.py")} - {"__init__", "table", "csvscan", "tablecols"} == set(ORDER)
     wrong = []
     for i, name in enumerate(ORDER):
         tree = _tree(FACTS / f"{name}.py")

@@ -238,7 +238,7 @@ def _divergences(c: Comparison, table: Table, params: dict[str, str], limit: int
               for (cur, d), r in table.fx_rates.items()]
         texts = [{k: ("" if v is None else str(v)) for k, v in r.items()}
                  for r in rows_of.iter_rows(named=True)]
-        facts = facts_from_snapshot(texts, fx, source=table.source)
+        facts = facts_from_snapshot(texts, fx, source=table.source, decl=table.decl)
         traced_ref = _traces(ref.policy, facts, c.as_of, params)
         updates: dict[tuple[str, str], str] = {}
         for run in c.runs[1:]:

@@ -423,6 +423,8 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
         rows = source.rows
         rates = parse_fx_csv(fx) if fx is not None else {}
         summary: Summary | None = None
+        # declared extra columns are read by the scalar loader, over the whole file
+        scalar = scalar or policy.facts_decl is not None
         if not scalar:
             try:
                 summary = _evaluate_chunks(policy, src, source, rates, as_of, params,
@@ -585,11 +587,12 @@ def _evaluate_scalar(policy: Policy, src: Path, source: _Source,
     """The whole file through the scalar backend, written as the columnar path writes it
     (to ``tmp_out``, the target's temporary file, when given)."""
     if src.suffix.lower() == ".csv":
-        facts = load_facts(src)  # the scalar reader, which the columnar one agrees with
+        # the scalar reader, which the columnar one agrees with
+        facts = load_facts(src, policy=policy)
     else:
         raw = source.lazy.collect().with_columns(
             pl.Series("__line", source.lines, pl.UInt32))
-        facts = facts_from_frame(raw, {}, str(src))
+        facts = facts_from_frame(raw, {}, str(src), decl=policy.facts_decl)
     facts = dataclasses.replace(facts, fx_rates={**facts.fx_rates, **rates})
     result = _with_params(policy, params).evaluate(facts, as_of=as_of, backend="scalar")
     frame = scalar_frame(policy, result, typed=target.suffix.lower() == ".parquet")

@@ -407,7 +407,7 @@ def replay(path: str | os.PathLike[str], new_policy: str | None = None) -> Repla
             after = _evaluate_table(rebuilt, policy, Path(tmp))
             changes = _table_changes(before, after)
         else:
-            facts = _load_facts(rebuilt)
+            facts = _load_facts(rebuilt, policy.facts_decl)
             result = policy.evaluate(facts, as_of=record["as_of"],
                                      params=record["parameters"],
                                      backend=record.get("backend", "auto"))
@@ -422,7 +422,7 @@ def replay(path: str | os.PathLike[str], new_policy: str | None = None) -> Repla
     return Replay(label, same, changes, notes)
 
 
-def _load_facts(rebuilt: Rebuilt) -> Any:
+def _load_facts(rebuilt: Rebuilt, decl: Any = None) -> Any:
     from evaluator.backends.columnar import read_table
     from evaluator.errors import Unsupported
     from evaluator.facts import load_facts
@@ -430,11 +430,11 @@ def _load_facts(rebuilt: Rebuilt) -> Any:
     backend = rebuilt.record.get("backend", "auto")
     if rebuilt.kind in ("csv", "parquet") and backend != "scalar":
         try:
-            return read_table(rebuilt.facts_path, rebuilt.fx_path)
+            return read_table(rebuilt.facts_path, rebuilt.fx_path, decl=decl)
         except Unsupported:
             if backend == "columnar":
                 raise
-    return load_facts(rebuilt.facts_path, fx=rebuilt.fx_path)
+    return load_facts(rebuilt.facts_path, fx=rebuilt.fx_path, decl=decl)
 
 
 def _evaluate_table(rebuilt: Rebuilt, policy: Any, folder: Path) -> dict[str, Any]:

@@ -55,8 +55,13 @@ Validation policy
 
 Leniency, on purpose
 --------------------
-* Unknown keys on any JSON object are ignored, as are extra CSV columns (except
-  an optional ``kind`` column, which sets :attr:`Account.kind`).
+* What a record holds is declared (:mod:`evaluator.declared`): the standard deposit
+  declaration, plus a policy's own ``facts:`` read into each record's ``extra``
+  (``load_facts(path, policy=policy)``). Keys of a JSON object and columns of a table
+  that the declaration does not name are not used: each is counted in
+  ``Facts.unknown`` (``Facts.unknown_warnings()``: one line per key or column, with
+  the records carrying it), which the CLI prints as warnings (errors under
+  ``--strict``). An optional ``kind`` column sets :attr:`Account.kind`.
 * ``amount`` and ``mark`` on event types that do not use them are ignored. A
   member-level event may name one of the member's accounts; it keeps it.
 * A ``transfer`` records what accompanied it in ``attachments``: the names of its

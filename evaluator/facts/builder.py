@@ -7,13 +7,16 @@ the FX table and the error list."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from operator import attrgetter
 
+from evaluator.declared import FactsDecl
 from evaluator.facts.csvtext import RaggedRow
+from evaluator.facts.extra import ExtraFields
 from evaluator.facts.fields import (
     CURRENCY_RE,
     DECIMAL_RE,
@@ -21,6 +24,7 @@ from evaluator.facts.fields import (
     FactsError,
     FieldChecker,
     iso_date,
+    one_of,
     parse_amount,
     parse_claim_decision,
     parse_currency,
@@ -41,11 +45,12 @@ from evaluator.facts.model import (
     Account,
     Claim,
     Event,
+    Extra,
     Facts,
     Member,
     RecordError,
 )
-from evaluator.text import describe_value
+from evaluator.text import describe_value, quote_value
 
 #: event keys with a meaning of their own; any other key set to ``true`` on a transfer
 #: is an attachment
@@ -59,6 +64,9 @@ class _SnapshotMember:
     accounts: list[Account] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     member_level: set[tuple[str, date]] = field(default_factory=set)
+    #: the member's declared fields (from its first row) and that row
+    extra: Extra = ()
+    first: str = ""
 
     def member_event(self, when: date, kind: str, shared: dict[tuple[str, date], Event]) -> None:
         """Add a member-level event once per date; ``shared`` reuses equal Event values."""
@@ -86,8 +94,17 @@ _by_date = attrgetter("date")
 class FactsBuilder:
     """Builds one :class:`Facts`, accumulating record errors in input order."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, decl: FactsDecl | None = None) -> None:
         self.source = source
+        #: the declared fields beyond the standard ones, and the unknown keys seen
+        self.extra = ExtraFields(decl)
+        self.parse_event_type = parse_event_type
+        self.account_types: frozenset[str] = ACCOUNT_EVENT_TYPES
+        if self.extra.active:
+            types = self.extra.decl.event_types
+            self.parse_event_type = one_of(tuple(types))
+            self.account_types = ACCOUNT_EVENT_TYPES | {
+                t.name for t in types.values() if t.account == "required"}
         self.members: list[Member] = []
         self.claims: list[Claim] = []
         self.errors: list[RecordError] = []
@@ -106,6 +123,8 @@ class FactsBuilder:
             errors=tuple(self.errors),
             source=self.source,
             form=self.form,
+            unknown=self.extra.unknown.report(),
+            decl=self.extra.decl if self.extra.active else None,
         )
 
     def _duplicate_account(self, check: FieldChecker, account_id: str | None, where: str) -> None:
@@ -175,6 +194,11 @@ class FactsBuilder:
                     loc,
                 )
 
+        member_check = FieldChecker()
+        member_extra = self.extra.read("member", raw, member_check)
+        if member_check.problems and reason is None:
+            reason = (member_check.field or WHOLE_RECORD, member_check.message, loc)
+
         raw_accounts = raw.get("accounts")
         if raw_accounts is None:
             raw_accounts = []
@@ -212,7 +236,7 @@ class FactsBuilder:
                     text = "; ".join(p.message for p in problems)
                     reason = (problems[0].field, f"events[{k}]: {text}", f"{loc}.events[{k}]")
             elif (event.account_id is None or event.account_id in loaded
-                  or event.type not in ACCOUNT_EVENT_TYPES):
+                  or event.type not in self.account_types):
                 # member-level events count for the whole profile even when they name
                 # an account that was rejected; account events go with their account
                 events.append(event)
@@ -252,7 +276,7 @@ class FactsBuilder:
                 )
             return
         events.sort(key=_by_date)
-        self.members.append(Member(member_id, tuple(accounts), tuple(events)))
+        self.members.append(Member(member_id, tuple(accounts), tuple(events), member_extra))
 
     def _json_account(self, raw: object, loc: str, member_id: str | None) -> _AccountEntry:
         if not isinstance(raw, dict):
@@ -266,6 +290,7 @@ class FactsBuilder:
         balance = check(parse_amount, raw.get("balance"), "balance")
         opened = check(parse_date, raw.get("opened"), "opened")
         kind = check(parse_kind, raw.get("kind"), "kind")
+        extra = self.extra.read("account", raw, check)
         if check.problems:
             error = RecordError(
                 check.message, member_id, account_id, field=check.field, location=loc
@@ -273,7 +298,7 @@ class FactsBuilder:
             return _AccountEntry(account_id, None, error)
         assert account_id is not None and currency is not None and balance is not None
         assert opened is not None and kind is not None
-        account = Account(account_id, member_id or "", currency, balance, opened, kind)
+        account = Account(account_id, member_id or "", currency, balance, opened, kind, extra)
         return _AccountEntry(account_id, account, None)
 
     def _json_event(
@@ -285,14 +310,16 @@ class FactsBuilder:
             ]
         check = FieldChecker()
         when = check(parse_date, raw.get("date"), "date")
-        kind = check(parse_event_type, raw.get("type"), "type")
+        kind = check(self.parse_event_type, raw.get("type"), "type")
+        self.extra.count_unknown("event", raw)
+        extra: Extra = ()
         account_id: str | None = None
         amount: Decimal | None = None
         mark: str | None = None
         attachments: tuple[str, ...] = ()
         if kind is not None:
             raw_account = raw.get("account_id")
-            if kind in ACCOUNT_EVENT_TYPES or raw_account is not None:
+            if kind in self.account_types or raw_account is not None:
                 account_id = check(parse_id, raw_account, "account_id")
                 if account_id is not None and account_id not in declared:
                     whose = f"member `{member_id}`" if member_id is not None else "the member"
@@ -305,10 +332,11 @@ class FactsBuilder:
                 mark = check(parse_notice_mark, raw.get("mark"), "mark")
             if kind == "transfer":
                 attachments = self._attachments(raw, check)
+            extra = self.extra.event(kind, raw, check)
         if check.problems:
             return None, check.problems
         assert when is not None and kind is not None
-        return Event(when, kind, account_id, mark, amount, attachments), []
+        return Event(when, kind, account_id, mark, amount, attachments, extra), []
 
     @staticmethod
     def _attachments(raw: Mapping[str, object], check: FieldChecker) -> tuple[str, ...]:
@@ -369,6 +397,7 @@ class FactsBuilder:
         re_decided = check(
             parse_optional_date, raw.get("reconsideration_decided"), "reconsideration_decided"
         )
+        extra = self.extra.read("claim", raw, check)
         if check.problems:
             self.errors.append(
                 RecordError(
@@ -394,6 +423,7 @@ class FactsBuilder:
                 reconsideration_complete=re_complete,
                 reconsideration_decision=re_decision,
                 reconsideration_decided=re_decided,
+                extra=extra,
             )
         )
 
@@ -406,11 +436,15 @@ class FactsBuilder:
         for line, cells in rows:
             if isinstance(cells, RaggedRow):
                 self.errors.append(cells.error())
-            elif not self._snapshot_row_fast(line, cells, groups):
+            elif self.extra.active or not self._snapshot_row_fast(line, cells, groups):
                 self.snapshot_row(line, cells, groups)
+        absent = self.extra.absent_event_fields()
         for group in groups.values():
+            if absent:  # a table's events carry no declared event field: its default
+                group.events = [dataclasses.replace(e, extra=absent) for e in group.events]
             group.events.sort(key=_by_date)
-            self.members.append(Member(group.member_id, tuple(group.accounts), tuple(group.events)))
+            self.members.append(Member(group.member_id, tuple(group.accounts), tuple(group.events),
+                                       group.extra))
 
     def _snapshot_row_fast(
         self, line: int, cells: Sequence[str | None], groups: dict[str, _SnapshotMember]
@@ -498,6 +532,14 @@ class FactsBuilder:
         last_ack = check(parse_optional_date, cells[6], "last_statement_ack")
         last_resp = check(parse_optional_date, cells[7], "last_response")
         kind = check(parse_kind, cells[8], "kind")
+        account_extra: Extra = ()
+        member_extra: Extra = ()
+        latest: list[tuple[str, str, date]] = []
+        if self.extra.active:
+            account_extra, member_extra, latest = self.extra.row(cells[9:], check)
+            group = groups.get(member_id or "")
+            if not check.problems and group is not None and group.extra != member_extra:
+                self._disagree(check, member_id, group, member_extra)
         if check.problems:
             self.errors.append(
                 RecordError(check.message, member_id, account_id, field=check.field, location=loc)
@@ -505,8 +547,30 @@ class FactsBuilder:
             return
         assert member_id is not None and account_id is not None and currency is not None
         assert balance is not None and opened is not None and kind is not None
-        account = Account(account_id, member_id, currency, balance, opened, kind)
+        account = Account(account_id, member_id, currency, balance, opened, kind, account_extra)
         self._snapshot_add(groups, account, last_tx, last_ack, last_resp)
+        if self.extra.active:
+            group = groups[member_id]
+            if not group.first:
+                group.extra, group.first = member_extra, loc
+            for kind_, on, day in latest:
+                if on == "account":
+                    group.events.append(Event(day, kind_, account_id))
+                else:
+                    group.member_event(day, kind_, self.member_events)
+
+    def _disagree(self, check: FieldChecker, member_id: str | None, group: _SnapshotMember,
+                  member_extra: Extra) -> None:
+        """A member-level column whose value differs from the member's first row."""
+        columns = {c.field: c.name for c in self.extra.columns() if c.entity == "member"}
+        for (name, value), (_, before) in zip(member_extra, group.extra, strict=True):
+            if value != before:
+                column = columns.get(name, name)
+                shown = quote_value(value) if value is not None else "empty"
+                was = quote_value(before) if before is not None else "empty"
+                check.add(column, f"member `{member_id}`: column {column} is {shown} here but "
+                          f"{was} on {group.first}; a member-level column must agree across "
+                          "the member's rows")
 
     def _snapshot_add(
         self,

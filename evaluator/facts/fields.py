@@ -190,6 +190,8 @@ def parse_kind(value: object, name: str) -> str:
     return "deposit" if value is None else parse_text(value, name)
 
 
+#: a parser of a choice among ``choices`` (declared event types, text values)
+one_of = _one_of
 parse_optional_date = _optional(parse_date)
 parse_event_type = _one_of(EVENT_TYPES)
 parse_notice_mark = _one_of(NOTICE_MARKS)

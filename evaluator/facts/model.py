@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 EVENT_TYPES = (
     "transaction",
@@ -25,6 +26,9 @@ ACCOUNT_EVENT_TYPES = frozenset({"transaction", "fee", "interest", "transfer"})
 #: event types that must carry an amount
 AMOUNT_EVENT_TYPES = frozenset({"fee", "interest", "transfer"})
 NOTICE_MARKS = ("2y", "5y", "9y", "catch-up", "transition")
+#: declared fields beyond the standard ones: (name, value) pairs, in declared order
+Extra = tuple[tuple[str, Any], ...]
+
 CLAIM_DECISIONS = ("approved", "denied", "more-information")
 RECONSIDERATION_DECISIONS = ("confirmed", "reversed", "more-information")
 
@@ -38,6 +42,8 @@ class Event:
     amount: Decimal | None = None
     #: what accompanied a transfer (2(6)-2(10)); free-form flags kept for later provisions
     attachments: tuple[str, ...] = ()
+    #: the fields a policy declares beyond the standard ones, as (name, value) pairs
+    extra: Extra = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class Account:
     balance: Decimal
     opened: date
     kind: str = "deposit"
+    extra: Extra = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,7 @@ class Member:
     accounts: tuple[Account, ...]
     #: every event of the member, account-level and member-level, sorted by date (stable)
     events: tuple[Event, ...] = ()
+    extra: Extra = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,7 @@ class Claim:
     reconsideration_complete: date | None = None
     reconsideration_decision: str | None = None
     reconsideration_decided: date | None = None
+    extra: Extra = ()
 
 
 #: the ``field`` of an error about a record as a whole (a row with cells missing, a member
@@ -116,6 +125,14 @@ class RecordError:
         return out
 
 
+def field_value(record: Any, name: str) -> Any:
+    """A declared field of a record beyond the standard ones (None when it has none)."""
+    for key, value in record.extra:
+        if key == name:
+            return value
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     """A validated portfolio: what was readable, plus an error per unreadable record."""
@@ -130,6 +147,16 @@ class Facts:
     sha256: str | None = None
     #: "profile" (full event history) or "snapshot" (only the latest date of each kind)
     form: str = "profile"
+    #: keys or columns the declaration does not know: (what, name, records carrying it)
+    unknown: tuple[tuple[str, str, int], ...] = ()
+    #: the declared facts they were read by (None: the standard declaration alone)
+    decl: Any = None
+
+    def unknown_warnings(self) -> list[str]:
+        """One line per unknown key or column, naming it and counting its records."""
+        return [f"{self.source}: unknown {what} `{name}` in {count:,} record"
+                f"{'' if count == 1 else 's'}: not declared in the policy's facts, ignored"
+                for what, name, count in self.unknown]
 
     @property
     def record_count(self) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from evaluator.declared import FactsDecl
 from evaluator.errors import Unsupported
 from evaluator.facts import (
     CURRENCY_RE,
@@ -31,10 +32,17 @@ from evaluator.facts import (
 )
 from evaluator.facts.csvscan import csv_layout, read_csv_rows
 from evaluator.facts.model import Facts, RecordError
+from evaluator.facts.tablecols import (
+    declared_columns,
+    extra_names,
+    named_columns,
+    with_declared_fields,
+)
 from evaluator.gcpause import fewer_collections
 
 #: a bound on the scaled integers money is held in (below 2**63)
 UNITS_LIMIT = 9 * 10**18
+
 # ASCII digits only: the regex engine's \d would also match other scripts' digits
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DECIMAL_RE = r"^[0-9]+(\.[0-9]+)?$"
@@ -54,6 +62,16 @@ class Table:
     raw: pl.DataFrame | None = None
     #: rows whose cells could not be matched to columns (their errors are in ``errors``)
     ragged: list[RaggedRow] = field(default_factory=list)
+    #: the declared facts the table is read by (None: the standard ones), and the columns
+    #: they do not know, with the rows filling each
+    decl: Any = None
+    unknown: tuple[tuple[str, str, int], ...] = ()
+    #: decimal places of each declared money or number column (scaled integers)
+    extra_scales: dict[str, int] = field(default_factory=dict)
+
+    def unknown_warnings(self) -> list[str]:
+        """One line per unknown column, naming it and counting its rows."""
+        return Facts(members=(), source=self.source, unknown=self.unknown).unknown_warnings()
 
     def __len__(self) -> int:
         return self.frame.height + len(self.errors)
@@ -70,12 +88,17 @@ class Table:
         with the same record errors at the same rows."""
         raw = self.raw if self.raw is not None else pl.DataFrame(
             schema={**{c: pl.String for c in SNAPSHOT_CELLS}, "__line": pl.UInt32})
-        return _facts_from_text(raw, self.fx_rates, self.source, self.ragged, self.sha256)
+        import dataclasses
+
+        facts = _facts_from_text(raw, self.fx_rates, self.source, self.ragged, self.sha256,
+                                 self.decl)
+        return dataclasses.replace(facts, unknown=self.unknown)
 
 
-def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None = None
-               ) -> Table:
-    """A snapshot table from CSV or Parquet, validated exactly as the scalar loader does."""
+def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None = None, *,
+               decl: FactsDecl | None = None) -> Table:
+    """A snapshot table from CSV or Parquet, validated exactly as the scalar loader does,
+    with the extra columns ``decl`` declares."""
     source = os.fspath(path)
     suffix = Path(source).suffix.lower()
     if suffix not in (".csv", ".parquet"):
@@ -100,13 +123,14 @@ def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
             if not keep.all():
                 raw = raw.filter(pl.Series(keep))
             ragged = layout.ragged_rows
+            raw = named_columns(raw, layout.header.names)
         else:
             raw = read_parquet_frame(data, source)
     except pl.exceptions.PolarsError as exc:
         raise FactsError(f"{source}: cannot read the table: {str(exc).splitlines()[0]}"
                          ) from None
     fx_rates = parse_fx_csv(fx) if fx is not None else {}
-    table = table_from_frame(raw, fx_rates, source, ragged=ragged)
+    table = table_from_frame(raw, fx_rates, source, ragged=ragged, decl=decl)
     table.sha256 = digest
     return table
 
@@ -132,8 +156,8 @@ def read_parquet_frame(data: bytes, source: str) -> pl.DataFrame:
     return raw
 
 
-def parquet_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None = None
-                  ) -> Facts:
+def parquet_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None = None, *,
+                  decl: FactsDecl | None = None) -> Facts:
     """A Parquet snapshot read by the scalar loader (:func:`facts_from_frame`): the
     scalar backend's :class:`~evaluator.model.Facts`, with the same record errors as
     :func:`read_table` gives."""
@@ -144,7 +168,7 @@ def parquet_facts(path: str | os.PathLike[str], fx: str | os.PathLike[str] | Non
     raw = read_parquet_frame(data, source)
     fx_rates = parse_fx_csv(fx) if fx is not None else {}
     facts: Facts = facts_from_frame(raw, fx_rates, source,
-                                    sha256=hashlib.sha256(data).hexdigest())
+                                    sha256=hashlib.sha256(data).hexdigest(), decl=decl)
     return dataclasses.replace(facts, source=source)
 
 
@@ -212,14 +236,21 @@ def binary_as_text(values: pl.Series, source: str, lines: pl.Series | None = Non
 def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
                      source: str = "<memory>", *, lines: pl.Series | None = None,
                      first_seen: dict[str, int] | None = None,
-                     ragged: Sequence[RaggedRow] = ()) -> Table:
+                     ragged: Sequence[RaggedRow] = (), decl: FactsDecl | None = None) -> Table:
     """A table from raw snapshot rows. ``lines`` numbers the rows as in the file (a chunk
     of a larger table), unless ``raw`` has a ``__line`` column; ``first_seen`` gives, for
     account ids that occur more than once in the whole file, the line where each first
     occurs; ``ragged`` are rows of the file whose cells could not be matched to columns.
     Rows whose cells are all empty or blank are not records."""
-    text = _text_frame(raw, source, lines)
+    text, unknown = _text_frame(raw, source, lines, decl)
     table = _validate(text, fx_rates, source, first_seen or {})
+    table.decl = decl if decl is not None and decl.has_extras else None
+    table.unknown = unknown
+    if table.decl is not None:  # declared fields: rows and errors as the scalar loader reads
+        facts = _facts_from_text(text, fx_rates, source, ragged, None, table.decl)
+        table.frame, table.extra_scales = with_declared_fields(table.frame, facts, table.decl)
+        table.errors = list(facts.errors)
+        return table
     if ragged:
         table.ragged = list(ragged)
         table.errors = _by_line([*table.errors, *(r.error() for r in ragged)])
@@ -228,14 +259,21 @@ def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Dec
 
 def facts_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
                      source: str = "<memory>", *, ragged: Sequence[RaggedRow] = (),
-                     sha256: str | None = None) -> Any:
+                     sha256: str | None = None, decl: FactsDecl | None = None) -> Any:
     """Raw snapshot rows (as :func:`table_from_frame` takes them) read by the scalar
     loader instead: a :class:`~evaluator.model.Facts`, with the same record errors."""
-    return _facts_from_text(_text_frame(raw, source, None), fx_rates, source, ragged, sha256)
+    import dataclasses
+
+    text, unknown = _text_frame(raw, source, None, decl)
+    facts = _facts_from_text(text, fx_rates, source, ragged, sha256, decl)
+    return dataclasses.replace(facts, unknown=unknown)
 
 
-def _text_frame(raw: pl.DataFrame, source: str, lines: pl.Series | None) -> pl.DataFrame:
-    """The snapshot's columns of the rows that are records, and the line of each."""
+def _text_frame(raw: pl.DataFrame, source: str, lines: pl.Series | None,
+                decl: FactsDecl | None = None
+                ) -> tuple[pl.DataFrame, tuple[tuple[str, str, int], ...]]:
+    """The snapshot's columns (standard, then declared) of the rows that are records, the
+    line of each, and the columns the declaration does not know."""
     repeated = sorted({c.split("_duplicated_")[0] for c in raw.columns
                        if "_duplicated_" in c and c.split("_duplicated_")[0] in SNAPSHOT_CELLS})
     if repeated:
@@ -269,19 +307,21 @@ def _text_frame(raw: pl.DataFrame, source: str, lines: pl.Series | None) -> pl.D
     text = raw.select([_as_text(raw, c) for c in cols] + [pl.col("__line").cast(pl.UInt32)])
     if "kind" not in text.columns:
         text = text.with_columns(pl.lit(None, pl.String).alias("kind"))
-    return text
+    return declared_columns(raw, text, decl)
 
 
 def _facts_from_text(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
-                     source: str, ragged: Sequence[RaggedRow], sha256: str | None) -> Any:
+                     source: str, ragged: Sequence[RaggedRow], sha256: str | None,
+                     decl: FactsDecl | None = None) -> Any:
     import dataclasses
 
+    cells = (*SNAPSHOT_CELLS, *extra_names(decl))
     rows: list[tuple[int, tuple[str | None, ...] | RaggedRow]] = [
-        (int(r["__line"]), tuple(_cell(r.get(c)) for c in SNAPSHOT_CELLS))
+        (int(r["__line"]), tuple(_cell(r.get(c)) for c in cells))
         for r in text.iter_rows(named=True)]
     rows += [(r.line, r) for r in ragged]
     rows.sort(key=lambda item: item[0])
-    loader = FactsBuilder(source)
+    loader = FactsBuilder(source, decl)
     loader.form = "snapshot"
     for (currency, day), rate in fx_rates.items():
         loader.fx.add(currency, day, rate, source)

@@ -19,10 +19,16 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
                     help="policy file, directory or ID[@VERSION]")
     ck.add_argument("--strict", action="store_true", help="treat warnings as errors")
     ck.add_argument("--format", choices=("text", "json"), default="text")
+    ck.add_argument("--facts-schema", action="store_true", dest="facts_schema",
+                    help="print the JSON Schema of the facts the policy reads (its declared "
+                    "facts and the standard ones) instead of its diagnostics, when it has no "
+                    "error")
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``unclaimed check``: 0 no errors, 2 a policy has errors (or warnings, with --strict)."""
+    if args.facts_schema:
+        return _facts_schema(args, out, err)
     worst = EXIT_OK
     report: list[dict[str, object]] = []
     for path in args.paths:
@@ -43,3 +49,22 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.format == "json":
         out.write(json.dumps(report, indent=2) + "\n")
     return worst
+
+
+def _facts_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``check --facts-schema POLICY``: the schema of its facts, or its errors (exit 2)."""
+    from evaluator.errors import PolicyError
+    from evaluator.facts.schema import schema_text
+    from evaluator.policy import load_policy
+
+    if len(args.paths) != 1:
+        print("error: --facts-schema takes one policy", file=err)
+        return EXIT_INVALID
+    try:
+        policy = load_policy(args.paths[0])
+    except PolicyError as exc:
+        for d in exc.diagnostics:
+            print(d.render() + "\n", file=err)
+        return EXIT_INVALID
+    out.write(schema_text(policy.facts_decl))
+    return EXIT_OK

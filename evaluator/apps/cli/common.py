@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, TextIO
 
 from evaluator.errors import Code, Diagnostic, PolicyError
 
@@ -77,3 +78,12 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 def plural(n: int, word: str) -> str:
     """``1 error``, ``2 errors``."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def strict_refuses(facts: Any, err: TextIO) -> bool:
+    """Under ``--strict``: print each key or column of the facts the policy does not
+    declare as an error, and say whether there was one."""
+    unknown: list[str] = facts.unknown_warnings()
+    for line in unknown:
+        print(f"error: {line} (--strict)", file=err)
+    return bool(unknown)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, parse_params
+from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, parse_params, strict_refuses
 from evaluator.policy import load_policy
 from evaluator.text import one_line
 
@@ -31,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     cp.add_argument("--trace-limit", type=int, default=200, dest="trace_limit",
                     help="accounts per policy traced to their first diverging definition")
     cp.add_argument("--out", required=True, help="folder for the outputs")
+    cp.add_argument("--strict", action="store_true",
+                    help="columns of the table that no policy declares are an error (exit 2), "
+                    "not a warning")
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -42,7 +45,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     try:
         policies = [load_policy(p) for p in args.policies]
-        table = read_table(args.facts, fx=args.fx)
+        table = read_table(args.facts, fx=args.fx, decl=shared_declaration(policies))
+        if args.strict and strict_refuses(table, err):
+            return EXIT_INVALID
+        for line in table.unknown_warnings():
+            print(f"warning: {line}", file=err)
         day = as_date(args.as_of)
         horizon = args.horizon if args.horizon is not None else day.year + 15
         result = compare(policies, table, day, horizon, parse_params(args.param),
@@ -60,3 +67,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for path in written:
         print(path, file=out)
     return EXIT_OK
+
+
+def shared_declaration(policies: list[Any]) -> Any:
+    """What the policies compared declare, together: the table is read once for all of
+    them, so a row lacking what any of them declares is in error for all."""
+    from evaluator.declared import union
+
+    return union([p.facts_decl for p in policies])

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, EXIT_RECORD_ERRORS, parse_params
+from evaluator.apps.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_RECORD_ERRORS,
+    parse_params,
+    strict_refuses,
+)
 from evaluator.facts import FactsError, load_facts
 from evaluator.policy import load_policy
 from evaluator.text import one_line
@@ -50,6 +56,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
                     help="rows per chunk when writing a large table's determinations "
                     "(default 1,000,000); at least 10,000 are taken: smaller chunks cost "
                     "more in fixed work per chunk than they save in memory")
+    ev.add_argument("--strict", action="store_true",
+                    help="keys or columns of the facts that the policy does not declare are "
+                    "an error (exit 2), not a warning")
     ev.add_argument("--wide", action="store_true",
                     help="--format table: cells in full (no cut with `…`), trace lines too")
     ev.add_argument("--errors", metavar="FILE", dest="errors_file",
@@ -102,14 +111,16 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from evaluator.errors import Unsupported
 
         try:
-            facts = read_table(args.facts, fx=args.fx)
+            facts = read_table(args.facts, fx=args.fx, decl=policy.facts_decl)
         except Unsupported as exc:
             if args.backend == "columnar":
                 raise FactsError(f"{args.facts}: the columnar backend cannot read this "
                                  f"table ({exc}); use --backend scalar") from None
             facts = None  # beyond what the columnar backend takes: read it row by row
     if facts is None:
-        facts = load_facts(args.facts, fx=args.fx)
+        facts = load_facts(args.facts, fx=args.fx, policy=policy)
+    if args.strict and strict_refuses(facts, err):
+        return EXIT_INVALID
     explain_all = args.explain == "*"
     result = policy.evaluate(facts, as_of=args.as_of, params=params,
                              explain=explain_all, backend=args.backend
@@ -170,7 +181,7 @@ def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict
         raise FactsError(f"--explain {target}: no evaluated account with that id")
     member_facts = _member_facts(facts, det.member_id)
     if member_facts is None:
-        member_facts = facts_from_json({"members": []})
+        member_facts = facts_from_json({"members": []}, decl=policy.facts_decl)
     traced = policy.evaluate(member_facts, as_of=args.as_of, params=params, explain=True,
                              backend="scalar")
     again = next(a for a in traced.accounts if a.account_id == target)
@@ -195,7 +206,7 @@ def _member_facts(facts: Any, member_id: str) -> Any:
         from evaluator.backends.columnar import table_from_frame
 
         rows = facts.raw.filter(pl.col("member_id").str.strip_chars() == member_id)
-        return table_from_frame(rows, facts.fx_rates, facts.source).to_facts()
+        return table_from_frame(rows, facts.fx_rates, facts.source, decl=facts.decl).to_facts()
     return None
 
 
@@ -204,6 +215,8 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
     from evaluator.apps.portfolio import Progress, evaluate_file
     from evaluator.apps.records import file_sha256
     from evaluator.atomic import Outputs, WriteError
+    from evaluator.facts.model import Facts
+    from evaluator.facts.tablecols import unknown_in_file
     from evaluator.lang.values import to_json_value
     from evaluator.policy import as_date, param_json
 
@@ -221,6 +234,13 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                                 chunk_rows=args.chunk_rows, progress=Progress(err),
                                 fallback=args.backend != "columnar",
                                 scalar=args.backend == "scalar", outputs=outs)
+        # the file has been read within its bounds: its unknown columns can be counted
+        unknown = Facts(members=(), source=str(args.facts),
+                        unknown=unknown_in_file(str(args.facts), policy.facts_decl))
+        if args.strict and strict_refuses(unknown, err):
+            return EXIT_INVALID  # nothing written: the outputs are not committed
+        for line in unknown.unknown_warnings():
+            print(f"warning: {line}", file=err)
         values = None
         if summary.portfolio is None:
             outs.drop(side)  # a previous run's file would describe other determinations

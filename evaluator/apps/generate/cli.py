@@ -50,6 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
                    "(default 0.55,0.27,0.11,0.05,0.02)")  # fmt: skip
     p.add_argument("--missing-rates", dest="missing_rates", type=float, metavar="FRACTION",
                    help="share of FX rates to leave out on purpose (default 0)")  # fmt: skip
+    p.add_argument("--policy", metavar="PATH",
+                   help="also write the columns this policy declares (policy file, directory "
+                   "or ID[@VERSION]), each generated from its type")  # fmt: skip
     p.add_argument("--kinds", action="store_true",
                    help="add a `kind` column and gift-card/prepaid rows")  # fmt: skip
     p.add_argument("--chunk-members", dest="chunk_members", type=int,
@@ -90,6 +93,11 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     try:
         a = assumptions_from_args(args)
         a.validate()
+        decl = None
+        if getattr(args, "policy", None):
+            from evaluator.policy import load_policy
+
+            decl = load_policy(args.policy).facts_decl
         summary = generate(
             args.out,
             args.members,
@@ -97,6 +105,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             a,
             kinds=bool(getattr(args, "kinds", False)),
             chunk_members=getattr(args, "chunk_members", DEFAULT_CHUNK_MEMBERS),
+            decl=decl,
         )
     except GenerateError as e:
         print(f"error: {e}", file=stderr)

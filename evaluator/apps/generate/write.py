@@ -25,6 +25,8 @@ from evaluator.text import squash_spaces
 if TYPE_CHECKING:  # polars loads on first use: `unclaimed --help` stays fast
     import polars as pl
 
+    from evaluator.declared import FactsDecl
+
 
 def fx_path_for(out: str | os.PathLike[str]) -> Path:
     """``<stem>.fx.csv`` beside the portfolio file."""
@@ -40,6 +42,7 @@ def generate(
     *,
     kinds: bool = False,
     chunk_members: int = DEFAULT_CHUNK_MEMBERS,
+    decl: FactsDecl | None = None,
 ) -> Summary:
     """Write the portfolio to ``out`` (.csv or .parquet) and its FX table beside it.
 
@@ -65,9 +68,11 @@ def generate(
         small_balance=a.small_balance,
         stride=max(1, -(-members // EXACT_QUANTILE_MEMBERS)),
     )
-    chunks = iter_chunks(
+    from evaluator.apps.generate.declared import declared_schema, with_declared_columns
+
+    chunks = with_declared_columns(iter_chunks(
         members, seed, a, kinds=kinds, chunk_members=chunk_members, summary=summary
-    )
+    ), decl, seed, a.as_of)
     fx_rows = fx_table(seed, a)
     first, last = a.fx_years()
     foreign = {c for c, s in a.currencies if c != "CAD" and s > 0}
@@ -77,7 +82,7 @@ def generate(
         if suffix == ".csv":
             _write_csv(tmp, chunks)
         else:
-            _write_parquet(tmp, chunks, kinds)
+            _write_parquet(tmp, chunks, kinds, declared_schema(decl))
     with _replacing(fx_path) as tmp:
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer, lineterminator="\n")
@@ -129,10 +134,11 @@ def _write_csv(path: Path, chunks: Iterator[pl.DataFrame]) -> None:
             frame.write_csv(fh, include_header=i == 0, date_format="%Y-%m-%d", null_value="")
 
 
-def _write_parquet(path: Path, chunks: Iterator[pl.DataFrame], kinds: bool) -> None:
+def _write_parquet(path: Path, chunks: Iterator[pl.DataFrame], kinds: bool,
+                   declared: dict[str, pl.DataType] | None = None) -> None:
     from polars.io.plugins import register_io_source
 
-    schema = parquet_schema(kinds)
+    schema = {**parquet_schema(kinds), **(declared or {})}
 
     def source(
         with_columns: list[str] | None,

@@ -171,14 +171,16 @@ def param_text(value: Any) -> Any:
     return value
 
 
-def case_facts(case: Mapping[str, Any], path: Path) -> Facts:
+def case_facts(case: Mapping[str, Any], path: Path, decl: Any = None) -> Facts:
+    """A case's facts, read by the declared facts ``decl`` (None: the standard ones)."""
     try:
         if "facts" in case:
-            return facts_from_json(case["facts"], source=str(path))
+            return facts_from_json(case["facts"], source=str(path), decl=decl)
         base = path.parent
         facts_file = base / str(case["facts_file"])
         fx = case.get("fx_file")
-        return load_facts(facts_file, fx=base / str(fx) if fx is not None else None)
+        return load_facts(facts_file, fx=base / str(fx) if fx is not None else None,
+                          decl=decl)
     except FactsError as exc:
         raise CaseError(f"facts: {exc}") from None
 

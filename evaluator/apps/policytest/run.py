@@ -217,7 +217,7 @@ def run_case(policy: Policy, path: str | os.PathLike[str], name: str | None = No
         case = read_case(p)
         if case.get("description") is not None:
             description = str(case["description"])
-        facts = case_facts(case, p)
+        facts = case_facts(case, p, policy.facts_decl)
         params = {str(k): param_text(v) for k, v in (case.get("params") or {}).items()}
         try:
             result = policy.evaluate(facts, as_of=str(case["as_of"]), params=params,

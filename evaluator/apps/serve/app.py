@@ -248,7 +248,7 @@ def _evaluate(store: PolicyStore, body: M.EvaluateRequest, limits: Limits,
     loaded = (store.load(body.policy) if body.policy is not None
               else store.load_text(body.policy_text or "", "policy.yaml"))
     data = facts_bytes(body.facts, body.facts_text)
-    facts = read_facts(data, body.facts_name, limits.records)
+    facts = read_facts(data, body.facts_name, limits.records, decl=loaded.policy.facts_decl)
     try:
         result = loaded.policy.evaluate(facts, as_of=body.as_of, params=body.parameters,
                                         explain=body.explain)

@@ -316,10 +316,10 @@ def facts_bytes(facts: dict[str, Any] | None, facts_text: str | None) -> bytes:
         raise ServiceError(422, "Invalid request", f"facts: {exc}") from None
 
 
-def read_facts(data: bytes, source: str, max_records: int, max_accounts: int | None = None
-               ) -> Facts:
+def read_facts(data: bytes, source: str, max_records: int, max_accounts: int | None = None,
+               decl: Any = None) -> Facts:
     try:
-        facts = facts_from_bytes(data, source)
+        facts = facts_from_bytes(data, source, decl=decl)
     except FactsError as exc:
         from evaluator.errors import one_line
 

@@ -12,7 +12,6 @@ import polars as pl
 
 from evaluator.backends.columnar.values import (
     CV,
-    SLOT_COLUMNS,
     AccountRow,
     AllAccounts,
     Col,
@@ -21,7 +20,6 @@ from evaluator.backends.columnar.values import (
     MemberAccounts,
     Rec,
     and_cv,
-    event_slot,
     fold_err,
     guarded,
     without_presence,
@@ -76,7 +74,7 @@ class RowsAggregate(CV):
         if isinstance(self.source, MemberAccounts | AllAccounts):
             slots: list[tuple[CV, bool]] = [(AccountRow(), False)]
         else:
-            slots = [(event_slot(*s), s[2]) for s in SLOT_COLUMNS]
+            slots = list(comp.event_slots())
         out: list[tuple[Col, CV, bool]] = []
         for item, member_level in slots:
             present: CV = item.present if isinstance(item, Rec) and item.present else Const(True)

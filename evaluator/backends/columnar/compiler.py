@@ -53,6 +53,7 @@ from evaluator.backends.columnar.values import (
 from evaluator.backends.scalar.interpreter import arith_message
 from evaluator.errors import EvaluationError, Unsupported
 from evaluator.facts.table import UNITS_LIMIT, Table
+from evaluator.facts.tablecols import extra_column
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.builtins import BUILTINS
@@ -266,7 +267,40 @@ class Compiler(A.NodeVisitor[CV]):
                 return MemberEvents()
             if name == "accounts":
                 return MemberAccounts()
+            return self.declared_field("member", name)
         raise Unsupported(f"field `{name}` of {entity}")
+
+    def event_slots(self) -> list[tuple[Rec, bool]]:
+        """Each event slot of a row (the standard ``last_*`` columns, then the declared
+        ``latest:`` ones) and whether it is the member's."""
+        decl = self.table.decl
+        slots = [(event_slot(*s, extra=self.no_extra_event_fields()), s[2])
+                 for s in SLOT_COLUMNS]
+        for c in decl.extra_columns() if decl is not None else ():
+            if c.latest is not None:
+                slots.append((event_slot(c.latest, extra_column("latest", c.name),
+                                         c.on == "member", self.no_extra_event_fields()),
+                              c.on == "member"))
+        return slots
+
+    def no_extra_event_fields(self) -> dict[str, CV]:
+        """The declared event fields, absent from every event of a table."""
+        decl = self.table.decl
+        return {f.name: Const(() if f.type == "list of text" else f.default)
+                for f in (decl.extra_fields("event") if decl is not None else ())}
+
+    def declared_field(self, entity: str, name: str) -> CV:
+        """A member or account field the policy declares, as its typed column."""
+        decl = self.table.decl
+        f = decl.field(entity, name) if decl is not None else None
+        if f is None or f.type == "list of text":
+            raise Unsupported(f"field `{name}` of {entity}")
+        if f.type in ("decimal", "percent"):
+            # each value keeps the decimal places it was written with (the scalar backend
+            # writes `0.01` and `0.025`), which one scaled column cannot
+            raise Unsupported(f"declared {f.type} field `{entity}.{name}`")
+        column = extra_column(entity, name)
+        return Col(pl.col(column), scale=self.table.extra_scales.get(column))
 
     def account_field(self, name: str) -> CV:
         if name in ("account_id", "member_id", "currency", "kind"):
@@ -276,11 +310,11 @@ class Compiler(A.NodeVisitor[CV]):
         if name == "balance":
             return Col(pl.col("balance"), scale=self.table.balance_scale)
         if name == "events":
-            return UList([(event_slot(*SLOT_COLUMNS[0]).present or Const(True),
-                           without_presence(event_slot(*SLOT_COLUMNS[0])))])
+            return UList([(slot.present or Const(True), without_presence(slot))
+                          for slot, member_level in self.event_slots() if not member_level])
         if name == "member":
             return MemberRef()
-        raise Unsupported(f"account field `{name}`")
+        return self.declared_field("account", name)
 
     def attr(self, obj: CV, node: A.Attr, entity: str) -> CV:
         r: Resolved = self.res[id(node)]

@@ -118,7 +118,10 @@ SLOT_COLUMNS = (("transaction", "last_transaction", False),
                 ("response", "last_response", True))
 
 
-def event_slot(kind: str, column: str, member_level: bool) -> Rec:
+def event_slot(kind: str, column: str, member_level: bool,
+               extra: dict[str, CV] | None = None) -> Rec:
+    """The event of a row's ``column`` (the date of the latest event of ``kind``);
+    ``extra``: the declared event fields, which an event of a table never carries."""
     return Rec({
         "date": Col(pl.col(column)),
         "type": Const(kind),
@@ -126,6 +129,7 @@ def event_slot(kind: str, column: str, member_level: bool) -> Rec:
         "mark": Const(None),
         "amount": Const(None),
         "attachments": Const(()),
+        **(extra or {}),
     }, present=Col(pl.col(column).is_not_null()))
 
 
@@ -302,6 +306,8 @@ class CompilerLike(Protocol):
     fx_scale: int
 
     def definition(self, name: str) -> CV: ...
+
+    def event_slots(self) -> list[tuple[Rec, bool]]: ...
 
     def compile(self, node: A.Node, entity: str, env: dict[str, CV]) -> CV: ...
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from evaluator.backends.scalar.coverage import Coverage, DecisionSite
 from evaluator.errors import EvaluationError
-from evaluator.facts.model import Account, Claim, Event, Member
+from evaluator.facts.model import Account, Claim, Event, Member, field_value
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.builtins import BUILTINS
@@ -172,7 +172,10 @@ class Inst:
             return self.member
         if name == "account" and self.kind == "claim":
             return self.run.accounts_by_id.get(self.obj.account_id)
-        return getattr(self.obj, name)
+        try:
+            return getattr(self.obj, name)
+        except AttributeError:  # a field the policy declares beyond the standard ones
+            return field_value(self.obj, name)
 
     def label(self) -> str:
         if self.kind == "account":
@@ -184,6 +187,15 @@ class Inst:
         if self.kind == "portfolio":
             return "portfolio"
         return "policy"
+
+
+def field_getter(entity: str, name: str) -> Callable[[Any], Any] | None:
+    """How a formula reads field ``name`` of a facts record of ``entity`` when it is one
+    the policy declares beyond the standard ones (None: a standard field, read as the
+    record's attribute of that name)."""
+    if name in T.ENTITY_FIELDS.get(entity, ()):
+        return None
+    return lambda record: field_value(record, name)
 
 
 def arith_message(exc: Exception) -> str:
@@ -346,6 +358,9 @@ class Program(A.NodeVisitor[Fn]):
         if r.kind == "field":
             if name in ("events", "accounts", "member", "account"):
                 return lambda inst, env: inst.field(name)
+            read = field_getter(self.entities.get(self._current, ""), name)
+            if read is not None:
+                return lambda inst, env: read(inst.obj)
             return lambda inst, env: getattr(inst.obj, name)
         if r.kind == "param":
             return lambda inst, env: inst.run.params[name]
@@ -363,7 +378,7 @@ class Program(A.NodeVisitor[Fn]):
             return lambda inst, env: obj(inst, env).get(name)
         obj_type = T.strip(self.types[id(node.obj)])
         if isinstance(obj_type, T.EntityT) and obj_type.name == "event":
-            get = operator.attrgetter(name)
+            get = field_getter("event", name) or operator.attrgetter(name)
             if isinstance(node.obj, A.Name) and self.res[id(node.obj)].kind == "local":
                 var = node.obj.id
                 return lambda inst, env: get(env[var])

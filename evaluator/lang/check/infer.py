@@ -22,6 +22,7 @@ from evaluator.lang.check.model import (
     CheckedDef,
     Resolved,
 )
+from evaluator.lang.document.facts_decl import entity_fields
 from evaluator.lang.document.loader import DefSpec, PolicyDocument
 from evaluator.lang.parser import MAX_DEPTH
 from evaluator.lang.typesys import arith_type
@@ -53,6 +54,8 @@ class TypeChecker(A.NodeVisitor[T.Type]):
 
     def __init__(self, doc: PolicyDocument) -> None:
         self.doc = doc
+        #: the names each entity has: the standard facts plus those the policy declares
+        self.fields = entity_fields(doc.facts_decl)
         self.diags: list[Diagnostic] = []
         self.types: dict[int, T.Type] = {}
         self.res: dict[int, Resolved] = {}
@@ -240,7 +243,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
         names = [n for n, _ in ctx.locals]
         ents = VISIBLE_FROM.get(ctx.entity, (ctx.entity,))
         names += [n for n, s in self.doc.definitions.items() if s.entity in ents]
-        names += list(T.ENTITY_FIELDS.get(ctx.entity, {}))
+        names += list(self.fields.get(ctx.entity, {}))
         names += list(self.doc.parameters) + list(GLOBAL_NAMES)
         return names
 
@@ -269,7 +272,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
             ctx.uses.add(n)
             ctx.first_use.setdefault(n, node)
             return narrowed or self.def_type(n, ctx, node)
-        fields = T.ENTITY_FIELDS.get(ctx.entity, {})
+        fields = self.fields.get(ctx.entity, {})
         if n in fields:
             self.res[id(node)] = Resolved("field", n)
             return narrowed or fields[n]
@@ -295,7 +298,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
         sugg = difflib.get_close_matches(n, candidates, n=1, cutoff=0.6)
         help_ = f"did you mean `{sugg[0]}`?" if sugg else None
         if not sugg and what == "name":
-            other = [e for e, fs in T.ENTITY_FIELDS.items() if n in fs and e != ctx.entity]
+            other = [e for e, fs in self.fields.items() if n in fs and e != ctx.entity]
             if other:
                 help_ = f"`{n}` is a field of {other[0]}; reach it through a {other[0]}"
         self.error(ctx, node, f"unknown {what} `{n}`", help_, code=Code.NAME)
@@ -314,7 +317,7 @@ class TypeChecker(A.NodeVisitor[T.Type]):
                        "null then x.field else ...`) or give a default with `??`")
             ot = T.strip(ot)
         if isinstance(ot, T.EntityT):
-            fields = T.ENTITY_FIELDS.get(ot.name, {})
+            fields = self.fields.get(ot.name, {})
             if node.name in fields:
                 self.res[id(node)] = Resolved("attr_field", node.name)
                 return narrowed or fields[node.name]

@@ -17,6 +17,7 @@ from evaluator.lang import typesys as T
 from evaluator.lang.check.graph import dependency_order
 from evaluator.lang.check.model import GLOBAL_NAMES, VISIBLE_FROM, CheckedDef
 from evaluator.lang.check.params import pseudo_params
+from evaluator.lang.document.facts_decl import entity_fields
 from evaluator.lang.document.loader import DefSpec, PolicyDocument
 from evaluator.text import with_article
 
@@ -33,7 +34,7 @@ def check_shadowing(doc: PolicyDocument) -> list[Diagnostic]:
             clash = "a parameter"
         elif name in GLOBAL_NAMES:
             clash = "a built-in name"
-        elif name in T.ENTITY_FIELDS.get(spec.entity, {}):
+        elif name in entity_fields(doc.facts_decl).get(spec.entity, {}):
             clash = f"a field of {spec.entity}"
         if clash:
             diags.append(Diagnostic(

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from evaluator.declared import standard
 from evaluator.errors import Code, Diagnostic, PolicyLoadError
 from evaluator.lang.document.build import (
     as_mapping,
@@ -43,6 +44,7 @@ from evaluator.lang.document.compose import (
     compose,
     read_text,
 )
+from evaluator.lang.document.facts_decl import read_facts
 from evaluator.lang.document.index import PolicyIndex
 from evaluator.lang.document.positions import node_span
 from evaluator.lang.document.schema import schema_diagnostics
@@ -253,10 +255,12 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
     output_spans: dict[tuple[str, str], Span] = {}
     output_names: dict[tuple[str, str], str] = {}
     canonical_chain: list[dict[str, Any]] = []
+    facts = standard()
     for raw in chain:
         d = raw.data
         src = raw.source
         ref = f"{d.get('policy')}@{d.get('version')}"
+        facts = read_facts(raw, facts, ref, diags)
         for pid, p in as_mapping(d.get("provisions")).items():
             p = as_mapping(p)
             provisions[pid] = ProvisionSpec(pid, as_text(p.get("text")),
@@ -309,6 +313,8 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
                            "message": i.message, "severity": i.severity}
                        for n, i in sorted(invariants.items())},
     }
+    if facts.has_extras:  # a policy reading only the standard facts keeps its digest
+        canonical["facts"] = facts.extras_json()
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":"),
                                        ensure_ascii=False).encode("utf-8")).hexdigest()
     # the effective dates of the nearest policy of the chain that states them
@@ -327,4 +333,5 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
         sources={r.source.path: r.source for r in chain}, invariants=invariants,
         declared=frozenset(n for r in chain for n in as_mapping(r.data.get("definitions"))),
         chain=tuple(str(c) for c in canonical_refs), files=tuple(r.source.path for r in chain),
-        canonical=canonical, sha256=digest)
+        canonical=canonical, sha256=digest,
+        facts_decl=facts if facts.has_extras else None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from evaluator.declared import FactsDecl, standard
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.document.positions import ScalarPositions
@@ -107,6 +108,13 @@ class PolicyDocument:
     files: tuple[str, ...]
     canonical: dict[str, Any] = field(repr=False)
     sha256: str = ""
+    #: the declared facts (None: the standard deposit declaration alone)
+    facts_decl: FactsDecl | None = field(default=None, repr=False)
+
+    @property
+    def facts(self) -> FactsDecl:
+        """The facts the policy reads: the standard declaration plus its own."""
+        return self.facts_decl if self.facts_decl is not None else standard()
 
     @property
     def ref(self) -> str:
