@@ -76,7 +76,8 @@ def namespace() -> dict[str, Any]:
         "_divide": runtime.divide, "_field": runtime.field_value,
         "_decided": runtime.decided, "_entered": runtime.entered,
         "_failed": runtime.failed, "_EvaluationError": EvaluationError,
-        "_ARITHMETIC": runtime.ARITHMETIC,
+        "_ARITHMETIC": runtime.ARITHMETIC, "_trace_entry": runtime.trace_entry,
+        "_shared_entry": runtime.shared_entry,
     }
     for name, b in BUILTINS.items():
         ns["_f_" + name] = b.scalar
@@ -85,7 +86,7 @@ def namespace() -> dict[str, Any]:
 
 def load_source(source: str, filename: str) -> dict[str, Any]:
     """The functions of a generated source (``DEFS``, ``DERIVED``, ``INVARIANTS``: name to
-    function; ``OUTPUTS``: entity to function), compiled under ``filename`` and
+    function; ``OUTPUTS``, ``TRACES``: entity to function), compiled under ``filename`` and
     registered for tracebacks."""
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -155,6 +156,18 @@ class Program(A.NodeVisitor[str]):
         self.invariants: dict[str, runtime.Fn] = dict(ns["INVARIANTS"])
         #: per entity, the function giving an instance's outputs (reported name: value)
         self.outputs: dict[str, runtime.Fn] = dict(ns["OUTPUTS"])
+        #: per entity, the function giving an instance's trace (``--explain``)
+        self.traces: dict[str, runtime.Fn] = dict(ns["TRACES"])
+        #: per definition, the parts of a trace entry that never change (not in the
+        #: source: they name the policy's file, which the source must not depend on)
+        self.trace_static: dict[str, dict[str, Any]] = {}
+        for name, cdef in checked.defs.items():
+            entry: dict[str, Any] = {"provision": cdef.spec.provision,
+                                     "formula": " ".join(cdef.spec.formula.split())}
+            span = cdef.spec.span()
+            if span is not None:
+                entry["at"] = f"{span.file}:{span.line}"
+            self.trace_static[name] = entry
         for name, frames in self.deep.items():
             self.defs[name] = runtime.counted(name, frames, self.defs[name])
         debug = os.environ.get(DEBUG_ENV)
@@ -230,10 +243,15 @@ class Program(A.NodeVisitor[str]):
                                                     False))
                     tables[table].append((name, fname))
         self.coverage = saved
+        tables["TRACES"] = []
         for entity in ("account", "claim", "portfolio"):
             fname = f"o_{entity}"
             functions.append(self._outputs(fname, entity))
             tables["OUTPUTS"].append((entity, fname))
+        for entity in ("account", "claim"):
+            fname = f"t_{entity}"
+            functions.append(self._trace(fname, entity))
+            tables["TRACES"].append((entity, fname))
         doc = self.checked.document
         head = (f"# {doc.id}@{doc.version} (sha256 {doc.sha256})"
                 f"{', compiled for coverage' if self.coverage else ''}\n"
@@ -289,6 +307,38 @@ class Program(A.NodeVisitor[str]):
             items.append(f"        {shown!r}: {self._ref(n, self.entities.get(n, entity))},")
         lines = [f"def {fname}(inst):", *self._prelude(self._fn), "    return {", *items,
                  "    }"]
+        return "\n".join(lines) + "\n"
+
+    def _trace(self, fname: str, entity: str) -> str:
+        """The function giving an instance's trace: the definitions its outputs use that
+        were evaluated, each after those it uses, then the parameters they read
+        (``params``: their entries), as :meth:`evaluator.policy.Policy.trace` makes it."""
+        defs = self.checked.defs
+        outputs = self.checked.document.outputs.get(entity, ())
+        plan = dependency_order((n for n in outputs if n in defs),
+                                lambda n: sorted(u for u in defs[n].uses if u in defs))
+        self._fn = _Function(entity)
+        body = ["    _out = []", "    _used = set()"]
+        for n in plan:
+            owner = defs[n].spec.entity
+            key = repr(n)
+            if owner == entity:
+                self._fn.uses.add("c")
+                body += [f"    if {key} in _c:",
+                         f"        _e = _trace_entry(inst, {key}, {owner!r}, static)"]
+            elif owner == "global" or (owner == "member" and entity == "account"):
+                inst, cache = ("_gi", "_gc") if owner == "global" else ("_mi", "_mc")
+                self._fn.uses.add("g" if owner == "global" else "m")
+                body += [f"    if {key} in {cache}:",
+                         f"        _e = _shared_entry({inst}, {key}, {owner!r}, static)"]
+            else:
+                continue  # not seen from this entity
+            params = sorted(defs[n].params)
+            body += ["        if _e is not None:", "            _out.append(_e)"]
+            if params:
+                body.append(f"            _used.update({tuple(params)!r})")
+        body += ["    _out.extend([params[p] for p in sorted(_used)])", "    return _out"]
+        lines = [f"def {fname}(inst, params, static):", *self._prelude(self._fn), *body]
         return "\n".join(lines) + "\n"
 
     def _ref(self, name: str, entity: str) -> str:

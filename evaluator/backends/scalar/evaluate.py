@@ -73,8 +73,10 @@ class ScalarBackend:
         # the generated functions giving an instance's outputs, in order
         account_values = program.outputs["account"]
         claim_values = program.outputs["claim"]
+        account_trace = program.traces["account"]
+        claim_trace = program.traces["claim"]
+        static = program.trace_static
         run = Run(program, day, values, facts.fx_rates, coverage)
-        doc = policy.document
         account_outputs = policy.outputs("account")
         portfolio_outputs = policy.outputs("portfolio")
         member_insts: list[Inst] = []
@@ -108,8 +110,7 @@ class ScalarBackend:
                                               acc.account_id))
                     continue
                 ok_accounts.append(ainst)
-                trace = policy.trace(ainst, doc.outputs.get("account", ()), param_entries) \
-                    if explain else None
+                trace = account_trace(ainst, param_entries, static) if explain else None
                 result.accounts.append(Determination(acc.member_id, acc.account_id, out,
                                                      trace))
             if not member.accounts:
@@ -122,8 +123,7 @@ class ScalarBackend:
                 errors.append(RecordError(_error_text(exc), claim_id=claim.claim_id))
                 continue
             ok_claims.append(cinst)
-            ctrace = policy.trace(cinst, doc.outputs.get("claim", ()), param_entries) \
-                if explain else None
+            ctrace = claim_trace(cinst, param_entries, static) if explain else None
             result.claims.append(ClaimDetermination(claim.claim_id, claim.account_id, cout,
                                                     ctrace))
         if portfolio_outputs:

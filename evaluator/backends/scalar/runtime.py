@@ -27,7 +27,7 @@ from evaluator.errors import EvaluationError
 from evaluator.facts.model import Account, Claim, Event, Member
 from evaluator.lang import nodes as A
 from evaluator.lang.check.model import Resolved
-from evaluator.lang.values import Duration
+from evaluator.lang.values import Duration, to_json_value
 
 #: a compiled definition: called with its instance (``env`` is unused, kept for callers
 #: that pass an empty one)
@@ -70,8 +70,8 @@ class Run:
 class Inst:
     """An entity instance (member, account, claim or the global one) with its memo."""
 
-    __slots__ = ("_accounts", "_by_account", "_events", "cache", "failed", "kind", "member",
-                 "obj", "run")
+    __slots__ = ("_accounts", "_by_account", "_events", "cache", "entries", "failed", "kind",
+                 "member", "obj", "run")
 
     def __init__(self, kind: str, obj: Any, run: Run, member: Inst | None) -> None:
         self.kind = kind
@@ -82,6 +82,9 @@ class Inst:
         self.cache: dict[str, Any] = {}
         #: the errors of the definitions that failed, raised again when used again
         self.failed: dict[str, EvaluationError] = {}
+        #: trace entries of this instance's definitions, made once for all the records
+        #: whose traces show them (a member's, the global instance's)
+        self.entries: dict[str, dict[str, Any] | None] | None = None
         self._accounts: tuple[Inst, ...] | None = None
         self._events: tuple[Event, ...] | None = None
         #: a member's events grouped by account, made once for all its accounts
@@ -197,6 +200,45 @@ def failed(inst: Inst, name: str, exc: Exception) -> EvaluationError:
         err = EvaluationError(arith_message(exc), name, provisions.get(name))
     inst.failed[name] = err
     return err
+
+
+def json_value(value: Any) -> Any:
+    """:func:`evaluator.lang.values.to_json_value`, with the usual kinds of value found
+    by their class first."""
+    cls = value.__class__
+    if value is None or cls is str or cls is bool or cls is int:
+        return value
+    if cls is _dt.date:
+        return value.isoformat()
+    if cls is tuple:
+        return [json_value(v) for v in value]
+    if cls is dict:
+        return {k: json_value(v) for k, v in value.items()}
+    return to_json_value(value)
+
+
+def trace_entry(inst: Inst, name: str, entity: str,
+                static: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The trace entry of definition ``name`` (evaluated) of ``inst``: its value with
+    ``static[name]`` (provision, formula, where), or None for an entity instance."""
+    value = inst.cache[name]
+    if value.__class__ is Inst:
+        return None
+    return {"definition": name, "entity": entity, "value": json_value(value),
+            **static[name]}
+
+
+def shared_entry(inst: Inst, name: str, entity: str,
+                 static: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """:func:`trace_entry`, made once per instance (a member's definitions appear in the
+    trace of each of its accounts, the global ones in every trace)."""
+    entries = inst.entries
+    if entries is None:
+        entries = inst.entries = {}
+    if name in entries:
+        return entries[name]
+    entry = entries[name] = trace_entry(inst, name, entity, static)
+    return entry
 
 
 def arith_message(exc: Exception) -> str:
