@@ -95,7 +95,7 @@ def load_source(source: str, filename: str) -> dict[str, Any]:
     return ns
 
 
-def _max_depth(text: str) -> int:
+def nesting(text: str) -> int:
     """How deep brackets nest in generated text (its texts are constants, never inline,
     so every bracket is code)."""
     depth = best = 0
@@ -396,7 +396,7 @@ class Program(A.NodeVisitor[str]):
             return repr(value)
         if isinstance(value, int):
             return repr(value) if value >= 0 else f"({value!r})"
-        if isinstance(value, str):  # inline unless it holds brackets (see _max_depth)
+        if isinstance(value, str):  # inline unless it holds brackets (see nesting)
             text = repr(value)
             return self._const("str", text) if _BRACKETS.search(text) else text
         if isinstance(value, Decimal):
@@ -439,7 +439,7 @@ class Program(A.NodeVisitor[str]):
         compiled through it, so a patch of this method sees every node compiled). A part
         nested too deeply for Python becomes a function of its own."""
         src = self.visit(node)
-        if len(src) > SPLIT_DEPTH and _max_depth(src) > SPLIT_DEPTH:
+        if len(src) > SPLIT_DEPTH and nesting(src) > SPLIT_DEPTH:
             src = self._split(src)
         return src
 
