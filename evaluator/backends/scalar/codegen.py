@@ -417,7 +417,9 @@ class Program(A.NodeVisitor[str]):
         return f"_t{self._fn.temps}"
 
     def _local(self, var: str) -> str:
-        return "v_" + var if _IDENT.match(var) else f"v{abs(hash(var))}"
+        """A comprehension variable's Python name (the grammar's names are ASCII
+        identifiers; the prefix keeps them apart from Python's keywords and ours)."""
+        return "v_" + var
 
     def _site(self, kind: str, node: A.Node) -> int:
         spec = self.checked.defs[self._current].spec
