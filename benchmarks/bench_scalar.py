@@ -5,7 +5,9 @@
 Generates ``--members`` members deterministically (``random.Random(seed)``), builds
 the facts with ``facts_from_json``, then measures, best of ``--repeat`` runs each:
 building the facts, evaluating without and with ``explain=True``, and serialising the
-result to JSON. Peak memory is reported twice: the process's peak resident set size
+result to JSON. The scalar engine is the policy compiled to Python source (its size is
+printed); ``--profile N`` adds the N functions taking the most time (cProfile, one
+evaluation without and one with the trace). Peak memory is reported twice: the process's peak resident set size
 (``ru_maxrss``, everything including the interpreter) and the peak of Python
 allocations (``tracemalloc``) during one extra, untimed evaluation of each kind.
 """
@@ -13,10 +15,13 @@ allocations (``tracemalloc``) during one extra, untimed evaluation of each kind.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
 import gc
+import io
 import os
 import platform
+import pstats
 import random
 import resource
 import shlex
@@ -143,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
     parser.add_argument("--no-tracemalloc", action="store_true",
                         help="skip the traced (slow) memory runs")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N functions with the most own time (cProfile)")
     args = parser.parse_args(argv)
     as_of = dt.date.fromisoformat(args.as_of)
 
@@ -185,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"portfolio: {args.members} members, {n_accounts} accounts, {n_events} events, "
           f"seed {args.seed}, as of {as_of}; {len(plain.errors)} errors; statuses "
           + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    source = policy.program.source
+    print(f"scalar engine: generated Python source, {source.count(chr(10))} lines, "
+          f"{len(policy.checked.defs)} definitions ({policy.program.filename})")
     print(f"best of {args.repeat} runs each (time.perf_counter)\n")
     rows: list[tuple[str, str, str]] = [
         ("load + check policy", f"{policy_s * 1e3:.1f} ms", "once"),
@@ -211,6 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for name, value, note in rows:
         print(f"  {name.ljust(widths[0])}  {value.rjust(widths[1])}  {note}")
+    if args.profile:
+        for explain in (False, True):
+            print(f"\nprofile, evaluate explain={explain} (cProfile, own time; the profiler "
+                  "inflates per-call costs)")
+            profiler = cProfile.Profile()
+            profiler.runcall(run, explain)
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.profile)
+            print(out.getvalue().split("\n\n", 1)[-1].rstrip())
     return 0
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from evaluator.backends.base import BACKEND_NAMES, Backend, is_table, uses_columnar
 from evaluator.backends.results import EvaluationResult, param_json
+from evaluator.backends.scalar.codegen import Program
 from evaluator.backends.scalar.coverage import Coverage
 from evaluator.backends.scalar.evaluate import ScalarBackend, instance_for
-from evaluator.backends.scalar.interpreter import Inst, Program, Run
+from evaluator.backends.scalar.runtime import Inst, Run
 from evaluator.declared import FactsDecl, covers
 from evaluator.errors import (
     Code,

@@ -4,9 +4,10 @@
   (code ``cost``, at the exact line and column of the list that is gone through too
   often), linear ones are not.
 - Every shipped policy (``policies/``) passes the check.
-- Linearity shown by counting, without timing: the scalar backend is instrumented (its
-  ``Program.compile`` is wrapped, so that every node evaluation counts one, plus the
-  length of every list or text an operator or a function is given), and policies that
+- Linearity shown by counting, without timing: the scalar backend is instrumented (the
+  generated expression of each node is wrapped in a counting call: every node evaluation
+  counts one, plus the length of every list or text an operator or a function is
+  given), and policies that
   pass the check are evaluated on facts of growing size. For work ``f(n)`` that is linear
   in ``n``, ``f(8n) - f(4n) == 2 (f(4n) - f(2n))`` whatever the constant; a quadratic
   part makes it more (up to 4 times), and every reported formula is shown to. A
@@ -42,10 +43,11 @@ from hypothesis import strategies as st
 
 from evaluator import PolicyTypeError, check_policy, load_policy
 from evaluator import ast as A
+from evaluator.backends.scalar import codegen
+from evaluator.backends.scalar.codegen import Program
 from evaluator.checker import CheckedPolicy, check_document
 from evaluator.cost import cost_diagnostics
 from evaluator.errors import Diagnostic
-from evaluator.interpreter import Program
 from evaluator.loader import load_document
 from evaluator.model import Account, Claim, Event, Facts, Member
 from tests.support import ROOT
@@ -346,36 +348,42 @@ def test_shipped_policies_pass(path: Path) -> None:
 
 @contextmanager
 def metered() -> Iterator[list[int]]:
-    """While active, policies loaded compile to closures that count into the list's one
+    """While active, policies loaded compile to code that counts into the list's one
     item: 1 per node evaluated, plus the length of each list or text given to an
     operator (`in`, `==`, `+`...) or a function, the work they do inside (but `count`,
-    `first` and `last` take a list's length or an end: O(1))."""
+    `first` and `last` take a list's length or an end: O(1)). Each node's generated
+    expression is wrapped in a call of a counting function added to the names the
+    generated code sees."""
     meter = [0]
     consumed: set[int] = set()
     original = Program.compile
+    original_namespace = codegen.namespace
 
-    def compile(self: Program, node: A.Node) -> Callable[[Any, dict[str, Any]], Any]:
+    def sized(v: Any) -> Any:
+        meter[0] += 1 + (len(v) if isinstance(v, tuple | list | str) else 0)
+        return v
+
+    def counted(v: Any) -> Any:
+        meter[0] += 1
+        return v
+
+    def namespace() -> dict[str, Any]:
+        return {**original_namespace(), "__sized__": sized, "__counted__": counted}
+
+    def compile(self: Program, node: A.Node) -> str:
         if isinstance(node, A.Binary) or (isinstance(node, A.Call)
                                           and node.func not in ("count", "first", "last")):
             consumed.update(id(c) for c in A.children(node))
-        fn = original(self, node)
-        if id(node) in consumed:
-            def sized(inst: Any, env: dict[str, Any]) -> Any:
-                v = fn(inst, env)
-                meter[0] += 1 + (len(v) if isinstance(v, tuple | list | str) else 0)
-                return v
-            return sized
-
-        def counted(inst: Any, env: dict[str, Any]) -> Any:
-            meter[0] += 1
-            return fn(inst, env)
-        return counted
+        src = original(self, node)
+        return f"__sized__({src})" if id(node) in consumed else f"__counted__({src})"
 
     Program.compile = compile  # type: ignore[method-assign]
+    codegen.namespace = namespace
     try:
         yield meter
     finally:
         Program.compile = original  # type: ignore[method-assign]
+        codegen.namespace = original_namespace
 
 
 def facts_of_size(n: int, events: Callable[[Sequence[Event]], tuple[Event, ...]] = tuple

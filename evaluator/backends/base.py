@@ -8,9 +8,9 @@ import datetime as _dt
 from typing import Any, Protocol, TypeGuard
 
 from evaluator.backends.results import EvaluationResult
+from evaluator.backends.scalar.codegen import Program
 from evaluator.backends.scalar.coverage import Coverage
 from evaluator.backends.scalar.evaluate import ScalarPolicy
-from evaluator.backends.scalar.interpreter import Program
 from evaluator.errors import Diagnostic
 from evaluator.lang.check.model import CheckedPolicy
 from evaluator.lang.document.loader import ParamSpec

@@ -50,7 +50,7 @@ from evaluator.backends.columnar.values import (
     when_present,
     without_presence,
 )
-from evaluator.backends.scalar.interpreter import arith_message
+from evaluator.backends.scalar.runtime import arith_message
 from evaluator.errors import EvaluationError, Unsupported
 from evaluator.facts.table import UNITS_LIMIT, Table
 from evaluator.facts.tablecols import extra_column
@@ -87,7 +87,7 @@ class Compiler(A.NodeVisitor[CV]):
         self.agg_values: dict[int, Any] = {}
         #: portfolio aggregates to compute: (call node, keep, element, function)
         self.agg_requests: list[tuple[A.Call, Col, Col, str]] = []
-        from evaluator.backends.scalar.interpreter import Inst, Run
+        from evaluator.backends.scalar.runtime import Inst, Run
 
         self.run = Run(policy.program, as_of, self.params, table.fx_rates)
         self.global_inst = Inst("global", None, self.run, None)

@@ -16,11 +16,11 @@ from evaluator.backends.results import (
     EvaluationResult,
     param_json,
 )
+from evaluator.backends.scalar.codegen import Program
 from evaluator.backends.scalar.coverage import Coverage
-from evaluator.backends.scalar.interpreter import (
+from evaluator.backends.scalar.runtime import (
     Inst,
     Portfolio,
-    Program,
     Run,
     visible,
     visible_claim,
@@ -70,11 +70,14 @@ class ScalarBackend:
         parameters ``specs``; ``warnings`` are the run's (broken invariants)."""
         values = {n: s.value for n, s in specs.items()}
         program = policy.program if coverage is None else policy.coverage_program
-        entities = policy.program.entities
+        # the generated functions giving an instance's outputs, in order
+        account_values = program.outputs["account"]
+        claim_values = program.outputs["claim"]
+        account_trace = program.traces["account"]
+        claim_trace = program.traces["claim"]
+        static = program.trace_static
         run = Run(program, day, values, facts.fx_rates, coverage)
-        doc = policy.document
         account_outputs = policy.outputs("account")
-        claim_outputs = policy.outputs("claim")
         portfolio_outputs = policy.outputs("portfolio")
         member_insts: list[Inst] = []
         ok_accounts: list[Inst] = []
@@ -101,14 +104,13 @@ class ScalarBackend:
                 acc = ainst.obj
                 run.accounts_by_id[acc.account_id] = ainst
                 try:
-                    out = {shown: _get(ainst, n, entities) for shown, n in account_outputs}
+                    out = account_values(ainst)
                 except EvaluationError as exc:
                     errors.append(RecordError(_error_text(exc), acc.member_id,
                                               acc.account_id))
                     continue
                 ok_accounts.append(ainst)
-                trace = policy.trace(ainst, doc.outputs.get("account", ()), param_entries) \
-                    if explain else None
+                trace = account_trace(ainst, param_entries, static) if explain else None
                 result.accounts.append(Determination(acc.member_id, acc.account_id, out,
                                                      trace))
             if not member.accounts:
@@ -116,21 +118,19 @@ class ScalarBackend:
         for claim in facts.claims:
             cinst = Inst("claim", visible_claim(claim, day), run, None)
             try:
-                cout = {shown: _get(cinst, n, entities) for shown, n in claim_outputs}
+                cout = claim_values(cinst)
             except EvaluationError as exc:
                 errors.append(RecordError(_error_text(exc), claim_id=claim.claim_id))
                 continue
             ok_claims.append(cinst)
-            ctrace = policy.trace(cinst, doc.outputs.get("claim", ()), param_entries) \
-                if explain else None
+            ctrace = claim_trace(cinst, param_entries, static) if explain else None
             result.claims.append(ClaimDetermination(claim.claim_id, claim.account_id, cout,
                                                     ctrace))
         if portfolio_outputs:
             pinst = Inst("portfolio", Portfolio(tuple(member_insts), tuple(ok_accounts),
                                                 tuple(ok_claims)), run, None)
             try:
-                result.portfolio = {shown: _get(pinst, n, entities)
-                                    for shown, n in portfolio_outputs}
+                result.portfolio = program.outputs["portfolio"](pinst)
             except EvaluationError as exc:
                 errors.append(RecordError(f"portfolio: {_error_text(exc)}"))
         result.errors = errors
@@ -161,12 +161,6 @@ def instance_for(inst: Inst, entity: str) -> Inst | None:
     if entity == "member":
         return inst.member if inst.kind == "account" else None
     return None
-
-
-def _get(inst: Inst, name: str, entities: Mapping[str, str]) -> Any:
-    target = instance_for(inst, entities.get(name, inst.kind))
-    assert target is not None
-    return target.get(name)
 
 
 def _error_text(exc: EvaluationError) -> str:
