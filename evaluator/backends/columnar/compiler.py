@@ -40,11 +40,11 @@ from evaluator.backends.columnar.values import (
     event_slot,
     fold_err,
     guarded,
+    in_branch,
     is_fail,
     list_items,
     month_start,
     offset_by,
-    only_where,
     overflow_mark,
     per_day,
     when_present,
@@ -366,6 +366,13 @@ class Compiler(A.NodeVisitor[CV]):
         if op == "??":
             if isinstance(left, Const):
                 return right if left.value is None else left
+            if isinstance(left, Rec) and not is_fail(right):
+                # a record that may be null, else the right side (a record or null)
+                if left.present is None:
+                    return left
+                present = self.col(left.present, None)
+                return self.choose(Col(present.expr.fill_null(False), present.err),
+                                   without_presence(left), right, self.types[id(node)])
             if isinstance(right, Col) and right.err is not None and right.expr is NULL_MARK:
                 # x ?? fail(...): an error where x is missing (x computed once, for both)
                 if isinstance(left, Rec):  # a record that may be null: present, or the error
@@ -473,21 +480,35 @@ class Compiler(A.NodeVisitor[CV]):
         return self.choose(cond, a, b, self.types[id(node)])
 
     def choose(self, cond: Col, a: CV, b: CV, t: T.Type) -> CV:
+        """``a`` where ``cond`` holds, else ``b`` (as the scalar backend, a null
+        condition takes ``b``); either's errors count only where it is chosen."""
         c = cond.expr
         a, b = as_rec(a), as_rec(b)
+        if (isinstance(a, Rec) and _nothing(b)) or (isinstance(b, Rec) and _nothing(a)):
+            # a record or nothing (null, or an error): the record is present only where
+            # its branch is taken, and where it is present only if it is itself
+            rec, other, where = (a, b, c.fill_null(False)) if isinstance(a, Rec) \
+                else (b, a, ~c.fill_null(False))
+            assert isinstance(rec, Rec)
+            taken = in_branch(rec, where)
+            assert isinstance(taken, Rec)
+            err = fold_err(cond.err, pl.when(~where).then(other.err)
+                           if isinstance(other, Col) and other.err is not None else None)
+            return Rec(taken.fields, and_present(Col(where, err), taken.present))
         if isinstance(a, Rec | Const) and isinstance(b, Rec | Const) and (
                 isinstance(a, Rec) or isinstance(b, Rec)):
-            if isinstance(a, Const) and a.value is None and isinstance(b, Rec):
-                return Rec(only_where(b.fields, ~c), and_present(Col(~c, cond.err), b.present))
-            if isinstance(b, Const) and b.value is None and isinstance(a, Rec):
-                return Rec(only_where(a.fields, c), and_present(Col(c, cond.err), a.present))
             if isinstance(a, Rec) and isinstance(b, Rec) and a.fields.keys() == b.fields.keys():
                 sub = T.strip(t)
                 fields = {}
                 for k in a.fields:
                     ft = sub.field(k) if isinstance(sub, T.RecordT) else None
                     fields[k] = self.choose(cond, a.fields[k], b.fields[k], ft or T.NEVER)
-                return Rec(fields)
+                if a.present is None and b.present is None:
+                    return Rec(fields)
+                # either may be null: the chosen one's presence is the record's
+                present = self.choose(cond, a.present or Const(True), b.present or Const(True),
+                                      T.BOOL)
+                return Rec(fields, present)
             raise Unsupported("`if` between records of different shapes")
         if isinstance(a, UList | Rec) or isinstance(b, UList | Rec):
             raise Unsupported("`if` between lists")
@@ -615,6 +636,11 @@ class Compiler(A.NodeVisitor[CV]):
         if isinstance(cv, Rec):
             raise Unsupported("a record where a value is expected")
         raise Unsupported(f"{type(cv).__name__} where a value is expected")
+
+
+def _nothing(cv: CV) -> bool:
+    """Null, or a failure: a branch with no value of its own."""
+    return is_fail(cv) or (isinstance(cv, Const) and cv.value is None)
 
 
 def _const_binary(op: str, a: Any, b: Any, lt: T.Type, rt: T.Type) -> Any:

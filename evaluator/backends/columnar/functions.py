@@ -27,6 +27,8 @@ from evaluator.backends.columnar.values import (
     UList,
     align,
     and_cv,
+    and_present,
+    as_rec,
     errors_of,
     fold_err,
     guarded,
@@ -57,6 +59,8 @@ def _reduce_ulist(comp: CompilerLike, node: A.Call, items: list[tuple[CV, CV]], 
                      .get(name))
     if name == "compact":
         return UList([(and_cv(p, _not_null(comp, v)), v) for p, v in items])
+    if name in ("first", "last"):
+        return _pick(comp, items, t, name == "first")
     if name == "count":
         cols = [comp.col(p, None) for p, _ in items]
         return Col(pl.sum_horizontal([c.expr.cast(pl.Int64) for c in cols]),
@@ -85,10 +89,35 @@ def _reduce_ulist(comp: CompilerLike, node: A.Call, items: list[tuple[CV, CV]], 
         return Col(pl.any_horizontal([e.fill_null(False) for e in exprs]), err)
     if name == "all":
         return Col(pl.all_horizontal([e.fill_null(True) for e in exprs]), err)
-    if name in ("first", "last"):
-        return Col(pl.coalesce(exprs if name == "first" else exprs[::-1]), err, scale)
     del t
     raise Unsupported(f"`{name}`")
+
+
+def _pick(comp: CompilerLike, items: list[tuple[CV, CV]], t: T.Type, first: bool) -> CV:
+    """The first (last) present item of ``items``, null or not, a record or a value, as
+    the scalar backend's ``first`` (``last``); null when none is. Every present item's
+    errors count, the first in list order, as the scalar backend builds the whole list
+    before it picks."""
+    out: CV = Const(None)
+    errs: list[pl.Expr | None] = []
+    for p, v in items[::-1] if first else items:
+        if isinstance(p, Const):
+            if p.value:
+                out = v
+                errs.append(errors_of(v))
+            continue
+        pc = comp.col(p, None)
+        taken = pc.expr.fill_null(False)
+        errs.append(fold_err(pc.err, guarded(errors_of(v), taken)))
+        out = comp.choose(Col(taken, pc.err), v, out, t)
+    err = fold_err(*(errs[::-1] if first else errs))
+    if err is None:
+        return out
+    out = as_rec(out)
+    if isinstance(out, Rec):
+        return Rec(out.fields, and_present(Col(pl.lit(True), err), out.present))
+    oc = comp.col(out, None)
+    return Col(oc.expr, fold_err(err, oc.err), oc.scale)
 
 
 def _not_null(comp: CompilerLike, v: CV) -> CV:

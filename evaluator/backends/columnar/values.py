@@ -180,16 +180,29 @@ def and_cv(a: CV, b: CV) -> CV:
     return Col(a.expr & b.expr, fold_err(a.err, guarded(b.err, a.expr)))
 
 
-def only_where(fields: dict[str, CV], cond: pl.Expr) -> dict[str, CV]:
-    """The fields of a record that is null where ``cond`` does not hold, computed only
-    where it holds: a field is only read where its record is present, and a value
-    computed for every row (a message formatted from dates) costs as much as the rest."""
-    return {k: Col(pl.when(cond).then(f.expr), f.err, f.scale)
-            if isinstance(f, Col) and not f.expr.meta.is_column() else f
-            for k, f in fields.items()}
+def in_branch(cv: CV, cond: pl.Expr) -> CV:
+    """The value of a branch taken where ``cond`` holds: its computed columns computed only
+    there (a value computed for every row, a message formatted from dates, costs as much
+    as the rest) and its errors counting only there, in every field, item and presence of
+    a record or list (the scalar backend evaluates only the branch it takes)."""
+    if isinstance(cv, Col):
+        if cv.expr is NULL_MARK or cv.expr.meta.is_column():
+            return Col(cv.expr, guarded(cv.err, cond), cv.scale)
+        return Col(pl.when(cond).then(cv.expr), guarded(cv.err, cond), cv.scale)
+    if isinstance(cv, Rec):
+        return Rec({k: in_branch(f, cond) for k, f in cv.fields.items()},
+                   in_branch(cv.present, cond) if cv.present is not None else None)
+    if isinstance(cv, UList):
+        return UList([(in_branch(p, cond), in_branch(i, cond)) for p, i in cv.items])
+    return cv
 
 
 def when_present(present: CV, v: CV) -> CV:
+    """A field ``v`` of a record that is present where ``present`` holds: null elsewhere
+    (a field that is a record itself is then absent there too)."""
+    v = as_rec(v)
+    if isinstance(v, Rec):
+        return Rec(v.fields, and_present(present, v.present))
     if isinstance(present, Const):
         return v if present.value else Const(None)
     assert isinstance(present, Col)
@@ -323,3 +336,5 @@ class CompilerLike(Protocol):
     def masked(self, expr: pl.Expr) -> pl.Expr: ...
 
     def fail_message(self, msg: pl.Expr) -> pl.Expr: ...
+
+    def choose(self, cond: Col, a: CV, b: CV, t: T.Type) -> CV: ...
