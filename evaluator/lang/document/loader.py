@@ -45,6 +45,7 @@ from evaluator.lang.document.compose import (
 )
 from evaluator.lang.document.index import PolicyIndex
 from evaluator.lang.document.positions import node_span
+from evaluator.lang.document.remove import Merged, Removal, apply_removals, check_removals
 from evaluator.lang.document.schema import schema_diagnostics
 from evaluator.lang.document.specs import (
     POLICY_FILE,
@@ -206,7 +207,7 @@ def load_document(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] |
 
 
 _SECTIONS = ("effective", "provisions", "interpretations", "parameters", "definitions",
-             "outputs", "invariants")
+             "outputs", "invariants", "remove")
 
 
 def _buildable(raw: RawFile) -> bool:
@@ -253,10 +254,14 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
     output_spans: dict[tuple[str, str], Span] = {}
     output_names: dict[tuple[str, str], str] = {}
     canonical_chain: list[dict[str, Any]] = []
-    for raw in chain:
+    merged = Merged(provisions, interpretations, params, defs, invariants, outputs,
+                    output_names)
+    removals: list[Removal] = []
+    for i, raw in enumerate(chain):
         d = raw.data
         src = raw.source
         ref = f"{d.get('policy')}@{d.get('version')}"
+        removals += apply_removals(raw, merged, i > 0, diags)
         for pid, p in as_mapping(d.get("provisions")).items():
             p = as_mapping(p)
             provisions[pid] = ProvisionSpec(pid, as_text(p.get("text")),
@@ -288,6 +293,8 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
                 defs[name] = built
         _outputs(raw, outputs, output_spans, output_names)
         canonical_chain.append(d)
+    check_removals(removals, merged, diags)
+    gone = {r.name for r in removals if r.section == "definitions" and r.name not in defs}
     last = chain[-1].data
     doc_params = {n: {"type": p.type_name, "value": to_json_value(p.value),
                       "formula": p.derived.formula if p.derived else None,
@@ -325,6 +332,7 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
         definitions=defs, outputs=outputs, output_spans=output_spans,
         output_names=output_names,
         sources={r.source.path: r.source for r in chain}, invariants=invariants,
-        declared=frozenset(n for r in chain for n in as_mapping(r.data.get("definitions"))),
+        declared=frozenset(n for r in chain for n in as_mapping(r.data.get("definitions"))
+                           if n not in gone),
         chain=tuple(str(c) for c in canonical_refs), files=tuple(r.source.path for r in chain),
         canonical=canonical, sha256=digest)
