@@ -244,6 +244,16 @@ def _outputs(raw: RawFile, outputs: dict[str, tuple[str, ...]],
         outputs[entity] = tuple(listed)
 
 
+def _no_formula(raw: RawFile, name: str, node: yaml.Node | None,
+                diags: list[Diagnostic]) -> None:
+    """A definition without a formula that it does not inherit either."""
+    diags.append(Diagnostic(
+        f"missing key `formula` in definitions.{name}",
+        node_span(raw.source, node) if node is not None else None, source=raw.source,
+        code=Code.SCHEMA, where=f"definition `{name}`",
+        help="see evaluator/schemas/policy.schema.json for the policy format"))
+
+
 def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
     provisions: dict[str, ProvisionSpec] = {}
     interpretations: dict[str, str] = {}
@@ -287,6 +297,9 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
                     severity if severity in ("error", "warning") else "warning")
         dnodes = child(raw.root, "definitions")
         for name, spec in as_mapping(d.get("definitions")).items():
+            if isinstance(spec, dict) and "formula" not in spec and name not in defs:
+                _no_formula(raw, name, child(dnodes, name), diags)
+                continue
             built = build_def(name, as_mapping(spec), child(dnodes, name), src, ref, diags,
                                defs.get(name))
             if built is not None:
