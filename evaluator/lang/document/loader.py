@@ -254,6 +254,25 @@ def _no_formula(raw: RawFile, name: str, node: yaml.Node | None,
         help="see evaluator/schemas/policy.schema.json for the policy format"))
 
 
+def _file_order(entries: dict[str, Any], inherited: list[str], declared: Any) -> None:
+    """Order ``entries`` as the file declares them, each inherited name it does not
+    declare kept right after the name it followed (so a file that restates every name
+    it inherits reads in its own order, and one overriding a few keeps its base's)."""
+    if not inherited:
+        return
+    order = [n for n in declared if n in entries]
+    placed = set(order)
+    for i, name in enumerate(inherited):
+        if name in placed or name not in entries:
+            continue
+        before = next((inherited[j] for j in range(i - 1, -1, -1) if inherited[j] in placed),
+                      None)
+        order.insert(order.index(before) + 1 if before is not None else 0, name)
+        placed.add(name)
+    moved = {n: entries.pop(n) for n in order}
+    entries.update(moved)
+
+
 def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
     provisions: dict[str, ProvisionSpec] = {}
     interpretations: dict[str, str] = {}
@@ -279,6 +298,7 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
                                             as_text(p.get("reason")))
         for iid, text in as_mapping(d.get("interpretations")).items():
             interpretations[iid] = as_text(text) or ""
+        inherited_params, inherited_defs = list(params), list(defs)
         pnodes = child(raw.root, "parameters")
         for name, spec in as_mapping(d.get("parameters")).items():
             param = build_param(name, spec, child(pnodes, name), raw, ref, params.get(name),
@@ -304,6 +324,8 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
                                defs.get(name))
             if built is not None:
                 defs[name] = built
+        _file_order(params, inherited_params, as_mapping(d.get("parameters")))
+        _file_order(defs, inherited_defs, as_mapping(d.get("definitions")))
         _outputs(raw, outputs, output_spans, output_names)
         canonical_chain.append(d)
     check_removals(removals, merged, diags)
