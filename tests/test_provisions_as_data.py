@@ -111,3 +111,50 @@ def test_the_base_policy_counts_its_own_labels() -> None:
     assert set(rows) == set(load_policy("policies/deposits-base").document.provisions)
     assert len(rows) == 7 and all(r["state"] == "covered" for r in rows.values())
     assert all(r["text"] for r in rows.values())
+
+
+# -- the comparison report quotes each policy's provisions --------------------------------
+
+
+def test_the_report_lists_each_policys_provisions_with_their_text() -> None:
+    from evaluator.report import render_report
+    from tests.test_report import sample_data
+
+    data = sample_data()
+    assert "<details class=\"provisions\">" not in render_report(data)  # none given
+    data["policies"][0]["provisions"] = {"2(5)": "a credit union <shall> pay",
+                                         "BoC interest": "only on a deposit that bore it"}
+    text = render_report(data)
+    assert text.count('<details class="provisions">') == 1
+    assert "<dt>2(5)</dt><dd>a credit union &lt;shall&gt; pay</dd>" in text
+    assert "<dt>BoC interest</dt><dd>only on a deposit that bore it</dd>" in text
+
+
+def test_the_report_refuses_provisions_that_are_not_label_text() -> None:
+    import pytest
+
+    from evaluator.report import ReportDataError, render_report
+    from tests.test_report import sample_data
+
+    data = sample_data()
+    data["policies"][1]["provisions"] = {"2(5)": 3}
+    with pytest.raises(ReportDataError, match=r"policies\[1\]\.provisions: expected an "
+                       "object of label: text"):
+        render_report(data)
+
+
+def test_compare_quotes_the_provisions_of_every_policy(tmp_path: Path) -> None:
+    import html
+
+    out = run("compare", "--policy", "fsra-2024-001", "--policy", "policies/deposits-base",
+              "--facts", "examples/members.csv", "--fx", "examples/fx.csv",
+              "--as-of", "2026-11-21",
+              "--horizon", "2028", "--out", str(tmp_path / "out"))
+    assert out.returncode in (0, 1), out.stderr
+    text = html.unescape((tmp_path / "out" / "report.html").read_text(encoding="utf-8"))
+    base = load_policy("policies/deposits-base").document.provisions
+    fsra = load_policy("fsra-2024-001").document.provisions
+    assert "Provisions of fsra-2024-001@1.1.0 (" in text.replace("<code>", "").replace(
+        "</code>", "")
+    assert f"<dt>2(5)(i)</dt><dd>{fsra['2(5)(i)'].text}</dd>" in text
+    assert f"<dt>base clock</dt><dd>{base['base clock'].text}</dd>" in text
