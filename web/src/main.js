@@ -288,10 +288,15 @@ async function loadPolicyList() {
     open.append(el("option", { value: ref }, label));
     other.append(el("option", { value: ref }, label));
   }
-  const baseline = res.data.policies.find((p) => !p.extends && !p.path.includes("/history/"))
-    || res.data.policies.find((p) => !p.extends);
+  // The baseline is a rule, not a base it extends (status `base`: deposits-base).
+  const bases = new Set(res.data.policies.filter((p) => p.status === "base").map((p) => p.id));
+  const isRoot = (p) => p.status !== "base"
+    && (!p.extends || bases.has(p.extends.split("@")[0]));
+  const baseline = res.data.policies.find((p) => isRoot(p) && !p.path.includes("/history/"))
+    || res.data.policies.find(isRoot);
   if (baseline) open.value = `${baseline.id}@${baseline.version}`;
-  const alternative = res.data.policies.find((p) => p.extends);
+  const alternative = res.data.policies.find((p) => p.extends && !isRoot(p))
+    || res.data.policies.find((p) => p.extends);
   if (alternative) other.value = `${alternative.id}@${alternative.version}`;
 }
 
