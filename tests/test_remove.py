@@ -231,3 +231,12 @@ definitions:
     assert out.returncode == 2
     assert "policies/child.yaml" in out.stdout + out.stderr
     assert "fsra-2024-001/policy.yaml" not in out.stdout + out.stderr
+
+
+def test_remove_under_an_extends_that_cannot_be_read_adds_nothing(policies: Path) -> None:
+    path = write(policies, HEAD.replace("fsra-2024-001@1.1.0", "fsra-2024-001@9.9.9")
+                 + "remove:\n  definitions: [transition_end]\n")
+    found = errors_of(path)
+    assert [m for _, _, m, _ in found] == [
+        "`extends: fsra-2024-001@9.9.9`: no such policy under "
+        f"{policies.relative_to(Path.cwd()) if policies.is_relative_to(Path.cwd()) else policies}"]

@@ -97,6 +97,8 @@ def apply_removals(raw: RawFile, merged: Merged, inherits: bool,
 
     items = list(_items(raw))
     if items and not inherits:
+        if raw.data.get("extends") is not None:
+            return out  # what it names could not be read, and that is reported
         report(key_node(raw.root, "remove"), "`remove` takes out what a policy inherits, "
                "and this policy extends nothing",
                "add `extends: ID@VERSION`, or delete the names from this file instead")
