@@ -14,7 +14,7 @@ from evaluator.backends.base import BACKEND_NAMES, Backend, is_table, uses_colum
 from evaluator.backends.results import EvaluationResult, param_json
 from evaluator.backends.scalar.codegen import Program
 from evaluator.backends.scalar.coverage import Coverage
-from evaluator.backends.scalar.evaluate import ScalarBackend, instance_for
+from evaluator.backends.scalar.evaluate import ScalarBackend
 from evaluator.backends.scalar.runtime import Inst, Run
 from evaluator.declared import FactsDecl, covers
 from evaluator.errors import (
@@ -29,11 +29,10 @@ from evaluator.errors import (
 from evaluator.facts.model import Facts
 from evaluator.gcpause import fewer_collections
 from evaluator.lang import typesys as T
-from evaluator.lang.check.graph import dependency_order
 from evaluator.lang.check.model import CheckedPolicy
 from evaluator.lang.check.pipeline import check_document
 from evaluator.lang.document.loader import ParamSpec, PolicyDocument, convert_scalar, load_document
-from evaluator.lang.values import MonthDay, parse_iso_date, to_json_value
+from evaluator.lang.values import MonthDay, parse_iso_date
 
 __all__ = ["Policy", "as_date", "check_policy", "load_policy", "param_json"]
 
@@ -51,16 +50,6 @@ class Policy:
         self.document: PolicyDocument = checked.document
         self.warnings: list[Diagnostic] = checked.warnings
         self.program = Program(checked)
-        #: per definition, the parts of a trace entry that never change
-        self._trace_static: dict[str, dict[str, Any]] = {}
-        for name, cdef in checked.defs.items():
-            entry: dict[str, Any] = {"provision": cdef.spec.provision,
-                                     "formula": " ".join(cdef.spec.formula.split())}
-            span = cdef.spec.span()
-            if span is not None:
-                entry["at"] = f"{span.file}:{span.line}"
-            self._trace_static[name] = entry
-        self._trace_plans: dict[tuple[str, ...], list[str]] = {}
         self._coverage_program: Program | None = None
 
     @property
@@ -250,41 +239,6 @@ class Policy:
         specs, warnings = self.run_params(params)
         return ScalarBackend().evaluate(self, facts, day, specs, warnings, explain=explain,
                                         coverage=coverage)
-
-    def trace_plan(self, outputs: tuple[str, ...]) -> list[str]:
-        """The definitions outputs depend on, each after those it uses."""
-        plan = self._trace_plans.get(outputs)
-        if plan is not None:
-            return plan
-        defs = self.checked.defs
-        order = dependency_order((n for n in outputs if n in defs),
-                                 lambda n: sorted(u for u in defs[n].uses if u in defs))
-        self._trace_plans[outputs] = order
-        return order
-
-    def trace(self, inst: Inst, outputs: tuple[str, ...],
-              param_entries: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        """The definitions an instance's outputs used, with values and provisions, in
-        dependency order, then the parameters they read and who set them. Definitions
-        not evaluated (an `if` branch not taken) are left out."""
-        defs = self.checked.defs
-        entries: list[dict[str, Any]] = []
-        used_params: set[str] = set()
-        for n in self.trace_plan(outputs):
-            cdef = defs[n]
-            target = instance_for(inst, cdef.spec.entity)
-            if target is None or n not in target.cache:
-                continue
-            value = target.cache[n]
-            if isinstance(value, Inst):
-                continue
-            entry = {"definition": n, "entity": cdef.spec.entity,
-                     "value": to_json_value(value)}
-            entry.update(self._trace_static[n])
-            entries.append(entry)
-            used_params |= cdef.params
-        entries.extend(param_entries[p] for p in sorted(used_params))
-        return entries
 
 
 def _declared(decl: FactsDecl | None) -> str:

@@ -40,8 +40,9 @@ def diagnostics(tmp_path: Path, text: str) -> list[tuple[str, str, str]]:
 
 
 def test_an_override_that_does_not_parse_is_reported_once(tmp_path: Path) -> None:
-    # the shipped policy's `in_scope` uses `deposit_kinds` and `foreign_currency_covered`;
-    # an override that does not parse must not make them "never used" as well
+    # the shipped policy's `in_scope` uses `deposit_kinds` and `foreign_currency_covered`
+    # (set again here: only what the checked file declares can be "never used"); an
+    # override that does not parse must not make them "never used" as well
     path = tmp_path / "broken-scope.yaml"
     path.write_text("""\
 policy: broken-scope
@@ -49,6 +50,9 @@ version: 1.0.0
 status: alternative
 title: Broken scope
 extends: fsra-2024-001@1.1.0
+parameters:
+  deposit_kinds: {value: [deposit]}
+  foreign_currency_covered: {value: true}
 definitions:
   in_scope:
     formula: kind in deposit_kinds and currency = "CAD"
@@ -70,6 +74,9 @@ version: 1.0.0
 status: alternative
 title: Narrow scope
 extends: fsra-2024-001@1.1.0
+parameters:
+  deposit_kinds: {value: [deposit]}
+  foreign_currency_covered: {value: true}
 definitions:
   in_scope:
     formula: kind in deposit_kinds and currency == "CAD"

@@ -189,6 +189,7 @@ def branch_policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
 
     root = tmp_path_factory.mktemp("policies")
     shutil.copytree(BASELINE, root / "fsra-2024-001")
+    shutil.copytree(BASELINE.parent / "deposits-base", root / "deposits-base")  # it extends
     shutil.copy(ROOT / "tests" / "portfolio" / "branches.yaml", root / "branches.yaml")
     return load_policy(root / "branches.yaml")
 
@@ -226,6 +227,7 @@ def regime_builtins(tmp_path_factory: pytest.TempPathFactory) -> Policy:
 
     root = tmp_path_factory.mktemp("policies")
     shutil.copytree(BASELINE, root / "fsra-2024-001")
+    shutil.copytree(BASELINE.parent / "deposits-base", root / "deposits-base")  # it extends
     shutil.copy(ROOT / "tests" / "portfolio" / "builtins.yaml", root / "builtins.yaml")
     return load_policy(root / "builtins.yaml")
 

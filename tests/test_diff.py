@@ -251,7 +251,8 @@ def test_override_and_reformat_only(new: Policy) -> None:
     text = d.render_text()
     assert "  ~ inactivity_period  value 2 years -> 3 years\n" in text
     assert "  = status  reformatted only\n" in text
-    assert "  extends (none) -> fsra-2024-001@1.1.0\n" in text
+    # the baseline extends deposits-base; the override extends the baseline
+    assert "  extends deposits-base@1.0.0 -> deposits-base@1.0.0, fsra-2024-001@1.1.0\n" in text
     assert text.endswith("summary: 1 parameter changed; notes: 1 definition reformatted\n")
 
 

@@ -145,6 +145,7 @@ def test_portfolio_outputs_are_the_same_in_chunks(tmp_path: Path,
 
     root = tmp_path / "policies"
     shutil.copytree(BASELINE, root / "fsra-2024-001")
+    shutil.copytree(BASELINE.parent / "deposits-base", root / "deposits-base")  # it extends
     shutil.copy(ROOT / "tests" / "portfolio" / "aggregates.yaml", root / "aggregates.yaml")
     policy = load_policy(root / "aggregates.yaml")
     facts, fx = sample

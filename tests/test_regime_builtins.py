@@ -55,6 +55,7 @@ FX = [{"currency": "USD", "date": "1985-01-02", "rate": "1.3"}]
 def policy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Policy, Path]:
     root = tmp_path_factory.mktemp("policies")
     shutil.copytree(BASELINE, root / "fsra-2024-001")
+    shutil.copytree(BASELINE.parent / "deposits-base", root / "deposits-base")  # it extends
     (root / "long.yaml").write_text(POLICY, encoding="utf-8")
     return load_policy(root / "long.yaml"), root / "long.yaml"
 

@@ -633,7 +633,9 @@ def report_data(c: Comparison, facts_source: str, sha256: str | None,
                   "accounts": c.runs[0].result.frame.height, "errors": errors},
         "policies": [{"id": r.policy.id, "version": r.policy.version,
                       "sha256": r.policy.sha256, "status": r.policy.document.status,
-                      "title": r.policy.document.title, "models": r.policy.document.models}
+                      "title": r.policy.document.title, "models": r.policy.document.models,
+                      "provisions": {k: v.text for k, v in r.policy.document.provisions.items()
+                                     if v.text}}
                      for r in c.runs],
         "assumptions": assumptions,
         "summary": {"columns": columns, "rows": rows},

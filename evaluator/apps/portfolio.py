@@ -129,10 +129,12 @@ def _flat_text(name: str, shape: Shape) -> pl.Expr:
     for present, item in items:
         if name == "notices" and item[0] == "rec":
             fields = dict(item[1])
+            # a regime whose notices say nothing of being required gets no remark
+            remark = (pl.when(_truth(fields["required"])).then(pl.lit(""))
+                      .otherwise(pl.lit(" (not required)")) if "required" in fields
+                      else pl.lit(""))
             cell = pl.concat_str([_display(fields["mark"]), pl.lit(" "),
-                                  _display(fields["due"]),
-                                  pl.when(_truth(fields["required"])).then(pl.lit(""))
-                                  .otherwise(pl.lit(" (not required)"))])
+                                  _display(fields["due"]), remark])
         elif name == "findings" and item[0] == "rec":
             cell = _display(dict(item[1])["code"])
         else:

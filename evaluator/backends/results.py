@@ -266,7 +266,8 @@ def flat(name: str, v: Any) -> str:
         return ""
     if name == "notices" and isinstance(v, list | tuple):
         return "; ".join(f"{n.get('mark')} {display(n.get('due'))}"
-                         + ("" if n.get("required") else " (not required)") for n in v)
+                         + ("" if n.get("required", True) else " (not required)")
+                         for n in v)
     if name == "findings" and isinstance(v, list | tuple):
         return "; ".join(str(f.get("code")) for f in v)
     if isinstance(v, list | tuple):

@@ -172,14 +172,15 @@ def test_facts_and_result_changed_consistently_with_a_stale_hash(
 def test_a_changed_policy_text_is_refused(tmp_path: Path, good: dict[str, Any],
                                           edit: tuple[str, str]) -> None:
     old, new = edit
-    assert old in good["policy"]["files"][0]["text"]
+    # the policy's files are its chain, root ancestor first (the base it extends, then it)
+    at = next(i for i, f in enumerate(good["policy"]["files"]) if old in f["text"])
 
     def change(d: dict[str, Any]) -> None:
-        f = d["policy"]["files"][0]
+        f = d["policy"]["files"][at]
         f["text"] = f["text"].replace(old, new, 1)
 
     record = tampered(tmp_path, good, change)
-    assert_refused(*run("replay", str(record)), "policy.files[0].sha256 does not match")
+    assert_refused(*run("replay", str(record)), f"policy.files[{at}].sha256 does not match")
 
 
 def test_a_changed_policy_text_with_its_file_hash_updated_is_refused(
@@ -188,7 +189,7 @@ def test_a_changed_policy_text_with_its_file_hash_updated_is_refused(
     import hashlib
 
     def change(d: dict[str, Any]) -> None:
-        f = d["policy"]["files"][0]
+        f = d["policy"]["files"][-1]  # the policy's own file (its title is the policy's)
         f["text"] = f["text"].replace("title: ", "title: Another ", 1)
         f["sha256"] = hashlib.sha256(f["text"].encode("utf-8")).hexdigest()
 

@@ -108,11 +108,11 @@ def test_check_reports_what_the_cli_reports(server: Server, tmp_path: Path) -> N
     (tmp_path / "policies").mkdir()
     target = tmp_path / "policies" / "mine.yaml"
     target.write_text(bad)
-    for p in (server.policies / "fsra-2024-001").rglob("*.yaml"):
-        dest = tmp_path / "policies" / "fsra-2024-001" / p.relative_to(
-            server.policies / "fsra-2024-001")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(p.read_bytes())
+    for folder in ("deposits-base", "fsra-2024-001"):  # the baseline and the base it extends
+        for p in (server.policies / folder).rglob("*.yaml"):
+            dest = tmp_path / "policies" / folder / p.relative_to(server.policies / folder)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(p.read_bytes())
     assert copy.is_dir()
     cli = json.loads(unclaimed("check", "--format", "json", "policies/mine.yaml",
                                cwd=tmp_path).stdout)

@@ -288,13 +288,18 @@ async function loadPolicyList() {
     open.append(el("option", { value: ref }, label));
     other.append(el("option", { value: ref }, label));
   }
-  // The baseline opened first: the rule itself (proposed or final) rather than another
-  // regime written standalone for comparison (alternative) or a kept history version.
-  const own = res.data.policies.filter((p) => !p.extends && !p.path.includes("/history/"));
+  // The baseline opened first: a rule itself (proposed or final), not a base it extends
+  // (status `base`: deposits-base), another regime written for comparison or a kept history
+  // version.
+  const bases = new Set(res.data.policies.filter((p) => p.status === "base").map((p) => p.id));
+  const isRoot = (p) => p.status !== "base"
+    && (!p.extends || bases.has(p.extends.split("@")[0]));
+  const own = res.data.policies.filter((p) => isRoot(p) && !p.path.includes("/history/"));
   const baseline = own.find((p) => p.status === "proposed" || p.status === "final")
-    || own[0] || res.data.policies.find((p) => !p.extends);
+    || own[0] || res.data.policies.find(isRoot);
   if (baseline) open.value = `${baseline.id}@${baseline.version}`;
-  const alternative = res.data.policies.find((p) => p.extends);
+  const alternative = res.data.policies.find((p) => p.extends && !isRoot(p))
+    || res.data.policies.find((p) => p.extends);
   if (alternative) other.value = `${alternative.id}@${alternative.version}`;
 }
 

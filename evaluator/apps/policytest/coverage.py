@@ -7,13 +7,13 @@ import json
 import re
 import textwrap
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evaluator.apps.policytest.cases import CaseResult
 from evaluator.backends.scalar.coverage import DecisionSite, cited, subsection
-from evaluator.lang.document.loader import ProvisionSpec
+from evaluator.lang.document.loader import PolicyDocument, ProvisionSpec
 from evaluator.policy import Policy
 from evaluator.text import squash_spaces
 
@@ -64,6 +64,8 @@ class CoverageRow:
     #: decision sites of its definitions
     sites: int
     gaps: tuple[SiteGap, ...]
+    #: the rule's text as the policy declares it under this label (None when it does not)
+    text: str | None = None
 
     @property
     def state(self) -> str:
@@ -96,7 +98,8 @@ class CoverageRow:
         return self.state in ("uncovered", "partial")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"provision": self.provision, "status": self.status, "state": self.state,
+        return {"provision": self.provision, "text": self.text,
+                "status": self.status, "state": self.state,
                 "declared": self.declared, "computable": self.computable,
                 "reason": self.reason, "definitions": list(self.definitions),
                 "parameters": list(self.parameters), "exercised": list(self.exercised),
@@ -104,9 +107,22 @@ class CoverageRow:
                 "gaps": [g.to_dict() for g in self.gaps]}
 
 
-def _is_provision(pid: str) -> bool:
-    """Rule and Act provisions; interpretation ids (`A4`, `P1`) are not rows."""
-    return pid[:1].isdigit() or pid.startswith("Act ")
+#: an interpretation id as policies write them (`A4`, `P1`): a citation of one that the
+#: policy does not declare (it declares nothing, so nothing is checked) is not a row
+_INTERPRETATION_ID = re.compile(r"[A-Z]{1,3}\d+")
+
+
+def _row_test(doc: PolicyDocument) -> Callable[[str], bool]:
+    """Whether a cited subsection is a row: every provision label the policy declares,
+    whatever its shape (`B-5.1 3`, `QC 3(1)`, `BoC interest`), or one of whose paragraphs
+    it declares; an undeclared label unless it is an interpretation id."""
+    declared = {subsection(pid) for pid in doc.provisions}
+
+    def is_row(sub: str) -> bool:
+        if sub in declared:
+            return True
+        return sub not in doc.interpretations and not _INTERPRETATION_ID.fullmatch(sub)
+    return is_row
 
 
 def _provision_key(pid: str) -> tuple[int, list[tuple[int, int | str]]]:
@@ -138,14 +154,15 @@ def coverage_rows(policy: Policy, cases: Sequence[CaseResult]) -> list[CoverageR
     defs = policy.checked.defs
     citing: dict[str, set[str]] = {}
     params: dict[str, set[str]] = {}
-    declared_rows = {subsection(pid) for pid in doc.provisions if _is_provision(pid)}
+    declared_rows = {subsection(pid) for pid in doc.provisions}
+    is_row = _row_test(doc)
     for name, cdef in defs.items():
         for sub in cited(cdef.spec.provision):
-            if _is_provision(sub):
+            if is_row(sub):
                 citing.setdefault(sub, set()).add(name)
     for pname, pspec in doc.parameters.items():
         for sub in cited(pspec.provision):
-            if not _is_provision(sub):
+            if not is_row(sub):
                 continue
             params.setdefault(sub, set()).add(pname)
             users = {n for n, cdef in defs.items() if pname in cdef.params}
@@ -178,7 +195,7 @@ def coverage_rows(policy: Policy, cases: Sequence[CaseResult]) -> list[CoverageR
                                     site.span.line if site.span else None, never))
         rows.append(CoverageRow(pid, declared, computable, reason, ordered,
                                 tuple(sorted(params.get(pid, ()))), exercised, decided,
-                                len(sites), tuple(gaps)))
+                                len(sites), tuple(gaps), doc.quote(pid)))
     return rows
 
 

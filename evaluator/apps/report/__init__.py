@@ -15,7 +15,8 @@ The shape of ``data`` (every key required, no other key allowed)::
 
     {"title": str, "as_of": "YYYY-MM-DD", "horizon": int,
      "facts": {"source": str, "sha256": str|None, "accounts": int, "errors": int},
-     "policies": [{"id", "version", "sha256", "status", "title": str, "models": str|None}],
+     "policies": [{"id", "version", "sha256", "status", "title": str, "models": str|None,
+                   "provisions" (optional): {label: text}}],
      "assumptions": [{"name", "value", "description", "source": str}],
      "summary": {"columns": [str], "rows": [[str|number|None]]},
      "yearly": {"years": [int], "series": {metric: {"label": str, "unit": "CAD"|"count",

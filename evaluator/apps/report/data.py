@@ -39,6 +39,8 @@ class _Policy:
     status: str
     title: str
     models: str | None
+    #: label -> the rule's text, for the provisions the policy declares with a text
+    provisions: tuple[tuple[str, str], ...] = ()
 
     @property
     def ref(self) -> str:
@@ -123,19 +125,21 @@ def _kind_of(value: object) -> str:
     return type(value).__name__
 
 
-def _object(value: object, path: str, keys: Sequence[str]) -> dict[str, object]:
+def _object(value: object, path: str, keys: Sequence[str],
+            optional: Sequence[str] = ()) -> dict[str, object]:
     if not isinstance(value, Mapping):
         _fail(path, f"expected an object, got {_kind_of(value)}")
     for k in value:
         if not isinstance(k, str):
             _fail(path, f"keys must be strings, got {_kind_of(k)}")
-    extra = sorted(k for k in value if k not in keys)
+    extra = sorted(k for k in value if k not in keys and k not in optional)
     if extra:
-        _fail(path, f"unknown key(s) {', '.join(map(repr, extra))} (expected {', '.join(keys)})")
+        _fail(path, f"unknown key(s) {', '.join(map(repr, extra))} "
+              f"(expected {', '.join([*keys, *optional])})")
     missing = [k for k in keys if k not in value]
     if missing:
         _fail(path, f"missing key(s) {', '.join(map(repr, missing))}")
-    return {k: value[k] for k in keys}
+    return {k: value[k] for k in [*keys, *optional] if k in value}
 
 
 def _str(value: object, path: str, *, nonempty: bool = False) -> str:
@@ -198,7 +202,12 @@ def validated(data: object) -> ReportData:
     policies: list[_Policy] = []
     for i, raw in enumerate(_list(top["policies"], "policies")):
         p = f"policies[{i}]"
-        o = _object(raw, p, ("id", "version", "sha256", "status", "title", "models"))
+        o = _object(raw, p, ("id", "version", "sha256", "status", "title", "models"),
+                    ("provisions",))
+        quoted = o.get("provisions", {})
+        if not isinstance(quoted, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in quoted.items()):
+            _fail(f"{p}.provisions", "expected an object of label: text")
         policy = _Policy(
             id=_str(o["id"], f"{p}.id", nonempty=True),
             version=_str(o["version"], f"{p}.version", nonempty=True),
@@ -206,6 +215,7 @@ def validated(data: object) -> ReportData:
             status=_str(o["status"], f"{p}.status"),
             title=_str(o["title"], f"{p}.title"),
             models=_opt_str(o["models"], f"{p}.models"),
+            provisions=tuple((str(k), str(v)) for k, v in quoted.items()),
         )
         if any(q.id == policy.id for q in policies):
             _fail(f"{p}.id", f"duplicate policy id {policy.id!r}")

@@ -126,10 +126,17 @@ def _policies(r: ReportData) -> str:
             f'<tr><td><code>{escape(p.ref)}</code>{badge}</td><td>{escape(p.status)}</td>'
             f'<td>{escape(p.title)}</td><td>{models}</td><td>{_abbrev(p.sha256)}</td></tr>'
         )
+    quoted = "".join(
+        f'<details class="provisions"><summary>Provisions of <code>{escape(p.ref)}</code> '
+        f"({len(p.provisions)})</summary><dl>"
+        + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in p.provisions)
+        + "</dl></details>"
+        for p in r.policies if p.provisions)
     return _section("policies", "Policies", (
         '<table><thead><tr><th scope="col">Policy</th><th scope="col">Status</th>'
         '<th scope="col">Title</th><th scope="col">What it models</th>'
         '<th scope="col">SHA-256</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
+        + quoted
     ))
 
 

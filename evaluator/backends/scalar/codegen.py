@@ -164,6 +164,9 @@ class Program(A.NodeVisitor[str]):
         for name, cdef in checked.defs.items():
             entry: dict[str, Any] = {"provision": cdef.spec.provision,
                                      "formula": " ".join(cdef.spec.formula.split())}
+            quotes = checked.document.quotes(cdef.spec.provision)
+            if quotes:
+                entry["quotes"] = quotes  # the text of each label cited
             span = cdef.spec.span()
             if span is not None:
                 entry["at"] = f"{span.file}:{span.line}"

@@ -7,8 +7,7 @@ A record that cannot be evaluated goes to the errors; every other record still i
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from evaluator.backends.results import (
     ClaimDetermination,
@@ -49,11 +48,6 @@ class ScalarPolicy(Protocol):
 
     def outputs(self, entity: str) -> tuple[tuple[str, str], ...]:
         """(reported name, definition) for each output of an entity, in order."""
-        ...
-
-    def trace(self, inst: Inst, outputs: tuple[str, ...],
-              param_entries: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        """The definitions an instance's outputs used, then the parameters they read."""
         ...
 
 

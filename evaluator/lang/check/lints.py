@@ -19,6 +19,7 @@ from evaluator.lang.check.model import GLOBAL_NAMES, VISIBLE_FROM, CheckedDef
 from evaluator.lang.check.params import pseudo_params
 from evaluator.lang.document.facts_decl import entity_fields
 from evaluator.lang.document.loader import DefSpec, PolicyDocument
+from evaluator.span import Span
 from evaluator.text import with_article
 
 __all__ = ["check_citations", "check_outputs", "check_shadowing", "check_usage",
@@ -130,7 +131,8 @@ def mentioned_names(spec: DefSpec) -> set[str]:
 def check_usage(doc: PolicyDocument, checked: Mapping[str, CheckedDef],
                 failed: Collection[str] = ()) -> tuple[list[str], list[Diagnostic]]:
     """The definitions the outputs need, each after those it uses; and a warning for each
-    definition and parameter that no output needs.
+    definition and parameter of the checked file (not of a base it extends) that no
+    output needs.
 
     ``failed`` names the definitions whose formula did not parse or type. What they use
     is not known, and their mistake has been reported: it is not reported again as
@@ -176,15 +178,20 @@ def check_usage(doc: PolicyDocument, checked: Mapping[str, CheckedDef],
                     used_params.add(q)
                     todo.append(q)
     diags: list[Diagnostic] = []
+
+    def own(span: Span | None) -> bool:
+        # what a base declares is not the analyst's to change: only the checked file's
+        return span is None or span.file == doc.path
+
     for name, spec in doc.definitions.items():
-        if name not in seen:
+        if name not in seen and own(spec.key_span):
             diags.append(Diagnostic(
                 f"definition `{name}` is never used", spec.key_span,
                 where=f"definition `{name}`", provision=spec.provision, severity="warning",
                 source=spec.source, code=Code.UNUSED,
                 help="no output depends on it; remove it or use it"))
     for name, p in doc.parameters.items():
-        if name not in used_params:
+        if name not in used_params and own(p.key_span):
             diags.append(Diagnostic(
                 f"parameter `{name}` is never used", p.key_span,
                 where=f"parameter `{name}`", provision=p.provision, severity="warning",

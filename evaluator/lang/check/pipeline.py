@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from evaluator.errors import (
     Diagnostic,
@@ -48,10 +48,22 @@ def check_document(doc: PolicyDocument) -> CheckedPolicy:
                             invariants)
     # looked up when called (tests turn the cost check off through the module)
     diags.extend(cost.cost_diagnostics(checked))
+    diags = _in_their_files(doc, diags)
     if any(d.is_error for d in diags):
         raise PolicyTypeError(sorted(diags, key=Diagnostic.position_key))
     checked.warnings = [d for d in diags if not d.is_error]
     return checked
+
+
+def _in_their_files(doc: PolicyDocument, diags: list[Diagnostic]) -> list[Diagnostic]:
+    """Each diagnostic with the text of the file its span is in: a definition restated by
+    a child keeps its formula in the file that wrote it, so its spans can be in either."""
+    out = []
+    for d in diags:
+        if d.span is not None and d.source is not None and d.span.file != d.source.path:
+            d = replace(d, source=doc.sources.get(d.span.file, d.source))
+        out.append(d)
+    return out
 
 
 @dataclass

@@ -4,6 +4,7 @@ type, definitions, derived parameters and invariants parsed with their file posi
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import Any, TypeGuard
 
 import yaml
@@ -302,6 +303,8 @@ def build_def(name: str, spec: dict[str, Any], dnode: yaml.Node | None, source: 
     formula = spec.get("formula")
     entity = spec.get("entity", inherited.entity if inherited else "account")
     provision = _citation(spec, inherited.provision if inherited else None)
+    if "formula" not in spec and inherited is not None and isinstance(entity, str):
+        return _restated(name, spec, dnode, source, ref, inherited, entity, provision)
     if not isinstance(formula, str) or not formula or not isinstance(entity, str) \
             or not isinstance(fnode, yaml.ScalarNode):
         return None
@@ -325,3 +328,21 @@ def build_def(name: str, spec: dict[str, Any], dnode: yaml.Node | None, source: 
         provision_positions=(ScalarPositions(source, pnode)
                              if isinstance(pnode, yaml.ScalarNode) else
                              inherited.provision_positions if inherited else None))
+
+
+def _restated(name: str, spec: dict[str, Any], dnode: yaml.Node | None, source: Source,
+              ref: str, inherited: DefSpec, entity: str, provision: str | None) -> DefSpec:
+    """An inherited definition whose formula is kept and whose citation, description or
+    declared type the file restates (a regime citing its own provisions for shared
+    machinery). The formula's positions stay in the file that wrote it."""
+    pnode = child(dnode, "provision")
+    enode = child(dnode, "entity")
+    return replace(
+        inherited, entity=entity, provision=provision,
+        description=as_text(spec.get("description", inherited.description)),
+        declared_type=as_text(spec.get("type", inherited.declared_type)), defined_in=ref,
+        key_span=node_span(source, dnode) if dnode is not None else inherited.key_span,
+        source=source,
+        entity_span=node_span(source, enode) if enode is not None else inherited.entity_span,
+        provision_positions=(ScalarPositions(source, pnode) if isinstance(pnode, yaml.ScalarNode)
+                             else inherited.provision_positions))

@@ -47,6 +47,7 @@ from evaluator.lang.document.compose import (
 from evaluator.lang.document.facts_decl import read_facts
 from evaluator.lang.document.index import PolicyIndex
 from evaluator.lang.document.positions import node_span
+from evaluator.lang.document.remove import Merged, Removal, apply_removals, check_removals
 from evaluator.lang.document.schema import schema_diagnostics
 from evaluator.lang.document.specs import (
     POLICY_FILE,
@@ -208,7 +209,7 @@ def load_document(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] |
 
 
 _SECTIONS = ("effective", "provisions", "interpretations", "parameters", "definitions",
-             "outputs", "invariants")
+             "outputs", "invariants", "remove")
 
 
 def _buildable(raw: RawFile) -> bool:
@@ -245,6 +246,35 @@ def _outputs(raw: RawFile, outputs: dict[str, tuple[str, ...]],
         outputs[entity] = tuple(listed)
 
 
+def _no_formula(raw: RawFile, name: str, node: yaml.Node | None,
+                diags: list[Diagnostic]) -> None:
+    """A definition without a formula that it does not inherit either."""
+    diags.append(Diagnostic(
+        f"missing key `formula` in definitions.{name}",
+        node_span(raw.source, node) if node is not None else None, source=raw.source,
+        code=Code.SCHEMA, where=f"definition `{name}`",
+        help="see evaluator/schemas/policy.schema.json for the policy format"))
+
+
+def _file_order(entries: dict[str, Any], inherited: list[str], declared: Any) -> None:
+    """Order ``entries`` as the file declares them, each inherited name it does not
+    declare kept right after the name it followed (so a file that restates every name
+    it inherits reads in its own order, and one overriding a few keeps its base's)."""
+    if not inherited:
+        return
+    order = [n for n in declared if n in entries]
+    placed = set(order)
+    for i, name in enumerate(inherited):
+        if name in placed or name not in entries:
+            continue
+        before = next((inherited[j] for j in range(i - 1, -1, -1) if inherited[j] in placed),
+                      None)
+        order.insert(order.index(before) + 1 if before is not None else 0, name)
+        placed.add(name)
+    moved = {n: entries.pop(n) for n in order}
+    entries.update(moved)
+
+
 def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
     provisions: dict[str, ProvisionSpec] = {}
     interpretations: dict[str, str] = {}
@@ -256,11 +286,15 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
     output_names: dict[tuple[str, str], str] = {}
     canonical_chain: list[dict[str, Any]] = []
     facts = standard()
-    for raw in chain:
+    merged = Merged(provisions, interpretations, params, defs, invariants, outputs,
+                    output_names)
+    removals: list[Removal] = []
+    for i, raw in enumerate(chain):
         d = raw.data
         src = raw.source
         ref = f"{d.get('policy')}@{d.get('version')}"
         facts = read_facts(raw, facts, ref, diags)
+        removals += apply_removals(raw, merged, i > 0, diags)
         for pid, p in as_mapping(d.get("provisions")).items():
             p = as_mapping(p)
             provisions[pid] = ProvisionSpec(pid, as_text(p.get("text")),
@@ -268,6 +302,7 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
                                             as_text(p.get("reason")))
         for iid, text in as_mapping(d.get("interpretations")).items():
             interpretations[iid] = as_text(text) or ""
+        inherited_params, inherited_defs = list(params), list(defs)
         pnodes = child(raw.root, "parameters")
         for name, spec in as_mapping(d.get("parameters")).items():
             param = build_param(name, spec, child(pnodes, name), raw, ref, params.get(name),
@@ -286,12 +321,19 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
                     severity if severity in ("error", "warning") else "warning")
         dnodes = child(raw.root, "definitions")
         for name, spec in as_mapping(d.get("definitions")).items():
+            if isinstance(spec, dict) and "formula" not in spec and name not in defs:
+                _no_formula(raw, name, child(dnodes, name), diags)
+                continue
             built = build_def(name, as_mapping(spec), child(dnodes, name), src, ref, diags,
                                defs.get(name))
             if built is not None:
                 defs[name] = built
+        _file_order(params, inherited_params, as_mapping(d.get("parameters")))
+        _file_order(defs, inherited_defs, as_mapping(d.get("definitions")))
         _outputs(raw, outputs, output_spans, output_names)
         canonical_chain.append(d)
+    check_removals(removals, merged, diags)
+    gone = {r.name for r in removals if r.section == "definitions" and r.name not in defs}
     last = chain[-1].data
     doc_params = {n: {"type": p.type_name, "value": to_json_value(p.value),
                       "formula": p.derived.formula if p.derived else None,
@@ -331,7 +373,8 @@ def _merge(chain: list[RawFile], diags: list[Diagnostic]) -> PolicyDocument:
         definitions=defs, outputs=outputs, output_spans=output_spans,
         output_names=output_names,
         sources={r.source.path: r.source for r in chain}, invariants=invariants,
-        declared=frozenset(n for r in chain for n in as_mapping(r.data.get("definitions"))),
+        declared=frozenset(n for r in chain for n in as_mapping(r.data.get("definitions"))
+                           if n not in gone),
         chain=tuple(str(c) for c in canonical_refs), files=tuple(r.source.path for r in chain),
         canonical=canonical, sha256=digest,
         facts_decl=facts if facts.has_extras else None)

@@ -106,6 +106,9 @@ def _schema_diagnostic(source: Source, root: yaml.Node,
     elif rule in ("minProperties", "maxProperties"):
         message = (f"`{where}` must have {'at least' if rule == 'minProperties' else 'at most'}"
                    f" {limit} key{'' if limit == 1 else 's'}")
+    elif rule == "uniqueItems":
+        message = f"`{where}` names the same item twice"
+        help_ = "keep one of them"
     elif rule == "not" and isinstance(limit, dict) and limit.get("required"):
         keys = " and ".join(f"`{k}`" for k in limit["required"])
         message = f"`{where}` cannot have both {keys}"

@@ -3,6 +3,7 @@ and definitions, and the merged :class:`PolicyDocument` the checker and the back
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from evaluator.lang.document.positions import ScalarPositions
 from evaluator.span import Source, Span
 
 POLICY_FILE = "policy.yaml"
+_PARAGRAPH = re.compile(r"\([a-z0-9]+\)$")
 
 
 @dataclass(frozen=True)
@@ -119,3 +121,28 @@ class PolicyDocument:
     @property
     def ref(self) -> str:
         return f"{self.id}@{self.version}"
+
+    def quote(self, label: str) -> str | None:
+        """The text the policy declares for a cited label (a provision or an
+        interpretation), or for the nearest provision it is a paragraph of (`2(5)(i)` ->
+        `2(5)`); None when it declares none."""
+        label = label.strip()
+        while True:
+            spec = self.provisions.get(label)
+            if spec is not None and spec.text:
+                return spec.text
+            if label in self.interpretations:
+                return self.interpretations[label] or None
+            shorter = _PARAGRAPH.sub("", label)
+            if shorter == label:
+                return None
+            label = shorter
+
+    def quotes(self, citation: str | None) -> dict[str, str]:
+        """Label -> text of each label a `provision:` cites that has a text."""
+        out: dict[str, str] = {}
+        for part in (citation or "").split(";"):
+            text = self.quote(part) if part.strip() else None
+            if text is not None:
+                out[part.strip()] = text
+        return out
