@@ -8,6 +8,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path as _Path
 from typing import Any
 
 from evaluator.backends.base import BACKEND_NAMES, Backend, is_table, uses_columnar
@@ -29,8 +30,7 @@ from evaluator.gcpause import fewer_collections
 from evaluator.lang import typesys as T
 from evaluator.lang.check.graph import dependency_order
 from evaluator.lang.check.model import CheckedPolicy
-from evaluator.lang.check.pipeline import check_document
-from evaluator.lang.document.loader import ParamSpec, PolicyDocument, convert_scalar, load_document
+from evaluator.lang.document.specs import ParamSpec, PolicyDocument
 from evaluator.lang.values import MonthDay, parse_iso_date, to_json_value
 
 __all__ = ["Policy", "as_date", "check_policy", "load_policy", "param_json"]
@@ -48,7 +48,7 @@ class Policy:
         self.checked = checked
         self.document: PolicyDocument = checked.document
         self.warnings: list[Diagnostic] = checked.warnings
-        self.program = Program(checked)
+        self._program: Program | None = None
         #: per definition, the parts of a trace entry that never change
         self._trace_static: dict[str, dict[str, Any]] = {}
         for name, cdef in checked.defs.items():
@@ -60,6 +60,14 @@ class Policy:
             self._trace_static[name] = entry
         self._trace_plans: dict[tuple[str, ...], list[str]] = {}
         self._coverage_program: Program | None = None
+
+    @property
+    def program(self) -> Program:
+        """The policy compiled for the scalar backend (built on first use: `check` and
+        a policy read from the cache need none)."""
+        if self._program is None:
+            self._program = Program(self.checked)
+        return self._program
 
     @property
     def coverage_program(self) -> Program:
@@ -277,6 +285,8 @@ def _coerce_param(spec: ParamSpec, raw: Any) -> Any:
                              "(write an alternative policy that overrides it)")
         if spec.type_name == "list":
             return _list_param(spec, raw)
+        from evaluator.lang.document.build import convert_scalar
+
         return convert_scalar(raw, spec.type_name)
     want = _PY_TYPES.get(spec.type)
     if want is None or not isinstance(raw, want) or (spec.type != T.BOOL and
@@ -293,18 +303,65 @@ def _list_param(spec: ParamSpec, raw: str) -> tuple[Any, ...]:
     text = raw.strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
+    from evaluator.lang.document.build import convert_scalar
+
     elem = spec.columns[0][1] if spec.columns else "text"
     items = [i.strip().strip('"').strip("'") for i in text.split(",") if i.strip()]
     return tuple(convert_scalar(i, elem) for i in items)
 
 
-def load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
-                ) -> Policy:
+def load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
+                cache: bool = True) -> Policy:
     """Parse and check a policy (file, directory or ``ID[@VERSION]``).
 
     Raises :class:`PolicyError` with every diagnostic when the policy is broken;
-    warnings are kept on :attr:`Policy.warnings`.
+    warnings are kept on :attr:`Policy.warnings`. A policy checked before, whose files
+    are unchanged, is read from the user's cache (:mod:`evaluator.lang.cache`) unless
+    ``cache`` is false or ``UNCLAIMED_NO_CACHE`` is set.
     """
+    from evaluator.lang.cache import PolicyCache
+
+    store = PolicyCache.for_user() if cache else None
+    naming = PolicyCache.naming(ref, root)
+    if store is not None:
+        hit = store.get(naming)
+        if isinstance(hit, tuple) and len(hit) == 2 and isinstance(hit[0], CheckedPolicy):
+            policy = Policy(hit[0])
+            policy.warnings = list(hit[1])
+            return policy
+    policy = _load_policy(ref, root=root)
+    if store is not None:
+        files, scan = _composed_of(ref, root, policy.document)
+        store.put(naming, files, scan, (policy.checked, policy.warnings))
+    return policy
+
+
+def _composed_of(ref: str | os.PathLike[str], root: str | os.PathLike[str] | None,
+                 doc: PolicyDocument) -> tuple[list[str], str | None]:
+    """The files a policy was read from, and the policies root scanned to find it (named
+    by ``ID@VERSION``) or what it extends, whose every policy file then counts too."""
+    from evaluator.lang.document.loader import policies_root_for
+    from evaluator.resources import policies_root
+
+    files = [os.path.abspath(f) for f in doc.files]
+    by_id = not (os.path.isfile(ref) or os.path.isdir(ref))
+    if not by_id and not doc.extends:
+        return files, None
+    if root is not None:
+        base = os.path.abspath(root)
+    elif by_id:
+        base = str(policies_root())
+    else:
+        base = str(policies_root_for(_Path(files[-1])))
+    return files, base
+
+
+def _load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None
+                 ) -> Policy:
+    """:func:`load_policy` without the cache."""
+    from evaluator.lang.check.pipeline import check_document
+    from evaluator.lang.document.loader import load_document
+
     doc, diags = load_document(ref, root=root)
     errors = [d for d in diags if d.is_error]
     if doc is None:
@@ -327,11 +384,11 @@ def load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | N
     return policy
 
 
-def check_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
-                 ) -> list[Diagnostic]:
+def check_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
+                 cache: bool = True) -> list[Diagnostic]:
     """Every diagnostic of a policy, errors and warnings, without raising for them."""
     try:
-        return load_policy(ref, root=root).warnings
+        return load_policy(ref, root=root, cache=cache).warnings
     except PolicyError as exc:
         return exc.diagnostics
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from evaluator.facts.model import RecordError
-from evaluator.lang.document.loader import ParamSpec
+from evaluator.lang.document.specs import ParamSpec
 from evaluator.lang.values import display, format_decimal, to_json_value
 from evaluator.text import one_line
 

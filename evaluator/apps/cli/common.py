@@ -77,3 +77,13 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 def plural(n: int, word: str) -> str:
     """``1 error``, ``2 errors``."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def add_no_cache(parser: argparse.ArgumentParser) -> None:
+    """``--no-cache``: check the policy afresh, neither reading nor filling the cache of
+    checked policies (as ``UNCLAIMED_NO_CACHE=1`` does)."""
+    parser.add_argument("--no-cache", action="store_true", dest="no_cache",
+                        help="check the policy afresh, without the cache of checked "
+                        "policies (also UNCLAIMED_NO_CACHE=1; the cache is in "
+                        "$UNCLAIMED_CACHE_DIR, else $XDG_CACHE_HOME/unclaimed or "
+                        "~/.cache/unclaimed)")

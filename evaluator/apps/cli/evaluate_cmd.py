@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, EXIT_RECORD_ERRORS, parse_params
+from evaluator.apps.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_RECORD_ERRORS,
+    add_no_cache,
+    parse_params,
+)
 from evaluator.facts import FactsError, load_facts
 from evaluator.policy import load_policy
 from evaluator.text import one_line
@@ -55,6 +61,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     ev.add_argument("--errors", metavar="FILE", dest="errors_file",
                     help="write every record error to FILE as JSON lines (stderr shows the "
                     f"first {FIRST_ERRORS} and a count per message)")
+    add_no_cache(ev)
 
 
 _TABLE_SUFFIXES = (".csv", ".parquet")
@@ -62,8 +69,6 @@ _TABLE_SUFFIXES = (".csv", ".parquet")
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``unclaimed evaluate``: 0 every record evaluated, 1 some in errors, 2 invalid."""
-    from evaluator.apps.portfolio import MIN_CHUNK_ROWS, check_chunk_rows
-
     if args.explain is not None and args.format == "csv":
         print("error: --explain cannot be shown in --format csv (one row per account); "
               "use --format json or --format table", file=err)
@@ -74,17 +79,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               "use --out FILE.json, or --format table", file=err)
         return EXIT_INVALID
     is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES)
-    try:
-        check_chunk_rows(args.chunk_rows)
-    except ValueError as exc:
-        print(f"error: {exc}", file=err)
+    if args.chunk_rows is not None and _chunk_rows_invalid(args, err):
         return EXIT_INVALID
-    if args.chunk_rows is not None and args.chunk_rows < MIN_CHUNK_ROWS:
-        print(f"note: --chunk-rows {args.chunk_rows:,} raised to {MIN_CHUNK_ROWS:,}: each "
-              "chunk has a fixed cost, and smaller chunks would cost more time than they "
-              "save memory", file=err)
-        args.chunk_rows = MIN_CHUNK_ROWS
-    policy = load_policy(args.policy)
+    policy = load_policy(args.policy, cache=not args.no_cache)
     params = parse_params(args.param)
     if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
             and not args.explain:
@@ -157,6 +154,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(text)
     return EXIT_RECORD_ERRORS if result.errors else EXIT_OK
+
+
+def _chunk_rows_invalid(args: argparse.Namespace, err: TextIO) -> bool:
+    """--chunk-rows out of range (an error), or raised to the smallest size (a note)."""
+    from evaluator.apps.portfolio import MIN_CHUNK_ROWS, check_chunk_rows
+
+    try:
+        check_chunk_rows(args.chunk_rows)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err)
+        return True
+    if args.chunk_rows < MIN_CHUNK_ROWS:
+        print(f"note: --chunk-rows {args.chunk_rows:,} raised to {MIN_CHUNK_ROWS:,}: each "
+              "chunk has a fixed cost, and smaller chunks would cost more time than they "
+              "save memory", file=err)
+        args.chunk_rows = MIN_CHUNK_ROWS
+    return False
 
 
 def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict[str, str],
