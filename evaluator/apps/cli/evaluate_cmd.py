@@ -117,11 +117,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for w in result.warnings:
         print(w.render(), file=err)
     where = _errors_where(args)
-    if args.format == "json":
-        text = result.to_json() + "\n"
-    elif args.format == "csv":
-        text = result.to_csv()
-    else:
+    text: str | None = None
+    if args.format not in ("json", "csv"):
         from evaluator.backends.results import trace_uses
 
         uses = trace_uses(policy.checked.defs) if args.explain is not None else None
@@ -145,15 +142,27 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with Outputs() as outs:  # complete or not at all; no stale portfolio file beside
             tmp = outs.add(args.out)
             try:
-                tmp.write_text(text, encoding="utf-8")
+                with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                    _write_result(result, args.format, text, handle)
             except OSError as exc:
                 raise WriteError(args.out, exc) from None
             if str(args.out).lower().endswith(_TABLE_SUFFIXES):
                 outs.drop(portfolio_path(Path(args.out)))
             outs.commit()
     else:
-        out.write(text)
+        _write_result(result, args.format, text, out)
     return EXIT_RECORD_ERRORS if result.errors else EXIT_OK
+
+
+def _write_result(result: Any, fmt: str, text: str | None, out: TextIO) -> None:
+    """The determinations in ``fmt``: JSON and CSV written by the result itself (a
+    table's result from its frame, in parts), a table's text as rendered."""
+    if text is not None:
+        out.write(text)
+    elif fmt == "json":
+        result.write_json(out)
+    else:
+        result.write_csv(out)
 
 
 def _chunk_rows_invalid(args: argparse.Namespace, err: TextIO) -> bool:
@@ -179,7 +188,7 @@ def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict
     from evaluator.facts import facts_from_json
 
     target = args.explain
-    det = next((a for a in result.accounts if a.account_id == target), None)
+    det = result.account(target)  # kept by the result, with the trace attached below
     if det is None:
         raise FactsError(f"--explain {target}: no evaluated account with that id")
     member_facts = _member_facts(facts, det.member_id)
