@@ -9,13 +9,9 @@ import os
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path as _Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evaluator.backends.base import BACKEND_NAMES, Backend, is_table, uses_columnar
 from evaluator.backends.results import EvaluationResult, param_json
-from evaluator.backends.scalar.coverage import Coverage
-from evaluator.backends.scalar.evaluate import ScalarBackend, instance_for
-from evaluator.backends.scalar.interpreter import Inst, Program, Run
 from evaluator.errors import (
     Code,
     Diagnostic,
@@ -32,6 +28,11 @@ from evaluator.lang.check.graph import dependency_order
 from evaluator.lang.check.model import CheckedPolicy
 from evaluator.lang.document.specs import ParamSpec, PolicyDocument
 from evaluator.lang.values import MonthDay, parse_iso_date, to_json_value
+
+if TYPE_CHECKING:  # the backends load when a policy is evaluated, not when it is checked
+    from evaluator.backends.base import Backend
+    from evaluator.backends.scalar.coverage import Coverage
+    from evaluator.backends.scalar.interpreter import Inst, Program
 
 __all__ = ["Policy", "as_date", "check_policy", "load_policy", "param_json"]
 
@@ -66,6 +67,8 @@ class Policy:
         """The policy compiled for the scalar backend (built on first use: `check` and
         a policy read from the cache need none)."""
         if self._program is None:
+            from evaluator.backends.scalar.interpreter import Program
+
             self._program = Program(self.checked)
         return self._program
 
@@ -73,6 +76,8 @@ class Policy:
     def coverage_program(self) -> Program:
         """The policy compiled to record coverage (built on first use)."""
         if self._coverage_program is None:
+            from evaluator.backends.scalar.interpreter import Program
+
             self._coverage_program = Program(self.checked, coverage=True)
         return self._coverage_program
 
@@ -122,6 +127,8 @@ class Policy:
 
     def _derive(self, params: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
         """Compute derived parameters (unless overridden), each after those it uses."""
+        from evaluator.backends.scalar.interpreter import Inst, Run
+
         values = {n: s.value for n, s in params.items()}
         run = Run(self.program, _dt.date.min, values, {})
         for name in self.checked.derived:
@@ -157,6 +164,8 @@ class Policy:
 
     def invariant_problems(self, params: Mapping[str, ParamSpec]) -> list[Diagnostic]:
         """Invariants that do not hold for these parameter values, as diagnostics."""
+        from evaluator.backends.scalar.interpreter import Inst, Run
+
         values = {n: s.value for n, s in params.items()}
         run = Run(self.program, _dt.date.min, values, {})
         out: list[Diagnostic] = []
@@ -199,6 +208,8 @@ class Policy:
         Records that cannot be evaluated go to ``errors``; every other record is still
         evaluated. Raises :class:`PolicyError` for bad parameters or an unknown backend.
         """
+        from evaluator.backends.base import BACKEND_NAMES
+
         if backend not in BACKEND_NAMES:
             raise PolicyError(Diagnostic(f"unknown backend `{backend}`", code=Code.API,
                                          help="use `auto`, `scalar` or `columnar`"))
@@ -211,6 +222,9 @@ class Policy:
                   coverage: Coverage | None) -> EvaluationResult:
         """The `auto` choice of :func:`uses_columnar`, falling back to the scalar
         backend when the columnar one declines the policy."""
+        from evaluator.backends.base import is_table, uses_columnar
+        from evaluator.backends.scalar.evaluate import ScalarBackend
+
         if uses_columnar(backend, facts, explain=explain, coverage=coverage):
             from evaluator.backends.columnar.evaluate import ColumnarBackend
 
@@ -249,6 +263,9 @@ class Policy:
         """The definitions an instance's outputs used, with values and provisions, in
         dependency order, then the parameters they read and who set them. Definitions
         not evaluated (an `if` branch not taken) are left out."""
+        from evaluator.backends.scalar.evaluate import instance_for
+        from evaluator.backends.scalar.interpreter import Inst
+
         defs = self.checked.defs
         entries: list[dict[str, Any]] = []
         used_params: set[str] = set()

@@ -219,3 +219,18 @@ def test_the_api_reads_the_same_policy_from_the_cache(tmp_path: Path,
     d = load_policy(POLICY, cache=False).evaluate(
         facts, as_of="2026-11-21", params={"coming_into_force": "2026-07-01"}).to_json()
     assert c == d
+
+
+def test_every_name_of_the_lazy_packages_resolves() -> None:
+    import evaluator
+    from evaluator import facts
+
+    for name in facts.__all__:
+        assert getattr(facts, name) is not None, name
+    assert set(facts.__all__) <= set(dir(facts))
+    for name in evaluator.__all__:
+        assert getattr(evaluator, name) is not None, name
+    with pytest.raises(AttributeError):
+        _ = facts.no_such_name  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        _ = evaluator.no_such_name  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from evaluator.apps.cli.common import (
     add_no_cache,
     parse_params,
 )
-from evaluator.facts import FactsError, load_facts
+from evaluator.facts import FactsError
 from evaluator.policy import load_policy
 from evaluator.text import one_line
 
@@ -106,6 +106,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                                  f"table ({exc}); use --backend scalar") from None
             facts = None  # beyond what the columnar backend takes: read it row by row
     if facts is None:
+        from evaluator.facts import load_facts
+
         facts = load_facts(args.facts, fx=args.fx)
     explain_all = args.explain == "*"
     result = policy.evaluate(facts, as_of=args.as_of, params=params,
