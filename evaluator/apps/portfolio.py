@@ -294,6 +294,7 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
         summary.chunks = chunks
         progress.total = chunks
     parts: list[Path] = []
+    direct: pl.DataFrame | None = None
     # the portfolio outputs: aggregates combined over the chunks, then computed once
     aggregates: list[Any] | None = None
     finish: Callable[[list[Any]], dict[str, Any]] | None = None
@@ -334,13 +335,18 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
             ok = frame.filter(pl.col("__error").is_null())
             keyed = keyed.with_columns(ok.get_column("__member_line").alias("__k1"),
                                        ok.get_column("__line").alias("__k2"))
-            try:
-                keyed.write_parquet(part)
-            except (OSError, pl.exceptions.PolarsError) as exc:
-                raise atomic.WriteError(
-                    tmp, exc if isinstance(exc, OSError) else _first_line(exc),
-                    "cannot write the chunks' temporary files in") from None
-            parts.append(part)
+            if chunks == 1 and target.suffix.lower() == ".csv":
+                # one chunk to CSV: written at once, in the order the merge below gives,
+                # without the round trip through a temporary Parquet part
+                direct = keyed.sort(["__k1", "__k2"]).drop(["__k1", "__k2"])
+            else:
+                try:
+                    keyed.write_parquet(part)
+                except (OSError, pl.exceptions.PolarsError) as exc:
+                    raise atomic.WriteError(
+                        tmp, exc if isinstance(exc, OSError) else _first_line(exc),
+                        "cannot write the chunks' temporary files in") from None
+                parts.append(part)
             summary.determinations += keyed.height
             if result.finish is not None:
                 finish = result.finish
@@ -352,17 +358,26 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
             if on_chunk is not None:
                 on_chunk(k)
         progress.close()
-        merged = pl.scan_parquet(parts)
-        if ranges is None:  # hash partitions: put the rows back in order
-            merged = merged.sort(["__k1", "__k2"])
-        merged = merged.drop(["__k1", "__k2"])
         summary.errors.sort(key=lambda e: _error_order(e))
-        _write(target, tmp_out, lambda p: _sink_parquet(merged, p, Path(tmp),
-                                                        sorted_=ranges is None),
-               merged.sink_csv)
+        if direct is not None:
+            _write(target, tmp_out, direct.write_parquet, direct.write_csv)
+        else:
+            _merge_parts(parts, target, tmp_out, Path(tmp), sorted_=ranges is None)
     if finish is not None and aggregates is not None:
         summary.portfolio = finish(aggregates)
     return summary
+
+
+def _merge_parts(parts: list[Path], target: Path, tmp_out: Path, folder: Path,
+                 sorted_: bool) -> None:
+    """The chunks' parts written to the target's temporary file, in the scalar order
+    (hash partitions, ``sorted_``, are put back in order)."""
+    merged = pl.scan_parquet(parts)
+    if sorted_:
+        merged = merged.sort(["__k1", "__k2"])
+    merged = merged.drop(["__k1", "__k2"])
+    _write(target, tmp_out, lambda p: _sink_parquet(merged, p, folder, sorted_=sorted_),
+           merged.sink_csv)
 
 
 def _member_ranges(ids: pl.DataFrame, rows: int, size: int) -> list[tuple[int, int]] | None:

@@ -16,21 +16,25 @@ import io
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO, overload
 
 import polars as pl
 
 from evaluator.backends.columnar.outputs import ColumnarResult, row_readers
-from evaluator.backends.columnar.render import json_lines, output_columns
+from evaluator.backends.columnar.render import json_lines, write_frame
 from evaluator.backends.columnar.values import DAY_MAX, DAY_MIN
 from evaluator.backends.results import Determination, EvaluationResult
 from evaluator.facts.model import RecordError
 from evaluator.lang.values import to_json_value
 
-__all__ = ["BATCH_ROWS", "FrameAccounts", "FrameResult", "frame_errors"]
+__all__ = ["BATCH_ROWS", "WRITE_ROWS", "FrameAccounts", "FrameResult", "frame_errors"]
 
-#: rows rendered (or read into Python) at a time: bounds the text held at once
+#: rows read into Python at a time
 BATCH_ROWS = 65_536
+#: rows rendered as text at a time: bounds the text held at once (about 150 MB of
+#: JSON), in parts large enough that the fixed cost of each is small
+WRITE_ROWS = 262_144
 
 
 def frame_errors(frame: pl.DataFrame) -> list[RecordError]:
@@ -46,17 +50,27 @@ class FrameAccounts(Sequence[Determination]):
     :class:`Determination` when read."""
 
     def __init__(self, result: ColumnarResult) -> None:
-        # dates Python cannot hold only sit where a value is not used (an item not
-        # present): null there, as the scalar-shaped determinations have them
-        self.frame = result.frame.filter(pl.col("__error").is_null()).with_columns(
-            pl.when(pl.col(pl.Date).cast(pl.Int64).is_between(DAY_MIN, DAY_MAX))
-            .then(pl.col(pl.Date)).name.keep())
+        frame = result.frame
+        if frame.get_column("__error").null_count() < frame.height:
+            frame = frame.filter(pl.col("__error").is_null())
+        self.frame = frame
         columns = self.frame.columns
         self._readers = row_readers(result, columns)
         self._member = columns.index("member_id")
         self._account = columns.index("account_id")
         #: accounts read by index or id, kept (with what was attached to them)
         self.kept: dict[int, Determination] = {}
+
+    def _rows(self, start: int, length: int) -> Iterator[tuple[Any, ...]]:
+        """The rows from ``start`` as tuples; dates Python cannot hold only sit where a
+        value is not used (an item not present): None there, as in
+        :func:`~evaluator.backends.columnar.outputs.determinations`."""
+        part = self.frame.slice(start, length)
+        if any(t == pl.Date for t in part.schema.values()):
+            part = part.with_columns(
+                pl.when(pl.col(pl.Date).cast(pl.Int64).is_between(DAY_MIN, DAY_MAX))
+                .then(pl.col(pl.Date)).name.keep())
+        return part.iter_rows()
 
     def _make(self, row: tuple[Any, ...]) -> Determination:
         return Determination(row[self._member], row[self._account],
@@ -80,13 +94,12 @@ class FrameAccounts(Sequence[Determination]):
             raise IndexError("account index out of range")
         det = self.kept.get(k)
         if det is None:
-            det = self.kept[k] = self._make(self.frame.row(k))
+            det = self.kept[k] = self._make(next(self._rows(k, 1)))
         return det
 
     def __iter__(self) -> Iterator[Determination]:
         for start in range(0, len(self), BATCH_ROWS):
-            for k, row in enumerate(self.frame.slice(start, BATCH_ROWS).iter_rows(),
-                                    start):
+            for k, row in enumerate(self._rows(start, BATCH_ROWS), start):
                 kept = self.kept.get(k)
                 yield kept if kept is not None else self._make(row)
 
@@ -112,7 +125,7 @@ class FrameAccounts(Sequence[Determination]):
 
     def changed(self) -> bool:
         """Whether an account read and kept now has other values than the frame's."""
-        return any(det.values != self._make(self.frame.row(k)).values
+        return any(det.values != self._make(next(self._rows(k, 1))).values
                    for k, det in self.kept.items())
 
 
@@ -210,11 +223,12 @@ class FrameResult(EvaluationResult):
                      fix: Callable[[pl.Series, int], pl.Series],
                      wrap: Callable[[int, int], pl.Expr]) -> None:
         frame = self.frame
-        for start in range(0, frame.height, BATCH_ROWS):
-            part = frame.slice(start, BATCH_ROWS).select(line.alias("l")).get_column("l")
+        for start in range(0, frame.height, WRITE_ROWS):
+            part = frame.slice(start, WRITE_ROWS).select(line.alias("l")).get_column("l")
             part = fix(part, start)
-            text = pl.DataFrame({"l": part}).select(wrap(start, part.len()))
-            out.write(text.write_csv(include_header=False, quote_style="never"))
+            text = pl.DataFrame({"l": part}).select(
+                wrap(start, part.len()).str.join("\n")).item()
+            out.write(text + "\n")
 
     # -- CSV -----------------------------------------------------------------------------
 
@@ -228,14 +242,11 @@ class FrameResult(EvaluationResult):
         if self.frame_accounts.changed():  # an account's values set by the caller
             out.write(super().to_csv())
             return
-        # an empty cell, not a quoted empty text (as Python's csv writes it)
-        cols = [pl.when(c == "").then(None).otherwise(c).alias(c.meta.output_name())
-                for c in output_columns(self.source, typed=False)]
-        frame = self.frame.select(cols)
+        frame = write_frame(self.source, Path("determinations.csv"), frame=self.frame)
         if frame.height == 0:
             out.write(frame.write_csv())
-        for start in range(0, frame.height, BATCH_ROWS):
-            out.write(frame.slice(start, BATCH_ROWS).write_csv(include_header=start == 0))
+        for start in range(0, frame.height, WRITE_ROWS):
+            out.write(frame.slice(start, WRITE_ROWS).write_csv(include_header=start == 0))
 
 
 def _compact(value: Any) -> str:
