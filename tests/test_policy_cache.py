@@ -70,7 +70,8 @@ def test_one_member_evaluate_loads_no_dataframe_library(tmp_path: Path) -> None:
             "--as-of", "2026-11-21"]
     fresh = run([*args, "--no-cache"], cache)
     assert fresh.returncode == 0, fresh.stderr
-    assert not cache.exists()  # --no-cache neither reads nor fills it
+    # --no-cache neither reads nor fills it (the grammar's own cache may be there)
+    assert not entries(cache) and not list(cache.glob("*.manifest"))
     cold = run(args, cache, importtime=True)
     warm = run(args, cache, importtime=True)
     for proc in (cold, warm):
@@ -234,3 +235,21 @@ def test_every_name_of_the_lazy_packages_resolves() -> None:
         _ = facts.no_such_name  # type: ignore[attr-defined]
     with pytest.raises(AttributeError):
         _ = evaluator.no_such_name  # type: ignore[attr-defined]
+
+
+def test_the_cache_keeps_a_bounded_number_of_entries(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluator import load_policy
+    from evaluator.lang import cache
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("UNCLAIMED_CACHE_DIR", str(folder))
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    source = (ROOT / "tests" / "policies" / "unused.yaml").read_text(encoding="utf-8")
+    for k in range(6):  # six policies, as a service's temporary files would be
+        path = tmp_path / f"p{k}" / "policy.yaml"
+        path.parent.mkdir()
+        path.write_text(source, encoding="utf-8")
+        load_policy(path)
+    assert len(entries(folder)) == 3
+    assert len(list(folder.glob("*.manifest"))) == 3

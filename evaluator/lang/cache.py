@@ -16,7 +16,8 @@ them, never a mixture):
   Python version, that naming, and the sha256 of the content of every file of the
   manifest. A policy edited is a new key, so a cached check is never stale.
 
-An entry is a magic line, then a pickle of the checked policy and its warnings (data
+At most :data:`MAX_ENTRIES` entries are kept (the oldest written go first). An entry is
+a magic line, then a pickle of the checked policy and its warnings (data
 classes only: no closure or lambda is stored). A missing, truncated, corrupt or foreign
 file is ignored and rebuilt, never an error. Unpickling runs code named in the file, so
 entries are read only from a folder the user owns that no one else may write to (the
@@ -36,10 +37,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAGIC", "PolicyCache", "cache_dir", "code_fingerprint"]
+__all__ = ["MAGIC", "MAX_ENTRIES", "PolicyCache", "cache_dir", "code_fingerprint"]
 
 #: the first line of every entry; a file without it is not read as an entry
 MAGIC = b"unclaimed-policy-cache 1\n"
+#: entries kept; beyond, the least recently written are removed (policies loaded from
+#: temporary folders, edits: each is an entry of its own)
+MAX_ENTRIES = 200
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 _FINGERPRINT: str | None = None
@@ -191,8 +195,23 @@ class PolicyCache:
             self._write(self.folder / f"{key}.pickle", body)
             manifest = {"files": sorted(files), "scan": scan}
             self._write(self._manifest_path(naming), json.dumps(manifest).encode())
+            self._prune()
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             return
+
+    def _prune(self) -> None:
+        """At most :data:`MAX_ENTRIES` entries and as many manifests: the oldest go."""
+        for suffix in (".pickle", ".manifest"):
+            found: list[tuple[int, str]] = []
+            with os.scandir(self.folder) as it:
+                for e in it:
+                    if e.name.endswith(suffix) and not e.name.startswith(".tmp-"):
+                        with contextlib.suppress(OSError):
+                            found.append((e.stat().st_mtime_ns, e.path))
+            if len(found) > MAX_ENTRIES:
+                for _, path in sorted(found)[: len(found) - MAX_ENTRIES]:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
 
     def _write(self, path: Path, body: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=path.suffix)
