@@ -253,3 +253,10 @@ def test_the_cache_keeps_a_bounded_number_of_entries(tmp_path: Path,
         load_policy(path)
     assert len(entries(folder)) == 3
     assert len(list(folder.glob("*.manifest"))) == 3
+
+
+def test_the_cache_hashes_what_the_index_reads() -> None:
+    from evaluator.lang import cache
+    from evaluator.lang.document import index
+
+    assert cache.HEADER_BYTES == index.HEADER_BYTES

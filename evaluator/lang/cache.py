@@ -47,6 +47,9 @@ MAX_ENTRIES = 200
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 _FINGERPRINT: str | None = None
+#: what the policy index reads of a file to find a policy by id (its ``HEADER_BYTES``;
+#: not imported: the document package uses this layer's parser, which uses this module)
+HEADER_BYTES = 4 * 4000
 
 
 def cache_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path | None:
@@ -88,10 +91,22 @@ def code_fingerprint() -> str:
     return _FINGERPRINT
 
 
-def _file_sha256(path: str) -> str | None:
+def _file_sha256(path: str, limit: int | None = None) -> str | None:
+    """The sha256 of a regular file (of its first ``limit`` bytes, and its size); a FIFO,
+    a device or a folder is never opened (it could block or never end): its kind is
+    its digest. None when it cannot be read."""
     try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return f"not a file: {stat.S_IFMT(st.st_mode)}"
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped meanwhile
+                return None
+            if limit is None:
+                return hashlib.file_digest(handle, "sha256").hexdigest()
+            head = handle.read(limit)
+            return hashlib.sha256(head).hexdigest() + f":{st.st_size}"
     except OSError:
         return None
 
@@ -130,11 +145,14 @@ class PolicyCache:
     def key(naming: str, files: list[str], scan: str | None) -> str | None:
         """The key of an entry: None when a file cannot be read (nothing is cached)."""
         listing = _scanned(scan) if scan is not None else []
+        composing = set(files)
         h = hashlib.sha256()
         h.update(code_fingerprint().encode())
         h.update(naming.encode())
         for path in sorted({*files, *listing}):
-            digest = _file_sha256(path)
+            # a file scanned to find a policy by id counts by the header the index
+            # reads; a file that composed the policy, by all of it
+            digest = _file_sha256(path, None if path in composing else HEADER_BYTES)
             if digest is None:
                 return None
             h.update(f"\n{path}\0{digest}".encode())
