@@ -8,6 +8,8 @@ result.accounts[0].status, result.to_json()
 ```
 """
 
+from typing import TYPE_CHECKING, Any
+
 from evaluator.backends.results import ClaimDetermination, Determination, EvaluationResult
 from evaluator.errors import (
     Diagnostic,
@@ -17,8 +19,10 @@ from evaluator.errors import (
     PolicySyntaxError,
     PolicyTypeError,
 )
-from evaluator.facts import FactsError, load_facts
 from evaluator.policy import Policy, check_policy, load_policy
+
+if TYPE_CHECKING:
+    from evaluator.facts import FactsError, load_facts
 
 __all__ = [
     "ClaimDetermination",
@@ -37,3 +41,12 @@ __all__ = [
     "load_policy",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``FactsError`` and ``load_facts`` load the facts readers when first used."""
+    if name in ("FactsError", "load_facts"):
+        from evaluator import facts
+
+        return getattr(facts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,8 +20,6 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import yaml
-
 from evaluator.resources import data_file
 from evaluator.text import describe_value, quote_value, with_article
 
@@ -527,9 +525,26 @@ def covers(theirs: FactsDecl | None, mine: FactsDecl | None) -> bool:
     return not problems and merged.extras_json() == theirs.extras_json()
 
 
-@functools.lru_cache(maxsize=1)
+#: the standard declaration as a cache entry of checked policies carried it (made by this
+#: same code, so equal to reading the file), which spares a warm start the YAML reader
+_ADOPTED: list[FactsDecl] = []
+
+
+def adopt_standard(decl: object) -> None:
+    """Take the standard declaration from a cache entry (the first one seen)."""
+    if not _ADOPTED and isinstance(decl, FactsDecl):
+        _ADOPTED.append(decl)
+
+
 def standard() -> FactsDecl:
     """The standard deposit declaration (``data/deposits.facts.yaml``): today's facts."""
+    return _ADOPTED[0] if _ADOPTED else _read_standard()
+
+
+@functools.lru_cache(maxsize=1)
+def _read_standard() -> FactsDecl:
+    import yaml  # only when the standard declaration is first read: `check` from the cache needs none
+
     data = yaml.safe_load(data_file("deposits.facts.yaml").read_text(encoding="utf-8"))
     decl, problems = build(data["facts"], EMPTY, STANDARD)
     if problems:  # pragma: no cover - the shipped file is checked by a test

@@ -8,15 +8,10 @@ import difflib
 import os
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from pathlib import Path as _Path
+from typing import TYPE_CHECKING, Any
 
-from evaluator.backends.base import BACKEND_NAMES, Backend, is_table, uses_columnar
 from evaluator.backends.results import EvaluationResult, param_json
-from evaluator.backends.scalar.codegen import Program
-from evaluator.backends.scalar.coverage import Coverage
-from evaluator.backends.scalar.evaluate import ScalarBackend
-from evaluator.backends.scalar.runtime import Inst, Run
-from evaluator.declared import FactsDecl, covers
 from evaluator.errors import (
     Code,
     Diagnostic,
@@ -30,9 +25,14 @@ from evaluator.facts.model import Facts
 from evaluator.gcpause import fewer_collections
 from evaluator.lang import typesys as T
 from evaluator.lang.check.model import CheckedPolicy
-from evaluator.lang.check.pipeline import check_document
-from evaluator.lang.document.loader import ParamSpec, PolicyDocument, convert_scalar, load_document
+from evaluator.lang.document.specs import ParamSpec, PolicyDocument
 from evaluator.lang.values import MonthDay, parse_iso_date
+
+if TYPE_CHECKING:  # the backends load when a policy is evaluated, not when it is checked
+    from evaluator.backends.base import Backend
+    from evaluator.backends.scalar.codegen import Program
+    from evaluator.backends.scalar.coverage import Coverage
+    from evaluator.declared import FactsDecl
 
 __all__ = ["Policy", "as_date", "check_policy", "load_policy", "param_json"]
 
@@ -49,13 +49,25 @@ class Policy:
         self.checked = checked
         self.document: PolicyDocument = checked.document
         self.warnings: list[Diagnostic] = checked.warnings
-        self.program = Program(checked)
+        self._program: Program | None = None
         self._coverage_program: Program | None = None
+
+    @property
+    def program(self) -> Program:
+        """The policy compiled for the scalar backend (built on first use: `check` and
+        a policy read from the cache need none)."""
+        if self._program is None:
+            from evaluator.backends.scalar.codegen import Program
+
+            self._program = Program(self.checked)
+        return self._program
 
     @property
     def coverage_program(self) -> Program:
         """The policy compiled to record coverage (built on first use)."""
         if self._coverage_program is None:
+            from evaluator.backends.scalar.codegen import Program
+
             self._coverage_program = Program(self.checked, coverage=True)
         return self._coverage_program
 
@@ -111,6 +123,8 @@ class Policy:
 
     def _derive(self, params: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
         """Compute derived parameters (unless overridden), each after those it uses."""
+        from evaluator.backends.scalar.runtime import Inst, Run
+
         values = {n: s.value for n, s in params.items()}
         run = Run(self.program, _dt.date.min, values, {})
         for name in self.checked.derived:
@@ -146,6 +160,8 @@ class Policy:
 
     def invariant_problems(self, params: Mapping[str, ParamSpec]) -> list[Diagnostic]:
         """Invariants that do not hold for these parameter values, as diagnostics."""
+        from evaluator.backends.scalar.runtime import Inst, Run
+
         values = {n: s.value for n, s in params.items()}
         run = Run(self.program, _dt.date.min, values, {})
         out: list[Diagnostic] = []
@@ -188,6 +204,8 @@ class Policy:
         Records that cannot be evaluated go to ``errors``; every other record is still
         evaluated. Raises :class:`PolicyError` for bad parameters or an unknown backend.
         """
+        from evaluator.backends.base import BACKEND_NAMES
+
         if backend not in BACKEND_NAMES:
             raise PolicyError(Diagnostic(f"unknown backend `{backend}`", code=Code.API,
                                          help="use `auto`, `scalar` or `columnar`"))
@@ -204,6 +222,8 @@ class Policy:
     def _check_declaration(self, facts: Any) -> None:
         """Facts read by a declaration without the policy's would miss its fields (one
         that declares more, as for several policies compared, is fine)."""
+        from evaluator.declared import covers
+
         mine = self.facts_decl
         theirs = getattr(facts, "decl", None)
         if not covers(theirs, mine):
@@ -218,6 +238,9 @@ class Policy:
                   coverage: Coverage | None) -> EvaluationResult:
         """The `auto` choice of :func:`uses_columnar`, falling back to the scalar
         backend when the columnar one declines the policy."""
+        from evaluator.backends.base import is_table, uses_columnar
+        from evaluator.backends.scalar.evaluate import ScalarBackend
+
         if uses_columnar(backend, facts, explain=explain, coverage=coverage):
             from evaluator.backends.columnar.evaluate import ColumnarBackend
 
@@ -265,6 +288,8 @@ def _coerce_param(spec: ParamSpec, raw: Any) -> Any:
                              "(write an alternative policy that overrides it)")
         if spec.type_name == "list":
             return _list_param(spec, raw)
+        from evaluator.lang.document.build import convert_scalar
+
         return convert_scalar(raw, spec.type_name)
     want = _PY_TYPES.get(spec.type)
     if want is None or not isinstance(raw, want) or (spec.type != T.BOOL and
@@ -281,18 +306,65 @@ def _list_param(spec: ParamSpec, raw: str) -> tuple[Any, ...]:
     text = raw.strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
+    from evaluator.lang.document.build import convert_scalar
+
     elem = spec.columns[0][1] if spec.columns else "text"
     items = [i.strip().strip('"').strip("'") for i in text.split(",") if i.strip()]
     return tuple(convert_scalar(i, elem) for i in items)
 
 
-def load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
-                ) -> Policy:
+def load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
+                cache: bool = True) -> Policy:
     """Parse and check a policy (file, directory or ``ID[@VERSION]``).
 
     Raises :class:`PolicyError` with every diagnostic when the policy is broken;
-    warnings are kept on :attr:`Policy.warnings`.
+    warnings are kept on :attr:`Policy.warnings`. A policy checked before, whose files
+    are unchanged, is read from the user's cache (:mod:`evaluator.lang.cache`) unless
+    ``cache`` is false or ``UNCLAIMED_NO_CACHE`` is set.
     """
+    from evaluator.lang.cache import PolicyCache
+
+    store = PolicyCache.for_user() if cache else None
+    naming = PolicyCache.naming(ref, root)
+    if store is not None:
+        hit = store.get(naming)
+        if isinstance(hit, tuple) and len(hit) == 2 and isinstance(hit[0], CheckedPolicy):
+            policy = Policy(hit[0])
+            policy.warnings = list(hit[1])
+            return policy
+    policy = _load_policy(ref, root=root)
+    if store is not None:
+        files, scan = _composed_of(ref, root, policy.document)
+        store.put(naming, files, scan, (policy.checked, policy.warnings))
+    return policy
+
+
+def _composed_of(ref: str | os.PathLike[str], root: str | os.PathLike[str] | None,
+                 doc: PolicyDocument) -> tuple[list[str], str | None]:
+    """The files a policy was read from, and the policies root scanned to find it (named
+    by ``ID@VERSION``) or what it extends, whose every policy file then counts too."""
+    from evaluator.lang.document.loader import policies_root_for
+    from evaluator.resources import policies_root
+
+    files = [os.path.abspath(f) for f in doc.files]
+    by_id = not (os.path.isfile(ref) or os.path.isdir(ref))
+    if not by_id and not doc.extends:
+        return files, None
+    if root is not None:
+        base = os.path.abspath(root)
+    elif by_id:
+        base = str(policies_root())
+    else:
+        base = str(policies_root_for(_Path(files[-1])))
+    return files, base
+
+
+def _load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None
+                 ) -> Policy:
+    """:func:`load_policy` without the cache."""
+    from evaluator.lang.check.pipeline import check_document
+    from evaluator.lang.document.loader import load_document
+
     doc, diags = load_document(ref, root=root)
     errors = [d for d in diags if d.is_error]
     if doc is None:
@@ -315,11 +387,11 @@ def load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | N
     return policy
 
 
-def check_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
-                 ) -> list[Diagnostic]:
+def check_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
+                 cache: bool = True) -> list[Diagnostic]:
     """Every diagnostic of a policy, errors and warnings, without raising for them."""
     try:
-        return load_policy(ref, root=root).warnings
+        return load_policy(ref, root=root, cache=cache).warnings
     except PolicyError as exc:
         return exc.diagnostics
 

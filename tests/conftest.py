@@ -31,7 +31,11 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     """`pytest --fuzz` raises the example counts that the fuzzing tests read."""
     import os
+    import tempfile
 
+    # the policy cache of this run (its commands' too) in a folder of its own, never the
+    # user's: tests exercise the cache without reading or filling theirs
+    os.environ.setdefault("UNCLAIMED_CACHE_DIR", tempfile.mkdtemp(prefix="unclaimed-cache-"))
     if config.getoption("--fuzz", default=False):
         os.environ.setdefault("UNCLAIMED_FUZZ_EXAMPLES", "20000")
         os.environ.setdefault("UNCLAIMED_DIFFERENTIAL_EXAMPLES", "3000")

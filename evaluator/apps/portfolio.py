@@ -35,9 +35,7 @@ import polars as pl
 
 from evaluator import atomic
 from evaluator.backends.columnar import (
-    ColumnarResult,
     CsvLayout,
-    Shape,
     Table,
     binary_as_text,
     check_columns,
@@ -45,8 +43,13 @@ from evaluator.backends.columnar import (
     csv_layout,
     evaluate_frame,
     facts_from_frame,
-    per_day,
     table_from_frame,
+)
+from evaluator.backends.columnar.render import (
+    output_columns,
+    parquet_dtype,
+    places,
+    write_frame,
 )
 from evaluator.errors import Unsupported
 from evaluator.facts import (
@@ -78,199 +81,6 @@ MAX_CHUNK_ROWS = 1_000_000_000
 #: rows per Parquet row group of the determinations, whatever the chunks (so the bytes
 #: do not depend on the chunk size; polars' own default for ``write_parquet``)
 PARQUET_ROW_GROUP = 512 * 512
-
-
-# -- the CSV / Parquet form of determinations --------------------------------------------
-
-def _display(shape: Shape) -> pl.Expr:
-    """A scalar output column as the scalar renderer's text (empty for null)."""
-    kind = shape[0]
-    if kind == "const":
-        from evaluator.backends.results import flat
-
-        return pl.lit(flat("", shape[1]))
-    _, name, t, scale = shape
-    col = pl.col(name)
-    base = T.strip(t)
-    if base == T.DATE:  # once per day of the column's range (see columnar.per_day)
-        e = per_day(col, lambda d: d.dt.strftime("%Y-%m-%d"))
-    elif base in (T.MONEY, T.NUMBER) and scale:
-        sign = pl.when(col < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-        a = col.abs()
-        e = pl.concat_str([sign, (a // 10 ** scale).cast(pl.String), pl.lit("."),
-                           (a % 10 ** scale).cast(pl.String).str.pad_start(scale, "0")])
-    elif base == T.BOOL:
-        e = pl.when(col).then(pl.lit("true")).otherwise(pl.lit("false"))
-    elif base == T.MONTH_DAY:
-        months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                  "Nov", "Dec")
-        e = pl.concat_str([(col % 100).cast(pl.String), pl.lit(" "),
-                           (col // 100).replace_strict(
-                               {i + 1: m for i, m in enumerate(months)},
-                               return_dtype=pl.String)])
-    else:
-        e = col.cast(pl.String)
-    return e.fill_null("")
-
-
-def _flat_text(name: str, shape: Shape) -> pl.Expr:
-    """The scalar CSV cell of an output (see results.flat), built from flat columns."""
-    kind = shape[0]
-    if kind in ("const", "col"):
-        return _display(shape)
-    if kind == "rec":
-        _, fields, present = shape
-        text = pl.concat_str([pl.concat_str([pl.lit(f"{k}="), _display_or_null(f)])
-                              for k, f in fields], separator=", ")
-        return text if present is None else pl.when(pl.col(present)).then(text).otherwise(
-            pl.lit(""))
-    _, items = shape
-    parts = []
-    for present, item in items:
-        if name == "notices" and item[0] == "rec":
-            fields = dict(item[1])
-            # a regime whose notices say nothing of being required gets no remark
-            remark = (pl.when(_truth(fields["required"])).then(pl.lit(""))
-                      .otherwise(pl.lit(" (not required)")) if "required" in fields
-                      else pl.lit(""))
-            cell = pl.concat_str([_display(fields["mark"]), pl.lit(" "),
-                                  _display(fields["due"]), remark])
-        elif name == "findings" and item[0] == "rec":
-            cell = _display(dict(item[1])["code"])
-        else:
-            cell = _flat_text("", item)
-        parts.append(pl.when(pl.col(present)).then(cell))
-    if not parts:
-        return pl.lit("")
-    return pl.concat_str(parts, separator="; ", ignore_nulls=True).fill_null("")
-
-
-def _display_or_null(shape: Shape) -> pl.Expr:
-    if shape[0] == "col":
-        return pl.when(pl.col(shape[1]).is_null()).then(pl.lit("null")).otherwise(
-            _display(shape))
-    return _display(shape)
-
-
-def _truth(shape: Shape) -> pl.Expr:
-    if shape[0] == "const":
-        return pl.lit(bool(shape[1]))
-    return pl.col(shape[1]).fill_null(False)
-
-
-def _typed(shape: Shape) -> pl.Expr:
-    """A scalar output column for Parquet: dates stay dates, money exact decimals."""
-    if shape[0] == "const":
-        return pl.lit(shape[1])
-    _, name, t, scale = shape
-    base = T.strip(t)
-    if base in (T.MONEY, T.NUMBER) and scale:
-        return _display(shape).replace("", None).str.to_decimal(scale=scale)
-    return pl.col(name)
-
-
-def parquet_dtype(t: T.Type, scale: int | None = None) -> Any:
-    """The Parquet column type of a value of checker type ``t`` (None: written as its
-    text, as in CSV). Lists and records keep their structure (lists of structs), with
-    their fields typed; a column whose values are all null still has this type.
-    ``scale``: the decimal places of money or a number (money has at least two)."""
-    base = T.strip(t)
-    if base == T.DATE:
-        return pl.Date
-    if base == T.BOOL:
-        return pl.Boolean
-    if base == T.TEXT:
-        return pl.String
-    if base == T.INT:
-        return pl.Int64
-    if base == T.MONTH_DAY:
-        return pl.Int32
-    if base == T.MONEY:
-        return pl.Decimal(38, max(2, scale or 0))
-    if base == T.NUMBER:
-        return pl.Decimal(38, scale) if scale else pl.Int64
-    if isinstance(base, T.ListT):
-        elem = parquet_dtype(base.elem)
-        return None if elem is None else pl.List(elem)
-    if isinstance(base, T.RecordT):
-        fields = {k: parquet_dtype(ft) for k, ft in base.fields}
-        if any(v is None for v in fields.values()):
-            return None
-        return pl.Struct(fields)
-    return None
-
-
-def _typed_value(shape: Shape, t: T.Type) -> pl.Expr:
-    """An output for Parquet, typed as :func:`parquet_dtype` says, from its flat columns."""
-    base = T.strip(t)
-    kind = shape[0]
-    if kind == "const":
-        value = shape[1]
-        if isinstance(base, T.ListT):
-            return pl.lit([], dtype=parquet_dtype(base))
-        if base == T.MONTH_DAY and value is not None:
-            value = value.month * 100 + value.day
-        if base in (T.MONEY, T.NUMBER) and value is not None:
-            return pl.lit(Decimal(value), dtype=parquet_dtype(base, _places(value)))
-        return pl.lit(value, dtype=parquet_dtype(base))
-    if kind == "col":
-        _, name, _, scale = shape
-        if base in (T.MONEY, T.NUMBER) and scale:
-            return _typed(shape)
-        return pl.col(name).cast(parquet_dtype(base, scale))
-    if kind == "rec":
-        assert isinstance(base, T.RecordT)
-        _, fields, present = shape
-        types = dict(base.fields)
-        struct = pl.struct([_typed_value(f, types[k]).alias(k) for k, f in fields])
-        return struct if present is None else pl.when(pl.col(present)).then(struct)
-    assert isinstance(base, T.ListT)
-    _, items = shape
-    if not items:
-        return pl.lit([], dtype=parquet_dtype(base))
-    # each present item wrapped in a struct, so that an item that is itself null stays
-    parts = [pl.when(pl.col(present)).then(pl.struct(_typed_value(item, base.elem)
-                                                     .alias("v")))
-             for present, item in items]
-    return pl.concat_list(parts).list.drop_nulls().list.eval(
-        pl.element().struct.field("v"))
-
-
-def output_columns(result: ColumnarResult, typed: bool) -> list[pl.Expr]:
-    """member_id, account_id and the outputs, as the scalar CSV lays them out; for
-    Parquet (``typed``) each output typed (:func:`parquet_dtype`)."""
-    cols: list[pl.Expr] = [pl.col("member_id"), pl.col("account_id")]
-    for spec in result.outputs:
-        shape = spec.shape
-        if spec.name == "payment_window" and shape[0] == "rec":
-            fields = dict(shape[1])
-            window_t = T.strip(spec.type)
-            types = dict(window_t.fields) if isinstance(window_t, T.RecordT) else {}
-            for key, label in (("opens", "window_opens"), ("closes", "window_closes"),
-                               ("provision", "window_provision")):
-                f = fields[key]
-                cols.append((_typed_value(f, types[key]) if typed and key in types
-                             else _display(f)).alias(label))
-            continue
-        if typed and parquet_dtype(spec.type) is not None:
-            cols.append(_typed_value(shape, spec.type).alias(spec.name))
-        else:
-            cols.append(_flat_text(spec.name, shape).alias(spec.name))
-    return cols
-
-
-def write_frame(result: ColumnarResult, out: Path, with_errors: bool = False) -> pl.DataFrame:
-    """The determinations of a result as the frame that is written out."""
-    frame = result.frame
-    typed = out.suffix.lower() == ".parquet"
-    cols = output_columns(result, typed)
-    if not typed:  # an empty cell, not a quoted empty text (as Python's csv writes it)
-        cols = [pl.when(c == "").then(None).otherwise(c).alias(c.meta.output_name())
-                for c in cols]
-    if with_errors:
-        cols.append(pl.col("__error").alias("error"))
-        return frame.select(cols)
-    return frame.filter(pl.col("__error").is_null()).select(cols)
 
 
 # -- chunked evaluation --------------------------------------------------------------------
@@ -486,6 +296,7 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
         summary.chunks = chunks
         progress.total = chunks
     parts: list[Path] = []
+    direct: pl.DataFrame | None = None
     # the portfolio outputs: aggregates combined over the chunks, then computed once
     aggregates: list[Any] | None = None
     finish: Callable[[list[Any]], dict[str, Any]] | None = None
@@ -526,13 +337,18 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
             ok = frame.filter(pl.col("__error").is_null())
             keyed = keyed.with_columns(ok.get_column("__member_line").alias("__k1"),
                                        ok.get_column("__line").alias("__k2"))
-            try:
-                keyed.write_parquet(part)
-            except (OSError, pl.exceptions.PolarsError) as exc:
-                raise atomic.WriteError(
-                    tmp, exc if isinstance(exc, OSError) else _first_line(exc),
-                    "cannot write the chunks' temporary files in") from None
-            parts.append(part)
+            if chunks == 1 and target.suffix.lower() == ".csv":
+                # one chunk to CSV: written at once, in the order the merge below gives,
+                # without the round trip through a temporary Parquet part
+                direct = keyed.sort(["__k1", "__k2"]).drop(["__k1", "__k2"])
+            else:
+                try:
+                    keyed.write_parquet(part)
+                except (OSError, pl.exceptions.PolarsError) as exc:
+                    raise atomic.WriteError(
+                        tmp, exc if isinstance(exc, OSError) else _first_line(exc),
+                        "cannot write the chunks' temporary files in") from None
+                parts.append(part)
             summary.determinations += keyed.height
             if result.finish is not None:
                 finish = result.finish
@@ -544,17 +360,26 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
             if on_chunk is not None:
                 on_chunk(k)
         progress.close()
-        merged = pl.scan_parquet(parts)
-        if ranges is None:  # hash partitions: put the rows back in order
-            merged = merged.sort(["__k1", "__k2"])
-        merged = merged.drop(["__k1", "__k2"])
         summary.errors.sort(key=lambda e: _error_order(e))
-        _write(target, tmp_out, lambda p: _sink_parquet(merged, p, Path(tmp),
-                                                        sorted_=ranges is None),
-               merged.sink_csv)
+        if direct is not None:
+            _write(target, tmp_out, direct.write_parquet, direct.write_csv)
+        else:
+            _merge_parts(parts, target, tmp_out, Path(tmp), sorted_=ranges is None)
     if finish is not None and aggregates is not None:
         summary.portfolio = finish(aggregates)
     return summary
+
+
+def _merge_parts(parts: list[Path], target: Path, tmp_out: Path, folder: Path,
+                 sorted_: bool) -> None:
+    """The chunks' parts written to the target's temporary file, in the scalar order
+    (hash partitions, ``sorted_``, are put back in order)."""
+    merged = pl.scan_parquet(parts)
+    if sorted_:
+        merged = merged.sort(["__k1", "__k2"])
+    merged = merged.drop(["__k1", "__k2"])
+    _write(target, tmp_out, lambda p: _sink_parquet(merged, p, folder, sorted_=sorted_),
+           merged.sink_csv)
 
 
 def _member_ranges(ids: pl.DataFrame, rows: int, size: int) -> list[tuple[int, int]] | None:
@@ -706,8 +531,8 @@ def scalar_frame(policy: Policy, result: EvaluationResult, typed: bool) -> pl.Da
         elif t == T.DATE:
             columns.append(pl.Series(shown, values, pl.Date))
         elif t in (T.MONEY, T.NUMBER):
-            places = max([_places(v) for v in values if v is not None] or [0])
-            scale = max(2, places) if t == T.MONEY else places
+            most = max([places(v) for v in values if v is not None] or [0])
+            scale = max(2, most) if t == T.MONEY else most
             if scale:
                 quantum = Decimal(1).scaleb(-scale)
                 columns.append(pl.Series(shown, [None if v is None else Decimal(v).quantize(
@@ -742,16 +567,11 @@ def _parquet_value(value: Any, t: T.Type) -> Any:
     if base == T.MONTH_DAY:
         return value.month * 100 + value.day
     if base == T.MONEY:
-        return Decimal(value).quantize(Decimal("0.01")) if _places(value) <= 2 \
+        return Decimal(value).quantize(Decimal("0.01")) if places(value) <= 2 \
             else Decimal(value)
     if base == T.NUMBER:
         return Decimal(value)
     return value
-
-
-def _places(value: Any) -> int:
-    exp = Decimal(value).as_tuple().exponent
-    return max(0, -exp) if isinstance(exp, int) else 0
 
 
 def _errors(frame: pl.DataFrame) -> list[RecordError]:

@@ -329,7 +329,7 @@ def verify(path: str | os.PathLike[str], folder: Path) -> Rebuilt:
         last = root / f"{i:02d}.yaml"
         last.write_bytes(data)
     try:
-        policy = load_policy(last, root=root)
+        policy = load_policy(last, root=root, cache=False)  # a temporary folder
     except PolicyError as exc:
         first = exc.diagnostics[0].message if exc.diagnostics else str(exc)
         raise RecordInvalid(f"{shown}: policy.files: the recorded policy does not load "

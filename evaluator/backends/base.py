@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 from typing import Any, Protocol, TypeGuard
 
 from evaluator.backends.results import EvaluationResult
@@ -13,7 +14,7 @@ from evaluator.backends.scalar.coverage import Coverage
 from evaluator.backends.scalar.evaluate import ScalarPolicy
 from evaluator.errors import Diagnostic
 from evaluator.lang.check.model import CheckedPolicy
-from evaluator.lang.document.loader import ParamSpec
+from evaluator.lang.document.specs import ParamSpec
 
 __all__ = ["BACKEND_NAMES", "Backend", "CompiledPolicy", "EvaluablePolicy", "SnapshotTable",
            "is_table", "uses_columnar"]
@@ -26,7 +27,11 @@ class CompiledPolicy(Protocol):
     """A checked policy with its scalar program: :class:`evaluator.policy.Policy`."""
 
     checked: CheckedPolicy
-    program: Program
+
+    @property
+    def program(self) -> Program:
+        """The policy compiled for the scalar backend."""
+        ...
 
     def outputs(self, entity: str) -> tuple[tuple[str, str], ...]:
         """(reported name, definition) for each output of an entity, in order."""
@@ -62,11 +67,10 @@ class SnapshotTable(Protocol):
 
 
 def is_table(facts: object) -> TypeGuard[SnapshotTable]:
-    """Whether ``facts`` is a snapshot table read for the columnar backend. Imports the
-    table reader (so polars): call it while evaluating, never at import time."""
-    from evaluator.facts.table import Table
-
-    return isinstance(facts, Table)
+    """Whether ``facts`` is a snapshot table read for the columnar backend (without
+    importing the table reader, so polars, when no table was read)."""
+    table = sys.modules.get("evaluator.facts.table")  # no table without its module: a
+    return table is not None and isinstance(facts, table.Table)  # profile loads no polars
 
 
 def uses_columnar(backend: str, facts: object, *, explain: bool,

@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
 
 from evaluator.facts.model import RecordError
-from evaluator.lang.document.loader import ParamSpec
+from evaluator.lang.document.specs import ParamSpec
 from evaluator.lang.values import display, format_decimal, to_json_value
 from evaluator.text import one_line
 
@@ -126,6 +126,19 @@ class EvaluationResult:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def account(self, account_id: str) -> Determination | None:
+        """The determination of an account, by its id (None when it has none)."""
+        return next((a for a in self.accounts if a.account_id == account_id), None)
+
+    def write_json(self, out: TextIO) -> None:
+        """:meth:`to_json` and a line break, written to ``out`` (a columnar result
+        writes its accounts from the frame, in parts)."""
+        out.write(self.to_json() + "\n")
+
+    def write_csv(self, out: TextIO) -> None:
+        """:meth:`to_csv`, written to ``out`` (as :meth:`write_json`)."""
+        out.write(self.to_csv())
 
     def error_summary(self, first: int = 20) -> ErrorSummary:
         """The errors as a person reads many of them: the first ``first`` in full, then a

@@ -89,38 +89,85 @@ accepted from Python callers, datetimes are not). Currencies are three upper-cas
 letters. Ids are non-blank strings (a JSON number is not an id).
 """
 
-from evaluator.facts.builder import FactsBuilder
-from evaluator.facts.csvtext import (
-    CsvHeader,
-    RaggedRow,
-    check_header,
-    csv_header,
-    csv_records,
-    csv_rows,
-    csv_table,
-    stripped_row,
-)
-from evaluator.facts.fields import (
-    CURRENCY_RE,
-    DECIMAL_RE,
-    MAX_ID_LENGTH,
-    SNAPSHOT_CELLS,
-    SNAPSHOT_COLUMNS,
-    FactsError,
-    iso_date,
-)
-from evaluator.facts.files import (
-    DEFAULT_MAX_LINE_BYTES,
-    MAX_LINE_BYTES_ENV,
-    check_lines,
-    check_regular,
-    decode_text,
-    max_line_bytes,
-    open_regular,
-    read_bytes,
-)
-from evaluator.facts.fx import FX_COLUMNS, FxTable, parse_fx_csv, parse_fx_rows, read_fx_csv
-from evaluator.facts.load import facts_from_bytes, facts_from_json, facts_from_snapshot, load_facts
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evaluator.facts.builder import FactsBuilder
+    from evaluator.facts.csvtext import (
+        CsvHeader,
+        RaggedRow,
+        check_header,
+        csv_header,
+        csv_records,
+        csv_rows,
+        csv_table,
+        stripped_row,
+    )
+    from evaluator.facts.fields import (
+        CURRENCY_RE,
+        DECIMAL_RE,
+        MAX_ID_LENGTH,
+        SNAPSHOT_CELLS,
+        SNAPSHOT_COLUMNS,
+        FactsError,
+        iso_date,
+    )
+    from evaluator.facts.files import (
+        DEFAULT_MAX_LINE_BYTES,
+        MAX_LINE_BYTES_ENV,
+        check_lines,
+        check_regular,
+        decode_text,
+        max_line_bytes,
+        open_regular,
+        read_bytes,
+    )
+    from evaluator.facts.fx import FX_COLUMNS, FxTable, parse_fx_csv, parse_fx_rows, read_fx_csv
+    from evaluator.facts.load import (
+        facts_from_bytes,
+        facts_from_json,
+        facts_from_snapshot,
+        load_facts,
+    )
+
+#: where each name is defined: a name is imported when first used (PEP 562), so that
+#: importing the package (a policy's check, a profile's evaluation) costs only what
+#: is used
+_WHERE: dict[str, str] = {
+    "CURRENCY_RE": "fields",
+    "CsvHeader": "csvtext",
+    "DECIMAL_RE": "fields",
+    "DEFAULT_MAX_LINE_BYTES": "files",
+    "FX_COLUMNS": "fx",
+    "FactsBuilder": "builder",
+    "FactsError": "fields",
+    "FxTable": "fx",
+    "MAX_ID_LENGTH": "fields",
+    "MAX_LINE_BYTES_ENV": "files",
+    "RaggedRow": "csvtext",
+    "SNAPSHOT_CELLS": "fields",
+    "SNAPSHOT_COLUMNS": "fields",
+    "check_header": "csvtext",
+    "check_lines": "files",
+    "check_regular": "files",
+    "csv_header": "csvtext",
+    "csv_records": "csvtext",
+    "csv_rows": "csvtext",
+    "csv_table": "csvtext",
+    "decode_text": "files",
+    "facts_from_bytes": "load",
+    "facts_from_json": "load",
+    "facts_from_snapshot": "load",
+    "iso_date": "fields",
+    "load_facts": "load",
+    "max_line_bytes": "files",
+    "open_regular": "files",
+    "parse_fx_csv": "fx",
+    "parse_fx_rows": "fx",
+    "read_bytes": "files",
+    "read_fx_csv": "fx",
+    "stripped_row": "csvtext",
+}
 
 __all__ = [
     "CURRENCY_RE",
@@ -157,3 +204,18 @@ __all__ = [
     "read_fx_csv",
     "stripped_row",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -63,11 +63,13 @@ def _cache_file(grammar: str) -> Path | None:
 
     Lark stores it as a pickle, so it lives only in a directory private to this user
     (never a shared temporary directory), named after the grammar's hash.
-    ``UNCLAIMED_NO_CACHE=1`` turns it off."""
-    if os.environ.get("UNCLAIMED_NO_CACHE"):
+    It is the folder of the policy cache (:func:`evaluator.lang.cache.cache_dir`:
+    ``UNCLAIMED_CACHE_DIR`` moves it, ``UNCLAIMED_NO_CACHE=1`` turns it off)."""
+    from evaluator.lang.cache import cache_dir
+
+    folder = cache_dir()
+    if folder is None:
         return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "unclaimed"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         st = folder.stat()

@@ -36,21 +36,32 @@ __all__ = ["EXIT_CODES", "EXIT_INVALID", "EXIT_OK", "EXIT_RECORD_ERRORS", "FIRST
            "exit_epilog", "main", "main_entry", "portfolio_path"]
 
 
-def _build_parser() -> argparse.ArgumentParser:
+#: the commands whose modules are light to import, built alone when one is named (so
+#: `check` and `evaluate` do not import the modules of the others: diff, generate, serve)
+_LIGHT = {"evaluate": evaluate_cmd, "check": check_cmd, "test": test_cmd,
+          "replay": replay_cmd, "compare": compare_cmd}
+
+
+def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the command ``only`` alone (the same parser
+    for that command's arguments, its --help and its usage errors)."""
     p = Parser(prog="unclaimed", description="Evaluate FSRA Rule 2024-001 policies "
                 "(credit-union unclaimed deposits) over account facts.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for command in (evaluate_cmd, check_cmd, test_cmd, replay_cmd, compare_cmd):
-        command.add_parser(sub)
+    if only is not None:
+        _LIGHT[only].add_parser(sub)
+    else:
+        for command in (evaluate_cmd, check_cmd, test_cmd, replay_cmd, compare_cmd):
+            command.add_parser(sub)
 
-    from evaluator.apps import diff, generate
+        from evaluator.apps import diff, generate
 
-    diff.add_parser(sub)
-    generate.add_parser(sub)
-    from evaluator.apps.serve import command as serve  # FastAPI loads only in serve.run
+        diff.add_parser(sub)
+        generate.add_parser(sub)
+        from evaluator.apps.serve import command as serve  # FastAPI loads in serve.run
 
-    serve.add_parser(sub)
+        serve.add_parser(sub)
     for name, sp in sub.choices.items():
         sp.epilog = exit_epilog(name)
         sp.formatter_class = HelpFormatter
@@ -61,16 +72,20 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    args = _build_parser().parse_args(argv)
-    from evaluator.apps import diff, generate
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = _build_parser(words[0] if words and words[0] in _LIGHT else None
+                         ).parse_args(words)
+    run: Any = None
+    if args.command in _LIGHT:
+        run = _LIGHT[args.command].run
+    elif args.command in ("diff", "generate"):
+        from evaluator.apps import diff, generate
 
-    commands = {"evaluate": evaluate_cmd.run, "check": check_cmd.run, "test": test_cmd.run,
-                "diff": diff.run, "compare": compare_cmd.run, "replay": replay_cmd.run,
-                "generate": generate.run}
-    from evaluator.apps.serve import command as serve
+        run = {"diff": diff.run, "generate": generate.run}[args.command]
+    elif args.command == "serve":
+        from evaluator.apps.serve import command as serve
 
-    commands["serve"] = serve.run
-    run = commands.get(args.command)
+        run = serve.run
     if run is None:  # pragma: no cover - argparse enforces the choices
         return EXIT_INVALID
     try:

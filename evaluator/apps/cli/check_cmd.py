@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any, TextIO
 
-from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, plural
+from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, add_no_cache, plural
 from evaluator.policy import check_policy
 
 
@@ -23,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
                     help="print the JSON Schema of the facts the policy reads (its declared "
                     "facts and the standard ones) instead of its diagnostics, when it has no "
                     "error")
+    add_no_cache(ck)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     worst = EXIT_OK
     report: list[dict[str, object]] = []
     for path in args.paths:
-        diags = check_policy(path)
+        diags = check_policy(path, cache=not args.no_cache)
         errors = [d for d in diags if d.is_error or args.strict]
         warnings = [d for d in diags if not (d.is_error or args.strict)]
         if errors:

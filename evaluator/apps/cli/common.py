@@ -87,3 +87,13 @@ def strict_refuses(facts: Any, err: TextIO) -> bool:
     for line in unknown:
         print(f"error: {line} (--strict)", file=err)
     return bool(unknown)
+
+
+def add_no_cache(parser: argparse.ArgumentParser) -> None:
+    """``--no-cache``: check the policy afresh, neither reading nor filling the cache of
+    checked policies (as ``UNCLAIMED_NO_CACHE=1`` does)."""
+    parser.add_argument("--no-cache", action="store_true", dest="no_cache",
+                        help="check the policy afresh, without the cache of checked "
+                        "policies (also UNCLAIMED_NO_CACHE=1; the cache is in "
+                        "$UNCLAIMED_CACHE_DIR, else $XDG_CACHE_HOME/unclaimed or "
+                        "~/.cache/unclaimed)")

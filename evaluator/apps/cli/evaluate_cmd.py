@@ -15,10 +15,11 @@ from evaluator.apps.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_RECORD_ERRORS,
+    add_no_cache,
     parse_params,
     strict_refuses,
 )
-from evaluator.facts import FactsError, load_facts
+from evaluator.facts import FactsError
 from evaluator.policy import load_policy
 from evaluator.text import one_line
 
@@ -64,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     ev.add_argument("--errors", metavar="FILE", dest="errors_file",
                     help="write every record error to FILE as JSON lines (stderr shows the "
                     f"first {FIRST_ERRORS} and a count per message)")
+    add_no_cache(ev)
 
 
 _TABLE_SUFFIXES = (".csv", ".parquet")
@@ -71,8 +73,6 @@ _TABLE_SUFFIXES = (".csv", ".parquet")
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``unclaimed evaluate``: 0 every record evaluated, 1 some in errors, 2 invalid."""
-    from evaluator.apps.portfolio import MIN_CHUNK_ROWS, check_chunk_rows
-
     if args.explain is not None and args.format == "csv":
         print("error: --explain cannot be shown in --format csv (one row per account); "
               "use --format json or --format table", file=err)
@@ -83,17 +83,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               "use --out FILE.json, or --format table", file=err)
         return EXIT_INVALID
     is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES)
-    try:
-        check_chunk_rows(args.chunk_rows)
-    except ValueError as exc:
-        print(f"error: {exc}", file=err)
+    if args.chunk_rows is not None and _chunk_rows_invalid(args, err):
         return EXIT_INVALID
-    if args.chunk_rows is not None and args.chunk_rows < MIN_CHUNK_ROWS:
-        print(f"note: --chunk-rows {args.chunk_rows:,} raised to {MIN_CHUNK_ROWS:,}: each "
-              "chunk has a fixed cost, and smaller chunks would cost more time than they "
-              "save memory", file=err)
-        args.chunk_rows = MIN_CHUNK_ROWS
-    policy = load_policy(args.policy)
+    policy = load_policy(args.policy, cache=not args.no_cache)
     params = parse_params(args.param)
     if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
             and not args.explain:
@@ -118,6 +110,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                                  f"table ({exc}); use --backend scalar") from None
             facts = None  # beyond what the columnar backend takes: read it row by row
     if facts is None:
+        from evaluator.facts import load_facts
+
         facts = load_facts(args.facts, fx=args.fx, policy=policy)
     if args.strict and strict_refuses(facts, err):
         return EXIT_INVALID
@@ -131,11 +125,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for w in result.warnings:
         print(w.render(), file=err)
     where = _errors_where(args)
-    if args.format == "json":
-        text = result.to_json() + "\n"
-    elif args.format == "csv":
-        text = result.to_csv()
-    else:
+    text: str | None = None
+    if args.format not in ("json", "csv"):
         from evaluator.backends.results import trace_uses
 
         uses = trace_uses(policy.checked.defs) if args.explain is not None else None
@@ -159,15 +150,44 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with Outputs() as outs:  # complete or not at all; no stale portfolio file beside
             tmp = outs.add(args.out)
             try:
-                tmp.write_text(text, encoding="utf-8")
+                with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                    _write_result(result, args.format, text, handle)
             except OSError as exc:
                 raise WriteError(args.out, exc) from None
             if str(args.out).lower().endswith(_TABLE_SUFFIXES):
                 outs.drop(portfolio_path(Path(args.out)))
             outs.commit()
     else:
-        out.write(text)
+        _write_result(result, args.format, text, out)
     return EXIT_RECORD_ERRORS if result.errors else EXIT_OK
+
+
+def _write_result(result: Any, fmt: str, text: str | None, out: TextIO) -> None:
+    """The determinations in ``fmt``: JSON and CSV written by the result itself (a
+    table's result from its frame, in parts), a table's text as rendered."""
+    if text is not None:
+        out.write(text)
+    elif fmt == "json":
+        result.write_json(out)
+    else:
+        result.write_csv(out)
+
+
+def _chunk_rows_invalid(args: argparse.Namespace, err: TextIO) -> bool:
+    """--chunk-rows out of range (an error), or raised to the smallest size (a note)."""
+    from evaluator.apps.portfolio import MIN_CHUNK_ROWS, check_chunk_rows
+
+    try:
+        check_chunk_rows(args.chunk_rows)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err)
+        return True
+    if args.chunk_rows < MIN_CHUNK_ROWS:
+        print(f"note: --chunk-rows {args.chunk_rows:,} raised to {MIN_CHUNK_ROWS:,}: each "
+              "chunk has a fixed cost, and smaller chunks would cost more time than they "
+              "save memory", file=err)
+        args.chunk_rows = MIN_CHUNK_ROWS
+    return False
 
 
 def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict[str, str],
@@ -176,7 +196,7 @@ def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict
     from evaluator.facts import facts_from_json
 
     target = args.explain
-    det = next((a for a in result.accounts if a.account_id == target), None)
+    det = result.account(target)  # kept by the result, with the trace attached below
     if det is None:
         raise FactsError(f"--explain {target}: no evaluated account with that id")
     member_facts = _member_facts(facts, det.member_id)

@@ -143,7 +143,9 @@ class PolicyStore:
 
     def _load_file(self, path: Path, rename: dict[str, str]) -> Loaded:
         try:
-            policy = load_policy(path, root=self.root)
+            # not the user's cache: texts come from temporary files (the service keeps
+            # its own checked policies, in memory)
+            policy = load_policy(path, root=self.root, cache=False)
         except PolicyError as exc:
             diags = [diagnostic_json(d, rename) for d in exc.diagnostics]
             raise ServiceError(422, "Policy does not check",
@@ -190,7 +192,7 @@ class PolicyStore:
     def check_text(self, text: str, name: str) -> tuple[bool, list[dict[str, Any]]]:
         def check(path: Path, rename: dict[str, str]) -> tuple[bool, list[dict[str, Any]]]:
             try:
-                policy = load_policy(path, root=self.root)
+                policy = load_policy(path, root=self.root, cache=False)
             except PolicyError as exc:
                 return False, [diagnostic_json(d, rename) for d in exc.diagnostics]
             return True, [diagnostic_json(d, rename) for d in policy.warnings]

@@ -1,13 +1,14 @@
 """The columnar backend behind the policy facade: a snapshot table evaluated as one frame,
-its rows turned into an :class:`EvaluationResult` (or None when the policy needs the
-scalar backend and the caller did not insist on this one)."""
+kept as a :class:`~evaluator.backends.columnar.result.FrameResult` (or None when the
+policy needs the scalar backend and the caller did not insist on this one)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 
 from evaluator.backends.base import EvaluablePolicy
-from evaluator.backends.columnar import Table, determinations, evaluate_frame
+from evaluator.backends.columnar import Table, evaluate_frame
+from evaluator.backends.columnar.result import FrameResult, frame_errors
 from evaluator.backends.results import EvaluationResult, param_json
 from evaluator.backends.scalar.coverage import Coverage
 from evaluator.errors import Code, Diagnostic, PolicyError, Unsupported
@@ -40,15 +41,13 @@ class ColumnarBackend:
                                              f"policy: {exc}", code=Code.API,
                                              help="use backend=\"scalar\"")) from None
             return None
-        dets, errs = determinations(frame)
-        result = EvaluationResult(
-            policy=policy.info(), as_of=day.isoformat(),
+        result = FrameResult.of(
+            frame, policy=policy.info(), as_of=day.isoformat(),
             parameters={n: param_json(s) for n, s in sorted(specs.items())},
             facts=({"source": facts.source, "sha256": facts.sha256}
                    if facts.sha256 is not None else None),
             account_outputs=[shown for shown, _ in policy.outputs("account")])
-        result.accounts = dets
-        result.errors = [*facts.errors, *errs]
+        result.errors = [*facts.errors, *frame_errors(frame.frame)]
         result.warnings = warnings
         result.portfolio = frame.portfolio
         return result

@@ -315,3 +315,11 @@ def determinations(result: ColumnarResult) -> tuple[list[Any], list[RecordError]
             dets.append(Determination(values[member], values[account],
                                       {name: r(values) for name, r in readers}))
     return dets, errs
+
+
+def row_readers(result: ColumnarResult, columns: Sequence[str]
+                ) -> list[tuple[str, Callable[[tuple[Any, ...]], Any]]]:
+    """Per output, its name and the function from a result row (a tuple of ``columns``,
+    in this order) to its Python value, as :func:`determinations` reads it."""
+    index = {c: i for i, c in enumerate(columns)}
+    return [(s.name, _reader(s.shape, index)) for s in result.outputs]

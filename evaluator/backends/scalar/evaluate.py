@@ -26,7 +26,7 @@ from evaluator.backends.scalar.runtime import (
 )
 from evaluator.errors import Diagnostic, EvaluationError
 from evaluator.facts.model import Facts, Member, RecordError
-from evaluator.lang.document.loader import ParamSpec, PolicyDocument
+from evaluator.lang.document.specs import ParamSpec, PolicyDocument
 
 __all__ = ["ScalarBackend", "ScalarPolicy", "instance_for"]
 
@@ -35,7 +35,11 @@ class ScalarPolicy(Protocol):
     """What the loop needs of a loaded policy (:class:`evaluator.policy.Policy`)."""
 
     document: PolicyDocument
-    program: Program
+
+    @property
+    def program(self) -> Program:
+        """The policy compiled for this backend."""
+        ...
 
     @property
     def coverage_program(self) -> Program:

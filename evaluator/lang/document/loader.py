@@ -181,7 +181,7 @@ def _load_chain(path: Path, root: Path, seen: tuple[Path, ...],
     return [*_load_chain(target, root, (*seen, path.resolve()), diags), raw]
 
 
-def _policies_root_for(path: Path) -> Path:
+def policies_root_for(path: Path) -> Path:
     """The nearest folder named `policies` above the policy: on its path as named (through
     any symlinks), else on its real path, else the package's own."""
     for named in (Path(os.path.abspath(path)), path.resolve()):
@@ -197,7 +197,7 @@ def load_document(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] |
     the policy text: they are returned as diagnostics (the document is None when it could
     not be built at all). Raises :class:`PolicyLoadError` when the file cannot be found."""
     path = resolve_policy_path(ref, Path(root) if root else None)
-    base = Path(root).resolve() if root else _policies_root_for(path)
+    base = Path(root).resolve() if root else policies_root_for(path)
     diags: list[Diagnostic] = []
     try:
         chain = _load_chain(path, base, (), diags)

@@ -19,10 +19,12 @@ string that was composed (read it with :meth:`Source.read`, which keeps
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import yaml
+from typing import TYPE_CHECKING
 
 from evaluator.span import Source, Span
+
+if TYPE_CHECKING:  # PyYAML loads only where a node is looked at (a cached policy needs none)
+    import yaml
 
 __all__ = ["ScalarPositions", "node_span"]
 
@@ -74,6 +76,8 @@ def _trim_end(text: str, start: int, end: int) -> int:
 def _node_end(text: str, node: yaml.Node) -> int:
     """End offset of ``node``: block collections end with their last child, not at the
     next token (which comes after trailing comments and blank lines)."""
+    import yaml
+
     seen: set[int] = set()
     current = node
     while (
