@@ -115,11 +115,6 @@ class RowsAggregate(CV):
         # a condition or an item known before the data (a literal) still counts once per
         # row: tied to a column, or `count`/`sum` over the window would see one value
         rows = pl.col("__member_order").is_not_null()
-        # the per-row value of each slot is a column of its own before the window reads
-        # it: an expression inside `over` is evaluated group by group (a `when` there
-        # cost three times the window itself), a column is reduced in one pass over the
-        # member key, which is sorted
-        column = self.comp.column
         for keep, elem, member_level in parts:
             keep = Col(keep.expr & rows, keep.err)
             errs.append(keep.err)
@@ -128,28 +123,28 @@ class RowsAggregate(CV):
                     ec = self.comp.col(elem, None)
                     v = ec.expr.filter(keep.expr).n_unique().over("__member_order")
                 else:
-                    v = column(keep.expr.cast(pl.Int64)).sum().over("__member_order")
+                    v = keep.expr.cast(pl.Int64).sum().over("__member_order")
                 results.append(Col(v, scale=0))
                 continue
             ec = self.comp.col(elem, None)
             errs.append(guarded(ec.err, keep.expr))
             masked = pl.when(keep.expr).then(ec.expr)
             if name in ("latest", "largest"):
-                v = column(masked).max().over("__member_order")
+                v = masked.max().over("__member_order")
             elif name in ("earliest", "smallest"):
-                v = column(masked).min().over("__member_order")
+                v = masked.min().over("__member_order")
             elif name == "sum":
                 if member_level:
                     raise Unsupported("`sum` over member-level events")
-                v = column(masked.fill_null(0)).sum().over("__member_order")
+                v = masked.fill_null(0).sum().over("__member_order")
             elif name == "any":
-                v = column(keep.expr & ec.expr).any().over("__member_order")
+                v = (keep.expr & ec.expr).any().over("__member_order")
             else:
-                v = column(~keep.expr | ec.expr).all().over("__member_order")
+                v = (~keep.expr | ec.expr).all().over("__member_order")
             results.append(Col(v, scale=ec.scale))
         err = fold_err(*errs)
         if err is not None:
-            err = column(err).drop_nulls().first().over("__member_order")
+            err = err.drop_nulls().first().over("__member_order")
         exprs = [r.expr for r in results]
         scale = results[0].scale
         if name in ("latest", "largest"):
