@@ -46,6 +46,8 @@ UNITS_LIMIT = 9 * 10**18
 # ASCII digits only: the regex engine's \d would also match other scripts' digits
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DECIMAL_RE = r"^[0-9]+(\.[0-9]+)?$"
+# a cell that stripping changes or that is empty
+_TO_CLEAN_RE = r"^\s|\s$|^$"
 
 
 @dataclass
@@ -297,7 +299,7 @@ def _text_frame(raw: pl.DataFrame, source: str, lines: pl.Series | None,
 
     def empty(c: str) -> pl.Expr:
         if raw.schema[c] == pl.String:
-            return pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")
+            return pl.col(c).is_null() | pl.col(c).str.contains(r"^\s*$")
         return pl.col(c).is_null()
 
     # a row is blank when every cell is: none is when one column has no empty cell
@@ -387,7 +389,15 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
         return pl.when(x == "").then(None).otherwise(x).alias(c)
 
     schema = text.schema
-    t = text.with_columns([clean(c) for c in SNAPSHOT_CELLS if schema[c] == pl.String])
+    strings = [c for c in SNAPSHOT_CELLS if schema[c] == pl.String]
+    if strings and text.height:
+        # strip only the columns with a cell to strip or an empty one: a scan that copies
+        # nothing, where stripping copies every cell (regex \s and strip_chars both
+        # take Unicode's White_Space)
+        flags = text.select([pl.col(c).str.contains(_TO_CLEAN_RE).any().alias(c)
+                             for c in strings]).row(0)
+        strings = [c for c, flagged in zip(strings, flags, strict=True) if flagged]
+    t = text.with_columns([clean(c) for c in strings]) if strings else text
     typed_balance = isinstance(schema["balance"], pl.Decimal)
 
     def date_ok(c: str) -> pl.Expr:
@@ -437,7 +447,7 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
                 row = {**row, "balance": fixed if typed_balance else format(fixed, "f")}
                 extra_rows.append(row)
         errors = list(loader.errors)
-    good = t.filter(pl.col("__ok"))
+    good = t.filter(pl.col("__ok")) if bad.height else t
     if extra_rows:
         good = pl.concat([good, pl.DataFrame(extra_rows, schema=t.schema)]).sort("__line")
     scale = 2

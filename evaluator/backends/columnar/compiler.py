@@ -26,6 +26,7 @@ from evaluator.backends.columnar.values import (
     AllAccounts,
     Col,
     Const,
+    DayTable,
     MemberAccounts,
     MemberEvents,
     MemberRef,
@@ -82,7 +83,7 @@ class Compiler(A.NodeVisitor[CV]):
         #: a branch uses need not be computed elsewhere (see :meth:`by_day`)
         self.masks: list[pl.Expr] = []
         #: per-row columns computed before the outputs, in dependency order
-        self.stages: list[tuple[str, pl.Expr]] = []
+        self.stages: list[tuple[str, pl.Expr | DayTable]] = []
         #: portfolio aggregates already computed over the evaluated rows, by call node
         self.agg_values: dict[int, Any] = {}
         #: portfolio aggregates to compute: (call node, keep, element, function)
@@ -187,6 +188,14 @@ class Compiler(A.NodeVisitor[CV]):
         if self.masks:  # only the rows of the branches being compiled need it
             day = pl.when(pl.all_horizontal(self.masks)).then(day)
         return self.temp(per_day(self.column(day), build, dtype))
+
+    def day_table(self, day: pl.Expr, build: Callable[[pl.Series], pl.Series]) -> pl.Expr:
+        """``build`` over the days the column ``day`` spans, gathered for every row
+        (:class:`DayTable`), as a column of its own."""
+        name = self.column(day).meta.output_name()
+        key = f"t:{len(self.stages)}"
+        self.stages.append((key, DayTable(name, build)))
+        return pl.col(key)
 
     def masked(self, expr: pl.Expr) -> pl.Expr:
         """``expr`` where the branches being compiled are taken, null elsewhere."""

@@ -418,8 +418,10 @@ def c_days_between(comp: CompilerLike, node: A.Call, args: list[CV]) -> CV:
 
 
 def c_window_for(comp: CompilerLike, node: A.Call, args: list[CV]) -> CV:
-    """Computed once for each distinct day of the column (a portfolio holds a few
-    thousand among a million rows, :func:`_windows`), then looked up for every row."""
+    """Computed once for each day of the range the column spans (a portfolio holds a
+    few thousand distinct days among a million rows, :func:`_windows`), by polars over
+    that range, then gathered for every row (:class:`~.values.DayTable`): no Python
+    callback over the rows."""
     day, table, not_before = args
     if not isinstance(table, Const) or not isinstance(not_before, Const):
         raise Unsupported("`window_for` with a computed table or bound")
@@ -433,16 +435,10 @@ def c_window_for(comp: CompilerLike, node: A.Call, args: list[CV]) -> CV:
     shape = pl.Struct({"opens": pl.Date, "closes": pl.Date, "deferred": pl.Boolean,
                        "which": pl.Int32, "err": pl.String})
 
-    def lookup(days: pl.Series) -> pl.Series:
-        distinct = days.drop_nulls().unique()
-        if distinct.is_empty():  # no day: no window (such rows are in error already)
-            return pl.Series("w", [None] * days.len(), dtype=shape)
-        at = days.replace_strict(distinct, pl.Series(range(distinct.len()), dtype=pl.UInt32),
-                                 default=None, return_dtype=pl.UInt32)
-        return _windows(distinct, rows, nb).select(list(shape.to_schema())) \
-            .to_struct("w").gather(at)
+    def build(days: pl.Series) -> pl.Series:
+        return _windows(days, rows, nb).select(list(shape.to_schema())).to_struct("w")
 
-    w = comp.temp(comp.column(dc.expr).map_batches(lookup, shape, is_elementwise=True))
+    w = comp.day_table(dc.expr, build)
 
     def part(key: str) -> pl.Expr:
         return comp.temp(w.struct.field(key))

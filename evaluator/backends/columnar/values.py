@@ -282,6 +282,27 @@ def per_day(day: pl.Expr, build: Callable[[pl.Expr], pl.Expr], dtype: Any = pl.D
     return pl.when(days.is_null()).then(build(pl.lit(None, dtype))).otherwise(looked)
 
 
+@dataclass
+class DayTable:
+    """A lookup stage: a value computed once per day of the range a Date column spans,
+    eagerly, by polars over that small range (``build`` takes the days in order and
+    gives one value each), then gathered for every row by position. For a function of a
+    day too large to write as one expression (the payment window): the plan holds no
+    Python callback over the rows, and the rows pay one gather."""
+
+    day: str
+    build: Callable[[pl.Series], pl.Series]
+
+    def compute(self, frame: pl.DataFrame) -> pl.Series:
+        days = frame.get_column(self.day).cast(pl.Int32)
+        lo, hi = days.min(), days.max()
+        if lo is None or hi is None:  # no day: nothing to look up
+            lo = hi = 0
+        assert isinstance(lo, int) and isinstance(hi, int)
+        span = pl.int_range(lo, hi + 1, dtype=pl.Int32, eager=True).cast(pl.Date)
+        return self.build(span).gather((days - lo).cast(pl.UInt32))
+
+
 def month_start(index: int) -> int:
     """The first day of the month of index ``year * 12 + month - 1`` (any year, proleptic
     Gregorian), as days since 1970-01-01."""
@@ -332,6 +353,8 @@ class CompilerLike(Protocol):
 
     def by_day(self, day: pl.Expr, build: Callable[[pl.Expr], pl.Expr], dtype: Any = pl.Date
                ) -> pl.Expr: ...
+
+    def day_table(self, day: pl.Expr, build: Callable[[pl.Series], pl.Series]) -> pl.Expr: ...
 
     def masked(self, expr: pl.Expr) -> pl.Expr: ...
 
