@@ -767,5 +767,11 @@ def money(value: int, scale: int) -> Decimal:
     return Decimal(int(value)).scaleb(-scale)
 
 
+# the names the Dask engine (evaluator.apps.distributed) evaluates its partitions with
+open_source = _open
+record_errors = _errors
+error_order = _error_order
+
+
 __all__ = ["DEFAULT_CHUNK_ROWS", "MAX_CHUNK_ROWS", "MIN_CHUNK_ROWS", "Progress", "Summary", "Table", "evaluate_file",
            "output_columns", "write_frame"]

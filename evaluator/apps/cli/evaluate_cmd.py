@@ -1,7 +1,8 @@
 """`unclaimed evaluate`: its arguments, and applying a policy to facts (a profile or a
 snapshot table) with every output it writes: standard output or --out (atomically), a
 large table's determinations in chunks with the portfolio outputs beside them,
---record, --errors, and the record errors summarised on stderr."""
+--record, --errors, and the record errors summarised on stderr; with --engine dask, the
+table's determinations as a partitioned Parquet dataset evaluated on a Dask cluster."""
 
 from __future__ import annotations
 
@@ -55,6 +56,50 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     ev.add_argument("--errors", metavar="FILE", dest="errors_file",
                     help="write every record error to FILE as JSON lines (stderr shows the "
                     f"first {FIRST_ERRORS} and a count per message)")
+    add_engine_arguments(ev, "--out DIR/ or --out NAME.parquet (a partitioned Parquet "
+                         "dataset, one file per partition)")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, where: str) -> None:
+    """--engine, --scheduler, --local-workers, --partitions, --progress (evaluate, compare)."""
+    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+                        help="local: this process (default); dask: member-consistent "
+                        f"partitions evaluated on a Dask cluster, with {where}")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="--engine dask: a running Dask scheduler (tcp://HOST:PORT)")
+    parser.add_argument("--local-workers", type=int, default=None, dest="local_workers",
+                        metavar="N", help="--engine dask: start a local cluster of N worker "
+                        "processes (one thread each) for this run (default 2)")
+    parser.add_argument("--connect-timeout", type=float, default=10.0, dest="connect_timeout",
+                        metavar="SECONDS", help="--engine dask --scheduler: how long to try "
+                        "to reach the scheduler (default 10)")
+    parser.add_argument("--partitions", type=int, default=None, metavar="N",
+                        help="--engine dask: number of partitions (default: one per "
+                        "250,000 rows, at least 2)")
+    parser.add_argument("--progress", action="store_true",
+                        help="show progress on stderr even when it is not a terminal")
+
+
+def engine_of(args: argparse.Namespace) -> Any:
+    """The Dask engine the arguments ask for; ValueError for a usage error."""
+    from evaluator.apps.distributed import Engine
+
+    if args.engine != "dask":
+        if args.scheduler or args.local_workers is not None or args.partitions is not None:
+            raise ValueError("--scheduler, --local-workers and --partitions need "
+                             "--engine dask")
+        return None
+    if args.scheduler and args.local_workers is not None:
+        raise ValueError("--scheduler and --local-workers exclude each other")
+    if args.local_workers is not None and not 1 <= args.local_workers <= 256:
+        raise ValueError(f"--local-workers must be from 1 to 256, not {args.local_workers}")
+    if args.partitions is not None and not 1 <= args.partitions <= 100_000:
+        raise ValueError(f"--partitions must be from 1 to 100,000, not {args.partitions}")
+    if not 0 < args.connect_timeout <= 3600:
+        raise ValueError(f"--connect-timeout must be from 0 to 3600 seconds, not "
+                         f"{args.connect_timeout:g}")
+    return Engine(scheduler=args.scheduler, local_workers=args.local_workers or 2,
+                  timeout=args.connect_timeout)
 
 
 _TABLE_SUFFIXES = (".csv", ".parquet")
@@ -84,8 +129,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               "chunk has a fixed cost, and smaller chunks would cost more time than they "
               "save memory", file=err)
         args.chunk_rows = MIN_CHUNK_ROWS
+    try:
+        engine = engine_of(args)
+        if engine is not None:
+            _check_dask_usage(args, is_table)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_INVALID
     policy = load_policy(args.policy)
     params = parse_params(args.param)
+    if engine is not None:
+        return evaluate_on_dask(policy, args, params, engine, err)
     if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
             and not args.explain:
         from evaluator.errors import Unsupported
@@ -157,6 +211,25 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(text)
     return EXIT_RECORD_ERRORS if result.errors else EXIT_OK
+
+
+def _check_dask_usage(args: argparse.Namespace, is_table: bool) -> None:
+    """--engine dask evaluates a snapshot table into a dataset folder, and nothing else."""
+    from evaluator.apps.distributed import dataset_target
+
+    if not args.out:
+        raise ValueError("--engine dask writes its determinations to a folder: give --out "
+                         "DIR/ or --out NAME.parquet")
+    if not is_table:
+        raise ValueError("--engine dask evaluates a snapshot table (.csv or .parquet)")
+    for flag, given in (("--explain", args.explain is not None), ("--record", args.record),
+                        ("--backend scalar", args.backend == "scalar")):
+        if given:
+            raise ValueError(f"{flag} is not available with --engine dask")
+    try:
+        dataset_target(args.out)
+    except Exception as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict[str, str],
@@ -263,6 +336,71 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                          chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
         except (OSError, UnicodeError) as exc:
             return _record_failed(args.record, exc, err)
+    return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
+
+
+def evaluate_on_dask(policy: Any, args: argparse.Namespace, params: dict[str, str],
+                     engine: Any, err: TextIO) -> int:
+    """``evaluate --engine dask --out DIR``: 0 every record evaluated, 1 some in errors,
+    2 invalid or the run failed (nothing replaced)."""
+    from evaluator.apps.distributed import (
+        EngineError,
+        Progress,
+        dataset_sha256,
+        dataset_target,
+        evaluate_dataset,
+    )
+    from evaluator.errors import Unsupported
+    from evaluator.lang.values import to_json_value
+    from evaluator.policy import as_date, param_json
+
+    day = as_date(args.as_of)
+    specs, warnings = policy.run_params(params)
+    for w in warnings:
+        print(w.render(), file=err)
+    target = dataset_target(args.out)
+    side = portfolio_path(target)
+
+    def side_doc(summary: Any) -> dict[str, Any] | None:
+        if summary.portfolio is None:
+            return None
+        return {"policy": policy.info(), "as_of": day.isoformat(),
+                "parameters": {n: param_json(s) for n, s in sorted(specs.items())},
+                "portfolio": {k: to_json_value(v) for k, v in summary.portfolio.items()},
+                "determinations": {"folder": target.name,
+                                   "sha256": dataset_sha256(summary.files),
+                                   "files": summary.files,
+                                   "rows": summary.determinations}}
+
+    try:
+        summary = evaluate_dataset(policy, args.facts, args.fx, day, specs, target, engine,
+                                   partitions=args.partitions,
+                                   progress=Progress(err, force=args.progress),
+                                   fallback=args.backend != "columnar", side=side,
+                                   side_doc=side_doc)
+    except EngineError as exc:
+        print(f"error: {one_line(str(exc))}", file=err)
+        return EXIT_INVALID
+    except Unsupported as exc:
+        print(f"error: the columnar backend cannot read this table ({exc}); "
+              "use --backend auto", file=err)
+        return EXIT_INVALID
+    _print_errors(summary.errors, _errors_where(args), err)
+    if not _write_errors(args, summary.errors, err):
+        return EXIT_INVALID
+    if summary.fell_back:
+        print(f"note: {summary.fell_back}: evaluated with the scalar backend on this "
+              "machine", file=err)
+    print(f"{target}: {summary.determinations:,} determinations, "
+          f"{len(summary.errors):,} errors, {summary.accounts:,} rows in "
+          f"{summary.partitions} partition{'s' if summary.partitions != 1 else ''} on "
+          f"{engine.describe()}, {summary.seconds:.1f} s", file=err)
+    if summary.portfolio is not None:
+        import json
+
+        shown = ", ".join(f"{k} {json.dumps(to_json_value(v), ensure_ascii=False)}"
+                          for k, v in summary.portfolio.items())
+        print(f"{side}: portfolio {shown}", file=err)
     return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
 
 
