@@ -357,7 +357,7 @@ def evaluate_dataset(policy: Policy, facts: str | os.PathLike[str],
     outputs), replaced together with the folder (see :class:`evaluator.atomic.Outputs`)."""
     started = time.perf_counter()
     src = Path(facts).resolve()
-    target = Path(out)  # the caller checked it with dataset_target
+    target = Path(os.path.abspath(out))  # checked by dataset_target; workers have their own cwd
     source = open_source(src)
     rates = parse_fx_csv(fx) if fx is not None else {}
     count = partitions or max(2, -(-source.rows // DEFAULT_PARTITION_ROWS))

@@ -1,0 +1,260 @@
+"""`--engine dask`: the same determinations, portfolio outputs, errors and exit status as
+the single-machine run; a worker killed mid-run; a scheduler that cannot be reached;
+usage errors. One LocalCluster of 2 worker processes serves the module; the command line
+runs as a real subprocess connected to it with --scheduler."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from evaluator.apps.cli import main
+from evaluator.apps.generate import generate
+from tests.support import BASELINE, ROOT
+
+distributed = pytest.importorskip("distributed")
+
+AS_OF = "2026-11-21"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A local cluster of 2 worker processes (one thread each), and a client to it."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None,
+                                  silence_logs=logging.CRITICAL) as c, \
+            distributed.Client(c, set_as_default=False) as client:
+        # the workers import the engine once here, not in the first test's tasks
+        client.run(__import__, "evaluator.apps.distributed")
+        yield client
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A generated table with damaged rows and a duplicate account id in another member
+    far away; the same rows shuffled (members no longer contiguous); the policy with a
+    portfolio output of every aggregate kind."""
+    folder = tmp_path_factory.mktemp("dask")
+    out = folder / "sample.csv"
+    generate(out, 900, seed=5)
+    rows = out.read_text(encoding="utf-8").splitlines()
+    rows[30] = rows[30].replace(",CAD,", ",cad,", 1)
+    dup = rows[1].split(",")[1]
+    cells = rows[700].split(",")
+    cells[1] = dup
+    rows[700] = ",".join(cells)
+    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    body = rows[1:]
+    shuffled = folder / "shuffled.csv"
+    shuffled.write_text("\n".join([rows[0], *body[1::2], *body[0::2]]) + "\n",
+                        encoding="utf-8")
+    root = folder / "policies"
+    shutil.copytree(BASELINE, root / "fsra-2024-001")
+    shutil.copy(ROOT / "tests" / "portfolio" / "aggregates.yaml", root / "aggregates.yaml")
+    return {"csv": out, "shuffled": shuffled, "fx": folder / "sample.fx.csv",
+            "policy": root / "aggregates.yaml"}
+
+
+@pytest.fixture(scope="module")
+def reference(sample: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+              ) -> dict[str, tuple[Path, int]]:
+    """The single-machine run of each table (in this process): its folder, exit status."""
+    done = {}
+    for facts in ("csv", "shuffled"):
+        folder = tmp_path_factory.mktemp(f"local-{facts}")
+        code = main([*evaluate_args(sample, facts, folder / "local.parquet"), "--errors",
+                     str(folder / "local.errors.jsonl")],
+                    stdout=io.StringIO(), stderr=io.StringIO())
+        done[facts] = (folder, code)
+    return done
+
+
+def cli(*argv: str, env: dict[str, str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "evaluator", *argv], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+
+
+def evaluate_args(sample: dict[str, Path], facts: str, out: Path) -> list[str]:
+    """``--out`` a folder (``DIR/``) unless its name ends in .parquet."""
+    where = str(out) if out.suffix == ".parquet" else f"{out}/"
+    return ["evaluate", "--policy", str(sample["policy"]), "--facts", str(sample[facts]),
+            "--fx", str(sample["fx"]), "--as-of", AS_OF, "--out", where]
+
+
+def read_side(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".unclaimed-tmp-" in p.name)
+
+
+@pytest.mark.parametrize("facts", ["csv", "shuffled"])
+def test_evaluate_on_dask_is_the_single_machine_run(
+        cluster: Any, sample: dict[str, Path], reference: dict[str, tuple[Path, int]],
+        tmp_path: Path, facts: str) -> None:
+    folder, code = reference[facts]
+    for name in ("local.parquet", "local.portfolio.json", "local.errors.jsonl"):
+        shutil.copy(folder / name, tmp_path / name)
+    dask = cli(*evaluate_args(sample, facts, tmp_path / "dask.parquet"),
+               "--errors", str(tmp_path / "dask.errors.jsonl"), "--engine", "dask",
+               "--scheduler", cluster.scheduler.address, "--partitions", "4", "--progress")
+    assert code == 1  # the damaged rows
+    assert dask.returncode == code, dask.stderr
+    parts = sorted(p.name for p in (tmp_path / "dask.parquet").iterdir())
+    assert parts == [f"part-{k:05d}.parquet" for k in range(4)]
+    whole = pl.read_parquet(tmp_path / "local.parquet")
+    together = pl.read_parquet(tmp_path / "dask.parquet")  # read back as one table
+    assert whole.height > 1000 and whole.schema == together.schema
+    assert whole.equals(together)  # same rows, same order, same values
+    # every partition has rows: the table really was cut
+    assert all(pl.read_parquet(tmp_path / "dask.parquet" / p).height > 100 for p in parts)
+    a = read_side(tmp_path / "local.portfolio.json")
+    b = read_side(tmp_path / "dask.portfolio.json")
+    assert a["portfolio"]["unclaimed_count"] > 10
+    for key in ("policy", "as_of", "parameters", "portfolio"):
+        assert a[key] == b[key]
+    assert b["determinations"]["rows"] == whole.height
+    assert [f["file"] for f in b["determinations"]["files"]] == parts
+    errors = (tmp_path / "local.errors.jsonl").read_text(encoding="utf-8")
+    assert errors.count("\n") == 2  # the bad currency, the duplicate id in another member
+    assert (tmp_path / "dask.errors.jsonl").read_text(encoding="utf-8") == errors
+    assert "partitions done 4/4" in dask.stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_a_local_cluster_started_for_the_run(sample: dict[str, Path],
+                                             reference: dict[str, tuple[Path, int]],
+                                             tmp_path: Path) -> None:
+    """--local-workers 1: a cluster of its own, started and stopped by the command."""
+    folder, code = reference["csv"]
+    dask = cli(*evaluate_args(sample, "csv", tmp_path / "out"), "--engine", "dask",
+               "--local-workers", "1", "--partitions", "3")
+    assert dask.returncode == code == 1, dask.stderr
+    assert pl.read_parquet(tmp_path / "out").equals(pl.read_parquet(folder / "local.parquet"))
+    assert read_side(tmp_path / "out.portfolio.json")["portfolio"] == \
+        read_side(folder / "local.portfolio.json")["portfolio"]
+    assert "on a local Dask cluster of 1 worker," in dask.stderr
+
+
+def test_a_worker_killed_mid_run(cluster: Any, sample: dict[str, Path],
+                                 reference: dict[str, tuple[Path, int]],
+                                 tmp_path: Path) -> None:
+    """A worker process killed while it evaluates a partition: Dask runs the partition
+    again on another worker and the output is complete and identical, or the run fails
+    with one line and nothing that looks complete is left."""
+    folder, _ = reference["csv"]
+    target = tmp_path / "dask.parquet"
+    argv = [sys.executable, "-m", "evaluator",
+            *evaluate_args(sample, "csv", target), "--engine", "dask", "--scheduler",
+            cluster.scheduler.address, "--partitions", "8"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env={**os.environ,
+                                           "UNCLAIMED_TEST_PARTITION_DELAY": "0.7"})
+    try:
+        # wait until partitions are being written: the temporary folder has a part
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            tmp = [p for p in tmp_path.iterdir() if p.name.startswith(".dask.parquet")]
+            if tmp and any(tmp[0].glob("part-*.parquet")):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no partition was written")
+        pids = cluster.run(os.getpid)
+        victim = sorted(pids.values())[0]
+        os.kill(victim, signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    cluster.wait_for_workers(2, timeout=60)  # the nanny starts a new worker
+    assert victim not in cluster.run(os.getpid).values()
+    if proc.returncode == 2:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: the Dask run failed")
+        assert not target.exists() and not (tmp_path / "dask.portfolio.json").exists()
+    else:
+        assert proc.returncode == 1, err
+        assert pl.read_parquet(target).equals(pl.read_parquet(folder / "local.parquet"))
+        assert read_side(tmp_path / "dask.portfolio.json")["portfolio"] == \
+            read_side(folder / "local.portfolio.json")["portfolio"]
+    assert leftovers(tmp_path) == []
+
+
+def test_a_scheduler_that_cannot_be_reached(sample: dict[str, Path], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port with no listener
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    target = tmp_path / "dask.parquet"
+    target.mkdir()
+    (target / "part-00000.parquet").write_bytes(b"previous run")
+    done = cli(*evaluate_args(sample, "csv", target), "--engine", "dask", "--scheduler",
+               f"tcp://127.0.0.1:{port}", "--connect-timeout", "1")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: cannot reach the Dask scheduler at "
+                               f"tcp://127.0.0.1:{port} within 1 s")
+    # the previous output is as it was
+    assert sorted(p.name for p in target.iterdir()) == ["part-00000.parquet"]
+    assert (target / "part-00000.parquet").read_bytes() == b"previous run"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--engine", "dask"], "error: --engine dask writes its determinations to a folder"),
+    (["--engine", "dask", "--out", "x.csv"], "--out names a folder (DIR/ or NAME.parquet)"),
+    (["--engine", "dask", "--out", "x.json"], "--out names a folder (DIR/ or NAME.parquet)"),
+    (["--scheduler", "tcp://127.0.0.1:1", "--out", "x.parquet"],
+     "--scheduler, --local-workers and --partitions need --engine dask"),
+    (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:1", "--local-workers", "2",
+      "--out", "x.parquet"], "--scheduler and --local-workers exclude each other"),
+    (["--engine", "dask", "--local-workers", "0", "--out", "x.parquet"],
+     "--local-workers must be from 1 to 256"),
+    (["--engine", "dask", "--partitions", "0", "--out", "x.parquet"],
+     "--partitions must be from 1 to 100,000"),
+    (["--engine", "dask", "--explain", "--out", "x/"],
+     "--explain is not available with --engine dask"),
+    (["--engine", "dask", "--backend", "scalar", "--out", "x.parquet"],
+     "--backend scalar is not available with --engine dask"),
+])
+def test_usage_errors(sample: dict[str, Path], tmp_path: Path, extra: list[str],
+                      message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["evaluate", "--policy", str(sample["policy"]), "--facts",
+                 str(sample["csv"]), "--fx", str(sample["fx"]), "--as-of", AS_OF, *extra],
+                stdout=out, stderr=err)
+    assert code == 2
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err.getvalue()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_json_profile_is_not_a_table(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["evaluate", "--policy", str(BASELINE), "--facts",
+                 str(ROOT / "examples" / "members.json"), "--as-of", AS_OF, "--engine", "dask",
+                 "--out", str(tmp_path / "x.parquet")], stdout=out, stderr=err)
+    assert code == 2
+    assert "--engine dask evaluates a snapshot table" in err.getvalue()
