@@ -222,10 +222,10 @@ def plan(lazy: pl.LazyFrame, lines: np.ndarray[Any, Any], ragged: np.ndarray[Any
 _POLICIES: dict[str, Any] = {}
 
 
-def _policy(job: Job) -> Policy:
+def _policy(texts: list[str], sha256: str) -> Policy:
     """The policy the client loaded, rebuilt on the worker from its files' texts (once
     per worker) and refused unless its sha256 is the one the client loaded."""
-    cached = _POLICIES.get(job.sha256)
+    cached = _POLICIES.get(sha256)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     import shutil
@@ -238,16 +238,16 @@ def _policy(job: Job) -> Policy:
         root = folder / "policies"
         root.mkdir()
         last = root
-        for i, text in enumerate(job.policy):
+        for i, text in enumerate(texts):
             last = root / f"{i:02d}.yaml"
             last.write_text(text, encoding="utf-8")
         policy = load_policy(last, root=root)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    if policy.sha256 != job.sha256:
+    if policy.sha256 != sha256:
         raise EngineError("the policy rebuilt on a worker is not the one the client "
                           "loaded (its sha256 differs)")
-    _POLICIES[job.sha256] = policy
+    _POLICIES[sha256] = policy
     return policy
 
 
@@ -262,16 +262,8 @@ def evaluate_partition(part: Partition, job: Job) -> PartResult:
     and partial portfolio aggregates."""
     if job.delay:
         time.sleep(job.delay)
-    policy = _policy(job)
-    raw = part.read()
-    keep = ~part.ragged
-    lines = part.lines
-    if not keep.all():
-        raw = raw.filter(pl.Series(keep))
-        lines = lines[keep]
-    table = table_from_frame(raw, job.rates, job.source,
-                             lines=pl.Series("__line", lines, pl.UInt32),
-                             first_seen=job.first_seen)
+    policy = _policy(job.policy, job.sha256)
+    table = _table(part, job.rates, job.source, job.first_seen)
     result = evaluate_frame(policy, table, job.as_of, job.params)
     errors = [*table.errors, *record_errors(result.frame)]
     ok = result.frame.filter(pl.col("__error").is_null())
@@ -284,8 +276,62 @@ def evaluate_partition(part: Partition, job: Job) -> PartResult:
     frame.write_parquet(tmp, row_group_size=PARQUET_ROW_GROUP)
     atomic.fsync_file(tmp)
     os.replace(tmp, final)
-    return PartResult(part.index, int(raw.height), frame.height, errors, result.aggregates,
+    return PartResult(part.index, part.rows.size, frame.height, errors, result.aggregates,
                       result.aggregate_kinds, name, _sha256(final))
+
+
+def _table(part: Partition, rates: dict[tuple[str, _dt.date], Decimal], source: str,
+           first_seen: dict[str, int]) -> Any:
+    """The partition's rows as a validated table (rows whose cells could not be matched
+    to the columns left out: the client reports them)."""
+    raw = part.read()
+    keep = ~part.ragged
+    lines = part.lines
+    if not keep.all():
+        raw = raw.filter(pl.Series(keep))
+        lines = lines[keep]
+    return table_from_frame(raw, rates, source, lines=pl.Series("__line", lines, pl.UInt32),
+                            first_seen=first_seen)
+
+
+@dataclass
+class CompareJob:
+    """What every task of `compare --engine dask` shares: each policy (its files' texts
+    and sha256), the run's inputs."""
+
+    policies: list[tuple[list[str], str]]
+    source: str
+    rates: dict[tuple[str, _dt.date], Decimal]
+    as_of: _dt.date
+    params: dict[str, str]
+    first_seen: dict[str, int]
+    delay: float = 0.0
+
+
+@dataclass
+class PartRuns:
+    """One partition evaluated by every policy: per policy, the result's frame, the
+    outputs as text, the amounts in cents, the notice columns and the output shapes."""
+
+    index: int
+    rows: int
+    errors: list[RecordError]
+    runs: list[tuple[pl.DataFrame, pl.DataFrame, pl.Series, list[Any], list[Any]]]
+
+
+def compare_partition(part: Partition, job: CompareJob) -> PartRuns:
+    """One task of `compare --engine dask`: every policy over the partition."""
+    from evaluator.apps.compare import run_policy
+
+    if job.delay:
+        time.sleep(job.delay)
+    table = _table(part, job.rates, job.source, job.first_seen)
+    runs = []
+    for texts, sha256 in job.policies:
+        run = run_policy(_policy(texts, sha256), table, job.as_of, job.params)
+        runs.append((run.result.frame, run.text, run.cents, run.notice_due,
+                     run.result.outputs))
+    return PartRuns(part.index, part.rows.size, list(table.errors), runs)
 
 
 def _sha256(path: Path) -> str:
@@ -356,12 +402,9 @@ def evaluate_dataset(policy: Policy, facts: str | os.PathLike[str],
     ``side_doc(summary)`` gives the JSON document written beside it (the portfolio
     outputs), replaced together with the folder (see :class:`evaluator.atomic.Outputs`)."""
     started = time.perf_counter()
-    src = Path(facts).resolve()
+    src = Path(facts)  # named as given; read by the workers through its absolute path
     target = Path(os.path.abspath(out))  # checked by dataset_target; workers have their own cwd
-    source = open_source(src)
-    rates = parse_fx_csv(fx) if fx is not None else {}
-    count = partitions or max(2, -(-source.rows // DEFAULT_PARTITION_ROWS))
-    parts, first_seen = plan(source.lazy, source.lines, source.ragged, count, str(src))
+    source, rates, parts, first_seen = _partitions(src, fx, partitions)
     texts = policy_texts(policy)
     names = [part_name(p.index) for p in parts]
     summary = DatasetSummary(accounts=source.rows, partitions=len(parts))
@@ -373,7 +416,7 @@ def evaluate_dataset(policy: Policy, facts: str | os.PathLike[str],
             job = Job(texts, policy.sha256, str(src), rates, as_of,
                       params, first_seen, str(folder), delay)
             try:
-                results = _run(parts, job, engine, progress, summary)
+                results = _run(parts, evaluate_partition, job, engine, progress, summary)
             except _Unsupported:
                 if not fallback:
                     raise
@@ -401,12 +444,70 @@ def evaluate_dataset(policy: Policy, facts: str | os.PathLike[str],
     return summary
 
 
+def _partitions(src: Path, fx: str | os.PathLike[str] | None, partitions: int | None
+                ) -> tuple[Any, dict[tuple[str, _dt.date], Decimal], list[Partition],
+                           dict[str, int]]:
+    source = open_source(Path(os.path.abspath(src)))
+    rates = parse_fx_csv(fx) if fx is not None else {}
+    count = partitions or max(2, -(-source.rows // DEFAULT_PARTITION_ROWS))
+    parts, first_seen = plan(source.lazy, source.lines, source.ragged, count, str(src))
+    return source, rates, parts, first_seen
+
+
+def compare_dataset(policies: list[Policy], facts: str | os.PathLike[str],
+                    fx: str | os.PathLike[str] | None, as_of: _dt.date, horizon: int,
+                    params: dict[str, str], assumptions: dict[str, str], trace_limit: int,
+                    engine: Engine, *, partitions: int | None = None,
+                    progress: Progress | None = None) -> tuple[Any, Any]:
+    """`compare` with every policy evaluated partition by partition on Dask; the runs,
+    put back together in the table's order, are compared on the client as
+    :func:`evaluator.apps.compare.compare` compares them. Returns the comparison and a
+    table carrying the record errors, the FX rates and the raw rows traced."""
+    from evaluator.apps.compare import Run, compare_runs
+    from evaluator.apps.records import file_sha256
+    from evaluator.backends.columnar import ColumnarResult, Table
+
+    if not policies:
+        raise ValueError("compare needs at least one policy")
+    if horizon < as_of.year:
+        raise ValueError(f"the horizon {horizon} is before the as-of year {as_of.year}")
+    src = Path(facts)
+    source, rates, parts, first_seen = _partitions(src, fx, partitions)
+    job = CompareJob([(policy_texts(p), p.sha256) for p in policies], str(src), rates,
+                     as_of, params, first_seen,
+                     float(os.environ.get(DELAY_VARIABLE, "0") or 0))
+    summary = DatasetSummary(accounts=source.rows, partitions=len(parts))
+    try:
+        results: list[PartRuns] = _run(parts, compare_partition, job, engine, progress,
+                                       summary)
+    except _Unsupported:
+        raise EngineError("the columnar backend cannot evaluate this table, and `compare` "
+                          "runs on it") from None
+    errors = [r.error() for r in source.ragged_rows]
+    for res in results:
+        errors.extend(res.errors)
+    errors.sort(key=error_order)
+    table = Table(pl.DataFrame(), rates, errors, source=str(src),
+                  sha256=file_sha256(src), raw=source.lazy.collect())
+    runs = []
+    for i, policy in enumerate(policies):
+        pieces = [res.runs[i] for res in results]
+        frame = pl.concat([p[0] for p in pieces], how="vertical_relaxed")
+        text = pl.concat([p[1] for p in pieces], how="vertical_relaxed")
+        cents = pl.concat([p[2] for p in pieces])
+        first = pieces[0]
+        runs.append(Run(policy, ColumnarResult(frame, first[4], table), text, cents,
+                        first[3]))
+    return compare_runs(runs, table, as_of, horizon, params, assumptions,
+                        trace_limit), table
+
+
 class _Unsupported(Exception):
     pass
 
 
-def _run(parts: list[Partition], job: Job, engine: Engine, progress: Progress | None,
-         summary: DatasetSummary) -> list[PartResult]:
+def _run(parts: list[Partition], task: Any, job: Any, engine: Engine,
+         progress: Progress | None, summary: DatasetSummary) -> list[Any]:
     import distributed
 
     as_completed: Any = distributed.as_completed
@@ -416,14 +517,14 @@ def _run(parts: list[Partition], job: Job, engine: Engine, progress: Progress | 
     with connect(engine) as client:
         summary.workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
         shared = client.scatter(job, broadcast=True, hash=False)
-        futures = [client.submit(evaluate_partition, p, shared, pure=False,
+        futures = [client.submit(task, p, shared, pure=False,
                                  key=f"unclaimed-partition-{p.index:05d}-{os.getpid()}-"
                                  f"{time.monotonic_ns()}")
                    for p in parts]
         shown = progress or Progress(total=len(parts))
         shown.total = len(parts)
         shown.start = time.perf_counter()
-        results: list[PartResult] = []
+        results: list[Any] = []
         done_rows = 0
         try:
             for future in as_completed(futures, loop=client.loop):
@@ -509,5 +610,5 @@ def dataset_sha256(files: list[dict[str, Any]]) -> str:
 
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "DatasetSummary", "Engine", "EngineError", "Progress",
-           "dataset_sha256", "dataset_target", "evaluate_dataset", "evaluate_partition",
-           "plan"]
+           "compare_dataset", "compare_partition", "dataset_sha256", "dataset_target",
+           "evaluate_dataset", "evaluate_partition", "plan"]

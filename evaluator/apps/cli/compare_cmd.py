@@ -1,5 +1,6 @@
 """`unclaimed compare`: its arguments, and running several policies over one snapshot
-table with the outputs written to a folder."""
+table with the outputs written to a folder (--engine dask: the policies evaluated
+partition by partition on a Dask cluster, the same files written)."""
 
 from __future__ import annotations
 
@@ -31,26 +32,41 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     cp.add_argument("--trace-limit", type=int, default=200, dest="trace_limit",
                     help="accounts per policy traced to their first diverging definition")
     cp.add_argument("--out", required=True, help="folder for the outputs")
+    from evaluator.apps.cli.evaluate_cmd import add_engine_arguments
+
+    add_engine_arguments(cp, "the same five files written on this machine")
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``unclaimed compare``: 0 the outputs were written, 2 invalid."""
+    from evaluator.apps.cli.evaluate_cmd import engine_of
     from evaluator.apps.compare import compare, read_assumptions, write
+    from evaluator.apps.distributed import EngineError
     from evaluator.backends.columnar import read_table
     from evaluator.errors import Unsupported
     from evaluator.policy import as_date
 
     try:
+        engine = engine_of(args)
         policies = [load_policy(p) for p in args.policies]
-        table = read_table(args.facts, fx=args.fx)
         day = as_date(args.as_of)
         horizon = args.horizon if args.horizon is not None else day.year + 15
-        result = compare(policies, table, day, horizon, parse_params(args.param),
-                         read_assumptions(args.assumptions), trace_limit=args.trace_limit)
+        if engine is not None:
+            from evaluator.apps.distributed import Progress, compare_dataset
+
+            result, table = compare_dataset(
+                policies, args.facts, args.fx, day, horizon, parse_params(args.param),
+                read_assumptions(args.assumptions), args.trace_limit, engine,
+                partitions=args.partitions, progress=Progress(err, force=args.progress))
+        else:
+            table = read_table(args.facts, fx=args.fx)
+            result = compare(policies, table, day, horizon, parse_params(args.param),
+                             read_assumptions(args.assumptions),
+                             trace_limit=args.trace_limit)
         errors = len(table.errors) + int(result.runs[0].result.frame
                                          .get_column("__error").is_not_null().sum())
         written = write(result, args.out, table.source, table.sha256, errors)
-    except ValueError as exc:
+    except (ValueError, EngineError) as exc:
         print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
     except Unsupported as exc:
