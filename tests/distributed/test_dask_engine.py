@@ -153,14 +153,21 @@ def test_a_local_cluster_started_for_the_run(sample: dict[str, Path],
     assert "on a local Dask cluster of 1 worker," in dask.stderr
 
 
+@pytest.mark.parametrize("allowed_failures", [3, 0])
 def test_a_worker_killed_mid_run(cluster: Any, sample: dict[str, Path],
-                                 reference: dict[str, tuple[Path, int]],
-                                 tmp_path: Path) -> None:
-    """A worker process killed while it evaluates a partition: Dask runs the partition
-    again on another worker and the output is complete and identical, or the run fails
-    with one line and nothing that looks complete is left."""
+                                 reference: dict[str, tuple[Path, int]], tmp_path: Path,
+                                 allowed_failures: int) -> None:
+    """A worker process killed while it evaluates a partition. When the scheduler may
+    retry (Dask's default, 3 failures allowed), the partition runs again on another worker
+    and the output is complete and identical; when it may not (0), the run fails with one
+    line, exit 2, and the previous output is left as it was, with no temporary files."""
     folder, _ = reference["csv"]
     target = tmp_path / "dask.parquet"
+    target.mkdir()
+    (target / "part-00000.parquet").write_bytes(b"previous run")
+    scheduler = cluster.cluster.scheduler  # in this process: a LocalCluster
+    before = scheduler.allowed_failures
+    scheduler.allowed_failures = allowed_failures
     argv = [sys.executable, "-m", "evaluator",
             *evaluate_args(sample, "csv", target), "--engine", "dask", "--scheduler",
             cluster.scheduler.address, "--partitions", "8"]
@@ -168,34 +175,37 @@ def test_a_worker_killed_mid_run(cluster: Any, sample: dict[str, Path],
                             cwd=ROOT, env={**os.environ,
                                            "UNCLAIMED_TEST_PARTITION_DELAY": "0.7"})
     try:
-        # wait until partitions are being written: the temporary folder has a part
+        # wait until a worker is evaluating a partition (each task sleeps 0.7 s first)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            tmp = [p for p in tmp_path.iterdir() if p.name.startswith(".dask.parquet")]
-            if tmp and any(tmp[0].glob("part-*.parquet")):
-                break
+        busy: list[str] = []
+        while not busy and time.monotonic() < deadline:
+            busy = [w for w, keys in cluster.processing().items()
+                    if any("unclaimed-partition" in str(k) for k in keys)]
             time.sleep(0.05)
-        else:
-            pytest.fail("no partition was written")
-        pids = cluster.run(os.getpid)
-        victim = sorted(pids.values())[0]
+        assert busy, "no partition was being evaluated"
+        victim = cluster.run(os.getpid)[busy[0]]
         os.kill(victim, signal.SIGKILL)
         _, err = proc.communicate(timeout=120)
     finally:
+        scheduler.allowed_failures = before
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     cluster.wait_for_workers(2, timeout=60)  # the nanny starts a new worker
     assert victim not in cluster.run(os.getpid).values()
-    if proc.returncode == 2:
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: the Dask run failed")
-        assert not target.exists() and not (tmp_path / "dask.portfolio.json").exists()
-    else:
-        assert proc.returncode == 1, err
+    if allowed_failures:
+        assert proc.returncode == 1, err  # the sample's damaged rows, as the local run
         assert pl.read_parquet(target).equals(pl.read_parquet(folder / "local.parquet"))
         assert read_side(tmp_path / "dask.portfolio.json")["portfolio"] == \
             read_side(folder / "local.portfolio.json")["portfolio"]
+    else:
+        assert proc.returncode == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: the Dask run failed: a "
+                                                       "worker died"), err
+        assert sorted(p.name for p in target.iterdir()) == ["part-00000.parquet"]
+        assert (target / "part-00000.parquet").read_bytes() == b"previous run"
+        assert not (tmp_path / "dask.portfolio.json").exists()
     assert leftovers(tmp_path) == []
 
 
