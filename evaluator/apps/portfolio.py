@@ -322,11 +322,12 @@ class _Source:
 
 def _open(path: Path) -> _Source:
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".parquet"):
+    folder = path.is_dir()  # a partitioned Parquet dataset (hive folders too)
+    if suffix in (".csv", ".parquet") and not folder:
         check_regular(path, "facts file")
     try:
-        if suffix == ".parquet":
-            lazy = _parquet_columns(pl.scan_parquet(path), path)
+        if suffix == ".parquet" or folder:
+            lazy = _parquet_columns(pl.scan_parquet(path, hive_partitioning=folder), path)
             rows = int(lazy.select(pl.len()).collect().item())
             return _Source(lazy, rows, np.arange(2, rows + 2, dtype=np.int64),
                            np.zeros(rows, dtype=bool), [])
