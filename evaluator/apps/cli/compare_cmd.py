@@ -7,7 +7,13 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, parse_params
+from evaluator.apps.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    add_engine_arguments,
+    engine_of,
+    parse_params,
+)
 from evaluator.policy import load_policy
 from evaluator.text import one_line
 
@@ -32,14 +38,11 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     cp.add_argument("--trace-limit", type=int, default=200, dest="trace_limit",
                     help="accounts per policy traced to their first diverging definition")
     cp.add_argument("--out", required=True, help="folder for the outputs")
-    from evaluator.apps.cli.evaluate_cmd import add_engine_arguments
-
     add_engine_arguments(cp, "the same five files written on this machine")
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``unclaimed compare``: 0 the outputs were written, 2 invalid."""
-    from evaluator.apps.cli.evaluate_cmd import engine_of
     from evaluator.apps.compare import compare, read_assumptions, write
     from evaluator.apps.distributed import EngineError
     from evaluator.backends.columnar import read_table

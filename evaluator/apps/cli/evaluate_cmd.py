@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, EXIT_RECORD_ERRORS, parse_params
+from evaluator.apps.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_RECORD_ERRORS,
+    add_engine_arguments,
+    engine_of,
+    parse_params,
+)
 from evaluator.facts import FactsError, load_facts
 from evaluator.policy import load_policy
 from evaluator.text import one_line
@@ -58,48 +65,6 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
                     f"first {FIRST_ERRORS} and a count per message)")
     add_engine_arguments(ev, "--out DIR/ or --out NAME.parquet (a partitioned Parquet "
                          "dataset, one file per partition)")
-
-
-def add_engine_arguments(parser: argparse.ArgumentParser, where: str) -> None:
-    """--engine, --scheduler, --local-workers, --partitions, --progress (evaluate, compare)."""
-    parser.add_argument("--engine", choices=("local", "dask"), default="local",
-                        help="local: this process (default); dask: member-consistent "
-                        f"partitions evaluated on a Dask cluster, with {where}")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="--engine dask: a running Dask scheduler (tcp://HOST:PORT)")
-    parser.add_argument("--local-workers", type=int, default=None, dest="local_workers",
-                        metavar="N", help="--engine dask: start a local cluster of N worker "
-                        "processes (one thread each) for this run (default 2)")
-    parser.add_argument("--connect-timeout", type=float, default=10.0, dest="connect_timeout",
-                        metavar="SECONDS", help="--engine dask --scheduler: how long to try "
-                        "to reach the scheduler (default 10)")
-    parser.add_argument("--partitions", type=int, default=None, metavar="N",
-                        help="--engine dask: number of partitions (default: one per "
-                        "250,000 rows, at least 2)")
-    parser.add_argument("--progress", action="store_true",
-                        help="show progress on stderr even when it is not a terminal")
-
-
-def engine_of(args: argparse.Namespace) -> Any:
-    """The Dask engine the arguments ask for; ValueError for a usage error."""
-    from evaluator.apps.distributed import Engine
-
-    if args.engine != "dask":
-        if args.scheduler or args.local_workers is not None or args.partitions is not None:
-            raise ValueError("--scheduler, --local-workers and --partitions need "
-                             "--engine dask")
-        return None
-    if args.scheduler and args.local_workers is not None:
-        raise ValueError("--scheduler and --local-workers exclude each other")
-    if args.local_workers is not None and not 1 <= args.local_workers <= 256:
-        raise ValueError(f"--local-workers must be from 1 to 256, not {args.local_workers}")
-    if args.partitions is not None and not 1 <= args.partitions <= 100_000:
-        raise ValueError(f"--partitions must be from 1 to 100,000, not {args.partitions}")
-    if not 0 < args.connect_timeout <= 3600:
-        raise ValueError(f"--connect-timeout must be from 0 to 3600 seconds, not "
-                         f"{args.connect_timeout:g}")
-    return Engine(scheduler=args.scheduler, local_workers=args.local_workers or 2,
-                  timeout=args.connect_timeout)
 
 
 _TABLE_SUFFIXES = (".csv", ".parquet")
