@@ -539,12 +539,31 @@ def _run(parts: list[Partition], task: Any, job: Any, engine: Engine,
                 results.append(res)
                 done_rows += res.rows
                 shown.update(len(results), done_rows)
+        except Exception:
+            _drain(futures, wait=True)
+            raise
+        except BaseException:  # interrupted: the tasks are cancelled, not waited for
+            _drain(futures)
+            raise
         finally:
             shown.close()
-            for f in futures:
-                with contextlib.suppress(Exception):
-                    f.cancel()
     return sorted(results, key=lambda r: r.index)
+
+
+def _drain(futures: list[Any], wait: bool = False, timeout: float = 300.0) -> None:
+    """After a failed partition: wait (up to ``timeout``) for the partitions still
+    running (a cancelled task goes on running on its worker, and would write its part
+    into the folder the run is about to drop or fill otherwise), then cancel the rest."""
+    deadline = time.monotonic() + timeout
+    for f in futures if wait else []:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        with contextlib.suppress(Exception):
+            f.exception(timeout=left)  # returns when the task ended, however it ended
+    for f in futures:
+        with contextlib.suppress(Exception):
+            f.cancel()
 
 
 def _failure(exc: BaseException, key: Any) -> str:

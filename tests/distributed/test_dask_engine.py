@@ -324,3 +324,27 @@ def test_a_partitioned_parquet_dataset_is_read_as_one_table(
     whole = pl.read_parquet(folder / "local.parquet")
     assert here.height == whole.height
     assert here.sort("account_id").equals(whole.sort("account_id"))
+
+
+def test_a_table_beyond_the_columnar_backend_falls_back_as_on_one_machine(
+        cluster: Any, sample: dict[str, Path], tmp_path: Path) -> None:
+    """A balance beyond exact 64-bit cents: the single-machine run evaluates the whole
+    table with the scalar backend, and so does the Dask run (on the client, one part)."""
+    rows = sample["csv"].read_text(encoding="utf-8").splitlines()[:150]
+    cells = rows[5].split(",")
+    cells[3] = "92233720368547758.07"
+    rows[5] = ",".join(cells)
+    facts = tmp_path / "big.csv"
+    facts.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    sample = {**sample, "big": facts}
+    err = io.StringIO()
+    code = main(evaluate_args(sample, "big", tmp_path / "local.parquet"),
+                stdout=io.StringIO(), stderr=err)
+    dask = cli(*evaluate_args(sample, "big", tmp_path / "dask"), "--engine", "dask",
+               "--scheduler", cluster.scheduler.address, "--partitions", "3")
+    assert dask.returncode == code, dask.stderr
+    assert "evaluated with the scalar backend on this machine" in dask.stderr
+    assert pl.read_parquet(tmp_path / "dask").equals(pl.read_parquet(tmp_path / "local.parquet"))
+    assert sorted(p.name for p in (tmp_path / "dask").iterdir()) == ["part-00000.parquet"]
+    assert read_side(tmp_path / "dask.portfolio.json")["portfolio"] == \
+        read_side(tmp_path / "local.portfolio.json")["portfolio"]
