@@ -378,7 +378,7 @@ class DatasetSummary:
     seconds: float = 0.0
     portfolio: dict[str, Any] | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
-    #: seconds each partition's task took on its worker, in partition order
+    #: why the table was evaluated on the client with the scalar backend instead, if it was
     fell_back: str | None = None
 
 
