@@ -322,7 +322,7 @@ class _Source:
 
 def _open(path: Path) -> _Source:
     suffix = path.suffix.lower()
-    folder = path.is_dir()  # a partitioned Parquet dataset (hive folders too)
+    folder = suffix == ".parquet" and path.is_dir()  # a Parquet dataset (hive folders too)
     if suffix in (".csv", ".parquet") and not folder:
         check_regular(path, "facts file")
     try:
