@@ -165,13 +165,27 @@ def compare(policies: list[Policy], table: Table, as_of: _dt.date, horizon: int,
         raise ValueError("compare needs at least one policy")
     if horizon < as_of.year:
         raise ValueError(f"the horizon {horizon} is before the as-of year {as_of.year}")
-    values = assumptions or default_assumptions()
     runs = [_run(p, table, as_of, params or {}) for p in policies]
+    return compare_runs(runs, table, as_of, horizon, params, assumptions, trace_limit)
+
+
+def compare_runs(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
+                 params: dict[str, str] | None = None,
+                 assumptions: dict[str, str] | None = None,
+                 trace_limit: int = 200) -> Comparison:
+    """Compare runs already evaluated (by :func:`run_policy` here, or partition by
+    partition on Dask and put together in the table's order); ``table`` gives the raw rows
+    of the members traced, its FX rates and its name."""
+    values = assumptions or default_assumptions()
     accounts = _accounts(runs)
     comparison = Comparison(runs, as_of, horizon, values, accounts,
                             _yearly(runs, table, as_of, horizon, values))
     comparison.differences = _divergences(comparison, table, params or {}, trace_limit)
     return comparison
+
+
+#: one policy evaluated over a table (the Dask engine runs it on each partition)
+run_policy = _run
 
 
 def _label(p: Policy) -> str:

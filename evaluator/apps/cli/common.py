@@ -1,6 +1,7 @@
 """What every command of the `unclaimed` command line shares: exit statuses (the codes
 and, per command, what each means, shown in its --help), the argument parser class that
-exits 2 on bad usage, and small helpers for arguments and messages."""
+exits 2 on bad usage, small helpers for arguments and messages, and the --engine options
+that `evaluate` and `compare` share."""
 
 from __future__ import annotations
 
@@ -97,3 +98,45 @@ def add_no_cache(parser: argparse.ArgumentParser) -> None:
                         "policies (also UNCLAIMED_NO_CACHE=1; the cache is in "
                         "$UNCLAIMED_CACHE_DIR, else $XDG_CACHE_HOME/unclaimed or "
                         "~/.cache/unclaimed)")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, where: str) -> None:
+    """--engine, --scheduler, --local-workers, --partitions, --progress (evaluate, compare)."""
+    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+                        help="local: this process (default); dask: member-consistent "
+                        f"partitions evaluated on a Dask cluster, with {where}")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="--engine dask: a running Dask scheduler (tcp://HOST:PORT)")
+    parser.add_argument("--local-workers", type=int, default=None, dest="local_workers",
+                        metavar="N", help="--engine dask: start a local cluster of N worker "
+                        "processes (one thread each) for this run (default 2)")
+    parser.add_argument("--connect-timeout", type=float, default=10.0, dest="connect_timeout",
+                        metavar="SECONDS", help="--engine dask --scheduler: how long to try "
+                        "to reach the scheduler (default 10)")
+    parser.add_argument("--partitions", type=int, default=None, metavar="N",
+                        help="--engine dask: number of partitions (default: one per "
+                        "250,000 rows, at least 2)")
+    parser.add_argument("--progress", action="store_true",
+                        help="show progress on stderr even when it is not a terminal")
+
+
+def engine_of(args: argparse.Namespace) -> Any:
+    """The Dask engine the arguments ask for; ValueError for a usage error."""
+    if args.engine != "dask":
+        if args.scheduler or args.local_workers is not None or args.partitions is not None:
+            raise ValueError("--scheduler, --local-workers and --partitions need "
+                             "--engine dask")
+        return None
+    if args.scheduler and args.local_workers is not None:
+        raise ValueError("--scheduler and --local-workers exclude each other")
+    if args.local_workers is not None and not 1 <= args.local_workers <= 256:
+        raise ValueError(f"--local-workers must be from 1 to 256, not {args.local_workers}")
+    if args.partitions is not None and not 1 <= args.partitions <= 100_000:
+        raise ValueError(f"--partitions must be from 1 to 100,000, not {args.partitions}")
+    if not 0 < args.connect_timeout <= 3600:
+        raise ValueError(f"--connect-timeout must be from 0 to 3600 seconds, not "
+                         f"{args.connect_timeout:g}")
+    from evaluator.apps.distributed import Engine  # Dask and polars only for this engine
+
+    return Engine(scheduler=args.scheduler, local_workers=args.local_workers or 2,
+                  timeout=args.connect_timeout)

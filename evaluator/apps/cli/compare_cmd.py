@@ -1,12 +1,20 @@
 """`unclaimed compare`: its arguments, and running several policies over one snapshot
-table with the outputs written to a folder."""
+table with the outputs written to a folder (--engine dask: the policies evaluated
+partition by partition on a Dask cluster, the same files written)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any, TextIO
 
-from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, parse_params, strict_refuses
+from evaluator.apps.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    add_engine_arguments,
+    engine_of,
+    parse_params,
+    strict_refuses,
+)
 from evaluator.policy import load_policy
 from evaluator.text import one_line
 
@@ -34,30 +42,45 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     cp.add_argument("--strict", action="store_true",
                     help="columns of the table that no policy declares are an error (exit 2), "
                     "not a warning")
+    add_engine_arguments(cp, "the same five files written on this machine")
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``unclaimed compare``: 0 the outputs were written, 2 invalid."""
     from evaluator.apps.compare import compare, read_assumptions, write
+    from evaluator.apps.distributed import EngineError
     from evaluator.backends.columnar import read_table
     from evaluator.errors import Unsupported
     from evaluator.policy import as_date
 
     try:
+        engine = engine_of(args)
         policies = [load_policy(p) for p in args.policies]
-        table = read_table(args.facts, fx=args.fx, decl=shared_declaration(policies))
-        if args.strict and strict_refuses(table, err):
-            return EXIT_INVALID
-        for line in table.unknown_warnings():
-            print(f"warning: {line}", file=err)
+        if engine is not None and any(p.facts_decl is not None for p in policies):
+            raise ValueError("--engine dask does not yet read the columns a policy declares "
+                             "beyond the standard ones: use --engine local")
         day = as_date(args.as_of)
         horizon = args.horizon if args.horizon is not None else day.year + 15
-        result = compare(policies, table, day, horizon, parse_params(args.param),
-                         read_assumptions(args.assumptions), trace_limit=args.trace_limit)
+        if engine is not None:
+            from evaluator.apps.distributed import Progress, compare_dataset
+
+            result, table = compare_dataset(
+                policies, args.facts, args.fx, day, horizon, parse_params(args.param),
+                read_assumptions(args.assumptions), args.trace_limit, engine,
+                partitions=args.partitions, progress=Progress(err, force=args.progress))
+        else:
+            table = read_table(args.facts, fx=args.fx, decl=shared_declaration(policies))
+            if args.strict and strict_refuses(table, err):
+                return EXIT_INVALID
+            for line in table.unknown_warnings():
+                print(f"warning: {line}", file=err)
+            result = compare(policies, table, day, horizon, parse_params(args.param),
+                             read_assumptions(args.assumptions),
+                             trace_limit=args.trace_limit)
         errors = len(table.errors) + int(result.runs[0].result.frame
                                          .get_column("__error").is_not_null().sum())
         written = write(result, args.out, table.source, table.sha256, errors)
-    except ValueError as exc:
+    except (ValueError, EngineError) as exc:
         print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
     except Unsupported as exc:

@@ -1,7 +1,8 @@
 """`unclaimed evaluate`: its arguments, and applying a policy to facts (a profile or a
 snapshot table) with every output it writes: standard output or --out (atomically), a
 large table's determinations in chunks with the portfolio outputs beside them,
---record, --errors, and the record errors summarised on stderr."""
+--record, --errors, and the record errors summarised on stderr; with --engine dask, the
+table's determinations as a partitioned Parquet dataset evaluated on a Dask cluster."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from evaluator.apps.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_RECORD_ERRORS,
+    add_engine_arguments,
     add_no_cache,
+    engine_of,
     parse_params,
     strict_refuses,
 )
@@ -66,6 +69,8 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
                     help="write every record error to FILE as JSON lines (stderr shows the "
                     f"first {FIRST_ERRORS} and a count per message)")
     add_no_cache(ev)
+    add_engine_arguments(ev, "--out DIR/ or --out NAME.parquet (a partitioned Parquet "
+                         "dataset, one file per partition)")
 
 
 _TABLE_SUFFIXES = (".csv", ".parquet")
@@ -85,8 +90,21 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES)
     if args.chunk_rows is not None and _chunk_rows_invalid(args, err):
         return EXIT_INVALID
+    try:
+        engine = engine_of(args)
+        if engine is not None:
+            _check_dask_usage(args, is_table)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_INVALID
     policy = load_policy(args.policy, cache=not args.no_cache)
+    if engine is not None and policy.facts_decl is not None:
+        print("error: --engine dask does not yet read the columns a policy declares beyond "
+              "the standard ones: use --engine local", file=err)
+        return EXIT_INVALID
     params = parse_params(args.param)
+    if engine is not None:
+        return evaluate_on_dask(policy, args, params, engine, err)
     if is_table and args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) \
             and not args.explain:
         from evaluator.errors import Unsupported
@@ -188,6 +206,25 @@ def _chunk_rows_invalid(args: argparse.Namespace, err: TextIO) -> bool:
               "save memory", file=err)
         args.chunk_rows = MIN_CHUNK_ROWS
     return False
+
+
+def _check_dask_usage(args: argparse.Namespace, is_table: bool) -> None:
+    """--engine dask evaluates a snapshot table into a dataset folder, and nothing else."""
+    from evaluator.apps.distributed import dataset_target
+
+    if not args.out:
+        raise ValueError("--engine dask writes its determinations to a folder: give --out "
+                         "DIR/ or --out NAME.parquet")
+    if not is_table:
+        raise ValueError("--engine dask evaluates a snapshot table (.csv or .parquet)")
+    for flag, given in (("--explain", args.explain is not None), ("--record", args.record),
+                        ("--backend scalar", args.backend == "scalar")):
+        if given:
+            raise ValueError(f"{flag} is not available with --engine dask")
+    try:
+        dataset_target(args.out)
+    except Exception as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict[str, str],
@@ -303,6 +340,71 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                          chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
         except (OSError, UnicodeError) as exc:
             return _record_failed(args.record, exc, err)
+    return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
+
+
+def evaluate_on_dask(policy: Any, args: argparse.Namespace, params: dict[str, str],
+                     engine: Any, err: TextIO) -> int:
+    """``evaluate --engine dask --out DIR``: 0 every record evaluated, 1 some in errors,
+    2 invalid or the run failed (nothing replaced)."""
+    from evaluator.apps.distributed import (
+        EngineError,
+        Progress,
+        dataset_sha256,
+        dataset_target,
+        evaluate_dataset,
+    )
+    from evaluator.errors import Unsupported
+    from evaluator.lang.values import to_json_value
+    from evaluator.policy import as_date, param_json
+
+    day = as_date(args.as_of)
+    specs, warnings = policy.run_params(params)
+    for w in warnings:
+        print(w.render(), file=err)
+    target = dataset_target(args.out)
+    side = portfolio_path(target)
+
+    def side_doc(summary: Any) -> dict[str, Any] | None:
+        if summary.portfolio is None:
+            return None
+        return {"policy": policy.info(), "as_of": day.isoformat(),
+                "parameters": {n: param_json(s) for n, s in sorted(specs.items())},
+                "portfolio": {k: to_json_value(v) for k, v in summary.portfolio.items()},
+                "determinations": {"folder": target.name,
+                                   "sha256": dataset_sha256(summary.files),
+                                   "files": summary.files,
+                                   "rows": summary.determinations}}
+
+    try:
+        summary = evaluate_dataset(policy, args.facts, args.fx, day, specs, target, engine,
+                                   partitions=args.partitions,
+                                   progress=Progress(err, force=args.progress),
+                                   fallback=args.backend != "columnar", side=side,
+                                   side_doc=side_doc)
+    except EngineError as exc:
+        print(f"error: {one_line(str(exc))}", file=err)
+        return EXIT_INVALID
+    except Unsupported as exc:
+        print(f"error: the columnar backend cannot read this table ({exc}); "
+              "use --backend auto", file=err)
+        return EXIT_INVALID
+    _print_errors(summary.errors, _errors_where(args), err)
+    if not _write_errors(args, summary.errors, err):
+        return EXIT_INVALID
+    if summary.fell_back:
+        print(f"note: {summary.fell_back}: evaluated with the scalar backend on this "
+              "machine", file=err)
+    print(f"{target}: {summary.determinations:,} determinations, "
+          f"{len(summary.errors):,} errors, {summary.accounts:,} rows in "
+          f"{summary.partitions} partition{'s' if summary.partitions != 1 else ''} on "
+          f"{engine.describe()}, {summary.seconds:.1f} s", file=err)
+    if summary.portfolio is not None:
+        import json
+
+        shown = ", ".join(f"{k} {json.dumps(to_json_value(v), ensure_ascii=False)}"
+                          for k, v in summary.portfolio.items())
+        print(f"{side}: portfolio {shown}", file=err)
     return EXIT_RECORD_ERRORS if summary.errors else EXIT_OK
 
 
