@@ -62,6 +62,11 @@ class Policy:
             self._program = Program(self.checked)
         return self._program
 
+    @program.setter
+    def program(self, program: Program) -> None:
+        """Use ``program`` (one made from a cached source) for the scalar backend."""
+        self._program = program
+
     @property
     def coverage_program(self) -> Program:
         """The policy compiled to record coverage (built on first use)."""
