@@ -128,6 +128,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         dataset = load_dataset(args.facts, args.events, fx=args.fx, decl=policy.facts_decl)
         for line in dataset.warnings:
             print(f"warning: {line}", file=err)
+        if args.backend == "auto":
+            print("note: evaluated by the scalar backend: the columnar backend does not "
+                  "read an events table yet", file=err)
         facts = dataset.facts
     elif is_table and args.backend != "scalar" and args.explain != "*":
         from evaluator.backends.columnar import read_table
