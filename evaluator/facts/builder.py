@@ -301,6 +301,12 @@ class FactsBuilder:
         account = Account(account_id, member_id or "", currency, balance, opened, kind, extra)
         return _AccountEntry(account_id, account, None)
 
+    def event(self, raw: Mapping[str, object], accounts: set[str], member_id: str
+              ) -> tuple[Event | None, list[BadField]]:
+        """One event of member ``member_id`` (whose accounts are ``accounts``) read from its
+        JSON-like fields, as a profile's event is read: the event, or its problems."""
+        return self._json_event(raw, accounts, member_id)
+
     def _json_event(
         self, raw: object, declared: set[str], member_id: str | None
     ) -> tuple[Event | None, list[BadField]]:

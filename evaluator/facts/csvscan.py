@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,25 +57,27 @@ class CsvLayout:
     frame: pl.DataFrame | None = None
 
 
-def csv_layout(data: Any, source: str, *, exact: bool = False) -> CsvLayout:
-    """The layout of a CSV snapshot (``bytes`` or a buffer such as an mmap); raises
-    :class:`FactsError` when the text as a whole is unusable (no header, a quote never
-    closed, not UTF-8)."""
+def csv_layout(data: Any, source: str, *, exact: bool = False,
+               required: Sequence[str] = SNAPSHOT_COLUMNS) -> CsvLayout:
+    """The layout of a CSV snapshot (``bytes`` or a buffer such as an mmap) whose header
+    has the ``required`` columns; raises :class:`FactsError` when the text as a whole is
+    unusable (no header, a quote never closed, not UTF-8)."""
     if not exact:
-        scanned = _scan_layout(data, source)
+        scanned = _scan_layout(data, source, required)
         if scanned is not None:
             return scanned
-    return _exact_layout(bytes(data), source)
+    return _exact_layout(bytes(data), source, required)
 
 
 def _columns(header: CsvHeader) -> list[str]:
     return [n if n in SNAPSHOT_CELLS else f"#{i}" for i, n in enumerate(header.names)]
 
 
-def _exact_layout(data: bytes, source: str) -> CsvLayout:
+def _exact_layout(data: bytes, source: str,
+                  required: Sequence[str] = SNAPSHOT_COLUMNS) -> CsvLayout:
     """The layout and rows of a CSV text read with the csv module (the scalar reader)."""
     text = _decode_csv(data, source)
-    header, rows = csv_table(text, source, SNAPSHOT_COLUMNS, ("kind",))
+    header, rows = csv_table(text, source, required, ("kind",))
     columns = _columns(header)
     width = header.width
     cells: list[list[str | None]] = [[] for _ in range(width)]
@@ -101,7 +104,8 @@ def _decode_csv(data: bytes, source: str) -> str:
                          ) from None
 
 
-def _scan_layout(buf: Any, source: str) -> CsvLayout | None:
+def _scan_layout(buf: Any, source: str,
+                 required: Sequence[str] = SNAPSHOT_COLUMNS) -> CsvLayout | None:
     """The layout by a vectorised scan of the bytes; None when the text needs the exact
     reader."""
     arr = np.frombuffer(buf, dtype=np.uint8)
@@ -183,7 +187,7 @@ def _scan_layout(buf: Any, source: str) -> CsvLayout | None:
             yield record(i)
 
     it = numbered()
-    header = csv_header(it, source, SNAPSHOT_COLUMNS, ("kind",))
+    header = csv_header(it, source, required, ("kind",))
     first = next(i for i in range(records) if int(lines[i]) == header.line)
     body = slice(first + 1, records)
     body_lines = lines[body].astype(np.int64)

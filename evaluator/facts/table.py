@@ -109,15 +109,28 @@ def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
         check_lines(source, "facts file")
     data = read_facts_bytes(source)
     digest = hashlib.sha256(data).hexdigest()
+    raw, ragged = raw_frame(data, source, suffix)
+    fx_rates = parse_fx_csv(fx) if fx is not None else {}
+    table = table_from_frame(raw, fx_rates, source, ragged=ragged, decl=decl)
+    table.sha256 = digest
+    return table
+
+
+def raw_frame(data: bytes, source: str, suffix: str,
+              required: Sequence[str] = SNAPSHOT_COLUMNS
+              ) -> tuple[pl.DataFrame, list[RaggedRow]]:
+    """The raw rows of a snapshot file's bytes (``suffix`` ``.csv`` or ``.parquet``; a CSV
+    header must have the ``required`` columns), each with its ``__line``, and the rows
+    whose cells could not be matched to columns."""
     ragged: list[RaggedRow] = []
     try:
         if suffix == ".csv":
-            layout = csv_layout(data, source)
+            layout = csv_layout(data, source, required=required)
             raw = layout.frame
             if raw is None:
                 raw = read_csv_rows(data, layout)
             if raw is None:  # polars reads the rows otherwise than the layout says
-                layout = csv_layout(data, source, exact=True)
+                layout = csv_layout(data, source, exact=True, required=required)
                 raw = layout.frame
                 assert raw is not None
             keep = ~layout.ragged
@@ -131,10 +144,7 @@ def read_table(path: str | os.PathLike[str], fx: str | os.PathLike[str] | None =
     except pl.exceptions.PolarsError as exc:
         raise FactsError(f"{source}: cannot read the table: {str(exc).splitlines()[0]}"
                          ) from None
-    fx_rates = parse_fx_csv(fx) if fx is not None else {}
-    table = table_from_frame(raw, fx_rates, source, ragged=ragged, decl=decl)
-    table.sha256 = digest
-    return table
+    return raw, ragged
 
 
 def read_facts_bytes(source: str) -> bytes:

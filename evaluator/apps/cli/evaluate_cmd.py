@@ -39,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
                     help="policy file, policy directory, or ID[@VERSION] under policies/")
     ev.add_argument("--facts", required=True,
                     help="full profile (.json) or snapshot table (.csv or .parquet)")
+    ev.add_argument("--events", metavar="FILE",
+                    help="events table (.csv, .parquet or a NAME.parquet/ folder), one row "
+                    "per event, for the accounts table given as --facts (evaluated by the "
+                    "scalar backend)")
     ev.add_argument("--fx", help="FX rates table (CSV: currency,date,rate)")
     ev.add_argument("--as-of", required=True, dest="as_of", help="YYYY-MM-DD")
     ev.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -87,7 +91,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"error: --explain cannot be written to {args.out} (determinations only); "
               "use --out FILE.json, or --format table", file=err)
         return EXIT_INVALID
-    is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES)
+    if args.events is not None and _events_refused(args, err):
+        return EXIT_INVALID
+    is_table = str(args.facts).lower().endswith(_TABLE_SUFFIXES) and args.events is None
     if args.chunk_rows is not None and _chunk_rows_invalid(args, err):
         return EXIT_INVALID
     try:
@@ -116,7 +122,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   "use --backend scalar", file=err)
             return EXIT_INVALID
     facts: object = None
-    if is_table and args.backend != "scalar" and args.explain != "*":
+    if args.events is not None:
+        from evaluator.facts.dataset import load_dataset
+
+        dataset = load_dataset(args.facts, args.events, fx=args.fx, decl=policy.facts_decl)
+        for line in dataset.warnings:
+            print(f"warning: {line}", file=err)
+        if args.backend == "auto":
+            print("note: evaluated by the scalar backend: the columnar backend does not "
+                  "read an events table yet", file=err)
+        facts = dataset.facts
+    elif is_table and args.backend != "scalar" and args.explain != "*":
         from evaluator.backends.columnar import read_table
         from evaluator.errors import Unsupported
 
@@ -189,6 +205,23 @@ def _write_result(result: Any, fmt: str, text: str | None, out: TextIO) -> None:
         result.write_json(out)
     else:
         result.write_csv(out)
+
+
+def _events_refused(args: argparse.Namespace, err: TextIO) -> bool:
+    """What --events cannot be combined with yet (an error naming the option)."""
+    from evaluator.facts.dataset import is_dataset_path
+
+    refused = ("--events takes an accounts table as --facts (.csv, .parquet or a "
+               "NAME.parquet/ folder)" if not is_dataset_path(args.facts) else None)
+    for flag, given in (("--engine dask", getattr(args, "engine", None) == "dask"),
+                        ("--backend columnar", args.backend == "columnar"),
+                        ("--record", args.record)):
+        if refused is None and given:
+            refused = (f"{flag} cannot be used with --events yet (a dataset with an events "
+                       "table is evaluated by the scalar backend on this machine)")
+    if refused is not None:
+        print(f"error: {refused}", file=err)
+    return refused is not None
 
 
 def _chunk_rows_invalid(args: argparse.Namespace, err: TextIO) -> bool:

@@ -55,6 +55,11 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
                    "or ID[@VERSION]), each generated from its type")  # fmt: skip
     p.add_argument("--kinds", action="store_true",
                    help="add a `kind` column and gift-card/prepaid rows")  # fmt: skip
+    p.add_argument("--events", action="store_true",
+                   help="write a dataset: the accounts table without its last_* columns and "
+                   "an events table <stem>.events.csv (or .parquet) beside it, with a "
+                   "calibrated history (fees after the unclaimed date, transfers with and "
+                   "without what must accompany them)")
     p.add_argument("--chunk-members", dest="chunk_members", type=int,
                    default=DEFAULT_CHUNK_MEMBERS, metavar="N",
                    help="members generated at a time; bounds memory, never changes the output "
@@ -107,10 +112,17 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             chunk_members=getattr(args, "chunk_members", DEFAULT_CHUNK_MEMBERS),
             decl=decl,
         )
+        events = None
+        if getattr(args, "events", False):
+            from evaluator.apps.generate.events import write_dataset
+
+            events = write_dataset(args.out, args.seed, a.as_of)
     except GenerateError as e:
         print(f"error: {e}", file=stderr)
         return EXIT_INVALID
     print(summary.render(), file=stderr)
+    if events is not None:
+        print(events.render(), file=stderr)
     return EXIT_OK
 
 
