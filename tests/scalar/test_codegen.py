@@ -307,6 +307,15 @@ def test_a_failure_is_remembered_per_instance(tmp_path: Path) -> None:
         account.get("boom")
     assert first.value is again.value and first.value.definition == "boom"
     assert set(account.failed) == {"boom", "uses"} and not account.cache
+    # the failures are the account's own: its member, and the instances made later,
+    # have none (the empty memo they start with is shared, and never written to)
+    assert not member.failed and not runtime.NO_FAILURES
+    (other,) = runtime.Inst("member", facts.members[1], run, None).accounts()
+    assert not other.failed
+    with pytest.raises(EvaluationError):
+        other.get("boom")
+    assert set(other.failed) == {"boom"} and set(account.failed) == {"boom", "uses"}
+    assert not runtime.NO_FAILURES
 
 
 def test_a_formula_too_deep_for_python_is_split_into_helpers(tmp_path: Path) -> None:

@@ -68,6 +68,10 @@ class Run:
         self.frames = 0
 
 
+#: the failures of an instance none of whose definitions failed (never written to)
+NO_FAILURES: dict[str, EvaluationError] = {}
+
+
 class Inst:
     """An entity instance (member, account, claim or the global one) with its memo."""
 
@@ -81,8 +85,9 @@ class Inst:
         self.member = member
         #: values of the definitions evaluated so far (successes only)
         self.cache: dict[str, Any] = {}
-        #: the errors of the definitions that failed, raised again when used again
-        self.failed: dict[str, EvaluationError] = {}
+        #: the errors of the definitions that failed, raised again when used again (the
+        #: shared empty :data:`NO_FAILURES` until one fails: most instances have none)
+        self.failed: dict[str, EvaluationError] = NO_FAILURES
         #: trace entries of this instance's definitions, made once for all the records
         #: whose traces show them (a member's, the global instance's)
         self.entries: dict[str, dict[str, Any] | None] | None = None
@@ -202,6 +207,8 @@ def failed(inst: Inst, name: str, exc: Exception) -> EvaluationError:
         err = exc
     else:
         err = EvaluationError(arith_message(exc), name, provisions.get(name))
+    if inst.failed is NO_FAILURES:
+        inst.failed = {}
     inst.failed[name] = err
     return err
 
