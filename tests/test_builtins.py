@@ -410,6 +410,41 @@ def test_window_for_reports_a_gap_in_the_table() -> None:
         call("window_for", D("2026-09-30"), table, D(NO_TRANSITION))
 
 
+def test_window_for_memo_answers_as_a_first_call_does(fsra_windows: Any) -> None:
+    """The windows are memoised per table: every day of two years, before and after the
+    transition, gives what a first call on a fresh copy of the table gives, and a
+    caller changing the returned window changes no later answer."""
+    wrap = (
+        _row(MonthDay(4, 1), MonthDay(9, 30), MonthDay(12, 1), MonthDay(1, 31), 0),
+        _row(MonthDay(10, 1), MonthDay(3, 31), MonthDay(6, 1), MonthDay(6, 30), 1),
+    )
+    for table in (fsra_windows, wrap):
+        day = D("2023-01-01")
+        while day < D("2025-01-01"):
+            for not_before in (NO_TRANSITION, "2024-12-16", "2026-01-01"):
+                got = call("window_for", day, table, D(not_before))
+                fresh = call("window_for", day, tuple(dict(r) for r in table), D(not_before))
+                assert (got["opens"], got["closes"], got["deferred"],
+                        got["row"]["provision"]) == (fresh["opens"], fresh["closes"],
+                                                     fresh["deferred"],
+                                                     fresh["row"]["provision"]), (day,
+                                                                                  not_before)
+                got["opens"] = None
+            day += dt.timedelta(days=1)
+    again = call("window_for", D("2024-05-01"), fsra_windows, D(NO_TRANSITION))
+    assert again["opens"] == D("2024-10-15")
+
+
+def test_window_for_tables_alike_but_for_one_offset_answer_apart() -> None:
+    """A table made after another one is dropped (which may get its identity) is not
+    answered from the other's memo."""
+    for offset in (0, 1, 2):
+        table = (_row(MonthDay(1, 1), MonthDay(12, 31), MonthDay(10, 15), MonthDay(12, 15),
+                      offset),)
+        assert window(table, "2026-03-01", NO_TRANSITION)[0] == D(f"{2026 + offset}-10-15")
+        del table
+
+
 # --------------------------------------------------------------------------- signatures
 
 LIST_DATE_OPT = T.ListT(T.OptionalT(T.DATE))

@@ -248,8 +248,13 @@ def _present(xs: Sequence[Any]) -> list[Any]:
 
 
 def _latest(xs: Sequence[Any]) -> Any:
-    p = _present(xs)
-    return max(p) if p else None
+    if not xs:
+        return None
+    try:  # most lists hold no null: the first largest item, as over the present ones
+        return max(xs)
+    except TypeError:  # a null among them (or only nulls)
+        p = _present(xs)
+        return max(p) if p else None
 
 
 def _earliest(xs: Sequence[Any]) -> Any:
@@ -364,27 +369,68 @@ def payment_window(unclaimed_on: _dt.date, table: Sequence[dict[str, Any]],
     before ``not_before`` (the end of a transition period), the first later window of
     the table's recurring windows that closes on or after ``not_before`` is used and
     ``deferred`` is true. The search is bounded by the years between the two dates.
+
+    Memoised per table: the row of each day of the year, and the window of each
+    (year, row, ``not_before``); a fresh dict is returned every time. A table value is
+    never changed in place (the language has no mutation), and the memo holds the table
+    itself, so its identity cannot be reused by another table while memoised.
     """
-    md = MonthDay.of(unclaimed_on)
-    row = None
-    for r in table:
+    memo = _WINDOW_MEMOS.get(id(table))
+    if memo is None or memo.table is not table:
+        if len(_WINDOW_MEMOS) >= _WINDOW_MEMO_TABLES:
+            _WINDOW_MEMOS.clear()
+        memo = _WINDOW_MEMOS[id(table)] = _WindowMemo(table)
+    day = (unclaimed_on.month, unclaimed_on.day)
+    index = memo.rows.get(day)
+    if index is None:
+        index = memo.rows[day] = _window_row(MonthDay.of(unclaimed_on), table)
+    row = table[index]
+    key = (unclaimed_on.year, index, not_before)
+    window = memo.windows.get(key)
+    if window is None:
+        window = memo.windows[key] = _window(unclaimed_on.year + int(row["year_offset"]),
+                                             row, table, not_before)
+    return {"opens": window[0], "closes": window[1], "row": row, "deferred": window[2]}
+
+
+class _WindowMemo:
+    """What :func:`payment_window` has computed for one table."""
+
+    __slots__ = ("rows", "table", "windows")
+
+    def __init__(self, table: Sequence[dict[str, Any]]) -> None:
+        self.table = table
+        self.rows: dict[tuple[int, int], int] = {}
+        self.windows: dict[tuple[int, int, _dt.date], tuple[_dt.date, _dt.date, bool]] = {}
+
+
+#: the tables memoised at once (a run uses one; the memos are dropped past this many)
+_WINDOW_MEMO_TABLES = 16
+_WINDOW_MEMOS: dict[int, _WindowMemo] = {}
+
+
+def _window_row(md: MonthDay, table: Sequence[dict[str, Any]]) -> int:
+    """The index of the row whose ``unclaimed_from``..``unclaimed_to`` contains ``md``."""
+    for i, r in enumerate(table):
         lo, hi = r["unclaimed_from"], r["unclaimed_to"]
         if (lo <= md <= hi) if lo <= hi else (md >= lo or md <= hi):
-            row = r
-            break
-    if row is None:
-        raise EvaluationError(f"no payment window covers {md} (the windows table has a gap)")
-    year = unclaimed_on.year + int(row["year_offset"])
+            return i
+    raise EvaluationError(f"no payment window covers {md} (the windows table has a gap)")
+
+
+def _window(year: int, row: dict[str, Any], table: Sequence[dict[str, Any]],
+            not_before: _dt.date) -> tuple[_dt.date, _dt.date, bool]:
+    """(opens, closes, deferred) of :func:`payment_window` for the base ``year``."""
     opens, closes = window_dates(year, row["opens"], row["closes"])
     if closes >= not_before:
-        return {"opens": opens, "closes": closes, "row": row, "deferred": False}
+        return opens, closes, False
     # recurring windows of the table, tried in date order, from the base window on
     shapes = sorted({(r["opens"], r["closes"]) for r in table})
     for y in range(year, max(year, not_before.year) + 2):
         for o, c in shapes:
             wo, wc = window_dates(y, o, c)
             if wo >= opens and wc >= not_before:
-                return {"opens": wo, "closes": wc, "row": row, "deferred": True}
+                return wo, wc, True
     raise EvaluationError("no payment window after the transition period")  # pragma: no cover
 
 

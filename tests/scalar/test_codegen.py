@@ -35,7 +35,9 @@ from evaluator.backends.scalar.codegen import Program
 from evaluator.backends.scalar.coverage import Coverage
 from evaluator.errors import EvaluationError
 from evaluator.facts import facts_from_json
+from evaluator.lang import typesys as T
 from evaluator.lang.parser import MAX_DEPTH
+from evaluator.lang.values import Duration, to_json_value
 from tests.support import BASELINE, ROOT
 
 HEADER = ("policy: codegen\nversion: 2.0.1\nstatus: proposed\ntitle: codegen\n"
@@ -305,6 +307,15 @@ def test_a_failure_is_remembered_per_instance(tmp_path: Path) -> None:
         account.get("boom")
     assert first.value is again.value and first.value.definition == "boom"
     assert set(account.failed) == {"boom", "uses"} and not account.cache
+    # the failures are the account's own: its member, and the instances made later,
+    # have none (the empty memo they start with is shared, and never written to)
+    assert not member.failed and not runtime.NO_FAILURES
+    (other,) = runtime.Inst("member", facts.members[1], run, None).accounts()
+    assert not other.failed
+    with pytest.raises(EvaluationError):
+        other.get("boom")
+    assert set(other.failed) == {"boom"} and set(account.failed) == {"boom", "uses"}
+    assert not runtime.NO_FAILURES
 
 
 def test_a_formula_too_deep_for_python_is_split_into_helpers(tmp_path: Path) -> None:
@@ -340,3 +351,37 @@ def test_fields_outside_the_dataclasses_go_through_one_accessor(
     result = policy.evaluate(facts_from_json(FACTS), as_of=AS_OF, backend="scalar")
     assert [a["c"] for a in result.accounts] == ["CAD", "USD", "CAD"]
     assert seen == ["currency"] * 3
+
+
+# the trace's JSON forms, written from the checked types
+
+_D = Decimal
+_TYPED_VALUES: list[tuple[Any, list[Any]]] = [
+    (T.BOOL, [True, False]),
+    (T.INT, [0, -7, _D("3")]),
+    (T.TEXT, ["", "é"]),
+    (T.DATE, [dt.date(2026, 2, 28), "2026-02-28"]),
+    (T.MONEY, [_D("0.10"), _D("1E+3"), _D("-0.0"), 5]),
+    (T.NUMBER, [_D("1.50"), 2]),
+    (T.DURATION, [Duration(months=12)]),
+    (T.OptionalT(T.DATE), [None, dt.date(2024, 2, 29)]),
+    (T.ListT(T.OptionalT(T.MONEY)),
+     [(), (_D("1.00"), None, _D("2E+1")), [_D("4.5")]]),
+    (T.ListT(T.ListT(T.DATE)), [((dt.date(2020, 1, 1),), ())]),
+    (T.ListT(T.RecordT((("due", T.DATE), ("n", T.INT)))),
+     [({"n": 1, "due": dt.date(2021, 3, 1)}, {"due": None, "n": _D("2")})]),
+]
+
+
+@pytest.mark.parametrize(("t", "values"), _TYPED_VALUES, ids=[str(t) for t, _ in _TYPED_VALUES])
+def test_the_traces_json_form_chosen_from_the_type_is_the_general_one(
+        t: Any, values: list[Any]) -> None:
+    """The expression the trace variant writes for a value of each type gives the same
+    JSON as the general conversion, also for a value of another class than the type
+    says (an Int that is a decimal, a list that is not a tuple, record keys in their own
+    order): the entry's text cannot depend on which path made it."""
+    expression = codegen.json_source(t, "value", 0)
+    for value in values:
+        got = eval(expression, {**codegen.namespace(), "value": value})
+        want = to_json_value(value)
+        assert json.dumps(got) == json.dumps(want), (t, value)

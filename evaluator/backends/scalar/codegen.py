@@ -40,9 +40,9 @@ from evaluator.lang import typesys as T
 from evaluator.lang.builtins import BUILTINS
 from evaluator.lang.check.graph import dependency_order
 from evaluator.lang.check.model import CheckedPolicy, Resolved
-from evaluator.lang.values import Duration, MonthDay, add_duration
+from evaluator.lang.values import Duration, MonthDay, add_duration, format_decimal
 
-__all__ = ["DEBUG_ENV", "Program", "load_source", "namespace"]
+__all__ = ["DEBUG_ENV", "Program", "json_source", "load_source", "namespace"]
 
 #: environment variable: a directory the generated source of each policy is written to
 DEBUG_ENV = "UNCLAIMED_DEBUG_CODEGEN"
@@ -77,7 +77,8 @@ def namespace() -> dict[str, Any]:
         "_decided": runtime.decided, "_entered": runtime.entered,
         "_failed": runtime.failed, "_EvaluationError": EvaluationError,
         "_ARITHMETIC": runtime.ARITHMETIC, "_trace_entry": runtime.trace_entry,
-        "_shared_entry": runtime.shared_entry,
+        "_shared_entry": runtime.shared_entry, "_json": runtime.json_value,
+        "_fmt_dec": format_decimal,
     }
     for name, b in BUILTINS.items():
         ns["_f_" + name] = b.scalar
@@ -325,6 +326,17 @@ class Program(A.NodeVisitor[str]):
         for n in plan:
             owner = defs[n].spec.entity
             key = repr(n)
+            if owner == entity and not _has_entity(defs[n].type):
+                # the entry made here, its value converted as its checked type says
+                self._fn.uses.add("c")
+                body += [f"    if {key} in _c:",
+                         f"        _v = _c[{key}]",
+                         f"        _out.append({{'definition': {key}, 'entity': {owner!r}, "
+                         f"'value': {json_source(defs[n].type, '_v', 0)}, **static[{key}]}})"]
+                params = sorted(defs[n].params)
+                if params:
+                    body.append(f"        _used.update({tuple(params)!r})")
+                continue
             if owner == entity:
                 self._fn.uses.add("c")
                 body += [f"    if {key} in _c:",
@@ -613,3 +625,39 @@ def _type_source(t: T.Type) -> str:
     if isinstance(t, T.ListT):
         return f"_T.ListT({_type_source(t.elem)})"
     raise TypeError(f"no source for the type {t}")  # pragma: no cover
+
+
+#: the JSON form of a value of a primitive type: (its class, the expression over ``{}``)
+_JSON_PRIMS = {"Bool": ("bool", "{}"), "Int": ("int", "{}"), "Text": ("str", "{}"),
+               "Date": ("_date", "{}.isoformat()"), "Money": ("_D", "_fmt_dec({})"),
+               "Number": ("_D", "_fmt_dec({})")}
+
+
+def json_source(t: T.Type, var: str, depth: int) -> str:
+    """The expression giving the trace's JSON form of ``var``, a value of type ``t``:
+    written for the class the type says, with :func:`runtime.json_value` for any value
+    of another class (so the form is the same whatever the value turns out to be)."""
+    if isinstance(t, T.Prim) and t.name in _JSON_PRIMS:
+        cls, form = _JSON_PRIMS[t.name]
+        return f"({form.format(var)} if {var}.__class__ is {cls} else _json({var}))"
+    if isinstance(t, T.OptionalT):
+        return f"(None if {var} is None else {json_source(t.inner, var, depth)})"
+    if isinstance(t, T.ListT) and depth < 3:
+        item = f"_j{depth}"
+        return (f"([{json_source(t.elem, item, depth + 1)} for {item} in {var}] "
+                f"if {var}.__class__ is tuple else _json({var}))")
+    return f"_json({var})"
+
+
+def _has_entity(t: T.Type) -> bool:
+    """Whether values of ``t`` may hold entity instances (their entries are made at run
+    time, which leaves an instance out)."""
+    if isinstance(t, T.EntityT):
+        return True
+    if isinstance(t, T.OptionalT):
+        return _has_entity(t.inner)
+    if isinstance(t, T.ListT):
+        return _has_entity(t.elem)
+    if isinstance(t, T.RecordT):
+        return any(_has_entity(f) for _, f in t.fields)
+    return not isinstance(t, T.Prim)

@@ -28,7 +28,7 @@ from evaluator.facts.model import Account, Claim, Event, Member
 from evaluator.facts.model import field_value as model_field_value
 from evaluator.lang import nodes as A
 from evaluator.lang.check.model import Resolved
-from evaluator.lang.values import Duration, to_json_value
+from evaluator.lang.values import Duration, format_decimal, to_json_value
 
 #: a compiled definition: called with its instance (``env`` is unused, kept for callers
 #: that pass an empty one)
@@ -68,6 +68,10 @@ class Run:
         self.frames = 0
 
 
+#: the failures of an instance none of whose definitions failed (never written to)
+NO_FAILURES: dict[str, EvaluationError] = {}
+
+
 class Inst:
     """An entity instance (member, account, claim or the global one) with its memo."""
 
@@ -81,8 +85,9 @@ class Inst:
         self.member = member
         #: values of the definitions evaluated so far (successes only)
         self.cache: dict[str, Any] = {}
-        #: the errors of the definitions that failed, raised again when used again
-        self.failed: dict[str, EvaluationError] = {}
+        #: the errors of the definitions that failed, raised again when used again (the
+        #: shared empty :data:`NO_FAILURES` until one fails: most instances have none)
+        self.failed: dict[str, EvaluationError] = NO_FAILURES
         #: trace entries of this instance's definitions, made once for all the records
         #: whose traces show them (a member's, the global instance's)
         self.entries: dict[str, dict[str, Any] | None] | None = None
@@ -202,22 +207,30 @@ def failed(inst: Inst, name: str, exc: Exception) -> EvaluationError:
         err = exc
     else:
         err = EvaluationError(arith_message(exc), name, provisions.get(name))
+    if inst.failed is NO_FAILURES:
+        inst.failed = {}
     inst.failed[name] = err
     return err
 
 
+#: the classes of values that are their own JSON form
+_PLAIN = frozenset({str, bool, int, type(None)})
+
+
 def json_value(value: Any) -> Any:
     """:func:`evaluator.lang.values.to_json_value`, with the usual kinds of value found
-    by their class first."""
+    by their class first (and the plain items of a list or record kept without a call)."""
     cls = value.__class__
-    if value is None or cls is str or cls is bool or cls is int:
+    if cls in _PLAIN:
         return value
     if cls is _dt.date:
         return value.isoformat()
-    if cls is tuple:
-        return [json_value(v) for v in value]
     if cls is dict:
-        return {k: json_value(v) for k, v in value.items()}
+        return {k: v if v.__class__ in _PLAIN else json_value(v) for k, v in value.items()}
+    if cls is tuple:
+        return [v if v.__class__ in _PLAIN else json_value(v) for v in value]
+    if cls is Decimal:
+        return format_decimal(value)
     return to_json_value(value)
 
 
