@@ -160,3 +160,27 @@ def test_both_backends_give_identical_determinations(
         outputs.append(run.stdout)
     assert outputs[0] == outputs[1]
     assert '"status": "unclaimed"' in outputs[0]
+
+
+#: the regimes rebased on the regime-neutral base (bank-act is still standalone)
+REBASED = ("quebec", "british-columbia")
+
+
+@pytest.mark.parametrize("name", REBASED)
+def test_regime_extends_the_base_and_inherits_its_clock(name: str) -> None:
+    """The regime extends deposits-base, inherits the base's activity clock and windows
+    formulas (restating only their provisions, which cite its own Act) and has none of
+    the base's notice marks or profile clock left."""
+    base = _policy("deposits-base")
+    policy = _policy(name)
+    text = (ROOT / "policies" / name / "policy.yaml").read_text(encoding="utf-8")
+    assert "extends: deposits-base@" in text
+    for inherited in ("last_transaction", "last_activity", "transferred_on",
+                      "payment_window"):
+        mine, theirs = policy.checked.defs[inherited].spec, base.checked.defs[inherited].spec
+        assert mine.formula == theirs.formula, inherited
+        assert mine.provision and "base" not in mine.provision, inherited
+    for removed in ("marks", "profile_last_activity"):
+        assert removed not in policy.checked.defs
+    assert "notice_marks" not in policy.document.parameters
+    assert not any(label.startswith("base ") for label in policy.document.provisions)
