@@ -201,6 +201,9 @@ def snapshot_of(facts: dict[str, Any], as_of: str) -> Snapshot | str:
                 "last_statement_ack": latest("statement_ack"),
                 "last_response": latest("response"),
                 "kind": _cell(a.get("kind")),
+                # a policy's own account fields (declared facts) as columns of that name
+                **{k: _cell(v) for k, v in a.items()
+                   if k not in ("account_id", "currency", "balance", "opened", "kind")},
             })
     fx = [{k: _cell(r.get(k)) for k in ("currency", "date", "rate")}
           for r in facts.get("fx_rates") or [] if isinstance(r, dict)]
@@ -213,7 +216,10 @@ def write_snapshot(snapshot: Snapshot, folder: Path) -> tuple[Path, Path]:
 
     accounts, fx = folder / "accounts.csv", folder / "fx.csv"
     with accounts.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=[*SNAPSHOT_COLUMNS, "kind"])
+        extra = {k: None for r in snapshot.rows for k in r
+                 if k not in SNAPSHOT_COLUMNS and k != "kind"}
+        writer = csv.DictWriter(out, fieldnames=[*SNAPSHOT_COLUMNS, "kind", *extra],
+                                restval="")
         writer.writeheader()
         writer.writerows(snapshot.rows)
     with fx.open("w", encoding="utf-8", newline="") as out:

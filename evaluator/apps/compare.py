@@ -23,6 +23,12 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import yaml
 
+from evaluator.apps.compare_liability import (
+    LIABILITY_NOT_STATED,
+    liability_end,
+    liability_overall,
+    liability_text,
+)
 from evaluator.apps.portfolio import output_columns
 from evaluator.backends.columnar import ColumnarResult, Table, evaluate_frame
 from evaluator.resources import data_file
@@ -497,10 +503,15 @@ def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
         # a deposit whose window has already closed is paid in the as-of year
         pay_year = pl.when(closes < pl.lit(as_of)).then(pl.lit(as_of.year)).otherwise(
             opens.dt.year())
+        ends, basis = liability_end(shapes, p, pl.max_horizontal(closes, pl.lit(as_of)))
+        ends_year = (ends if ends is not None else pl.lit(None, pl.Date)).dt.year()
         transfers = pending.filter(pl.col("__status").is_in(["unclaimed", "inactive", "active"])
                                    ).group_by(pay_year.alias("year")).agg(
             pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"),
-            pl.struct(opens.alias("o"), closes.alias("c")).n_unique().alias("batches"))
+            pl.struct(opens.alias("o"), closes.alias("c")).n_unique().alias("batches"),
+            ends_year.min().alias("ends_first"), ends_year.max().alias("ends_last"),
+            ends_year.quantile(0.5, "lower").alias("ends_median"),
+            (ends_year.is_null() & pl.col("__cents").is_not_null()).sum().alias("no_limit"))
         by_year = {r["year"]: r for r in transfers.iter_rows(named=True)}
         becoming = ok.filter(in_scope).group_by(unclaimed.dt.year().alias("year")).agg(
             pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"))
@@ -529,7 +540,11 @@ def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
         for y in years:
             start = _dt.date(y, 1, 1)
             end = _dt.date(y, 12, 31)
-            t = by_year.get(y, {"n": 0, "cad": 0, "batches": 0})
+            t = by_year.get(y, {"n": 0, "cad": 0, "batches": 0, "ends_first": None,
+                                "ends_last": None, "ends_median": None, "no_limit": 0})
+            stated = basis != LIABILITY_NOT_STATED
+            no_limit = int(t["no_limit"] or 0) if stated else 0
+            median = int(t["ends_median"]) if t["ends_median"] is not None else None
             b = becoming_y.get(y, {"n": 0, "cad": 0})
             # months an account is unclaimed and not yet paid in year y: fees 2(16) prevents
             months = pending.filter((unclaimed <= pl.lit(end)) & (closes >= pl.lit(start))) \
@@ -551,6 +566,11 @@ def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
                 "becoming_unclaimed": int(b["n"]), "becoming_unclaimed_cad": _cad(b["cad"]),
                 "transfers": int(t["n"]), "transfers_cad": _cad(t["cad"]),
                 "remittance_batches": int(t["batches"]),
+                "liability_ends_first": t["ends_first"], "liability_ends_median": median,
+                "liability_ends_last": t["ends_last"], "liability_no_limit": no_limit,
+                "liability_basis": basis,
+                "liability_ends": liability_text(t["ends_first"], median, t["ends_last"],
+                                                  no_limit, int(t["n"]), basis),
                 "fees_prevented_cad": _cad(int(months) * fee),
                 "claims_paid_cad": _cad(claims_paid), "claims": claims_n,
                 "interest_payable_cad": _cad(interest),
@@ -560,7 +580,9 @@ def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
                 "program_balance_cad": _cad(balance),
                 "assessment_effect": "offset" if balance >= 0 else "recovery",
             })
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows, schema_overrides={
+        k: pl.Int64 for k in ("liability_ends_first", "liability_ends_median",
+                              "liability_ends_last")})
 
 
 def _cad(cents: int) -> str:
@@ -581,7 +603,7 @@ SUMMARY_METRICS = (("notice_cost_cad", "notice cost (CAD)"),
 
 def summary_table(c: Comparison) -> tuple[list[str], list[list[Any]]]:
     columns = ["policy", "accounts differing", *[label for _, label in SUMMARY_METRICS],
-               f"held by the Authority at {c.horizon} (CAD)"]
+               f"held by the Authority at {c.horizon} (CAD)", "liability ends"]
     rows = []
     for run in c.runs:
         label = _label(run.policy)
@@ -596,8 +618,20 @@ def summary_table(c: Comparison) -> tuple[list[str], list[list[Any]]]:
             else:
                 row.append(int(col.sum()))
         row.append(y.get_column("held_by_authority_cad").to_list()[-1] if y.height else "0.00")
+        row.append(liability_overall(y))
         rows.append(row)
     return columns, rows
+
+
+def liability_rows(c: Comparison) -> list[list[str]]:
+    """Per regime and year with transfers: transfers, CAD, and when the liability ends."""
+    from evaluator.apps.report import format_cad
+
+    out = []
+    for r in c.yearly.filter(pl.col("transfers") > 0).iter_rows(named=True):
+        out.append([r["policy"], str(r["year"]), f"{r['transfers']:,}",
+                    format_cad(r["transfers_cad"]), r["liability_ends"]])
+    return out
 
 
 def report_data(c: Comparison, facts_source: str, sha256: str | None,
@@ -649,8 +683,11 @@ def report_data(c: Comparison, facts_source: str, sha256: str | None,
                       "sha256": r.policy.sha256, "status": r.policy.document.status,
                       "title": r.policy.document.title, "models": r.policy.document.models,
                       "provisions": {k: v.text for k, v in r.policy.document.provisions.items()
-                                     if v.text}}
+                                     if v.text},
+                      "interpretations": {k: " ".join(str(v).split()) for k, v in
+                                          (r.policy.document.interpretations or {}).items()}}
                      for r in c.runs],
+        "liability": liability_rows(c),
         "assumptions": assumptions,
         "summary": {"columns": columns, "rows": rows},
         "yearly": {"years": years, "series": series},

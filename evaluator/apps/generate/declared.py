@@ -87,7 +87,7 @@ def _value(f: FieldDecl | None, hints: dict[str, Any], u: pl.Expr, as_of: date) 
         return choice.replace_strict(dict(enumerate(map(str, values))),
                                      return_dtype=pl.String)
     if kind in ("money", "decimal", "percent", "integer"):
-        lowest, highest = (float(x) for x in (low_high or _RANGES[kind]))
+        lowest, highest = (_number(x) for x in (low_high or _RANGES[kind]))
         number = pl.lit(lowest) + u * (highest - lowest)
         if kind == "integer":
             return number.floor().cast(pl.Int64).cast(pl.String)
@@ -102,6 +102,12 @@ def _value(f: FieldDecl | None, hints: dict[str, Any], u: pl.Expr, as_of: date) 
         return pl.lit(None, pl.String)
     name = f.name if f is not None else "value"
     return pl.lit(f"{name}-") + ((u * 5).floor().cast(pl.Int64) + 1).cast(pl.String)
+
+
+def _number(x: object) -> float:
+    """A range bound as a float: ``"2.5%"`` is 0.025, as a percent field reads it."""
+    text = str(x).strip()
+    return float(text[:-1]) / 100 if text.endswith("%") else float(text)
 
 
 _RANGES = {"money": (0, 10_000), "decimal": (0, 100), "percent": (0, 0.05),

@@ -41,6 +41,8 @@ class _Policy:
     models: str | None
     #: label -> the rule's text, for the provisions the policy declares with a text
     provisions: tuple[tuple[str, str], ...] = ()
+    #: label -> the policy's reading of its rule (its interpretations: its assumptions)
+    interpretations: tuple[tuple[str, str], ...] = ()
 
     @property
     def ref(self) -> str:
@@ -95,8 +97,13 @@ class ReportData:
     charts: tuple[Chart, ...]
     differences: tuple[_Difference, ...]
     findings: tuple[str, ...]
+    #: per regime and year of transfer: how long the holder stays liable (optional)
+    liability: tuple[tuple[str, ...], ...] = ()
 
 
+#: the columns of the optional ``liability`` rows
+LIABILITY_COLUMNS: Final = ("policy", "year", "transfers", "transferred (CAD)",
+                            "liability ends")
 _TOP_KEYS: Final = (
     "title", "as_of", "horizon", "facts", "policies", "assumptions", "summary",
     "yearly", "charts", "differences", "findings",
@@ -180,7 +187,7 @@ def _list(value: object, path: str) -> list[object]:
 
 
 def validated(data: object) -> ReportData:
-    top = _object(data, "", _TOP_KEYS)
+    top = _object(data, "", _TOP_KEYS, ("liability",))
     title = _str(top["title"], "title", nonempty=True)
     as_of = _str(top["as_of"], "as_of")
     try:
@@ -203,11 +210,14 @@ def validated(data: object) -> ReportData:
     for i, raw in enumerate(_list(top["policies"], "policies")):
         p = f"policies[{i}]"
         o = _object(raw, p, ("id", "version", "sha256", "status", "title", "models"),
-                    ("provisions",))
+                    ("provisions", "interpretations"))
         quoted = o.get("provisions", {})
-        if not isinstance(quoted, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in quoted.items()):
-            _fail(f"{p}.provisions", "expected an object of label: text")
+        read = o.get("interpretations", {})
+        for key, value in (("provisions", quoted), ("interpretations", read)):
+            if not isinstance(value, Mapping) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                _fail(f"{p}.{key}", "expected an object of label: text")
+        assert isinstance(quoted, Mapping) and isinstance(read, Mapping)
         policy = _Policy(
             id=_str(o["id"], f"{p}.id", nonempty=True),
             version=_str(o["version"], f"{p}.version", nonempty=True),
@@ -216,6 +226,7 @@ def validated(data: object) -> ReportData:
             title=_str(o["title"], f"{p}.title"),
             models=_opt_str(o["models"], f"{p}.models"),
             provisions=tuple((str(k), str(v)) for k, v in quoted.items()),
+            interpretations=tuple((str(k), str(v)) for k, v in read.items()),
         )
         if any(q.id == policy.id for q in policies):
             _fail(f"{p}.id", f"duplicate policy id {policy.id!r}")
@@ -314,7 +325,15 @@ def validated(data: object) -> ReportData:
     findings = tuple(
         _str(v, f"findings[{i}]") for i, v in enumerate(_list(top["findings"], "findings"))
     )
+    liability = []
+    for i, raw in enumerate(_list(top.get("liability", []), "liability")):
+        cells = _list(raw, f"liability[{i}]")
+        if len(cells) != len(LIABILITY_COLUMNS):
+            _fail(f"liability[{i}]", f"has {len(cells)} cells, expected "
+                  f"{len(LIABILITY_COLUMNS)} ({', '.join(LIABILITY_COLUMNS)})")
+        liability.append(tuple(_str(c, f"liability[{i}][{j}]") for j, c in enumerate(cells)))
     return ReportData(
+        liability=tuple(liability),
         title=title, as_of=as_of, horizon=horizon, facts=facts, policies=tuple(policies),
         assumptions=tuple(assumptions), columns=columns, rows=tuple(rows), years=years,
         series=series, charts=tuple(charts), differences=tuple(differences), findings=findings,

@@ -8,7 +8,7 @@ from typing import Final
 
 from evaluator import __version__
 from evaluator.apps.report.charts import chart_svg, chart_table
-from evaluator.apps.report.data import ReportData, validated
+from evaluator.apps.report.data import LIABILITY_COLUMNS, ReportData, validated
 from evaluator.apps.report.fmt import (
     ELLIPSIS,
     NUM_ATTR,
@@ -110,6 +110,7 @@ def _header(r: ReportData) -> str:
     toc = "".join(
         f'<a href="#{i}">{escape(t)}</a>' for i, t in (
             ("policies", "Policies"), ("assumptions", "Assumptions"), ("summary", "Summary"),
+            *([("liability", "Liability")] if r.liability else []),
             ("findings", "Key findings"), ("charts", "Charts"), ("differences", "Differences"),
         )
     )
@@ -132,6 +133,12 @@ def _policies(r: ReportData) -> str:
         + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in p.provisions)
         + "</dl></details>"
         for p in r.policies if p.provisions)
+    quoted += "".join(
+        f"<h3>Assumptions of <code>{escape(p.ref)}</code> (its interpretations, "
+        f"{len(p.interpretations)})</h3><dl>"
+        + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in p.interpretations)
+        + "</dl>"
+        for p in r.policies if p.interpretations)
     return _section("policies", "Policies", (
         '<table><thead><tr><th scope="col">Policy</th><th scope="col">Status</th>'
         '<th scope="col">Title</th><th scope="col">What it models</th>'
@@ -181,6 +188,26 @@ def _summary(r: ReportData) -> str:
     return _section("summary", "Summary", (
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     ))
+
+
+def _liability(r: ReportData) -> str:
+    if not r.liability:
+        return ""
+    head = "".join(f'<th scope="col"{NUM_ATTR if 1 <= j <= 3 else ""}>{escape(c)}</th>'
+                   for j, c in enumerate(LIABILITY_COLUMNS))
+    cells = []
+    for row in r.liability:
+        tds = [f'<th scope="row">{escape(row[0])}</th>']
+        tds += [f'<td class="num">{escape(v)}</td>' for v in row[1:4]]
+        tds += [f"<td>{escape(v)}</td>" for v in row[4:]]
+        cells.append("<tr>" + "".join(tds) + "</tr>")
+    body = "".join(cells)
+    return _section("liability", "Transfers and how long the holder stays liable", (
+        '<p class="muted">Per regime and year of transfer: the deposits that leave the '
+        "credit union, their amount, and the years in which the liability of whoever "
+        "then holds them ends (range and median; \u201cno limit\u201d when it never "
+        "does).</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"))
 
 
 def _findings(r: ReportData) -> str:
@@ -256,6 +283,7 @@ def render_report(data: Mapping[str, object]) -> str:
         + _policies(r)
         + _assumptions(r)
         + _summary(r)
+        + _liability(r)
         + _findings(r)
         + _charts(r)
         + _differences(r)
