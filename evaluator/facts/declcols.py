@@ -41,19 +41,32 @@ class DeclaredRead:
 
 def _number_parts(text: pl.Expr, percent: bool
                   ) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
-    """Whether a cell is a number (as the scalar loader reads it), its digits as an
-    integer, the decimal places of that integer and its digits before them."""
+    """Whether a cell is a number (as the scalar loader reads it), its value as an integer
+    scaled by its decimal places as the scalar loader's Decimal has them (a percentage is
+    divided by 100, which keeps the written places or needs more), those places, and its
+    digits before them."""
     has_pct = text.str.ends_with("%") if percent else pl.lit(False)
     body = (pl.when(has_pct).then(text.str.strip_suffix("%").str.strip_chars())
             .otherwise(text)) if percent else text
     ok = body.str.contains(_NUMBER_RE)
-    frac = body.str.extract(r"\.([0-9]+)$", 1).fill_null("")
-    places = frac.str.len_chars().cast(pl.Int64) + pl.when(has_pct).then(2).otherwise(0)
+    written = body.str.extract(r"\.([0-9]+)$", 1).fill_null("").str.len_chars().cast(pl.Int64)
     digits = body.str.replace(r"\.", "").str.replace("^-", "")
-    ok = ok & (digits.str.len_chars() <= 18)
+    size = digits.str.len_chars().cast(pl.Int64)
+    ok = ok & (size <= 18)
     units = digits.cast(pl.Int64, strict=False)
+    places = written
+    if percent:  # Decimal(x) / 100: the exact quotient at the written places or finer
+        nonzero = digits.str.strip_chars_end("0")
+        trailing = size - nonzero.str.len_chars().cast(pl.Int64)
+        zero = nonzero.str.strip_chars_start("0") == ""
+        drop = pl.when(has_pct & zero).then(2).when(has_pct).then(
+            pl.min_horizontal(trailing, pl.lit(2))).otherwise(0).cast(pl.Int64)
+        places = written + pl.when(has_pct).then(2).otherwise(0) - drop
+        units = units // pl.lit(10, pl.Int64).pow(drop)
+        size = size - drop
     units = pl.when(body.str.starts_with("-")).then(-units).otherwise(units)
-    return ok, units, places, digits.str.len_chars().cast(pl.Int64) - places
+    present = text.is_not_null()
+    return ok, units, pl.when(present).then(places), pl.when(present).then(size - places)
 
 
 def _parse(f: FieldDecl, text: pl.Expr
@@ -147,11 +160,12 @@ def _vector(frame: pl.DataFrame, decl: FactsDecl
     if not placed:
         return out, scales, member_cols
     clean = out.filter(~pl.col("__doubt"))
-    sizes = clean.select([e.max().alias(f"{name}:{i}") for name, _, pe in placed
-                          for i, e in enumerate(pe)]).row(0) if clean.height else None
+    sizes = clean.select([e for name, _, (after, whole) in placed for e in (
+        after.max().alias(f"{name}:max"), whole.max().alias(f"{name}:whole"))]
+    ).row(0) if clean.height else None
     rescale: list[pl.Expr] = []
     for k, (name, kind, (after, _)) in enumerate(placed):
-        most, whole = (sizes[2 * k], sizes[2 * k + 1]) if sizes is not None else (0, 0)
+        most, whole = sizes[2 * k: 2 * k + 2] if sizes is not None else (0, 0)
         scale = int(most or 0)
         scale = max(scale, 2) if kind == "money" else scale
         if int(whole or 0) + scale > 18:  # beyond exact 64-bit integers
@@ -159,7 +173,7 @@ def _vector(frame: pl.DataFrame, decl: FactsDecl
                               f"integers ({name})")
         scales[name] = scale
         factor = pl.lit(10, pl.Int64).pow(pl.lit(scale, pl.Int64) - after.cast(pl.Int64)
-                                        .clip(upper_bound=scale))
+                                          .clip(upper_bound=scale))
         rescale.append((pl.col(name) * factor).alias(name))
     return out.with_columns(rescale), scales, member_cols
 
