@@ -242,3 +242,22 @@ def test_values_too_large_for_exact_integers_are_declined(tmp_path: Path) -> Non
     table.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(Unsupported, match="rate"):
         read_table(table, decl=policy.facts_decl)
+
+
+def test_cells_python_strips_but_polars_does_not_are_read_as_the_scalar_loader_does(
+        tmp_path: Path) -> None:
+    policy = load_policy(_policy(tmp_path))
+    lines = (DECLARED / "table.csv").read_text(encoding="utf-8").splitlines()
+    rows = [lines[0] + ",tags",
+            lines[1] + ",vip;\x1c;gold",            # an item Python strips to nothing
+            "M2,M2-A,CAD,20.00,2005-01-10,,,,,,,,north\x1f,,,",  # a region it strips
+            "M2,M2-B,CAD,30.00,2006-01-10,2009-05-05,,,,0.01,,,north,,B7,a ; b"]
+    table = tmp_path / "t.csv"
+    table.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    scalar = policy.evaluate(load_facts(table, policy=policy), as_of=AS_OF, backend="scalar")
+    columnar = policy.evaluate(read_table(table, decl=policy.facts_decl), as_of=AS_OF,
+                               backend="columnar")
+    assert columnar.to_json() == scalar.to_json()
+    assert [(e.account_id, e.field) for e in scalar.errors] == [("M1-A", "tags")]
+    got = {a.account_id: a.values for a in scalar.accounts}
+    assert got["M2-A"]["northern"] is True and got["M2-B"]["labels"] == 2

@@ -8,6 +8,7 @@ scalar loader's."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -92,9 +93,9 @@ def _parse(f: FieldDecl, text: pl.Expr
         value = text.cast(pl.Int64, strict=False)
         return text.str.contains(_INTEGER_RE) & value.is_not_null(), value, None
     if kind == "list of text":
-        items = text.str.split(LIST_SEPARATOR).list.eval(pl.element().str.strip_chars())
-        ok = items.list.eval((pl.element() == "").any()).list.first().not_()
-        return ok, items, None
+        sep = re.escape(LIST_SEPARATOR)
+        items = text.str.replace_all(rf"\s*{sep}\s*", LIST_SEPARATOR).str.split(LIST_SEPARATOR)
+        return ~text.str.contains(rf"(^|{sep})\s*({sep}|$)"), items, None
     ok, units, places, whole = _number_parts(text, kind == "percent")
     if kind == "money":
         ok = ok & ~text.str.starts_with("-")
@@ -116,17 +117,24 @@ def _vector(frame: pl.DataFrame, decl: FactsDecl
                 if c.latest is None and c.entity is not None}
     doubts: list[pl.Expr] = []
     typed: list[pl.Expr] = []
-    placed: list[tuple[str, str, tuple[pl.Expr, pl.Expr]]] = []
+    placed: list[tuple[str, str]] = []
     member_cols: list[str] = []
+    # each cell stripped once (empty: absent); Python strips \x1c-\x1f too, polars not
+    cells: list[pl.Expr] = []
+    for c in decl.extra_columns():
+        stripped = pl.col(c.name).str.strip_chars()
+        cells.append(pl.when(stripped == "").then(None).otherwise(stripped)
+                     .alias(f"__t:{c.name}"))
+        doubts.append(pl.col(c.name).str.contains(r"[\x1c-\x1f]").fill_null(False))
+    frame = frame.with_columns(cells)
     for entity in ("account", "member"):
         for f in decl.extra_fields(entity):
             name = extra_column(entity, f.name)
             if entity == "member":
                 member_cols.append(name)
             column = by_field.get((entity, f.name))
-            text: pl.Expr = (pl.col(column).str.strip_chars() if column is not None
+            text: pl.Expr = (pl.col(f"__t:{column}") if column is not None
                              else pl.lit(None, pl.String))
-            text = pl.when(text == "").then(None).otherwise(text)
             absent = text.is_null()
             ok, value, places = _parse(f, text)
             if f.default is not None:
@@ -144,28 +152,28 @@ def _vector(frame: pl.DataFrame, decl: FactsDecl
             doubts.append(~absent & ~ok.fill_null(False))
             typed.append(pl.when(absent).then(fill).otherwise(value).alias(name))
             if places is not None:
-                placed.append((name, f.type, places))
+                placed.append((name, f.type))
+                typed += [places[0].alias(f"__p:{name}"), places[1].alias(f"__w:{name}")]
     for col in decl.extra_columns():
         if col.latest is not None:
-            text = pl.col(col.name).str.strip_chars()
+            text = pl.col(f"__t:{col.name}")
             day = text.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
-            bad = (text != "") & ~(text.str.contains(_DATE_RE) & ~text.str.starts_with("0000")
-                                   & day.is_not_null())
+            bad = text.is_not_null() & ~(text.str.contains(_DATE_RE)
+                                         & ~text.str.starts_with("0000") & day.is_not_null())
             doubts.append(bad.fill_null(False))
-            typed.append(pl.when(text == "").then(None).otherwise(day)
-                         .alias(extra_column("latest", col.name)))
+            typed.append(day.alias(extra_column("latest", col.name)))
     doubt = pl.any_horizontal(doubts) if doubts else pl.lit(False)
-    out = frame.with_columns(*typed, doubt.alias("__doubt"))
+    out = frame.with_columns(*typed, doubt.alias("__doubt")).drop(
+        [f"__t:{c.name}" for c in decl.extra_columns()])
     scales: dict[str, int] = {}
     if not placed:
         return out, scales, member_cols
-    clean = out.filter(~pl.col("__doubt"))
-    sizes = clean.select([e for name, _, (after, whole) in placed for e in (
-        after.max().alias(f"{name}:max"), whole.max().alias(f"{name}:whole"))]
-    ).row(0) if clean.height else None
+    sizes = out.filter(~pl.col("__doubt")).select([e for name, _ in placed for e in (
+        pl.col(f"__p:{name}").max(), pl.col(f"__w:{name}").max())]).row(0)
     rescale: list[pl.Expr] = []
-    for k, (name, kind, (after, _)) in enumerate(placed):
-        most, whole = sizes[2 * k: 2 * k + 2] if sizes is not None else (0, 0)
+    for k, (name, kind) in enumerate(placed):
+        after = pl.col(f"__p:{name}")
+        most, whole = sizes[2 * k: 2 * k + 2]
         scale = int(most or 0)
         scale = max(scale, 2) if kind == "money" else scale
         if int(whole or 0) + scale > 18:  # beyond exact 64-bit integers
@@ -175,7 +183,8 @@ def _vector(frame: pl.DataFrame, decl: FactsDecl
         factor = pl.lit(10, pl.Int64).pow(pl.lit(scale, pl.Int64) - after.cast(pl.Int64)
                                           .clip(upper_bound=scale))
         rescale.append((pl.col(name) * factor).alias(name))
-    return out.with_columns(rescale), scales, member_cols
+    temporary = [f"__{x}:{name}" for name, _ in placed for x in "pw"]
+    return out.with_columns(rescale).drop(temporary), scales, member_cols
 
 
 def read_declared(text: pl.DataFrame, frame: pl.DataFrame, decl: FactsDecl,
@@ -183,9 +192,10 @@ def read_declared(text: pl.DataFrame, frame: pl.DataFrame, decl: FactsDecl,
                   scalar: Callable[[pl.DataFrame, dict[str, str]], Any]) -> DeclaredRead:
     """The rows of ``frame`` (the rows of ``text`` whose standard cells are valid, in
     evaluation order) that the scalar loader would load, with their declared fields
-    typed. ``first_seen`` gives the first line of account ids seen before ``text``
-    (in another chunk of the file); ``scalar(rows, seen)`` reads rows of ``text`` by the scalar loader, the
-    account ids of ``seen`` already seen at the given location, giving its ``Facts``."""
+    typed. ``first_seen`` gives the first line of account ids seen before ``text`` (in
+    another chunk of the file); ``scalar(rows, seen)`` reads rows of ``text`` by the
+    scalar loader, the account ids of ``seen`` already seen where it says, giving its
+    ``Facts``."""
     typed, scales, member_cols = _vector(frame, decl)
     # members to hand to the scalar loader: a row in error, a doubted cell, a disagreement
     member_key = pl.col("member_id").str.strip_chars()
