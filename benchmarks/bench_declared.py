@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     from evaluator.columnar import read_table
 
     try:
-        from evaluator.facts import declcols  # absent before the native reader
-        counter: list[int] | None = declcols.scalar_rows_read
+        from evaluator.facts.declcols import scalar_rows_read  # absent before it
+        counter: list[int] | None = scalar_rows_read
     except ImportError:
         counter = None
     print("$", " ".join([Path(sys.executable).name, *sys.argv]))

@@ -22,7 +22,7 @@ from evaluator.apps.cli import main
 from evaluator.apps.portfolio import evaluate_file
 from evaluator.columnar import read_table
 from evaluator.errors import Unsupported
-from evaluator.facts import declcols
+from evaluator.facts.declcols import scalar_rows_read
 from tests.test_declared_facts import AS_OF, BAD_ROWS, DECLARED, POLICY
 
 AS_OF_DAY = dt.date.fromisoformat(AS_OF)
@@ -123,12 +123,12 @@ def test_evaluate_out_reads_declared_columns_in_chunks_as_scalar(tmp_path: Path,
                              ("whole", {"fallback": False}),
                              ("chunked", {"fallback": False, "chunk_rows": 2})):
             out = tmp_path / f"{table.stem}-{mode}{suffix}"
-            before = declcols.scalar_rows_read[0]
+            before = scalar_rows_read[0]
             summary = evaluate_file(policy, table, None, AS_OF_DAY, params, out, **kwargs)
             got[mode] = (out.read_bytes(),
                          [(e.location, e.field, e.message) for e in summary.errors])
             if mode != "scalar" and table.name != "bad.csv":
-                assert declcols.scalar_rows_read[0] == before, (table.name, mode)
+                assert scalar_rows_read[0] == before, (table.name, mode)
         assert got["whole"] == got["scalar"], table.name
         assert got["chunked"] == got["scalar"], table.name
         assert bool(got["scalar"][1]) == (table.name == "bad.csv")
@@ -216,16 +216,16 @@ def test_a_large_table_with_declared_columns_is_read_without_the_scalar_loader(
     clean, bad = tmp_path / "clean.csv", tmp_path / "bad.csv"
     _big_table(clean, rows)
     _big_table(bad, rows, bad_at=54_321)
-    before = declcols.scalar_rows_read[0]
+    before = scalar_rows_read[0]
     table = read_table(clean, decl=policy.facts_decl)
-    assert declcols.scalar_rows_read[0] == before  # no row given to the scalar loader
+    assert scalar_rows_read[0] == before  # no row given to the scalar loader
     assert table.frame.height == rows and not table.errors
     # `vip;gold` (every third row from 0) has two items, `plain` (from 2) one
     assert table.frame.get_column("x:account:tags").list.len().sum() == \
         2 * len(range(0, rows, 3)) + len(range(2, rows, 3))
     table = read_table(bad, decl=policy.facts_decl)
     # only the two rows of the member with the bad cell were read by the scalar loader
-    assert declcols.scalar_rows_read[0] == before + 2
+    assert scalar_rows_read[0] == before + 2
     assert [(e.location, e.field, e.message) for e in table.errors] == [
         ("row 54323", "bore_interest", "bore_interest must be true or false, not `maybe`")]
     assert table.frame.height == rows - 1
