@@ -87,9 +87,6 @@ CORPUS = corpus()
 UNSUPPORTED: dict[str, str] = {
     "policytest-basic": "its `findings` is a constant list of records, which the columnar "
                         "backend cannot make a column of",
-    # until declared percent/decimal fields reach the columnar backend (issue 12, declcol)
-    "bank-act": "its declared `rate` is a percent field, which the columnar backend "
-                "does not read yet",
 }
 
 

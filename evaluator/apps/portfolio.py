@@ -63,6 +63,7 @@ from evaluator.facts import (
     parse_fx_csv,
 )
 from evaluator.facts.model import RecordError
+from evaluator.facts.tablecols import named_columns
 from evaluator.lang import typesys as T
 
 if TYPE_CHECKING:
@@ -130,6 +131,8 @@ class _Source:
     lines: np.ndarray[Any, Any]
     ragged: np.ndarray[Any, Any]
     ragged_rows: list[RaggedRow]
+    #: a CSV header's names (its declared columns are renamed from their position)
+    names: tuple[str, ...] = ()
 
 
 def _open(path: Path) -> _Source:
@@ -156,12 +159,13 @@ def _open(path: Path) -> _Source:
             except pl.exceptions.PolarsError:
                 rows, names = -1, []
             if rows == layout.lines.size and names == layout.columns:
-                return _Source(lazy, rows, layout.lines, layout.ragged, layout.ragged_rows)
+                return _Source(lazy, rows, layout.lines, layout.ragged, layout.ragged_rows,
+                               tuple(layout.header.names))
             # polars sees other records than the layout: read the rows the exact way
             layout = csv_layout(path.read_bytes(), str(path), exact=True)
         assert layout.frame is not None
         return _Source(layout.frame.lazy(), layout.frame.height, layout.lines,
-                       layout.ragged, layout.ragged_rows)
+                       layout.ragged, layout.ragged_rows, tuple(layout.header.names))
     except (OSError, pl.exceptions.PolarsError) as exc:
         text = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise FactsError(f"{path}: cannot read the table: {text}") from None
@@ -236,8 +240,6 @@ def evaluate_file(policy: Policy, facts: str | os.PathLike[str],
         rows = source.rows
         rates = parse_fx_csv(fx) if fx is not None else {}
         summary: Summary | None = None
-        # declared extra columns are read by the scalar loader, over the whole file
-        scalar = scalar or policy.facts_decl is not None
         if not scalar:
             try:
                 summary = _evaluate_chunks(policy, src, source, rates, as_of, params,
@@ -326,9 +328,11 @@ def _evaluate_chunks(policy: Policy, src: Path, source: _Source,
             if not keep.all():
                 raw = raw.filter(pl.Series(keep))
                 lines = lines[keep]
+            if source.names:
+                raw = named_columns(raw, source.names)
             table = table_from_frame(raw, rates, str(src),
                                      lines=pl.Series("__line", lines, pl.UInt32),
-                                     first_seen=first_seen)
+                                     first_seen=first_seen, decl=policy.facts_decl)
             result = evaluate_frame(policy, table, as_of, params)
             summary.errors.extend(table.errors)
             frame = result.frame

@@ -31,12 +31,12 @@ from evaluator.facts import (
     parse_fx_csv,
 )
 from evaluator.facts.csvscan import csv_layout, read_csv_rows
+from evaluator.facts.declcols import read_declared
 from evaluator.facts.model import Facts, RecordError
 from evaluator.facts.tablecols import (
     declared_columns,
     extra_names,
     named_columns,
-    with_declared_fields,
 )
 from evaluator.gcpause import fewer_collections
 
@@ -258,11 +258,12 @@ def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Dec
     table = _validate(text, fx_rates, source, first_seen or {})
     table.decl = decl if decl is not None and decl.has_extras else None
     table.unknown = unknown
-    if table.decl is not None:  # declared fields: rows and errors as the scalar loader reads
-        facts = _facts_from_text(text, fx_rates, source, ragged, None, table.decl)
-        table.frame, table.extra_scales = with_declared_fields(table.frame, facts, table.decl)
-        table.errors = list(facts.errors)
-        return table
+    if table.decl is not None:  # declared fields: typed natively, doubtful members scalar
+        decl_ = table.decl
+        got = read_declared(text, table.frame, decl_, first_seen or {},
+                            lambda rows, seen: _facts_from_text(
+                                rows, fx_rates, source, (), None, decl_, seen=seen))
+        table.frame, table.extra_scales, table.errors = got.frame, got.scales, got.errors
     if ragged:
         table.ragged = list(ragged)
         table.errors = _by_line([*table.errors, *(r.error() for r in ragged)])
@@ -324,7 +325,8 @@ def _text_frame(raw: pl.DataFrame, source: str, lines: pl.Series | None,
 
 def _facts_from_text(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
                      source: str, ragged: Sequence[RaggedRow], sha256: str | None,
-                     decl: FactsDecl | None = None) -> Any:
+                     decl: FactsDecl | None = None, *, seen: dict[str, str] | None = None
+                     ) -> Any:
     import dataclasses
 
     cells = (*SNAPSHOT_CELLS, *extra_names(decl))
@@ -335,6 +337,7 @@ def _facts_from_text(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], De
     rows.sort(key=lambda item: item[0])
     loader = FactsBuilder(source, decl)
     loader.form = "snapshot"
+    loader.account_seen.update(seen or {})
     for (currency, day), rate in fx_rates.items():
         loader.fx.add(currency, day, rate, source)
     with fewer_collections():

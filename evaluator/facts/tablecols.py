@@ -93,10 +93,12 @@ def with_declared_fields(frame: pl.DataFrame, facts: Any, decl: FactsDecl
            "member": frame.get_column("member_id").to_list()}
     for entity, records in (("account", accounts), ("member", members)):
         for f in decl.extra_fields(entity):
-            if f.type == "list of text":
-                continue  # not held in a column: a formula reading it needs the scalar one
             name = extra_column(entity, f.name)
             values = [_field(records[i], f.name) for i in ids[entity]]
+            if f.type == "list of text":
+                cols.append(pl.Series(name, [list(v or ()) for v in values],
+                                      pl.List(pl.String)))
+                continue
             series, scale = _typed(name, f.type, values)
             cols.append(series)
             if scale is not None:

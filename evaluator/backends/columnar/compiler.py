@@ -15,6 +15,7 @@ import polars as pl
 from evaluator.backends.base import CompiledPolicy
 from evaluator.backends.columnar.aggregates import AGGREGATES, RowsAggregate
 from evaluator.backends.columnar.functions import columnar_impl
+from evaluator.backends.columnar.places import output_showing_places
 from evaluator.backends.columnar.values import (
     CV,
     DAY_MAX,
@@ -302,13 +303,18 @@ class Compiler(A.NodeVisitor[CV]):
         """A member or account field the policy declares, as its typed column."""
         decl = self.table.decl
         f = decl.field(entity, name) if decl is not None else None
-        if f is None or f.type == "list of text":
+        if f is None:
             raise Unsupported(f"field `{name}` of {entity}")
+        column = extra_column(entity, name)
         if f.type in ("decimal", "percent"):
             # each value keeps the decimal places it was written with (the scalar backend
-            # writes `0.01` and `0.025`), which one scaled column cannot
-            raise Unsupported(f"declared {f.type} field `{entity}.{name}`")
-        column = extra_column(entity, name)
+            # writes `0.01` and `0.025`, and `x ?? 0%` mixes places), which a scaled
+            # column holds only where no output shows them
+            shown = output_showing_places(self.policy, {name})
+            if shown is not None:
+                raise Unsupported(f"declared {f.type} field `{entity}.{name}` reaches "
+                                  f"{shown} unrounded (each value keeps its own decimal "
+                                  "places)")
         return Col(pl.col(column), scale=self.table.extra_scales.get(column))
 
     def account_field(self, name: str) -> CV:
@@ -420,6 +426,12 @@ class Compiler(A.NodeVisitor[CV]):
                 lc = self.col(left, node.left)
                 expr = lc.expr.is_in(values).fill_null(False)
                 return Col(~expr if op == "not in" else expr, lc.err)
+            if isinstance(right, Col) and isinstance(self.types[id(node.right)], T.ListT):
+                # a declared `list of text` field: a list column (empty when absent)
+                lc = self.col(left, node.left)
+                expr = (lc.expr.is_not_null() & right.expr.list.contains(lc.expr)
+                        ).fill_null(False)
+                return Col(~expr if op == "not in" else expr, errors_of(lc, right))
             raise Unsupported("`in` a computed list")
         return self.arith(op, left, right, node)
 

@@ -130,7 +130,13 @@ def _not_null(comp: CompilerLike, v: CV) -> CV:
 
 
 def c_reduce_list(comp: CompilerLike, node: A.Call, args: list[CV]) -> CV:
-    """The builtins over one list (``latest``, ``count``, ``sum``, ``compact``, ...)."""
+    """The builtins over one list (``latest``, ``count``, ``sum``, ``compact``, ...); over
+    a list column (a declared ``list of text`` field), ``count``, ``first`` and ``last``."""
+    if isinstance(args[0], Col) and node.func in ("count", "first", "last"):
+        items = args[0].expr.list
+        expr = {"count": items.len().cast(pl.Int64), "first": items.first(),
+                "last": items.last()}[node.func]
+        return Col(expr, args[0].err, 0 if node.func == "count" else None)
     return _reduce_ulist(comp, node, _unary_items(args), node.func)
 
 
