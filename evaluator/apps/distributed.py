@@ -25,13 +25,12 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -43,6 +42,9 @@ from evaluator.apps.portfolio import (
     open_source,
     record_errors,
     write_frame,
+)
+from evaluator.apps.portfolio import (
+    Progress as ChunkProgress,
 )
 from evaluator.backends.columnar import combine_aggregates, evaluate_frame, table_from_frame
 from evaluator.facts import FactsError, parse_fx_csv
@@ -344,28 +346,10 @@ def _sha256(path: Path) -> str:
 
 # -- on the client ------------------------------------------------------------------------------
 
-class Progress:
+class Progress(ChunkProgress):
     """``partitions done/total`` on stderr, when it is a terminal or --progress asks."""
 
-    def __init__(self, stream: TextIO | None = None, total: int = 0,
-                 force: bool = False) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)())
-        self.total = total
-        self.start = time.perf_counter()
-
-    def update(self, done: int, rows: int) -> None:
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.start
-        self.stream.write(f"\r  partitions done {done}/{self.total}: {rows:,} accounts, "
-                          f"{elapsed:.1f} s ")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+    label = "partitions done"
 
 
 @dataclass

@@ -97,11 +97,15 @@ class Summary:
 
 
 class Progress:
-    """A one-line progress report on stderr, only when it is a terminal."""
+    """A one-line progress report on stderr, when it is a terminal or ``force`` asks."""
 
-    def __init__(self, stream: TextIO | None = None, total: int = 0) -> None:
+    #: what one step is (the Dask engine's progress counts partitions)
+    label = "evaluated chunk"
+
+    def __init__(self, stream: TextIO | None = None, total: int = 0,
+                 force: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)())
         self.total = total
         self.start = time.perf_counter()
 
@@ -110,7 +114,7 @@ class Progress:
             return
         elapsed = time.perf_counter() - self.start
         rate = rows / elapsed if elapsed > 0 else 0.0
-        self.stream.write(f"\r  evaluated chunk {done}/{self.total}: {rows:,} accounts, "
+        self.stream.write(f"\r  {self.label} {done}/{self.total}: {rows:,} accounts, "
                           f"{rate:,.0f}/s, {elapsed:.1f} s ")
         self.stream.flush()
 
