@@ -199,16 +199,8 @@ class FactsBuilder:
         if member_check.problems and reason is None:
             reason = (member_check.field or WHOLE_RECORD, member_check.message, loc)
 
-        raw_accounts = raw.get("accounts")
-        if raw_accounts is None:
-            raw_accounts = []
-        elif not isinstance(raw_accounts, list):
-            reason = reason or (
-                "accounts",
-                f"accounts must be a list, not {describe_value(raw_accounts)}",
-                loc,
-            )
-            raw_accounts = []
+        raw_accounts, not_list = _member_list(raw, "accounts", loc)
+        reason = reason or not_list
         entries = [
             self._json_account(account, f"{loc}.accounts[{j}]", member_id)
             for j, account in enumerate(raw_accounts)
@@ -216,16 +208,8 @@ class FactsBuilder:
         declared = {e.account_id for e in entries if e.account_id is not None}
         loaded = {e.account.account_id for e in entries if e.account is not None}
 
-        raw_events = raw.get("events")
-        if raw_events is None:
-            raw_events = []
-        elif not isinstance(raw_events, list):
-            reason = reason or (
-                "events",
-                f"events must be a list, not {describe_value(raw_events)}",
-                loc,
-            )
-            raw_events = []
+        raw_events, not_list = _member_list(raw, "events", loc)
+        reason = reason or not_list
         events: list[Event] = []
         bad_events = 0
         for k, raw_event in enumerate(raw_events):
@@ -596,3 +580,15 @@ class FactsBuilder:
             group.member_event(last_ack, "statement_ack", self.member_events)
         if last_resp is not None:
             group.member_event(last_resp, "response", self.member_events)
+
+
+def _member_list(raw: Mapping[str, object], key: str, loc: str
+                 ) -> tuple[list[object], tuple[str, str, str] | None]:
+    """A member's ``accounts`` or ``events`` (absent: none), and why the member cannot be
+    used when it is not a list (field, message, location)."""
+    value = raw.get(key)
+    if value is None:
+        return [], None
+    if not isinstance(value, list):
+        return [], (key, f"{key} must be a list, not {describe_value(value)}", loc)
+    return value, None
