@@ -122,15 +122,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   "use --backend scalar", file=err)
             return EXIT_INVALID
     facts: object = None
+    dataset: Any = None
     if args.events is not None:
-        from evaluator.facts.dataset import load_dataset
+        from evaluator.apps.datasets import read_dataset
 
-        dataset = load_dataset(args.facts, args.events, fx=args.fx, decl=policy.facts_decl)
+        dataset = read_dataset(args.facts, args.events, fx=args.fx, decl=policy.facts_decl)
         for line in dataset.warnings:
             print(f"warning: {line}", file=err)
-        if args.backend == "auto":
-            print("note: evaluated by the scalar backend: the columnar backend does not "
-                  "read an events table yet", file=err)
         facts = dataset.facts
     elif is_table and args.backend != "scalar" and args.explain != "*":
         from evaluator.backends.columnar import read_table
@@ -150,10 +148,19 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.strict and strict_refuses(facts, err):
         return EXIT_INVALID
     explain_all = args.explain == "*"
-    result = policy.evaluate(facts, as_of=args.as_of, params=params,
-                             explain=explain_all, backend=args.backend
-                             if not (explain_all and args.backend == "columnar")
-                             else "scalar")
+    if dataset is not None:  # the one seam that chooses how a dataset is evaluated
+        from evaluator.apps.datasets import evaluate_dataset
+
+        done = evaluate_dataset(policy, dataset, args.as_of, params, backend=args.backend,
+                                explain=explain_all)
+        if done.note:
+            print(f"note: {done.note}", file=err)
+        result = done.result
+    else:
+        result = policy.evaluate(facts, as_of=args.as_of, params=params,
+                                 explain=explain_all, backend=args.backend
+                                 if not (explain_all and args.backend == "columnar")
+                                 else "scalar")
     if args.explain not in (None, "*"):
         _explain_one(policy, facts, args, params, result)
     for w in result.warnings:
