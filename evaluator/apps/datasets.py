@@ -7,6 +7,12 @@ and evaluated by the scalar backend, with a note saying so; when the columnar ba
 reads a dataset's events table, only :func:`read_dataset` (read the columnar table too)
 and :func:`evaluate_dataset` / :func:`dataset_runs` (evaluate it, falling back to the
 facts with a stated reason) change: every caller goes through these three.
+
+A dataset evaluated in parts (the Dask engine's partitions) has its portfolio outputs
+combined from each part's contribution: a columnar result's partial aggregates, or, from
+the scalar backend, each evaluated account's values of the account definitions the
+portfolio outputs read (:func:`portfolio_part`), from which :func:`combined_portfolio`
+computes them as the scalar backend does over the whole dataset.
 """
 
 from __future__ import annotations
@@ -99,6 +105,98 @@ def dataset_runs(policies: list[Policy], data: DatasetInput | Facts, as_of: _dt.
     return [scalar_run(p, facts, as_of, params) for p in policies], facts
 
 
+@dataclass
+class PortfolioPart:
+    """One part's contribution to the portfolio outputs, from the scalar backend: per
+    evaluated account (in order), the account, and the values and errors of the account
+    definitions the portfolio outputs read."""
+
+    accounts: list[tuple[Any, dict[str, Any], dict[str, Any]]]
+
+
+def portfolio_reads(policy: Policy) -> tuple[str, ...] | None:
+    """The account definitions the policy's portfolio outputs read, through the portfolio
+    definitions they use; None when they read a member's definitions (which a part's
+    accounts do not carry)."""
+    defs = policy.checked.defs
+    seen: set[str] = set()
+    reads: list[str] = []
+    stack = [name for _, name in policy.outputs("portfolio")]
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in defs:
+            continue
+        seen.add(name)
+        entity = defs[name].spec.entity
+        if entity == "account":
+            reads.append(name)
+        elif entity == "member":
+            return None
+        elif entity in ("portfolio", "global"):
+            stack.extend(sorted(defs[name].uses))
+    return tuple(sorted(reads))
+
+
+def portfolio_part(policy: Policy, facts: Facts, result: Any, as_of: _dt.date,
+                   params: dict[str, str]) -> PortfolioPart | None:
+    """What the accounts of ``facts`` (evaluated into ``result`` by the scalar backend)
+    contribute to the portfolio outputs; None when the policy has none."""
+    if not policy.outputs("portfolio"):
+        return None
+    from evaluator.backends.scalar.runtime import Run as ScalarRun
+    from evaluator.backends.scalar.runtime import account_instances
+    from evaluator.errors import EvaluationError
+
+    reads = portfolio_reads(policy) or ()
+    specs, _ = policy.run_params(params)
+    run = ScalarRun(policy.program, as_of, {n: s.value for n, s in specs.items()},
+                    facts.fx_rates)
+    ok = {d.account_id for d in result.accounts}
+    accounts: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
+    for inst in account_instances(run, facts.members):
+        if inst.obj.account_id not in ok:
+            continue
+        values: dict[str, Any] = {}
+        failed: dict[str, Any] = {}
+        for name in reads:
+            try:
+                values[name] = inst.get(name)
+            except EvaluationError as exc:
+                failed[name] = exc.with_traceback(None)
+        accounts.append((inst.obj, values, failed))
+    return PortfolioPart(accounts)
+
+
+def combined_portfolio(policy: Policy, parts: list[PortfolioPart], as_of: _dt.date,
+                       params: dict[str, str], fx_rates: dict[Any, Any]
+                       ) -> tuple[dict[str, Any] | None, str | None]:
+    """The portfolio outputs over every part's accounts (in the parts' order), as the
+    scalar backend computes them over the whole dataset; or the error that stops them."""
+    from evaluator.backends.scalar.runtime import Inst, Portfolio
+    from evaluator.backends.scalar.runtime import Run as ScalarRun
+    from evaluator.errors import EvaluationError
+
+    specs, _ = policy.run_params(params)
+    run = ScalarRun(policy.program, as_of, {n: s.value for n, s in specs.items()}, fx_rates)
+    insts = []
+    for part in parts:
+        for account, values, failed in part.accounts:
+            inst = Inst("account", account, run, None)
+            inst.cache.update(values)
+            if failed:
+                inst.failed = dict(failed)
+            insts.append(inst)
+    whole = Inst("portfolio", Portfolio((), tuple(insts), ()), run, None)
+    try:
+        return policy.program.outputs["portfolio"](whole), None
+    except EvaluationError as exc:
+        where = [w for w in (f"in `{exc.definition}`" if exc.definition else "",
+                             exc.provision or "") if w]
+        text = f"{exc.message} ({', '.join(where)})" if where else exc.message
+        return None, f"portfolio: {text}"
+
+
 __all__ = ["SCALAR_REASON", "DatasetInput", "DatasetRefused", "DatasetResult",
-           "backend_note", "check_backend", "dataset_runs", "evaluate_dataset",
+           "PortfolioPart", "backend_note", "check_backend", "combined_portfolio",
+           "dataset_runs", "evaluate_dataset", "portfolio_part", "portfolio_reads",
            "read_dataset"]
