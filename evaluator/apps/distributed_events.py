@@ -50,7 +50,7 @@ from evaluator.apps.distributed import (
 )
 from evaluator.apps.portfolio import PARQUET_ROW_GROUP, scalar_frame
 from evaluator.facts.fx import parse_fx_csv
-from evaluator.facts.model import RecordError
+from evaluator.facts.model import Facts, RecordError
 
 if TYPE_CHECKING:
     from evaluator.policy import Policy
@@ -100,14 +100,21 @@ class EventsPart:
 _READ: dict[str, DatasetInput] = {}
 
 
-def _dataset(job: EventsJob, policy: Policy) -> DatasetInput:
+def _dataset(job: EventsJob | CompareEventsJob, decl: Any) -> DatasetInput:
     """The dataset as this worker read it for this run (read once per run)."""
     data = _READ.get(job.token)
     if data is None:
         _READ.clear()  # a previous run's read: not needed any more
-        data = read_dataset(job.accounts, job.events, job.fx, decl=policy.facts_decl)
+        data = read_dataset(job.accounts, job.events, job.fx, decl=decl)
         _READ[job.token] = data
     return data
+
+
+def _members(data: DatasetInput, index: int, count: int) -> Facts:
+    """Partition ``index`` of ``count``: its range of the reader's members, alone."""
+    members = data.facts.members
+    lo, hi = (index * len(members)) // count, ((index + 1) * len(members)) // count
+    return dataclasses.replace(data.facts, members=members[lo:hi], errors=(), claims=())
 
 
 def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
@@ -117,10 +124,8 @@ def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
     if job.delay:
         time.sleep(job.delay)
     policy = rebuilt_policy(job.policy, job.sha256)
-    data = _dataset(job, policy)
-    members = data.facts.members
-    lo, hi = (part.index * len(members)) // job.count, ((part.index + 1) * len(members)) // job.count
-    facts = dataclasses.replace(data.facts, members=members[lo:hi], errors=(), claims=())
+    data = _dataset(job, policy.facts_decl)
+    facts = _members(data, part.index, job.count)
     mine = dataclasses.replace(data, facts=facts)
     done = evaluate_dataset(policy, mine, job.as_of, job.params, backend=job.backend)
     frame = scalar_frame(policy, done.result, typed=True)
@@ -223,5 +228,96 @@ def _combine(policy: Policy, results: list[EventsPart], as_of: _dt.date,
             summary.errors.append(RecordError(error))
 
 
-__all__ = ["EventsJob", "EventsPart", "EventsSummary", "Slice", "evaluate_events",
+# -- compare --------------------------------------------------------------------------------
+
+@dataclass
+class CompareEventsJob:
+    """What every task of `compare --events --engine dask` shares."""
+
+    policies: list[tuple[list[str], str]]
+    accounts: str
+    events: str
+    fx: str | None
+    as_of: _dt.date
+    params: dict[str, str]
+    count: int
+    token: str
+    delay: float = 0.0
+
+
+@dataclass
+class EventsRuns:
+    """One partition evaluated by every policy: per policy, the run's frame, text, amounts
+    in cents, notice columns and output shapes."""
+
+    index: int
+    rows: int
+    runs: list[tuple[Any, Any, Any, list[Any], list[Any]]]
+
+
+def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
+    """One task of `compare --events --engine dask`: every policy over the partition."""
+    from evaluator.apps.compare_scalar import scalar_run
+    from evaluator.declared import union
+
+    if job.delay:
+        time.sleep(job.delay)
+    policies = [rebuilt_policy(texts, sha) for texts, sha in job.policies]
+    facts = _members(_dataset(job, union([p.facts_decl for p in policies])), part.index,
+                     job.count)
+    runs = []
+    for policy in policies:
+        run = scalar_run(policy, facts, job.as_of, job.params)
+        runs.append((run.result.frame, run.text, run.cents, run.notice_due,
+                     run.result.outputs))
+    return EventsRuns(part.index, sum(len(m.accounts) for m in facts.members), runs)
+
+
+def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
+                   events: str | os.PathLike[str], fx: str | os.PathLike[str] | None,
+                   as_of: _dt.date, horizon: int, params: dict[str, str],
+                   assumptions: dict[str, str], trace_limit: int, engine: Engine, *,
+                   partitions: int | None = None, progress: Progress | None = None
+                   ) -> tuple[Any, DatasetInput]:
+    """`compare --events` with every policy evaluated partition by partition on Dask and
+    the runs, put back together in the dataset's order, compared on the client (which
+    reads the dataset too: its reader's errors and warnings, the members traced)."""
+    import polars as pl
+
+    from evaluator.apps.compare import Run, compare_runs
+    from evaluator.backends.columnar import ColumnarResult, Table
+    from evaluator.declared import union
+
+    if horizon < as_of.year:
+        raise ValueError(f"the horizon {horizon} is before the as-of year {as_of.year}")
+    data = read_dataset(accounts, events, fx, decl=union([p.facts_decl for p in policies]))
+    count = partitions or 2
+    absolute = [os.path.abspath(p) if p is not None else None for p in (accounts, events, fx)]
+    job = CompareEventsJob([(policy_texts(p), p.sha256) for p in policies], str(absolute[0]),
+                           str(absolute[1]), absolute[2], as_of, params, count,
+                           f"{os.getpid()}-{time.time_ns()}",
+                           float(os.environ.get(DELAY_VARIABLE, "0") or 0))
+    summary = DatasetSummary(partitions=count)
+    results: list[EventsRuns] = run_partitions([Slice(k) for k in range(count)],
+                                               compare_events_partition, job, engine,
+                                               progress, summary)
+    facts = data.facts
+    table = Table(pl.DataFrame(), facts.fx_rates, list(facts.errors), source=facts.source,
+                  sha256=facts.sha256, decl=facts.decl)
+    runs = []
+    for i, policy in enumerate(policies):
+        pieces = [r.runs[i] for r in results]
+        widest = max(pieces, key=lambda p: len(p[3]))  # the most notices unrolled
+        frame = pl.concat([p[0] for p in pieces], how="diagonal_relaxed")
+        frame = frame.with_columns(pl.col(c).fill_null(False) for c in frame.columns
+                                   if c.endswith("]?"))
+        text = pl.concat([p[1] for p in pieces], how="vertical_relaxed")
+        cents = pl.concat([p[2] for p in pieces])
+        runs.append(Run(policy, ColumnarResult(frame, widest[4], table), text, cents,
+                        widest[3]))
+    return compare_runs(runs, facts, as_of, horizon, params, assumptions, trace_limit), data
+
+
+__all__ = ["CompareEventsJob", "EventsJob", "EventsPart", "EventsRuns", "EventsSummary", "Slice",
+           "compare_events", "compare_events_partition", "evaluate_events",
            "evaluate_events_partition"]

@@ -63,7 +63,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         engine = engine_of(args)
         policies = [load_policy(p) for p in args.policies]
-        if engine is not None and any(p.facts_decl is not None for p in policies):
+        if engine is not None and args.events is None \
+                and str(args.facts).lower().endswith(".json"):
+            raise ValueError("--engine dask compares a snapshot table or a dataset "
+                             "(--facts ACCOUNTS --events EVENTS), not full profiles JSON")
+        if engine is not None and args.events is None \
+                and any(p.facts_decl is not None for p in policies):
             raise ValueError("--engine dask does not yet read the columns a policy declares "
                              "beyond the standard ones: use --engine local")
         day = as_date(args.as_of)
@@ -72,6 +77,20 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             result, table = _compare_profiles(args, policies, day, horizon, err)
             if result is None:
                 return EXIT_INVALID
+        elif engine is not None and args.events is not None:
+            from evaluator.apps.datasets import SCALAR_REASON
+            from evaluator.apps.distributed import Progress
+            from evaluator.apps.distributed_events import compare_events
+
+            result, data = compare_events(
+                policies, args.facts, args.events, args.fx, day, horizon,
+                parse_params(args.param), read_assumptions(args.assumptions),
+                args.trace_limit, engine, partitions=args.partitions,
+                progress=Progress(err, force=args.progress))
+            table = data.facts
+            for line in [*data.warnings, *table.unknown_warnings()]:
+                print(f"warning: {line}", file=err)
+            print(f"note: compared with the scalar backend: {SCALAR_REASON}", file=err)
         elif engine is not None:
             from evaluator.apps.distributed import Progress, compare_dataset
 
