@@ -205,3 +205,20 @@ def test_the_console_script_compares_a_dataset(dataset: dict[str, Path],
     assert proc.stdout.splitlines() == [str(tmp_path / "out" / n) for n in
                                         ("accounts.csv", "yearly.csv", "report.html",
                                          "summary.md", "assumptions.yaml")]
+
+
+def test_a_datasets_out_table_is_its_csv_output(dataset: dict[str, Path],
+                                                tmp_path: Path) -> None:
+    """`evaluate --events --out FILE.csv` writes the determinations `--format csv` prints,
+    with the portfolio outputs beside them in FILE.portfolio.json."""
+    argv = ["evaluate", "--policy", str(BASELINE), "--facts", str(dataset["accounts"]),
+            "--events", str(dataset["events"]), "--fx",
+            str(dataset["accounts"].with_name("d.fx.csv")), "--as-of", AS_OF]
+    code, printed, err = run(*argv, "--format", "csv")
+    assert code == 0, err
+    code, _, err = run(*argv, "--out", str(tmp_path / "d.csv"))
+    assert code == 0, err
+    assert (tmp_path / "d.csv").read_text(encoding="utf-8") == printed
+    side = json.loads((tmp_path / "d.portfolio.json").read_text(encoding="utf-8"))
+    assert side["determinations"]["rows"] == printed.count("\n") - 1
+    assert side["portfolio"]["program_year"] == 2026

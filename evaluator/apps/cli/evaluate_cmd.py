@@ -314,7 +314,7 @@ def _check_dask_usage(args: argparse.Namespace, is_table: bool) -> None:
         raise ValueError("--engine dask evaluates a snapshot table (.csv or .parquet) or a "
                          "dataset (--facts ACCOUNTS --events EVENTS)")
     for flag, given in (("--explain", args.explain is not None), ("--record", args.record),
-                        ("--backend scalar", args.backend == "scalar")):
+                        ("--backend scalar", args.backend == "scalar" and args.events is None)):
         if given:
             raise ValueError(f"{flag} is not available with --engine dask")
     try:
