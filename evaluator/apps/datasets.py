@@ -4,9 +4,10 @@ one place where a dataset is read and where the backend that evaluates it is cho
 
 Today a dataset is read into full profiles (:func:`evaluator.facts.dataset.load_dataset`)
 and evaluated by the scalar backend, with a note saying so; when the columnar backend
-reads a dataset's events table, only :func:`read_dataset` (read the columnar table too)
-and :func:`evaluate_dataset` / :func:`dataset_runs` (evaluate it, falling back to the
-facts with a stated reason) change: every caller goes through these three.
+reads a dataset's events table, only :func:`read_dataset` (read the columnar table too),
+:func:`part_of` (a partition of it) and :func:`evaluate_dataset` / :func:`dataset_runs`
+(evaluate it, falling back to the facts with a stated reason) change: every caller goes
+through these.
 
 A dataset evaluated in parts (the Dask engine's partitions) has its portfolio outputs
 combined from each part's contribution: a columnar result's partial aggregates, or, from
@@ -70,6 +71,18 @@ def read_dataset(accounts: str | os.PathLike[str], events: str | os.PathLike[str
     data = load_dataset(accounts, events, fx, decl=decl)
     return DatasetInput(data.facts, list(data.warnings), os.fspath(accounts),
                         os.fspath(events))
+
+
+def part_of(data: DatasetInput, index: int, count: int) -> DatasetInput:
+    """Partition ``index`` of ``count`` of a dataset: a contiguous range of its evaluable
+    members (in the reader's order), with all their accounts and events, alone (without
+    the reader's errors, which belong to the whole)."""
+    import dataclasses
+
+    members = data.facts.members
+    lo, hi = (index * len(members)) // count, ((index + 1) * len(members)) // count
+    facts = dataclasses.replace(data.facts, members=members[lo:hi], errors=(), claims=())
+    return dataclasses.replace(data, facts=facts, warnings=[])
 
 
 def backend_note(backend: str) -> str | None:
@@ -198,5 +211,5 @@ def combined_portfolio(policy: Policy, parts: list[PortfolioPart], as_of: _dt.da
 
 __all__ = ["SCALAR_REASON", "DatasetInput", "DatasetRefused", "DatasetResult",
            "PortfolioPart", "backend_note", "check_backend", "combined_portfolio",
-           "dataset_runs", "evaluate_dataset", "portfolio_part", "portfolio_reads",
-           "read_dataset"]
+           "dataset_runs", "evaluate_dataset", "part_of", "portfolio_part",
+           "portfolio_reads", "read_dataset"]

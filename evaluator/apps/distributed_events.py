@@ -19,7 +19,6 @@ retries and the folder swapped in only when complete are the snapshot engine's
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import os
@@ -34,6 +33,7 @@ from evaluator.apps.datasets import (
     PortfolioPart,
     combined_portfolio,
     evaluate_dataset,
+    part_of,
     portfolio_part,
     read_dataset,
 )
@@ -50,7 +50,7 @@ from evaluator.apps.distributed import (
 )
 from evaluator.apps.portfolio import PARQUET_ROW_GROUP, scalar_frame
 from evaluator.facts.fx import parse_fx_csv
-from evaluator.facts.model import Facts, RecordError
+from evaluator.facts.model import RecordError
 
 if TYPE_CHECKING:
     from evaluator.policy import Policy
@@ -110,13 +110,6 @@ def _dataset(job: EventsJob | CompareEventsJob, decl: Any) -> DatasetInput:
     return data
 
 
-def _members(data: DatasetInput, index: int, count: int) -> Facts:
-    """Partition ``index`` of ``count``: its range of the reader's members, alone."""
-    members = data.facts.members
-    lo, hi = (index * len(members)) // count, ((index + 1) * len(members)) // count
-    return dataclasses.replace(data.facts, members=members[lo:hi], errors=(), claims=())
-
-
 def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
     """One task: the partition's members evaluated through the dataset seam, their
     determinations written as the part file (replaced whole: a retried task overwrites a
@@ -125,8 +118,8 @@ def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
         time.sleep(job.delay)
     policy = rebuilt_policy(job.policy, job.sha256)
     data = _dataset(job, policy.facts_decl)
-    facts = _members(data, part.index, job.count)
-    mine = dataclasses.replace(data, facts=facts)
+    mine = part_of(data, part.index, job.count)
+    facts = mine.facts
     done = evaluate_dataset(policy, mine, job.as_of, job.params, backend=job.backend)
     frame = scalar_frame(policy, done.result, typed=True)
     name = part_name(part.index)
@@ -263,8 +256,8 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
     if job.delay:
         time.sleep(job.delay)
     policies = [rebuilt_policy(texts, sha) for texts, sha in job.policies]
-    facts = _members(_dataset(job, union([p.facts_decl for p in policies])), part.index,
-                     job.count)
+    facts = part_of(_dataset(job, union([p.facts_decl for p in policies])), part.index,
+                    job.count).facts
     runs = []
     for policy in policies:
         run = scalar_run(policy, facts, job.as_of, job.params)
