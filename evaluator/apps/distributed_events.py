@@ -156,9 +156,13 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
     """Evaluate a dataset on Dask into the Parquet dataset folder ``out``; with ``side``,
     ``side_doc(summary)`` gives the JSON document written beside it (the portfolio
     outputs), replaced together with the folder."""
-    from evaluator.apps.datasets import backend_note, check_backend
+    from evaluator.apps.datasets import backend_note, check_backend, portfolio_reads
+    from evaluator.apps.distributed import EngineError
 
     check_backend(backend)
+    if policy.outputs("portfolio") and portfolio_reads(policy) is None:
+        raise EngineError("the policy's portfolio outputs read members' definitions, which "
+                          "partitions cannot combine yet: use --engine local")
     started = time.perf_counter()
     target = Path(os.path.abspath(out))
     count = partitions or 2
