@@ -13,6 +13,7 @@ Every figure that is assumed rather than read from the facts or the policy is an
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from evaluator.apps.compare_liability import (
 )
 from evaluator.apps.portfolio import output_columns
 from evaluator.backends.columnar import ColumnarResult, Table, evaluate_frame
+from evaluator.facts.model import Facts
 from evaluator.resources import data_file
 
 if TYPE_CHECKING:
@@ -134,6 +136,11 @@ def _run(policy: Policy, table: Table, as_of: _dt.date, params: dict[str, str]) 
     result = evaluate_frame(policy, table, as_of, specs)
     frame = result.frame
     text = frame.select(output_columns(result, typed=False))
+    # an account in error has no determination: no cells (the values the columnar backend
+    # computed beside the error are not shown, as the scalar backend has none)
+    ok = frame.get_column("__error").is_null()
+    text = text.with_columns(pl.when(ok).then(pl.col(c)).otherwise(pl.lit("")).alias(c)
+                             for c in text.columns[2:])
     shapes = {s.name: s.shape for s in result.outputs}
     amount = shapes.get("amount_cad")
     if amount is not None and amount[0] == "col":
@@ -175,13 +182,14 @@ def compare(policies: list[Policy], table: Table, as_of: _dt.date, horizon: int,
     return compare_runs(runs, table, as_of, horizon, params, assumptions, trace_limit)
 
 
-def compare_runs(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
+def compare_runs(runs: list[Run], table: Table | Facts, as_of: _dt.date, horizon: int,
                  params: dict[str, str] | None = None,
                  assumptions: dict[str, str] | None = None,
                  trace_limit: int = 200) -> Comparison:
     """Compare runs already evaluated (by :func:`run_policy` here, or partition by
-    partition on Dask and put together in the table's order); ``table`` gives the raw rows
-    of the members traced, its FX rates and its name."""
+    partition on Dask and put together in the table's order, or by the scalar backend
+    over full profiles); ``table`` gives the raw rows of the members traced, its FX rates
+    and its name (full profiles: the facts themselves)."""
     values = assumptions or default_assumptions()
     accounts = _accounts(runs)
     comparison = Comparison(runs, as_of, horizon, values, accounts,
@@ -224,7 +232,7 @@ def _accounts(runs: list[Run]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical")
 
 
-def _divergences(c: Comparison, table: Table, params: dict[str, str], limit: int
+def _divergences(c: Comparison, table: Table | Facts, params: dict[str, str], limit: int
                  ) -> list[dict[str, Any]]:
     """The first definition where each differing account diverges (scalar traces).
 
@@ -251,14 +259,19 @@ def _divergences(c: Comparison, table: Table, params: dict[str, str], limit: int
     found: list[dict[str, Any]] = []
     if picked:
         members = sorted({m for f in picked.values() for m in f.get_column("member_id")})
-        raw = table.raw if table.raw is not None else pl.DataFrame()
-        rows_of = raw.filter(pl.col("member_id").str.strip_chars().is_in(members)) \
-            .drop("__line", strict=False)
-        fx = [{"currency": cur, "date": d.isoformat(), "rate": str(r)}
-              for (cur, d), r in table.fx_rates.items()]
-        texts = [{k: ("" if v is None else str(v)) for k, v in r.items()}
-                 for r in rows_of.iter_rows(named=True)]
-        facts = facts_from_snapshot(texts, fx, source=table.source, decl=table.decl)
+        if isinstance(table, Facts):  # full profiles (a JSON file, a dataset): their own
+            wanted = set(members)
+            facts = dataclasses.replace(table, members=tuple(
+                m for m in table.members if m.member_id in wanted), claims=(), errors=())
+        else:
+            raw = table.raw if table.raw is not None else pl.DataFrame()
+            rows_of = raw.filter(pl.col("member_id").str.strip_chars().is_in(members)) \
+                .drop("__line", strict=False)
+            fx = [{"currency": cur, "date": d.isoformat(), "rate": str(r)}
+                  for (cur, d), r in table.fx_rates.items()]
+            texts = [{k: ("" if v is None else str(v)) for k, v in r.items()}
+                     for r in rows_of.iter_rows(named=True)]
+            facts = facts_from_snapshot(texts, fx, source=table.source, decl=table.decl)
         traced_ref = _traces(ref.policy, facts, c.as_of, params)
         updates: dict[tuple[str, str], str] = {}
         for run in c.runs[1:]:
@@ -460,7 +473,7 @@ def _flat(items: list[Any] | tuple[Any, ...]) -> list[str]:
 
 # -- yearly projection ------------------------------------------------------------------------
 
-def _yearly(runs: list[Run], table: Table, as_of: _dt.date, horizon: int,
+def _yearly(runs: list[Run], table: Table | Facts, as_of: _dt.date, horizon: int,
             values: dict[str, str]) -> pl.DataFrame:
     years = list(range(as_of.year, horizon + 1))
     fee = int(_number(values["monthly_fee"]) * 100)

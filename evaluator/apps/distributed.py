@@ -490,7 +490,7 @@ class _Unsupported(Exception):
     pass
 
 
-def _run(parts: list[Partition], task: Any, job: Any, engine: Engine,
+def _run(parts: list[Any], task: Any, job: Any, engine: Engine,
          progress: Progress | None, summary: DatasetSummary) -> list[Any]:
     import distributed
 
@@ -612,6 +612,12 @@ def dataset_sha256(files: list[dict[str, Any]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+#: what the dataset engine (:mod:`evaluator.apps.distributed_events`) shares with this one
+rebuilt_policy = _policy
+run_partitions = _run
+file_sha256 = _sha256
+
 __all__ = ["DEFAULT_PARTITION_ROWS", "DatasetSummary", "Engine", "EngineError", "Progress",
            "compare_dataset", "compare_partition", "dataset_sha256", "dataset_target",
-           "evaluate_dataset", "evaluate_partition", "plan"]
+           "evaluate_dataset", "evaluate_partition", "file_sha256", "plan", "rebuilt_policy",
+           "run_partitions"]

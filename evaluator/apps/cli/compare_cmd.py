@@ -1,6 +1,7 @@
-"""`unclaimed compare`: its arguments, and running several policies over one snapshot
-table with the outputs written to a folder (--engine dask: the policies evaluated
-partition by partition on a Dask cluster, the same files written)."""
+"""`unclaimed compare`: its arguments, and running several policies over one portfolio (a
+snapshot table; a dataset, --events; full profiles JSON) with the outputs written to a
+folder (--engine dask: the policies evaluated partition by partition on a Dask cluster,
+the same files written)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,12 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     cp.add_argument("--policy", action="append", required=True, dest="policies",
                     help="policy file, directory or ID[@VERSION]; the first is the reference "
                     "(repeat for each policy)")
-    cp.add_argument("--facts", required=True, help="snapshot table (.csv or .parquet)")
+    cp.add_argument("--facts", required=True, help="snapshot table (.csv or .parquet), "
+                    "accounts table of a dataset (with --events), or full profiles (.json)")
+    cp.add_argument("--events", metavar="FILE",
+                    help="events table (.csv, .parquet or a NAME.parquet/ folder), one row "
+                    "per event, for the accounts table given as --facts (read once for "
+                    "every policy)")
     cp.add_argument("--fx", help="FX rates table (CSV: currency,date,rate)")
     cp.add_argument("--as-of", required=True, dest="as_of", help="YYYY-MM-DD")
     cp.add_argument("--horizon", type=int, default=None,
@@ -51,17 +57,41 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from evaluator.apps.distributed import EngineError
     from evaluator.backends.columnar import read_table
     from evaluator.errors import Unsupported
+    from evaluator.facts import FactsError
     from evaluator.policy import as_date
 
     try:
         engine = engine_of(args)
         policies = [load_policy(p) for p in args.policies]
-        if engine is not None and any(p.facts_decl is not None for p in policies):
+        if engine is not None and args.events is None \
+                and str(args.facts).lower().endswith(".json"):
+            raise ValueError("--engine dask compares a snapshot table or a dataset "
+                             "(--facts ACCOUNTS --events EVENTS), not full profiles JSON")
+        if engine is not None and args.events is None \
+                and any(p.facts_decl is not None for p in policies):
             raise ValueError("--engine dask does not yet read the columns a policy declares "
                              "beyond the standard ones: use --engine local")
         day = as_date(args.as_of)
         horizon = args.horizon if args.horizon is not None else day.year + 15
-        if engine is not None:
+        if engine is None and _profiles(args):
+            result, table = _compare_profiles(args, policies, day, horizon, err)
+            if result is None:
+                return EXIT_INVALID
+        elif engine is not None and args.events is not None:
+            from evaluator.apps.datasets import SCALAR_REASON
+            from evaluator.apps.distributed import Progress
+            from evaluator.apps.distributed_events import compare_events
+
+            result, data = compare_events(
+                policies, args.facts, args.events, args.fx, day, horizon,
+                parse_params(args.param), read_assumptions(args.assumptions),
+                args.trace_limit, engine, partitions=args.partitions,
+                progress=Progress(err, force=args.progress))
+            table = data.facts
+            for line in [*data.warnings, *table.unknown_warnings()]:
+                print(f"warning: {line}", file=err)
+            print(f"note: compared with the scalar backend: {SCALAR_REASON}", file=err)
+        elif engine is not None:
             from evaluator.apps.distributed import Progress, compare_dataset
 
             result, table = compare_dataset(
@@ -80,7 +110,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         errors = len(table.errors) + int(result.runs[0].result.frame
                                          .get_column("__error").is_not_null().sum())
         written = write(result, args.out, table.source, table.sha256, errors)
-    except (ValueError, EngineError) as exc:
+    except (ValueError, EngineError, FactsError) as exc:
         print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
     except Unsupported as exc:
@@ -98,3 +128,36 @@ def shared_declaration(policies: list[Any]) -> Any:
     from evaluator.declared import union
 
     return union([p.facts_decl for p in policies])
+
+
+def _profiles(args: argparse.Namespace) -> bool:
+    """Full profiles: a dataset (--events) or a JSON file, evaluated member by member."""
+    return args.events is not None or str(args.facts).lower().endswith(".json")
+
+
+def _compare_profiles(args: argparse.Namespace, policies: list[Any], day: Any,
+                      horizon: int, err: TextIO) -> tuple[Any, Any]:
+    """Every policy over a dataset (read once) or a JSON profile, through the dataset
+    seam; (None, None) when --strict refuses the facts."""
+    from evaluator.apps.compare import compare_runs, read_assumptions
+    from evaluator.apps.datasets import SCALAR_REASON, dataset_runs, read_dataset
+    from evaluator.facts import load_facts
+
+    decl = shared_declaration(policies)
+    data: Any
+    if args.events is not None:
+        data = read_dataset(args.facts, args.events, args.fx, decl=decl)
+        facts = data.facts
+        warnings = data.warnings
+    else:
+        data = facts = load_facts(args.facts, fx=args.fx, decl=decl)
+        warnings = []
+    if args.strict and strict_refuses(facts, err):
+        return None, None
+    for line in [*warnings, *facts.unknown_warnings()]:
+        print(f"warning: {line}", file=err)
+    if args.events is not None:
+        print(f"note: compared with the scalar backend: {SCALAR_REASON}", file=err)
+    runs, traced = dataset_runs(policies, data, day, parse_params(args.param))
+    return compare_runs(runs, traced, day, horizon, parse_params(args.param),
+                        read_assumptions(args.assumptions), args.trace_limit), facts

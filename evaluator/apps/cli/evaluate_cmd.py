@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"error: {exc}", file=err)
         return EXIT_INVALID
     policy = load_policy(args.policy, cache=not args.no_cache)
-    if engine is not None and policy.facts_decl is not None:
+    if engine is not None and policy.facts_decl is not None and args.events is None:
         print("error: --engine dask does not yet read the columns a policy declares beyond "
               "the standard ones: use --engine local", file=err)
         return EXIT_INVALID
@@ -122,15 +122,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   "use --backend scalar", file=err)
             return EXIT_INVALID
     facts: object = None
+    dataset: Any = None
     if args.events is not None:
-        from evaluator.facts.dataset import load_dataset
+        from evaluator.apps.datasets import read_dataset
 
-        dataset = load_dataset(args.facts, args.events, fx=args.fx, decl=policy.facts_decl)
+        dataset = read_dataset(args.facts, args.events, fx=args.fx, decl=policy.facts_decl)
         for line in dataset.warnings:
             print(f"warning: {line}", file=err)
-        if args.backend == "auto":
-            print("note: evaluated by the scalar backend: the columnar backend does not "
-                  "read an events table yet", file=err)
         facts = dataset.facts
     elif is_table and args.backend != "scalar" and args.explain != "*":
         from evaluator.backends.columnar import read_table
@@ -150,10 +148,21 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.strict and strict_refuses(facts, err):
         return EXIT_INVALID
     explain_all = args.explain == "*"
-    result = policy.evaluate(facts, as_of=args.as_of, params=params,
-                             explain=explain_all, backend=args.backend
-                             if not (explain_all and args.backend == "columnar")
-                             else "scalar")
+    if dataset is not None:  # the one seam that chooses how a dataset is evaluated
+        from evaluator.apps.datasets import evaluate_dataset
+
+        done = evaluate_dataset(policy, dataset, args.as_of, params, backend=args.backend,
+                                explain=explain_all)
+        if done.note:
+            print(f"note: {done.note}", file=err)
+        result = done.result
+        if args.out and str(args.out).lower().endswith(_TABLE_SUFFIXES) and not args.explain:
+            return _dataset_to_file(policy, args, params, result, err)
+    else:
+        result = policy.evaluate(facts, as_of=args.as_of, params=params,
+                                 explain=explain_all, backend=args.backend
+                                 if not (explain_all and args.backend == "columnar")
+                                 else "scalar")
     if args.explain not in (None, "*"):
         _explain_one(policy, facts, args, params, result)
     for w in result.warnings:
@@ -196,6 +205,60 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_RECORD_ERRORS if result.errors else EXIT_OK
 
 
+def _dataset_to_file(policy: Any, args: argparse.Namespace, params: dict[str, str],
+                     result: Any, err: TextIO) -> int:
+    """A dataset's determinations to ``--out FILE.csv|.parquet`` as a snapshot table's are
+    written (the same columns), with its portfolio outputs beside it in
+    FILE.portfolio.json; both replaced together."""
+    from evaluator.apps.portfolio import scalar_frame
+    from evaluator.apps.records import file_sha256
+    from evaluator.atomic import Outputs, WriteError
+    from evaluator.lang.values import to_json_value
+    from evaluator.policy import as_date, param_json
+
+    for w in result.warnings:
+        print(w.render(), file=err)
+    target = Path(args.out)
+    side = portfolio_path(target)
+    parquet = target.suffix.lower() == ".parquet"
+    frame = scalar_frame(policy, result, typed=parquet)
+    values = None
+    with Outputs() as outs:
+        tmp = outs.add(target)
+        side_tmp = outs.add(side)
+        try:
+            if parquet:
+                from evaluator.apps.portfolio import PARQUET_ROW_GROUP
+
+                frame.write_parquet(tmp, row_group_size=PARQUET_ROW_GROUP)
+            else:
+                frame.write_csv(tmp)
+            if result.portfolio is None:
+                outs.drop(side)
+            else:
+                specs, _ = policy.run_params(params)
+                values = {k: to_json_value(v) for k, v in result.portfolio.items()}
+                doc = {"policy": policy.info(), "as_of": as_date(args.as_of).isoformat(),
+                       "parameters": {n: param_json(s) for n, s in sorted(specs.items())},
+                       "portfolio": values,
+                       "determinations": {"file": target.name, "sha256": file_sha256(tmp),
+                                          "rows": frame.height}}
+                side_tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
+                                    encoding="utf-8")
+        except OSError as exc:
+            raise WriteError(args.out, exc) from None
+        outs.commit()
+    _print_errors(result.errors, _errors_where(args), err)
+    if not _write_errors(args, result.errors, err):
+        return EXIT_INVALID
+    print(f"{args.out}: {frame.height:,} determinations, {len(result.errors):,} errors",
+          file=err)
+    if values is not None:
+        shown = ", ".join(f"{k} {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
+        print(f"{side}: portfolio {shown}", file=err)
+    return EXIT_RECORD_ERRORS if result.errors else EXIT_OK
+
+
 def _write_result(result: Any, fmt: str, text: str | None, out: TextIO) -> None:
     """The determinations in ``fmt``: JSON and CSV written by the result itself (a
     table's result from its frame, in parts), a table's text as rendered."""
@@ -213,12 +276,11 @@ def _events_refused(args: argparse.Namespace, err: TextIO) -> bool:
 
     refused = ("--events takes an accounts table as --facts (.csv, .parquet or a "
                "NAME.parquet/ folder)" if not is_dataset_path(args.facts) else None)
-    for flag, given in (("--engine dask", getattr(args, "engine", None) == "dask"),
-                        ("--backend columnar", args.backend == "columnar"),
+    for flag, given in (("--backend columnar", args.backend == "columnar"),
                         ("--record", args.record)):
         if refused is None and given:
             refused = (f"{flag} cannot be used with --events yet (a dataset with an events "
-                       "table is evaluated by the scalar backend on this machine)")
+                       "table is evaluated by the scalar backend)")
     if refused is not None:
         print(f"error: {refused}", file=err)
     return refused is not None
@@ -248,10 +310,11 @@ def _check_dask_usage(args: argparse.Namespace, is_table: bool) -> None:
     if not args.out:
         raise ValueError("--engine dask writes its determinations to a folder: give --out "
                          "DIR/ or --out NAME.parquet")
-    if not is_table:
-        raise ValueError("--engine dask evaluates a snapshot table (.csv or .parquet)")
+    if not is_table and args.events is None:
+        raise ValueError("--engine dask evaluates a snapshot table (.csv or .parquet) or a "
+                         "dataset (--facts ACCOUNTS --events EVENTS)")
     for flag, given in (("--explain", args.explain is not None), ("--record", args.record),
-                        ("--backend scalar", args.backend == "scalar")):
+                        ("--backend scalar", args.backend == "scalar" and args.events is None)):
         if given:
             raise ValueError(f"{flag} is not available with --engine dask")
     try:
@@ -410,11 +473,24 @@ def evaluate_on_dask(policy: Any, args: argparse.Namespace, params: dict[str, st
                                    "rows": summary.determinations}}
 
     try:
-        summary = evaluate_dataset(policy, args.facts, args.fx, day, specs, target, engine,
-                                   partitions=args.partitions,
-                                   progress=Progress(err, force=args.progress),
-                                   fallback=args.backend != "columnar", side=side,
-                                   side_doc=side_doc)
+        if args.events is not None:  # a dataset, through the dataset seam on each worker
+            from evaluator.apps.distributed_events import evaluate_events
+
+            summary: Any = evaluate_events(policy, args.facts, args.events, args.fx, day,
+                                           params, target, engine, partitions=args.partitions,
+                                           progress=Progress(err, force=args.progress),
+                                           backend=args.backend, side=side,
+                                           side_doc=side_doc)
+            for line in summary.warnings:
+                print(f"warning: {line}", file=err)
+            if summary.note:
+                print(f"note: {summary.note}", file=err)
+        else:
+            summary = evaluate_dataset(policy, args.facts, args.fx, day, specs, target,
+                                       engine, partitions=args.partitions,
+                                       progress=Progress(err, force=args.progress),
+                                       fallback=args.backend != "columnar", side=side,
+                                       side_doc=side_doc)
     except EngineError as exc:
         print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID

@@ -1,0 +1,228 @@
+"""`--engine dask` over a dataset (an accounts table and its events table): `evaluate
+--events --out DIR/` and `compare --events` give what the single-machine run gives (rows,
+order, portfolio outputs, record errors, the orphan-events warning once, exit status), and
+a worker killed mid-run is retried or fails the run in one line with the previous output
+left as it was. One LocalCluster of 2 worker processes serves the module; the command
+line runs as a real subprocess connected to it with --scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from evaluator.apps.cli import main
+from tests.support import BASELINE, ROOT
+
+distributed = pytest.importorskip("distributed")
+
+AS_OF = "2026-11-21"
+ALTERNATIVES = ROOT / "policies" / "alternatives"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None,
+                                  silence_logs=logging.CRITICAL) as c, \
+            distributed.Client(c, set_as_default=False) as client:
+        client.run(__import__, "evaluator.apps.distributed_events")
+        yield client
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A generated dataset with rates left out (evaluation errors), a bad event row (its
+    member unusable) and event rows of a member the accounts table does not have; the
+    policy with a portfolio output of every aggregate kind."""
+    folder = tmp_path_factory.mktemp("dask-events")
+    accounts = folder / "d.csv"
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["generate", "--members", "300", "--seed", "6", "--events",
+                 "--missing-rates", "0.6", "--out", str(accounts)],
+                stdout=out, stderr=err) == 0, err.getvalue()
+    events = folder / "d.events.csv"
+    lines = events.read_text(encoding="utf-8").splitlines()
+    cells = lines[40].split(",")
+    cells[2] = "2020-13-45"  # not a date: the member's accounts are record errors
+    lines[40] = ",".join(cells)
+    lines += ["M9999999,,2015-01-01,response,,,", "M9999999,,2016-01-01,response,,,"]
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    root = folder / "policies"
+    shutil.copytree(BASELINE, root / "fsra-2024-001")
+    shutil.copytree(BASELINE.parent / "deposits-base", root / "deposits-base")
+    shutil.copy(ROOT / "tests" / "portfolio" / "aggregates.yaml", root / "aggregates.yaml")
+    return {"accounts": accounts, "events": events, "fx": folder / "d.fx.csv",
+            "policy": root / "aggregates.yaml"}
+
+
+def evaluate_args(sample: dict[str, Path], out: str) -> list[str]:
+    return ["evaluate", "--policy", str(sample["policy"]), "--facts", str(sample["accounts"]),
+            "--events", str(sample["events"]), "--fx", str(sample["fx"]), "--as-of", AS_OF,
+            "--out", out]
+
+
+@pytest.fixture(scope="module")
+def reference(sample: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Path, int, str]:
+    """The single-machine run (in this process): its folder, exit status, stderr."""
+    folder = tmp_path_factory.mktemp("local")
+    err = io.StringIO()
+    code = main([*evaluate_args(sample, str(folder / "local.parquet")), "--errors",
+                 str(folder / "local.errors.jsonl")], stdout=io.StringIO(), stderr=err)
+    return folder, code, err.getvalue()
+
+
+def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "evaluator", *argv], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def side(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def test_a_dataset_on_dask_is_the_single_machine_run(
+        cluster: Any, sample: dict[str, Path], reference: tuple[Path, int, str],
+        tmp_path: Path) -> None:
+    folder, code, local_err = reference
+    dask = cli(*evaluate_args(sample, f"{tmp_path / 'dask'}/"), "--errors",
+               str(tmp_path / "dask.errors.jsonl"), "--engine", "dask", "--scheduler",
+               cluster.scheduler.address, "--partitions", "3", "--progress")
+    assert code == 1  # the bad event row, the missing rates
+    assert dask.returncode == code, dask.stderr
+    parts = sorted(p.name for p in (tmp_path / "dask").iterdir())
+    assert parts == [f"part-{k:05d}.parquet" for k in range(3)]
+    assert all(pl.read_parquet(tmp_path / "dask" / p).height > 50 for p in parts)
+    whole = pl.read_parquet(folder / "local.parquet")
+    assert whole.height > 300
+    assert pl.read_parquet(tmp_path / "dask").equals(whole)  # same rows, order, values
+    a, b = side(folder / "local.portfolio.json"), side(tmp_path / "dask.portfolio.json")
+    assert a["portfolio"]["unclaimed_count"] > 10
+    for key in ("policy", "as_of", "parameters", "portfolio"):
+        assert a[key] == b[key]
+    errors = (folder / "local.errors.jsonl").read_text(encoding="utf-8")
+    assert "row 41" in errors and "exchange rate dated" in errors
+    assert (tmp_path / "dask.errors.jsonl").read_text(encoding="utf-8") == errors
+    orphans = "2 event rows of 1 member not in the accounts table (`M9999999`)"
+    assert local_err.count(orphans) == 1
+    assert dask.stderr.count(orphans) == 1  # taken once, not once per partition
+    assert "partitions done 3/3" in dask.stderr
+
+
+def test_compare_events_on_dask_writes_the_same_five_files(
+        cluster: Any, sample: dict[str, Path], tmp_path: Path) -> None:
+    argv = ["compare", "--policy", str(BASELINE), "--policy",
+            str(ALTERNATIVES / "quarterly-windows.yaml"), "--policy",
+            str(ALTERNATIVES / "interest.yaml"), "--facts", str(sample["accounts"]),
+            "--events", str(sample["events"]), "--fx", str(sample["fx"]), "--as-of", AS_OF]
+    err = io.StringIO()
+    assert main([*argv, "--out", str(tmp_path / "local")], stdout=io.StringIO(),
+                stderr=err) == 0, err.getvalue()
+    dask = cli(*argv, "--out", str(tmp_path / "dask"), "--engine", "dask", "--scheduler",
+               cluster.scheduler.address, "--partitions", "3")
+    assert dask.returncode == 0, dask.stderr
+    names = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert len(names) == 5
+    assert sorted(p.name for p in (tmp_path / "dask").iterdir()) == names
+    for name in names:
+        assert (tmp_path / "dask" / name).read_bytes() == \
+            (tmp_path / "local" / name).read_bytes(), name
+    accounts = pl.read_csv(tmp_path / "local" / "accounts.csv", infer_schema=False)
+    assert accounts.filter(pl.col("differs") != "").height > 10
+    assert accounts.filter(pl.col("error").is_not_null()).height > 0
+
+
+@pytest.mark.parametrize("allowed_failures", [3, 0])
+def test_a_worker_killed_mid_run(cluster: Any, sample: dict[str, Path],
+                                 reference: tuple[Path, int, str], tmp_path: Path,
+                                 allowed_failures: int) -> None:
+    """Retried (the output complete and identical), or one line, exit 2, and the previous
+    output as it was, with no temporary files."""
+    folder, _, _ = reference
+    target = tmp_path / "dask.parquet"
+    target.mkdir()
+    (target / "part-00000.parquet").write_bytes(b"previous run")
+    scheduler = cluster.cluster.scheduler
+    before = scheduler.allowed_failures
+    scheduler.allowed_failures = allowed_failures
+    argv = [sys.executable, "-m", "evaluator", *evaluate_args(sample, str(target)),
+            "--engine", "dask", "--scheduler", cluster.scheduler.address, "--partitions", "4"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env={**os.environ,
+                                           "UNCLAIMED_TEST_PARTITION_DELAY": "0.7"})
+    try:
+        deadline = time.monotonic() + 60
+        busy: list[str] = []
+        while not busy and time.monotonic() < deadline:
+            busy = [w for w, keys in cluster.processing().items()
+                    if any("unclaimed-partition" in str(k) for k in keys)]
+            time.sleep(0.05)
+        assert busy, "no partition was being evaluated"
+        victim = cluster.run(os.getpid)[busy[0]]
+        os.kill(victim, signal.SIGKILL)
+        _, err = proc.communicate(timeout=600)
+    finally:
+        scheduler.allowed_failures = before
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with contextlib.suppress(Exception):
+        cluster.wait_for_workers(2, timeout=180)
+    if allowed_failures:
+        assert proc.returncode == 1, err
+        assert pl.read_parquet(target).equals(pl.read_parquet(folder / "local.parquet"))
+        assert side(tmp_path / "dask.portfolio.json")["portfolio"] == \
+            side(folder / "local.portfolio.json")["portfolio"]
+    else:
+        assert proc.returncode == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: the Dask run failed: a "
+                                                       "worker died"), err
+        assert sorted(p.name for p in target.iterdir()) == ["part-00000.parquet"]
+        assert (target / "part-00000.parquet").read_bytes() == b"previous run"
+        assert not (tmp_path / "dask.portfolio.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if ".unclaimed-tmp-" in p.name) == []
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--backend", "columnar", "--engine", "dask", "--out", "x/"],
+     "--backend columnar cannot be used with --events"),
+    (["--engine", "dask", "--out", "x.csv"], "--out names a folder"),
+    (["--engine", "dask", "--record", "r.json", "--out", "x/"], "--record"),
+])
+def test_usage_errors(sample: dict[str, Path], tmp_path: Path, extra: list[str],
+                      message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    err = io.StringIO()
+    code = main(["evaluate", "--policy", str(sample["policy"]), "--facts",
+                 str(sample["accounts"]), "--events", str(sample["events"]), "--as-of", AS_OF,
+                 *extra], stdout=io.StringIO(), stderr=err)
+    assert code == 2
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err.getvalue()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_refuses_full_profiles_on_dask(tmp_path: Path) -> None:
+    err = io.StringIO()
+    code = main(["compare", "--policy", str(BASELINE), "--facts",
+                 str(ROOT / "examples" / "members.json"), "--as-of", AS_OF, "--engine", "dask",
+                 "--out", str(tmp_path / "out")], stdout=io.StringIO(), stderr=err)
+    assert code == 2
+    assert "--engine dask compares a snapshot table or a dataset" in err.getvalue()
+    assert not (tmp_path / "out").exists()
