@@ -39,7 +39,8 @@ ACCOUNTS = ("member_id,account_id,currency,balance,opened,last_transaction,last_
             "M4,M4-A,CAD,bad,2010-01-01,,\n"
             "M5,M5-A,CAD,5.00,2010-01-01,,\n"
             "M5,M5-B,CAD,-5.00,2010-01-01,,\n"
-            "M6,M6-A,CAD,5.00,2010-01-01,,\n")
+            "M6,M6-A,CAD,5.00,2010-01-01,,\n"
+            "M6,M1-A,CAD,5.00,2010-01-01,,\n")
 HEADER = "member_id,account_id,date,type,amount,mark,attachments\n"
 EVENTS = (HEADER +
           "M1,M1-A,2014-03-02,transaction,,,\n"
@@ -243,6 +244,8 @@ def test_a_dataset_with_good_and_bad_rows(tmp_path: Path) -> None:
     "M1,ZZ,2014-03-02,transaction,,,",  # an unknown account
     "M5,M5-B,2014-03-02,transaction,,,",  # an account in errors, of a loaded member
     "M4,M4-A,2014-03-02,transaction,,,",  # a member whose accounts are all in errors
+    "M6,M1-A,2014-03-02,transaction,,,",  # an id both M1's and (in errors) M6's
+    "M1,M1-A,2014-03-02,transaction,,,",
     "M1,M1-A,\x1c2014-03-02\x1d,transaction,,,",  # Python strips these, polars does not
     "M1,M1-A,2014-03-02,\x1c,,,",
     'M1,M1-A,"2014-03-02",transfer,"1,520.00",,"a;\nb"',  # quoted cells, a line break

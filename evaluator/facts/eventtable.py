@@ -57,6 +57,8 @@ _AMOUNT_RE = r"^-?[0-9]+(\.[0-9]+)?$"
 # read by the scalar builder from its cells as the file has them
 _ODD_RE = r"[\x1c-\x1f]"
 _EMPTY_ITEM_RE = r"(^|;)\s*(;|$)"
+# a cell that stripping changes or that is empty
+_TO_CLEAN_RE = r"^\s|\s$|^$"
 # what became of an event row (the scalar reader's steps, in its order)
 _NO_ID, _NO_MEMBER, _NO_ACCOUNT, _SKIP, _CHECK = range(5)
 
@@ -205,14 +207,15 @@ class _EventReader:
         ids = table.frame.select("member_id", "account_id", "__member_order")
         pairs = [(e.member_id, e.account_id) for e in table.errors
                  if e.member_id is not None and e.account_id is not None]
-        self.pairs = pl.concat([ids.select("member_id", "account_id"), pl.DataFrame(
-            pairs, schema={"member_id": pl.String, "account_id": pl.String}, orient="row")]
-        ).unique()
+        #: the (member, account) pairs of the accounts table's rows in errors
+        self.errs = pl.DataFrame(pairs, schema={"member_id": pl.String,
+                                                "account_id": pl.String}, orient="row").unique()
         self.ids = ids
 
     def read(self, text: _EventText) -> tuple[Table, list[str]]:
         header = text.header
-        frame = self._classify(self._cleaned(text))
+        frame = self._classify(self._cleaned(text)).with_columns(
+            pl.col("c:date").str.strptime(pl.Date, "%Y-%m-%d", strict=False).alias("__date"))
         odd = frame.filter(pl.col("__odd"))
         frame = frame.filter(~pl.col("__odd"))
         ok = self._valid(header)
@@ -247,17 +250,29 @@ class _EventReader:
         builder reads from its cells as written), blank CSV rows dropped."""
         cols = [_c(h) for h in text.header]
         raw = text.frame
-        odd = pl.any_horizontal([pl.col(c).str.contains(_ODD_RE).fill_null(False)
-                                 for c in cols])
-        any_odd = bool(raw.height) and bool(raw.select(odd.any()).item())
-        kept = (pl.when(odd).then(pl.struct(cols)) if any_odd else pl.lit(None, pl.String))
-        stripped = [pl.col(c).str.strip_chars() for c in cols]
+        # a scan per column that copies nothing (one for both questions, and a second
+        # only for a column that it flags); strip only where needed
+        attention = (raw.select([pl.col(c).str.contains(f"{_ODD_RE}|{_TO_CLEAN_RE}").any()
+                                 .alias(c) for c in cols]).row(0) if raw.height
+                     else (False,) * len(cols))
+        flagged = [c for c, flag in zip(cols, attention, strict=True) if flag]
+        flags: tuple[Any, ...] = (raw.select(
+            *[pl.col(c).str.contains(_ODD_RE).any().alias(f"o:{c}") for c in flagged],
+            *[pl.col(c).str.contains(_TO_CLEAN_RE).any().alias(f"s:{c}") for c in flagged]
+        ).row(0) if flagged else ())
+        odd_cols = [c for c, flag in zip(flagged, flags[:len(flagged)], strict=True) if flag]
+        to_clean = [c for c, flag in zip(flagged, flags[len(flagged):], strict=True) if flag]
+        odd = (pl.any_horizontal([pl.col(c).str.contains(_ODD_RE).fill_null(False)
+                                  for c in odd_cols]) if odd_cols else pl.lit(False))
+        kept = pl.when(odd).then(pl.struct(cols)) if odd_cols else pl.lit(None, pl.String)
+        stripped = [pl.col(c).str.strip_chars() for c in to_clean]
         frame = raw.with_columns(odd.alias("__odd"), kept.alias("__raw"), *[
             pl.when(s == "").then(None).otherwise(s).alias(c) for s, c in zip(
-                stripped, cols, strict=True)])
-        if text.csv:
-            frame = frame.filter(pl.col("__odd") | ~pl.all_horizontal(
-                [pl.col(c).is_null() for c in cols]))
+                stripped, to_clean, strict=True)])
+        if text.csv and frame.height:
+            blank = pl.all_horizontal([pl.col(c).is_null() for c in cols])
+            if frame.select(blank.any()).item():
+                frame = frame.filter(pl.col("__odd") | ~blank)
         for name in ("account_id", "amount", "mark", "attachments", "with"):
             if _c(name) not in frame.columns:
                 frame = frame.with_columns(pl.lit(None, pl.String).alias(_c(name)))
@@ -267,31 +282,50 @@ class _EventReader:
         """``frame`` with ``__status`` (the scalar reader's step that decides the row), the
         member's ``__member_order``, whether the account is known to the member
         (``__pair``) and loaded (``__loaded_a``)."""
-        ids, pairs = self.ids, self.pairs
-        members = pairs.select("member_id").unique().join(
-            ids.group_by("member_id").agg(pl.col("__member_order").first()),
-            on="member_id", how="left").with_columns(pl.lit(True).alias("__known_m"))
-        accounts = pairs.select("account_id").unique().with_columns(
-            pl.lit(True).alias("__known_a"),
-            pl.col("account_id").is_in(ids.get_column("account_id").implode())
-            .alias("__loaded_a"))
+        ids, errs = self.ids, self.errs
+        # the loaded members (each account loaded once, a member's rows together), then
+        # the members whose every account is in errors
+        start = (pl.col("__member_order") != pl.col("__member_order").shift(1)).fill_null(True)
+        loaded = ids.filter(start).select("member_id", "__member_order")
+        members = pl.concat([loaded, errs.select("member_id").unique().join(
+            loaded, on="member_id", how="anti").with_columns(
+            pl.lit(None, ids.schema["__member_order"]).alias("__member_order"))]
+        ).with_columns(pl.lit(True).alias("__known_m"))
+        # each account's member and whether it has more than one (an id that repeats
+        # across members: the builder checks the pair)
+        accounts = ids.select("account_id", pl.col("member_id").alias("__owner"),
+                              pl.lit(False).alias("__shared"), pl.lit(True).alias("__loaded_a"))
+        if errs.height:
+            touched = errs.get_column("account_id").unique().implode()
+            both = pl.concat([
+                accounts.filter(pl.col("account_id").is_in(touched)).drop("__shared"),
+                errs.select("account_id", pl.col("member_id").alias("__owner"),
+                            pl.lit(False).alias("__loaded_a"))])
+            fixed = both.group_by("account_id", maintain_order=True).agg(
+                pl.col("__owner").first(), (pl.col("__owner").n_unique() > 1).alias("__shared"),
+                pl.col("__loaded_a").any())
+            accounts = pl.concat([accounts.filter(~pl.col("account_id").is_in(touched)),
+                                  fixed.select(accounts.columns)])
+        accounts = accounts.with_columns(pl.lit(True).alias("__known_a"))
         m, a = pl.col("c:member_id"), pl.col("c:account_id")
-        frame = frame.join(members, left_on="c:member_id", right_on="member_id", how="left",
-                           maintain_order="left")
-        frame = frame.join(accounts, left_on="c:account_id", right_on="account_id",
-                           how="left", maintain_order="left")
-        frame = frame.join(pairs.with_columns(pl.lit(True).alias("__pair")),
-                           left_on=["c:member_id", "c:account_id"],
-                           right_on=["member_id", "account_id"], how="left",
-                           maintain_order="left")
+        # joined on the two id columns alone (the same rows in the same order), so the
+        # wide frame is not copied by each join
+        keys = frame.lazy().select(m, a).join(
+            members.lazy(), left_on="c:member_id", right_on="member_id", how="left",
+            maintain_order="left").join(
+            accounts.lazy(), left_on="c:account_id", right_on="account_id", how="left",
+            maintain_order="left")
+        pair = (pl.col("__owner") == m) & ~pl.col("__shared")
         status = (pl.when(m.is_null()).then(_NO_ID)
                   .when(pl.col("__known_m").is_null()).then(_NO_MEMBER)
                   .when(a.is_not_null() & pl.col("__known_a").is_null()).then(_NO_ACCOUNT)
                   .when(pl.col("__member_order").is_null()).then(_SKIP)
                   .otherwise(_CHECK))
-        return frame.with_columns(status.cast(pl.UInt8).alias("__status"),
-                                  pl.col("__pair").fill_null(False),
-                                  pl.col("__loaded_a").fill_null(False))
+        found = keys.select(status.cast(pl.UInt8).alias("__status"), pl.col("__member_order"),
+                            pair.fill_null(False).alias("__pair"),
+                            pl.col("__loaded_a").fill_null(False)).collect()
+        assert found.height == frame.height
+        return frame.hstack(found.get_columns())
 
     def _valid(self, header: list[str]) -> pl.Expr:
         """Whether a row the builder would read is certainly a valid event (a row that is
@@ -299,7 +333,7 @@ class _EventReader:
         t, a = pl.col("c:type"), pl.col("c:account_id")
         date = pl.col("c:date")
         ok = (date.str.contains(_DATE_RE) & ~date.str.starts_with("0000")
-              & date.str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null())
+              & pl.col("__date").is_not_null())
         ok = ok & t.is_in(list(self.types))
         needs = t.is_in(list(self.builder.account_types)) | a.is_not_null()
         ok = ok & (~needs | (a.is_not_null() & (a.str.len_chars() <= MAX_ID_LENGTH)
@@ -352,7 +386,7 @@ class _EventReader:
         for row in doubted.select("__line", *map(_c, header)).iter_rows():
             rows.append((row[0], dict(zip(header, row[1:], strict=True)), False))
         rows.sort(key=lambda r: r[0])
-        lookup = _Lookup(self.pairs, self.ids, {r[1].get("member_id") for r in rows},
+        lookup = _Lookup(self.errs, self.ids, {r[1].get("member_id") for r in rows},
                          {r[1].get("account_id") for r in rows})
         for line, cells, classify in rows:
             self._scalar_row(line, cells, classify, lookup, out, text.csv)
@@ -471,7 +505,7 @@ class _EventReader:
             pl.col("__member_order"), pl.lit(1, pl.UInt8).alias("__src"),
             pl.col("__line").cast(pl.Int64).alias("__k1"), pl.lit(0, pl.Int64).alias("__k2"),
             pl.col("c:account_id").alias("account_id"),
-            pl.col("c:date").str.strptime(pl.Date, "%Y-%m-%d", strict=False).alias("date"),
+            pl.col("__date").alias("date"),
             t.alias("type"),
             pl.when(t == "notice").then(pl.col("c:mark")).alias("mark"),
             pl.when(is_amount).then(amount_units).alias("amount"),
@@ -507,9 +541,16 @@ class _EventReader:
             fixes.append((pl.col(name) * factor).alias(name))
             scales[name] = scale
         events = events.with_columns(fixes)
-        events = events.sort(["__member_order", "date", "__src", "__k1", "__k2"])
-        seq = pl.int_range(pl.len(), dtype=pl.UInt32).over("__member_order")
-        events = events.with_columns(seq.alias("__seq"))
+        # the scalar order: by date, then the accounts table's events (by row and slot),
+        # then the events table's (by row)
+        origin = (pl.col("__src").cast(pl.Int64) * (1 << 48) + pl.col("__k1") * 256
+                  + pl.col("__k2"))
+        events = events.with_columns(origin.alias("__origin")).sort(
+            ["__member_order", "date", "__origin"])
+        at = pl.int_range(pl.len(), dtype=pl.UInt32)
+        start = (pl.col("__member_order") != pl.col("__member_order").shift(1)).fill_null(True)
+        first = pl.when(start).then(at).forward_fill()
+        events = events.with_columns((at - first).alias("__seq"))
         keep = ["__member_order", "account_id", "__seq", "date", "type", "mark", "amount",
                 "attachments", *[extra_column("event", f.name) for f in header_fields]]
         amount_scale = scales.pop("amount")
@@ -517,6 +558,8 @@ class _EventReader:
 
     def _python_rows(self, out: _Outcomes, bad: set[str], schema: pl.Schema) -> pl.DataFrame:
         """The rows the builder found valid after all, in the events' columns."""
+        if not out.good:
+            return pl.DataFrame(schema=schema)
         order = dict(self.ids.group_by("member_id").agg(pl.col("__member_order").first())
                      .filter(pl.col("member_id").is_in(list({m for _, m, _ in out.good})))
                      .iter_rows())
@@ -585,18 +628,19 @@ class _Lookup:
     reader keeps them: each member's accounts (loaded or in errors), every such account,
     the loaded members and the loaded accounts."""
 
-    def __init__(self, pairs: pl.DataFrame, ids: pl.DataFrame, members: set[str | None],
+    def __init__(self, errs: pl.DataFrame, ids: pl.DataFrame, members: set[str | None],
                  accounts: set[str | None]) -> None:
-        wanted_m = [m for m in members if m is not None]
-        wanted_a = [a for a in accounts if a is not None]
+        wanted_m = pl.Series([m for m in members if m is not None], dtype=pl.String)
+        wanted_a = pl.Series([a for a in accounts if a is not None], dtype=pl.String)
+        pairs = pl.concat([ids.select("member_id", "account_id"), errs])
         self.accounts_of: dict[str, set[str]] = {}
-        for m, a in pairs.filter(pl.col("member_id").is_in(wanted_m)).iter_rows():
+        for m, a in pairs.filter(pl.col("member_id").is_in(wanted_m.implode())).iter_rows():
             self.accounts_of.setdefault(m, set()).add(a)
-        self.owned = set(pairs.filter(pl.col("account_id").is_in(wanted_a))
+        self.owned = set(pairs.filter(pl.col("account_id").is_in(wanted_a.implode()))
                          .get_column("account_id").to_list())
-        self.members = set(ids.filter(pl.col("member_id").is_in(wanted_m))
+        self.members = set(ids.filter(pl.col("member_id").is_in(wanted_m.implode()))
                            .get_column("member_id").to_list())
-        self.loaded = set(ids.filter(pl.col("account_id").is_in(wanted_a))
+        self.loaded = set(ids.filter(pl.col("account_id").is_in(wanted_a.implode()))
                           .get_column("account_id").to_list())
 
 
