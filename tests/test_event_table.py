@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from evaluator.declared import FactsDecl
+from evaluator.declared import FactsDecl, build, standard
 from evaluator.errors import Unsupported
 from evaluator.facts import FactsBuilder, FactsError
 from evaluator.facts.dataset import load_dataset
@@ -176,7 +176,7 @@ def generate(folder: Path, suffix: str, *more: str) -> tuple[Path, Path]:
 def test_generated_datasets_read_as_the_scalar_reader_reads_them(suffix: str,
                                                                  tmp_path: Path) -> None:
     accounts, events = generate(tmp_path, suffix, "--kinds")
-    table = same(accounts, events)
+    table = same(accounts, events, tmp_path / "portfolio.fx.csv")
     assert table.events is not None
     assert {"fee", "transfer", "interest", "transaction"} <= set(
         table.events.get_column("type").to_list())
@@ -274,6 +274,8 @@ def test_each_kind_of_row_reads_as_the_scalar_reader_reads_it(row: str,
     "member_id,account_id,date,type,amount,note,other\n"
     "M1,M1-A,2014-03-02,fee,1.00,,y\nM1,M1-A,2014-03-02,fee,1.00,n,\n",  # unknown columns
     "member_id,account_id,date,type\n\n\n  ,  , ,\nM1,M1-A,2014-03-02,transaction\n",
+    "member_id,account_id,date,type\n",  # no rows
+    "member_id,date,type\nM1,2014-03-02,statement_ack\nM2,2014-03-02,transaction\n",
 ])
 def test_csv_tables_of_every_shape_read_as_the_scalar_reader_reads_them(
         events: str, tmp_path: Path) -> None:
@@ -300,6 +302,9 @@ def test_parquet_tables_of_every_type_read_as_the_scalar_reader_reads_them(
     frame.with_columns(pl.col("count").cast(pl.Float64)).write_parquet(
         tmp_path / "floats.parquet")
     same(accounts, tmp_path / "floats.parquet")
+    frame.clear().write_parquet(tmp_path / "empty.parquet")
+    table = same(accounts, tmp_path / "empty.parquet")
+    assert table.events is not None and table.events.height == 4  # the last_* columns'
 
 
 # -- declared facts ----------------------------------------------------------------------------
@@ -342,3 +347,44 @@ def test_the_table_with_events_has_every_account_once(tmp_path: Path) -> None:
     assert set(table.events.get_column("__member_order").to_list()) <= members
     doc = json.dumps([e.to_json() for e in table.errors])
     assert "M4-A" in doc and "M5-B" in doc
+
+
+def _typed_decl() -> FactsDecl:
+    decl, problems = build({"event": {
+        "fields": {"rate": {"type": "percent", "optional": True}, "fee": {"type": "money"},
+                   "tags": {"type": "list of text", "optional": True},
+                   "waived": {"type": "bool", "optional": True},
+                   "n": {"type": "integer", "default": 1},
+                   "grade": {"type": "text", "values": ["a", "b"], "optional": True}},
+        "types": {"adjust": {"account": "required", "fields": ["fee", "rate"]}}}},
+        standard(), "typed@1")
+    assert problems == []
+    return decl
+
+
+@pytest.mark.parametrize("more", [
+    "",
+    "M1,M1-A,2021-01-01,adjust,,1.5,2.5%, a ; b ,TRUE,3,a\n",
+    "M1,M1-A,2021-01-01,adjust,,0.125,0.0125,,false,,b\n",
+    "M1,M1-A,2021-01-01,adjust,,-0,1%,,,,\n",  # valid, though not certainly so natively
+    "M1,M1-A,2021-01-01,adjust,,1.123456789,12.5%,,,-4,\n",
+    "M1,M1-A,2021-01-01,adjust,,,1%,,,,\n",  # the fee its type carries is missing
+    "M1,M1-A,2021-01-01,adjust,,-1,1%,,,,\n",
+    "M1,M1-A,2021-01-01,adjust,,1,x%,,,,\n",
+    "M1,M1-A,2021-01-01,adjust,,1,1%,a;;b,,,\n",
+    "M1,M1-A,2021-01-01,adjust,,1,1%,,maybe,,\n",
+    "M1,M1-A,2021-01-01,adjust,,1,1%,,,x,\n",
+    "M1,M1-A,2021-01-01,adjust,,1,1%,,,,c\n",
+    "M1,M1-A,2021-01-01,transaction,,2.25,,,,,\n",  # a field another type carries
+    "M1,M1-A,2021-01-01,fee,3.00,,,,,,\n",
+])
+def test_declared_event_fields_of_every_type_read_as_the_scalar_reader_reads_them(
+        more: str, tmp_path: Path) -> None:
+    events = ("member_id,account_id,date,type,amount,fee,rate,tags,waived,n,grade\n"
+              "M1,M1-A,2020-01-01,adjust,,10.00,2%,x,true,2,a\n"
+              "M2,M2-A,2015-01-01,transaction,,,,,,,\n" + more)
+    table = same(*write(tmp_path, events=events), decl=_typed_decl())
+    if table.events is not None and table.events.height:
+        assert table.events.schema[extra_column("event", "fee")] == pl.Int64
+        assert table.events.schema[extra_column("event", "tags")] == pl.List(pl.String)
+        assert table.events.schema[extra_column("event", "waived")] == pl.Boolean
