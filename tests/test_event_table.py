@@ -1,7 +1,8 @@
 """A dataset (accounts table + events table) read natively as a columnar Table with events:
 converted back to per-member event lists it equals the scalar dataset reader's
 (`load_dataset`) members, events (date, type, account, amount, mark, attachments, declared
-fields, order), record errors and warnings, for every corpus profile as a dataset, for
+fields, order), record errors and warnings (and so do the scalar facts made back from the
+Table), for every corpus profile as a dataset, for
 `unclaimed generate --events` datasets (CSV, Parquet, a hive folder) and for bad event rows
 of every kind; a valid events table is read without the scalar builder."""
 
@@ -22,7 +23,7 @@ from evaluator.declared import FactsDecl, build, standard
 from evaluator.errors import Unsupported
 from evaluator.facts import FactsBuilder, FactsError
 from evaluator.facts.dataset import load_dataset
-from evaluator.facts.eventtable import read_dataset_table
+from evaluator.facts.eventtable import dataset_facts, read_dataset_table
 from evaluator.facts.model import Facts
 from evaluator.facts.table import Table
 from evaluator.facts.tablecols import extra_column
@@ -119,6 +120,13 @@ def same(accounts: Path, events: Path, fx: Path | None = None,
     assert warnings == want.warnings
     assert table.unknown == want.facts.unknown
     assert len(table) == want.facts.record_count
+    back = dataset_facts(table)  # and back to the scalar backend's facts
+    assert scalar(back) == scalar(want.facts)
+    assert back.errors == want.facts.errors
+    for member in want.facts.members[-1:]:
+        one = dataset_facts(table, [member.member_id])
+        assert [(m.member_id, m.accounts, m.events, m.extra) for m in one.members] == [
+            (member.member_id, member.accounts, member.events, member.extra)]
     assert table.events is not None
     schema = table.events.schema
     assert list(schema)[:8] == ["__member_order", "account_id", "__seq", "date", "type",

@@ -4,13 +4,15 @@ events table (CSV, Parquet file or hive-partitioned ``NAME.parquet/`` folder) re
 checked with polars into ``Table.events``, one row per event of an evaluable member in the
 scalar backend's order. Only the rows the vector checks cannot vouch for are read by the
 scalar builder, which alone words record errors, so events, record errors and warnings are
-exactly :func:`~evaluator.facts.dataset.load_dataset`'s."""
+exactly :func:`~evaluator.facts.dataset.load_dataset`'s. :func:`dataset_facts` turns such
+a Table (or some of its members) back into the scalar backend's facts."""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -42,12 +44,13 @@ from evaluator.facts.model import (
     NOTICE_MARKS,
     WHOLE_RECORD,
     Event,
+    Facts,
     RecordError,
 )
 from evaluator.facts.table import Table, table_from_frame
 from evaluator.facts.tablecols import extra_column
 
-__all__ = ["read_dataset_table"]
+__all__ = ["dataset_facts", "read_dataset_table"]
 
 #: a bound on the scaled integers amounts are held in (``table.UNITS_LIMIT``)
 _UNITS_LIMIT = 9 * 10**18
@@ -700,3 +703,49 @@ def _dtype(kind: str) -> pl.DataType:
     return {"date": pl.Date(), "bool": pl.Boolean(), "integer": pl.Int64(),
             "list of text": pl.List(pl.String()), "money": pl.Int64(),
             "decimal": pl.Int64(), "percent": pl.Int64()}.get(kind, pl.String())
+
+
+def dataset_facts(table: Table, member_ids: Collection[str] | None = None) -> Facts:
+    """A Table with events as the scalar backend's :class:`Facts` (of the members
+    ``member_ids``, or of all, for small tables): each evaluable member's accounts read
+    from the raw rows by the scalar loader, its events from ``Table.events`` (amounts and
+    declared numbers at their column's decimal places), and the Table's record errors."""
+    import dataclasses
+
+    assert table.events is not None
+    frame, raw, errors = table.frame, table.raw, list(table.errors)
+    if member_ids is not None:
+        wanted = pl.Series(list(member_ids), dtype=pl.String).implode()
+        frame = frame.filter(pl.col("member_id").is_in(wanted))
+        if raw is not None:
+            raw = raw.filter(pl.col("member_id").str.strip_chars().is_in(wanted))
+        errors = [e for e in errors if e.member_id in set(member_ids)]
+    base = dataclasses.replace(table, raw=raw, ragged=[]).to_facts()
+    order = dict(frame.select("member_id", "__member_order").unique().iter_rows())
+    loaded = set(frame.get_column("account_id").to_list())
+    fields = [f.name for f in table.decl.extra_fields("event")] if table.decl else []
+    scales = {n: table.extra_scales.get(extra_column("event", n)) for n in fields}
+    events: dict[Any, list[Event]] = {}
+    rows = table.events.filter(pl.col("__member_order").is_in(list(order.values()))).sort(
+        "__member_order", "__seq")
+    for row in rows.iter_rows(named=True):
+        extra = []
+        for name in fields:
+            value, scale = row[extra_column("event", name)], scales[name]
+            if isinstance(value, list):
+                value = tuple(value)
+            elif value is not None and scale is not None:
+                value = Decimal(value).scaleb(-scale)
+            extra.append((name, value))
+        amount = row["amount"]
+        events.setdefault(row["__member_order"], []).append(Event(
+            row["date"], row["type"], row["account_id"], row["mark"],
+            None if amount is None else Decimal(amount).scaleb(-table.event_amount_scale),
+            tuple(row["attachments"]), tuple(extra)))
+    members = [dataclasses.replace(m, accounts=tuple(a for a in m.accounts
+                                                     if a.account_id in loaded),
+                                   events=tuple(events.get(order[m.member_id], ())))
+               for m in base.members if m.member_id in order]
+    facts: Facts = dataclasses.replace(base, members=tuple(members), errors=tuple(errors),
+                                       form="dataset")
+    return facts
