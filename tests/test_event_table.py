@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -170,20 +171,31 @@ def test_every_corpus_profile_as_a_dataset_reads_as_the_scalar_reader_reads_it(
 
 # -- generated datasets ------------------------------------------------------------------------
 
-def generate(folder: Path, suffix: str, *more: str) -> tuple[Path, Path]:
-    out = folder / f"portfolio{suffix}"
-    proc = subprocess.run(
-        [sys.executable, "-m", "evaluator", "generate", "--members", "400", "--seed", "7",
-         "--out", str(out), "--events", *more],
-        capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return out, folder / f"portfolio.events{suffix}"
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The folder of a dataset written by `unclaimed generate --events`, per suffix."""
+    folders = {}
+    for suffix in (".csv", ".parquet"):
+        folder = folders[suffix] = tmp_path_factory.mktemp(f"generated{suffix}")
+        proc = subprocess.run(
+            [sys.executable, "-m", "evaluator", "generate", "--members", "400", "--seed", "7",
+             "--out", str(folder / f"portfolio{suffix}"), "--events", "--kinds"],
+            capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr
+    return folders
+
+
+def generate(generated: dict[str, Path], folder: Path, suffix: str) -> tuple[Path, Path]:
+    """The generated dataset's accounts and events files, copied into ``folder``."""
+    for path in generated[suffix].iterdir():
+        shutil.copyfile(path, folder / path.name)
+    return folder / f"portfolio{suffix}", folder / f"portfolio.events{suffix}"
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_generated_datasets_read_as_the_scalar_reader_reads_them(suffix: str,
-                                                                 tmp_path: Path) -> None:
-    accounts, events = generate(tmp_path, suffix, "--kinds")
+def test_generated_datasets_read_as_the_scalar_reader_reads_them(
+        suffix: str, generated: dict[str, Path], tmp_path: Path) -> None:
+    accounts, events = generate(generated, tmp_path, suffix)
     table = same(accounts, events, tmp_path / "portfolio.fx.csv")
     assert table.events is not None
     assert {"fee", "transfer", "interest", "transaction"} <= set(
@@ -192,8 +204,8 @@ def test_generated_datasets_read_as_the_scalar_reader_reads_them(suffix: str,
 
 
 def test_a_hive_partitioned_events_folder_reads_as_the_scalar_reader_reads_it(
-        tmp_path: Path) -> None:
-    accounts, events = generate(tmp_path, ".parquet")
+        generated: dict[str, Path], tmp_path: Path) -> None:
+    accounts, events = generate(generated, tmp_path, ".parquet")
     folder = tmp_path / "events_hive.parquet"
     pl.read_parquet(events).write_parquet(folder, partition_by="type")
     assert folder.is_dir()
@@ -202,8 +214,8 @@ def test_a_hive_partitioned_events_folder_reads_as_the_scalar_reader_reads_it(
 
 
 def test_a_valid_events_table_is_read_without_the_scalar_builder(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    accounts, events = generate(tmp_path, ".csv")
+        generated: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    accounts, events = generate(generated, tmp_path, ".csv")
     calls = []
     original = FactsBuilder.event
 
