@@ -41,7 +41,8 @@ OPTIONAL_COLUMNS = ("last_transaction", "last_statement_ack", "last_response")
 ACCOUNT_COLUMNS = tuple(c for c in SNAPSHOT_COLUMNS if c not in OPTIONAL_COLUMNS)
 #: the columns every events table has
 EVENT_COLUMNS = ("member_id", "date", "type")
-_UNUSABLE = "a bad event makes the whole member unusable"
+#: the end of a bad event row's record error
+UNUSABLE = "a bad event makes the whole member unusable"
 
 
 @dataclass
@@ -64,7 +65,7 @@ def load_dataset(accounts: str | os.PathLike[str], events: str | os.PathLike[str
     """The dataset of an accounts table and an events table (plus an optional FX CSV file),
     read by the declared facts ``decl`` (None: the standard declaration)."""
     accounts_source = os.fspath(accounts)
-    raw, ragged, digest = _read_frame(accounts_source, "facts file")
+    raw, ragged, digest = read_frame(accounts_source, "facts file")
     for column in OPTIONAL_COLUMNS:
         if column not in raw.columns:
             raw = raw.with_columns(pl.lit(None, pl.String).alias(column))
@@ -75,7 +76,7 @@ def load_dataset(accounts: str | os.PathLike[str], events: str | os.PathLike[str
         return _with_events(base, os.fspath(events), decl)
 
 
-def _read_frame(source: str, what: str) -> tuple[pl.DataFrame, list[RaggedRow], str | None]:
+def read_frame(source: str, what: str) -> tuple[pl.DataFrame, list[RaggedRow], str | None]:
     """A table's raw rows: a CSV or Parquet file, or a Parquet folder (hive partitions
     read as columns); the rows that could not be matched to columns; the file's sha256."""
     path = Path(source)
@@ -98,7 +99,7 @@ def _read_frame(source: str, what: str) -> tuple[pl.DataFrame, list[RaggedRow], 
     return frame, list(ragged), hashlib.sha256(data).hexdigest()
 
 
-def _event_rows(source: str) -> Iterator[tuple[int, dict[str, str | None]]]:
+def event_rows(source: str) -> Iterator[tuple[int, dict[str, str | None]]]:
     """The events table's rows as text cells (empty: None), each with its row number: the
     line of a CSV file, the row (the first data row is 2) of a Parquet table."""
     path = Path(source)
@@ -112,7 +113,7 @@ def _event_rows(source: str) -> Iterator[tuple[int, dict[str, str | None]]]:
             raise FactsError(f"{source}: the events table is empty (no header line)") from None
         except csv.Error as exc:
             raise FactsError(f"{source}: line 1: {exc}") from None
-        _check_header(header, source)
+        check_event_header(header, source)
         line = reader.line_num + 1
         try:
             for cells in reader:
@@ -126,8 +127,8 @@ def _event_rows(source: str) -> Iterator[tuple[int, dict[str, str | None]]]:
         except csv.Error as exc:
             raise FactsError(f"{source}: line {line}: {exc}") from None
         return
-    frame, _, _ = _read_frame(source, "events file")
-    _check_header(list(frame.columns), source)
+    frame, _, _ = read_frame(source, "events file")
+    check_event_header(list(frame.columns), source)
     floats = [c for c, t in frame.schema.items() if t.is_float()]
     if floats:
         raise FactsError(f"{source}: column(s) {', '.join(floats)} hold binary floating-point "
@@ -138,7 +139,7 @@ def _event_rows(source: str) -> Iterator[tuple[int, dict[str, str | None]]]:
                   for k, v in row.items()}
 
 
-def _check_header(header: list[str], source: str) -> None:
+def check_event_header(header: list[str], source: str) -> None:
     missing = [c for c in EVENT_COLUMNS if c not in header]
     if missing:
         raise FactsError(f"{source}: missing column(s) {', '.join(missing)} in the events "
@@ -148,7 +149,7 @@ def _check_header(header: list[str], source: str) -> None:
         raise FactsError(f"{source}: the header repeats column(s) {', '.join(repeated)}")
 
 
-def _as_event(cells: dict[str, str | None]) -> dict[str, object]:
+def as_event(cells: dict[str, str | None]) -> dict[str, object]:
     """An event row as a profile's event object (what its cells say, nothing more)."""
     raw: dict[str, object] = {k: v for k, v in cells.items()
                               if k not in ("member_id", "attachments") and v is not None}
@@ -174,7 +175,7 @@ def _with_events(base: Facts, source: str, decl: FactsDecl | None) -> Dataset:
     no_member: dict[str, int] = {}
     no_account: dict[str, int] = {}
     name = Path(source).name
-    for line, cells in _event_rows(source):
+    for line, cells in event_rows(source):
         loc = f"{name} row {line}"
         if "" in cells:  # a row whose cells do not match the header
             orphans.append(RecordError(f"{loc}: {cells['']}", field=WHOLE_RECORD, location=loc))
@@ -193,7 +194,7 @@ def _with_events(base: Facts, source: str, decl: FactsDecl | None) -> Dataset:
             continue
         if member_id not in members:
             continue  # every account of the member is in errors already
-        event, problems = builder.event(_as_event(cells), accounts_of[member_id], member_id)
+        event, problems = builder.event(as_event(cells), accounts_of[member_id], member_id)
         if event is None:
             bad.setdefault(member_id, []).append((loc, problems))
         elif event.account_id is None or event.account_id in loaded:
@@ -207,7 +208,7 @@ def _with_events(base: Facts, source: str, decl: FactsDecl | None) -> Dataset:
             more = (f" (and {len(problems_of) - 1} more bad event rows)"
                     if len(problems_of) > 1 else "")
             text = "; ".join(p.message for p in problems)
-            errors.extend(RecordError(f"{loc}: {text}{more}; {_UNUSABLE}", member.member_id,
+            errors.extend(RecordError(f"{loc}: {text}{more}; {UNUSABLE}", member.member_id,
                                       a.account_id, field=problems[0].field, location=loc)
                           for a in member.accounts)
             continue
@@ -217,16 +218,16 @@ def _with_events(base: Facts, source: str, decl: FactsDecl | None) -> Dataset:
     errors.extend(orphans)
     warnings = []
     if no_member:
-        warnings.append(_orphan_warning(source, no_member, "member", "members"))
+        warnings.append(orphan_warning(source, no_member, "member", "members"))
     if no_account:
-        warnings.append(_orphan_warning(source, no_account, "account", "accounts"))
+        warnings.append(orphan_warning(source, no_account, "account", "accounts"))
     facts = dataclasses.replace(base, members=tuple(kept), errors=tuple(errors),
                                 form="dataset",
                                 unknown=(*base.unknown, *builder.extra.unknown.report()))
     return Dataset(facts, warnings)
 
 
-def _orphan_warning(source: str, counts: dict[str, int], one: str, many: str) -> str:
+def orphan_warning(source: str, counts: dict[str, int], one: str, many: str) -> str:
     rows = sum(counts.values())
     shown = ", ".join(f"`{k}`" for k in list(counts)[:5])
     more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""

@@ -19,7 +19,7 @@ from evaluator.declared import LIST_SEPARATOR, FactsDecl, FieldDecl
 from evaluator.errors import Unsupported
 from evaluator.facts.tablecols import extra_column, with_declared_fields
 
-__all__ = ["DeclaredRead", "read_declared", "scalar_rows_read"]
+__all__ = ["DeclaredRead", "parse_cell", "read_declared", "scalar_rows_read"]
 
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _NUMBER_RE = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -70,10 +70,10 @@ def _number_parts(text: pl.Expr, percent: bool
     return ok, units, pl.when(present).then(places), pl.when(present).then(size - places)
 
 
-def _parse(f: FieldDecl, text: pl.Expr
-           ) -> tuple[pl.Expr, pl.Expr, tuple[pl.Expr, pl.Expr] | None]:
+def parse_cell(f: FieldDecl, text: pl.Expr
+               ) -> tuple[pl.Expr, pl.Expr, tuple[pl.Expr, pl.Expr] | None]:
     """(certainly valid, typed value, (decimal places, whole digits) or None) of a
-    present cell."""
+    present cell (stripped) of the declared field ``f``."""
     kind = f.type
     if kind in ("text", "id", "currency"):
         ok = pl.lit(True)
@@ -136,7 +136,7 @@ def _vector(frame: pl.DataFrame, decl: FactsDecl
             text: pl.Expr = (pl.col(f"__t:{column}") if column is not None
                              else pl.lit(None, pl.String))
             absent = text.is_null()
-            ok, value, places = _parse(f, text)
+            ok, value, places = parse_cell(f, text)
             if f.default is not None:
                 default: Any = f.default
                 if f.type in ("money", "decimal", "percent"):
