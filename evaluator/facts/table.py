@@ -70,6 +70,11 @@ class Table:
     unknown: tuple[tuple[str, str, int], ...] = ()
     #: decimal places of each declared money or number column (scaled integers)
     extra_scales: dict[str, int] = field(default_factory=dict)
+    #: a dataset's events, one row per event of an evaluable member (None: a snapshot
+    #: table, whose events are the row's last_* columns)
+    events: pl.DataFrame | None = None
+    #: decimal places of the events' `amount` column (scaled integers)
+    event_amount_scale: int = 2
 
     def unknown_warnings(self) -> list[str]:
         """One line per unknown column, naming it and counting its rows."""
