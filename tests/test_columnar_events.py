@@ -188,6 +188,11 @@ def test_a_list_longer_than_the_unrolled_items_is_refused_with_its_reason(
     with pytest.raises(PolicyError, match=f"up to {MAX_ITEMS + 1} items per account "
                                           f"\\(unrolled up to {MAX_ITEMS}\\)"):
         probe(tmp_path, many)
+    # `auto` does not fall back to the table's scalar form, which has no events
+    (tmp_path / "e.csv").write_text(many, encoding="utf-8")
+    table, _ = events_table(snapshot_accounts(tmp_path / "a.csv", tmp_path), tmp_path / "e.csv")
+    with pytest.raises(PolicyError, match="over the dataset's events: a list over events"):
+        load_policy(PROBE).evaluate(table, as_of=AS_OF, backend="auto")
     doc, columnar, scalar = probe(tmp_path, PROBE_EVENTS + "".join(
         f"M2,M2-A,2020-02-{1 + i % 28:02d},fee,1.00,,\n" for i in range(MAX_ITEMS)))
     assert columnar.to_json() == scalar.to_json()
