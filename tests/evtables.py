@@ -15,10 +15,14 @@ from evaluator.declared import FactsDecl
 from evaluator.facts.dataset import OPTIONAL_COLUMNS, load_dataset
 from evaluator.facts.model import Facts
 from evaluator.facts.table import Table, read_table
+from evaluator.facts.tablecols import extra_column
 
 EVENT_SCHEMA = {"account_id": pl.String, "__seq": pl.UInt32, "date": pl.Date,
                 "type": pl.String, "mark": pl.String, "amount": pl.Int64,
                 "attachments": pl.List(pl.String)}
+
+#: the declared event field types the helper makes columns of
+EXTRA_TYPES = {"date": pl.Date, "text": pl.String, "bool": pl.Boolean, "int": pl.Int64}
 
 
 def snapshot_accounts(accounts: Path, folder: Path) -> Path:
@@ -47,17 +51,23 @@ def events_table(accounts: str | os.PathLike[str], events: str | os.PathLike[str
     places = [max(0, -int(e.amount.as_tuple().exponent))  # type: ignore[arg-type]
               for m in facts.members for e in m.events if e.amount is not None]
     scale = max([2, *places])
+    declared = {f.name: f for f in (decl.extra_fields("event") if decl is not None else ())}
+    if any(f.type not in EXTRA_TYPES for f in declared.values()):
+        raise NotImplementedError("declared event fields of types "
+                                  f"{sorted({f.type for f in declared.values()})}")
     rows = []
     for m in facts.members:
         for seq, e in enumerate(m.events):
+            extra = dict(e.extra)
             rows.append({
                 "__member_order": order[m.member_id], "account_id": e.account_id,
                 "__seq": seq, "date": e.date, "type": e.type, "mark": e.mark,
                 "amount": None if e.amount is None else int(e.amount.scaleb(scale)),
-                "attachments": list(e.attachments)})
-            if e.extra:
-                raise NotImplementedError("declared event fields")
-    schema = {"__member_order": frame.schema["__member_order"], **EVENT_SCHEMA}
+                "attachments": list(e.attachments),
+                **{extra_column("event", n): extra.get(n, f.default)
+                   for n, f in declared.items()}})
+    schema = {"__member_order": frame.schema["__member_order"], **EVENT_SCHEMA,
+              **{extra_column("event", n): EXTRA_TYPES[f.type] for n, f in declared.items()}}
     ev = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(
         schema=schema)
     table = dataclasses.replace(table, frame=frame, errors=list(facts.errors), events=ev,

@@ -198,3 +198,22 @@ def test_a_list_longer_than_the_unrolled_items_is_refused_with_its_reason(
     assert columnar.to_json() == scalar.to_json()
     assert len(next(a for a in doc["accounts"] if a["account_id"] == "M2-A")["fee_list"]) \
         == MAX_ITEMS
+
+
+def test_declared_event_fields_and_types_as_the_scalar_backend(tmp_path: Path) -> None:
+    """A policy's own event type and field (``renewal``, ``new_maturity``), read from the
+    events table's declared column."""
+    policy = load_policy(ROOT / "tests" / "declared" / "policy.yaml")
+    header = ("member_id,account_id,currency,balance,opened,maturity,rate,product,"
+              "bore_interest,region\n")
+    (tmp_path / "a.csv").write_text(header + "M1,M1-A,CAD,1500.00,2001-04-01,2012-04-01,2.5%,"
+                                    "term,true,north\nM2,M2-A,CAD,20.00,2005-01-10,,,,,\n"
+                                    "M2,M2-B,CAD,30.00,2006-01-10,,0.01,,,\n", encoding="utf-8")
+    (tmp_path / "e.csv").write_text(
+        "member_id,account_id,date,type,new_maturity\nM1,M1-A,2010-03-02,transaction,\n"
+        "M1,M1-A,2014-04-01,renewal,2019-04-01\nM1,M1-A,2013-04-01,renewal,2016-04-01\n"
+        "M2,M2-B,2009-05-05,transaction,\n", encoding="utf-8")
+    columnar, scalar = both(policy, tmp_path / "a.csv", tmp_path / "e.csv", None, tmp_path)
+    assert columnar.to_json() == scalar.to_json()
+    first = json.loads(columnar.to_json())["accounts"][0]
+    assert (first["renewed_to"], first["clock_start"]) == ("2019-04-01", "2014-04-01")
