@@ -78,18 +78,32 @@ class EventScope:
 
 def visible_events(comp: CompilerLike, member_level: bool) -> pl.DataFrame:
     """The table's events known on the as-of day (the scalar backend ignores later ones),
-    columns renamed with :data:`PREFIX` but for ``__member_order`` and ``__seq``; an
-    account's events are those naming an account."""
+    columns renamed with :data:`PREFIX` but for ``__member_order`` and ``__seq``, each
+    with ``__row``: the frame row of its account (an account's events, those naming one)
+    or of its member's first account (a member's events)."""
     key = "member" if member_level else "account"
     if key not in comp.event_frames:
         events = comp.table.events
         assert events is not None
         renamed = events.filter(pl.col("date") <= comp.as_of).rename(
             {c: PREFIX + c for c in events.columns if c not in ("__member_order", "__seq")})
-        if not member_level:
-            renamed = renamed.filter(pl.col(PREFIX + "account_id").is_not_null())
+        rows = comp.table.frame.select("__member_order", pl.col("account_id").alias(
+            PREFIX + "account_id")).with_row_index("__row")
+        if member_level:
+            rows = rows.unique("__member_order", keep="first").drop(PREFIX + "account_id")
+            renamed = renamed.join(rows, on="__member_order")
+        else:
+            renamed = renamed.join(rows, on=["__member_order", PREFIX + "account_id"])
         comp.event_frames[key] = renamed
     return comp.event_frames[key]
+
+
+def first_rows(comp: CompilerLike) -> pl.Series:
+    """For every frame row, the row of its member's first account."""
+    if "first" not in comp.event_frames:
+        comp.event_frames["first"] = comp.table.frame.select("__member_order").with_row_index(
+            "__row").select(pl.col("__row").min().over("__member_order"))
+    return comp.event_frames["first"].get_column("__row")
 
 
 def event_record(comp: CompilerLike) -> Rec:
@@ -179,9 +193,10 @@ class EventComprehension(CV):
         return pl.all_horizontal(exprs) if exprs else None
 
     def _stage(self, compiled: _Compiled, per_event: list[pl.Expr], aggs: list[pl.Expr],
-               empty: dict[str, Any]) -> str:
-        """Add the stage aggregating ``per_event`` values by group (``aggs``; ``empty``:
-        what a group without events gives) for every row of the frame; its column's name."""
+               empty: dict[str, Any], ordered: bool = False) -> str:
+        """Add the stage aggregating ``per_event`` values by group (``aggs``, over the
+        events in event order when ``ordered``; ``empty``: what a group without events
+        gives) for every row of the frame; its column's name."""
         member_level = self.source.member_level
         scope_names = {c for c in visible_events(self.comp, member_level).columns
                        if c.startswith(PREFIX)} | {k for k, _ in compiled.stages}
@@ -194,7 +209,8 @@ class EventComprehension(CV):
                         and r not in ("__member_order", "__seq"))
         stage = EventStage(visible_events(self.comp, member_level), compiled.prefilter,
                            member_level, member_level and self.entity == "member",
-                           needed, compiled.stages, per_event, aggs, empty)
+                           needed, compiled.stages, per_event, aggs, empty, ordered,
+                           first_rows(self.comp) if member_level else None)
         return self.comp.put_stage(stage)
 
     def reduce(self, name: str, t: T.Type) -> CV | None:
@@ -203,21 +219,21 @@ class EventComprehension(CV):
         if name not in REDUCTIONS:
             return None
         compiled = self._compile()
-        k, v, e, seq = pl.col("__k"), pl.col("__v"), pl.col("__e"), pl.col("__seq")
+        k, v = pl.col("__k"), pl.col("__v")
         scale: int | None = None
         per = [compiled.keep.expr.alias("__k"), _err_expr(compiled.err).alias("__e")]
         if name != "count":
             ec = self.comp.col(compiled.elem, None)
             scale = ec.scale
             per.append(ec.expr.alias("__v"))
-        err = e.sort_by(seq).drop_nulls().first()
+        overflow: pl.Expr | None = None
         empty: Any = None
         if name == "count":
             value, empty = k.sum().cast(pl.Int64), 0
         elif name == "sum":
             value, empty = v.filter(k).sum(), 0
             big = (v.filter(k).abs().max().cast(pl.Float64) * k.sum()) >= UNITS_LIMIT
-            err = pl.when(big.fill_null(False)).then(pl.lit(OVERFLOW_MARK)).otherwise(err)
+            overflow = pl.when(big.fill_null(False)).then(pl.lit(OVERFLOW_MARK))
         elif name in ("latest", "largest"):
             value = v.filter(k).max()
         elif name in ("earliest", "smallest"):
@@ -227,11 +243,14 @@ class EventComprehension(CV):
         elif name == "all":
             value, empty = (~k | v.fill_null(False)).all(), True
         else:
-            picked = v.filter(k).sort_by(seq.filter(k))
-            value = picked.first() if name == "first" else picked.last()
-        key = self._stage(compiled, per, [value.alias("v"), err.alias("e")], {"v": empty})
+            value = v.filter(k).first() if name == "first" else v.filter(k).last()
+        aggs = [value.alias("v")] + ([overflow.alias("o")] if overflow is not None else [])
+        key = self._stage(compiled, per, aggs, {"v": empty}, name in ("first", "last"))
         out = pl.col(key).struct
-        return Col(out.field("v"), out.field("e"), scale)
+        err = out.field("e") if compiled.err is not None else None
+        if overflow is not None:
+            err = fold_err(out.field("o"), err)
+        return Col(out.field("v"), err, scale)
 
     def as_list(self) -> CV:
         """The comprehension as a list: each group's kept items, in event order, as list
@@ -248,18 +267,17 @@ class EventComprehension(CV):
         rebuild = _flatten(compiled.elem, leaves)
         if size == 0:  # no group has an event that can be kept
             return Const(())
-        k, seq = pl.col("__k"), pl.col("__seq")
+        k = pl.col("__k")
         per = [compiled.keep.expr.alias("__k"), _err_expr(compiled.err).alias("__e")]
         per += [leaf.expr.alias(f"__l{j}") for j, leaf in enumerate(leaves)]
-        aggs = [k.sum().cast(pl.Int64).alias("n"),
-                pl.col("__e").sort_by(seq).drop_nulls().first().alias("e")]
-        aggs += [pl.col(f"__l{j}").filter(k).sort_by(seq.filter(k)).alias(f"l{j}")
-                 for j in range(len(leaves))]
-        key = self._stage(compiled, per, aggs, {"n": 0})
+        aggs = [k.sum().cast(pl.Int64).alias("n")]
+        aggs += [pl.col(f"__l{j}").filter(k).alias(f"l{j}") for j in range(len(leaves))]
+        key = self._stage(compiled, per, aggs, {"n": 0}, True)
         out = pl.col(key).struct
         items: list[tuple[CV, CV]] = []
         for i in range(size):
-            present = Col(out.field("n") > i, out.field("e") if i == 0 else None)
+            present = Col(out.field("n") > i,
+                          out.field("e") if i == 0 and compiled.err is not None else None)
             values = [out.field(f"l{j}").list.get(i, null_on_oob=True)
                       for j in range(len(leaves))]
             items.append((present, rebuild(values)))
@@ -271,11 +289,9 @@ class EventComprehension(CV):
         frame = visible_events(self.comp, self.source.member_level)
         if prefilter is not None:
             frame = frame.filter(prefilter)
-        keys = ["__member_order"] if self.source.member_level \
-            else ["__member_order", PREFIX + "account_id"]
         if not frame.height:
             return 0
-        return int(frame.group_by(keys).len().get_column("len").max() or 0)  # type: ignore[arg-type]
+        return int(frame.group_by("__row").len().get_column("len").max() or 0)  # type: ignore[arg-type]
 
 
 def _err_expr(err: pl.Expr | None) -> pl.Expr:
@@ -322,36 +338,52 @@ class EventStage(FrameStage):
     per_event: list[pl.Expr]
     aggs: list[pl.Expr]
     empty: dict[str, Any]
+    #: the aggregations read the events in event order (``first``, lists)
+    ordered: bool
+    #: for every frame row, the row of its member's first account (member events)
+    first_rows: pl.Series | None = None
 
     def inputs(self) -> list[str]:
         return [*self.needed, "__member_order", "account_id"]
 
     def compute(self, frame: pl.DataFrame) -> pl.Series:
         events = self.events if self.prefilter is None else self.events.filter(self.prefilter)
-        side = frame.select(pl.col("__member_order").alias("__g_m"),
-                            pl.col("account_id").alias("__g_a"), *self.needed)
-        if self.per_member:
-            side = side.unique("__g_m", keep="first", maintain_order=True).drop("__g_a")
-            joined = events.join(side, left_on="__member_order", right_on="__g_m")
-            keys = ["__member_order"]
-        elif self.member_level:
-            joined = events.join(side, left_on="__member_order", right_on="__g_m")
+        if self.member_level and not self.per_member:  # every account row of the member
+            side = frame.select(pl.col("__member_order").alias("__g_m"),
+                                pl.col("account_id").alias("__g_a"), *self.needed)
+            joined = events.drop("__row").join(side, left_on="__member_order",
+                                               right_on="__g_m")
             keys = ["__member_order", "__g_a"]
-        else:
-            joined = events.join(side, left_on=["__member_order", PREFIX + "account_id"],
-                                 right_on=["__g_m", "__g_a"])
-            keys = ["__member_order", PREFIX + "account_id"]
+        else:  # one row per group: its columns gathered, not joined
+            joined = events if not self.needed else events.with_columns(
+                frame.select(pl.col(self.needed).gather(events.get_column("__row"))))
+            keys = ["__row"]
         for key, stage in self.stages:
             joined = joined.with_columns(
                 stage.alias(key) if isinstance(stage, pl.Expr)
                 else stage.compute(joined).alias(key))
         per = joined.select(*keys, "__seq", *self.per_event)
+        if self.ordered:  # a group's values are in the frame's order
+            per = per.sort("__seq")
         grouped = per.group_by(keys).agg(self.aggs)
-        back = ["__member_order"] if self.per_member else ["__member_order", "account_id"]
-        grouped = grouped.rename(dict(zip(keys, back, strict=True)))
-        rows = frame.select(back).join(grouped, on=back, how="left", maintain_order="left")
+        # each group's first error in event order: few events fail, so from those only
+        failed = per.filter(pl.col("__e").is_not_null()).sort("__seq")
+        first = failed.group_by(keys).agg(pl.col("__e").first().alias("e"))
+        grouped = grouped.join(first, on=keys, how="left")
+        values = [c for c in grouped.columns if c not in keys]
+        if keys == ["__row"]:
+            # each frame row's group: its own (an account's) or its member's first row's
+            where = pl.repeat(None, frame.height, dtype=pl.UInt32, eager=True).scatter(
+                grouped.get_column("__row"),
+                pl.int_range(grouped.height, dtype=pl.UInt32, eager=True))
+            if self.first_rows is not None:  # member events
+                where = where.gather(self.first_rows)
+            rows = grouped.select(pl.col(values).gather(where))
+        else:
+            back = ["__member_order", "account_id"]
+            rows = frame.select(back).join(grouped.rename(dict(zip(keys, back, strict=True))),
+                                           on=back, how="left", maintain_order="left")
         empty = self.empty
-        values = [c for c in grouped.columns if c not in back]
         return rows.select(pl.struct([
             pl.col(c).fill_null(empty[c]) if empty.get(c) is not None else pl.col(c)
             for c in values])).to_series()
