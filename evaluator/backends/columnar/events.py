@@ -1,8 +1,8 @@
 """Comprehensions over a dataset's events table in the columnar backend: an aggregation
 (``latest``, ``count``, ``sum``, ...) or a list over ``events`` (an account's or a
-member's) becomes a stage computed against the frame, the events joined with the frame
-columns their condition and element read, evaluated per event, grouped by account (or
-member) and joined back; a list keeps its items as list columns read into as many
+member's) becomes a stage computed against the frame: the events with the frame columns
+their condition and element read (gathered from their account's row), evaluated per
+event, grouped by account (or member) and put back on the rows; a list keeps its items as list columns read into as many
 unrolled items as the longest list of the table (:class:`EventComprehension`)."""
 
 from __future__ import annotations
@@ -198,6 +198,8 @@ class EventComprehension(CV):
         events in event order when ``ordered``; ``empty``: what a group without events
         gives) for every row of the frame; its column's name."""
         member_level = self.source.member_level
+        if member_level and self.entity != "member":  # the checker refuses it already
+            raise Unsupported("a member's events outside a member definition")
         scope_names = {c for c in visible_events(self.comp, member_level).columns
                        if c.startswith(PREFIX)} | {k for k, _ in compiled.stages}
         roots: set[str] = set()
@@ -208,7 +210,6 @@ class EventComprehension(CV):
         needed = sorted(r for r in roots if r not in scope_names
                         and r not in ("__member_order", "__seq"))
         stage = EventStage(visible_events(self.comp, member_level), compiled.prefilter,
-                           member_level, member_level and self.entity == "member",
                            needed, compiled.stages, per_event, aggs, empty, ordered,
                            first_rows(self.comp) if member_level else None)
         return self.comp.put_stage(stage)
@@ -323,16 +324,14 @@ def _flatten(cv: CV, leaves: list[Col]) -> Callable[[list[pl.Expr]], CV]:
 @dataclass
 class EventStage(FrameStage):
     """A comprehension over events computed for every row of the frame: the (visible,
-    prefiltered) events joined with the frame columns ``needed``, the scope's stages and
-    ``per_event`` values computed per event, aggregated by group (``aggs``) and joined
-    back to the frame's rows (a group without events gets ``empty``); one struct
-    column."""
+    prefiltered) events with the frame columns ``needed`` of their group's row (the
+    account's, or the member's first account's), the scope's stages and ``per_event``
+    values computed per event, aggregated by group (``aggs``; each group's first error
+    as ``e``) and put back on the frame's rows (a group without events gets ``empty``);
+    one struct column."""
 
     events: pl.DataFrame
     prefilter: pl.Expr | None
-    member_level: bool
-    #: a member definition: one group per member (else one per account row)
-    per_member: bool
     needed: list[str]
     stages: list[tuple[str, pl.Expr | FrameStage]]
     per_event: list[pl.Expr]
@@ -348,16 +347,11 @@ class EventStage(FrameStage):
 
     def compute(self, frame: pl.DataFrame) -> pl.Series:
         events = self.events if self.prefilter is None else self.events.filter(self.prefilter)
-        if self.member_level and not self.per_member:  # every account row of the member
-            side = frame.select(pl.col("__member_order").alias("__g_m"),
-                                pl.col("account_id").alias("__g_a"), *self.needed)
-            joined = events.drop("__row").join(side, left_on="__member_order",
-                                               right_on="__g_m")
-            keys = ["__member_order", "__g_a"]
-        else:  # one row per group: its columns gathered, not joined
-            joined = events if not self.needed else events.with_columns(
-                frame.select(pl.col(self.needed).gather(events.get_column("__row"))))
-            keys = ["__row"]
+        # one frame row per group (the account's, the member's first): its columns
+        # gathered, not joined
+        joined = events if not self.needed else events.with_columns(
+            frame.select(pl.col(self.needed).gather(events.get_column("__row"))))
+        keys = ["__row"]
         for key, stage in self.stages:
             joined = joined.with_columns(
                 stage.alias(key) if isinstance(stage, pl.Expr)
@@ -371,18 +365,13 @@ class EventStage(FrameStage):
         first = failed.group_by(keys).agg(pl.col("__e").first().alias("e"))
         grouped = grouped.join(first, on=keys, how="left")
         values = [c for c in grouped.columns if c not in keys]
-        if keys == ["__row"]:
-            # each frame row's group: its own (an account's) or its member's first row's
-            where = pl.repeat(None, frame.height, dtype=pl.UInt32, eager=True).scatter(
-                grouped.get_column("__row"),
-                pl.int_range(grouped.height, dtype=pl.UInt32, eager=True))
-            if self.first_rows is not None:  # member events
-                where = where.gather(self.first_rows)
-            rows = grouped.select(pl.col(values).gather(where))
-        else:
-            back = ["__member_order", "account_id"]
-            rows = frame.select(back).join(grouped.rename(dict(zip(keys, back, strict=True))),
-                                           on=back, how="left", maintain_order="left")
+        # each frame row's group: its own (an account's) or its member's first row's
+        where = pl.repeat(None, frame.height, dtype=pl.UInt32, eager=True).scatter(
+            grouped.get_column("__row"),
+            pl.int_range(grouped.height, dtype=pl.UInt32, eager=True))
+        if self.first_rows is not None:  # member events
+            where = where.gather(self.first_rows)
+        rows = grouped.select(pl.col(values).gather(where))
         empty = self.empty
         return rows.select(pl.struct([
             pl.col(c).fill_null(empty[c]) if empty.get(c) is not None else pl.col(c)
