@@ -68,7 +68,8 @@ def events_table(accounts: str | os.PathLike[str], events: str | os.PathLike[str
                    for n, f in declared.items()}})
     schema = {"__member_order": frame.schema["__member_order"], **EVENT_SCHEMA,
               **{extra_column("event", n): EXTRA_TYPES[f.type] for n, f in declared.items()}}
-    ev = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(
+    # in reverse: the frame's row order is not the events' order (``__seq`` is)
+    ev = pl.DataFrame(rows[::-1], schema=schema, orient="row") if rows else pl.DataFrame(
         schema=schema)
     table = dataclasses.replace(table, frame=frame, errors=list(facts.errors), events=ev,
                                 event_amount_scale=scale)
