@@ -19,17 +19,23 @@ functions over ``member_id``; aggregations over a member's accounts or events ar
 aggregations. Snapshot facts hold, per row, at most one transaction (on that account)
 and the member's latest statement acknowledgement and response: these are the *event
 slots* of a row, so comprehensions over events unroll into column expressions and
-filters on the event type fold away.
+filters on the event type fold away. A dataset's table instead carries its events as a
+frame of their own (``Table.events``): a comprehension over an account's or a member's
+events is then a stage that joins the events with the frame columns it reads, groups them
+by account or member and joins the result back, a list kept as list columns unrolled into
+as many items as the table's longest (:mod:`.events`).
 
 What the compiler cannot express raises :class:`Unsupported`; ``backend="auto"`` then
-uses the scalar backend for the whole portfolio. So do balances the exact 64-bit integers
+uses the scalar backend for the whole portfolio (for a table with events it refuses
+instead, naming the reason: the table's scalar form has no events). So do balances the exact 64-bit integers
 cannot hold. Date arithmetic that leaves the years 1-9999 (which polars dates survive but
 Python's, and so the scalar backend's, do not) is an error for the rows concerned, with
 the scalar backend's message, as is constant folding that fails.
 
 Modules, each importing only those after it: :mod:`.outputs` (evaluating a table,
 materialising outputs, determinations), :mod:`.compiler` (the :class:`Compiler`),
-:mod:`.aggregates` and :mod:`.functions` (aggregations and the builtins on columns),
+:mod:`.aggregates`, :mod:`.events` and :mod:`.functions` (aggregations over rows and over
+an events table, the builtins on columns),
 :mod:`.values` (compiled values); snapshot tables are read and validated in
 :mod:`evaluator.facts.table` and :mod:`evaluator.facts.csvscan`. This package re-exports
 the names callers use.

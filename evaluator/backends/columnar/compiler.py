@@ -14,6 +14,7 @@ import polars as pl
 
 from evaluator.backends.base import CompiledPolicy
 from evaluator.backends.columnar.aggregates import AGGREGATES, RowsAggregate
+from evaluator.backends.columnar.events import EventComprehension, EventRows, EventScope
 from evaluator.backends.columnar.functions import columnar_impl
 from evaluator.backends.columnar.places import output_showing_places
 from evaluator.backends.columnar.values import (
@@ -28,6 +29,7 @@ from evaluator.backends.columnar.values import (
     Col,
     Const,
     DayTable,
+    FrameStage,
     MemberAccounts,
     MemberEvents,
     MemberRef,
@@ -84,7 +86,13 @@ class Compiler(A.NodeVisitor[CV]):
         #: a branch uses need not be computed elsewhere (see :meth:`by_day`)
         self.masks: list[pl.Expr] = []
         #: per-row columns computed before the outputs, in dependency order
-        self.stages: list[tuple[str, pl.Expr | DayTable]] = []
+        self.stages: list[tuple[str, pl.Expr | FrameStage]] = []
+        #: the stages of a comprehension over the events table being compiled, and the
+        #: table's events known on the as-of day (:mod:`.events`)
+        self.event_scope: EventScope | None = None
+        self.event_frames: dict[str, pl.DataFrame] = {}
+        #: nodes made while compiling (kept, so that their ids are not reused)
+        self.synthesized: list[A.Node] = []
         #: portfolio aggregates already computed over the evaluated rows, by call node
         self.agg_values: dict[int, Any] = {}
         #: portfolio aggregates to compute: (call node, keep, element, function)
@@ -128,11 +136,13 @@ class Compiler(A.NodeVisitor[CV]):
             assert node is not None
             self.current.append(name)
             masks, self.masks = self.masks, []  # a definition is computed for every row
+            scope, self.event_scope = self.event_scope, None  # not per event
             try:
                 cv = self.compile(node, entity, {})
             finally:
                 self.current.pop()
                 self.masks = masks
+                self.event_scope = scope
             if entity != "portfolio":
                 cv = self.stage(name, cv)
         else:
@@ -173,9 +183,16 @@ class Compiler(A.NodeVisitor[CV]):
 
     def temp(self, expr: pl.Expr) -> pl.Expr:
         """An intermediate value computed once, as a column, and referred to by name."""
+        return pl.col(self.put_stage(expr))
+
+    def put_stage(self, stage: pl.Expr | FrameStage) -> str:
+        """Add a stage, under a name of its own; one that reads the events being compiled
+        is computed per event (:class:`~.events.EventScope`)."""
+        if self.event_scope is not None and self.event_scope.reads(stage):
+            return self.event_scope.add(stage)
         key = f"t:{len(self.stages)}"
-        self.stages.append((key, expr))
-        return pl.col(key)
+        self.stages.append((key, stage))
+        return key
 
     def column(self, expr: pl.Expr) -> pl.Expr:
         """``expr`` as a column: itself when it already is one, else a :meth:`temp`."""
@@ -194,9 +211,7 @@ class Compiler(A.NodeVisitor[CV]):
         """``build`` over the days the column ``day`` spans, gathered for every row
         (:class:`DayTable`), as a column of its own."""
         name = self.column(day).meta.output_name()
-        key = f"t:{len(self.stages)}"
-        self.stages.append((key, DayTable(name, build)))
-        return pl.col(key)
+        return pl.col(self.put_stage(DayTable(name, build)))
 
     def masked(self, expr: pl.Expr) -> pl.Expr:
         """``expr`` where the branches being compiled are taken, null elsewhere."""
@@ -233,7 +248,8 @@ class Compiler(A.NodeVisitor[CV]):
     def visit_ListComp(self, node: A.ListLit, entity: str, env: dict[str, CV]) -> CV:
         comp = node.items[0]
         assert isinstance(comp, A.Comprehension)
-        return self.visit_Comprehension(comp, entity, env)
+        cv = self.visit_Comprehension(comp, entity, env)
+        return cv.as_list() if isinstance(cv, EventComprehension) else cv
 
     def visit_ListLit(self, node: A.ListLit, entity: str, env: dict[str, CV]) -> CV:
         items = [self.compile(i, entity, env) for i in node.items]
@@ -274,7 +290,7 @@ class Compiler(A.NodeVisitor[CV]):
             if name == "member_id":
                 return Col(pl.col("member_id"))
             if name == "events":
-                return MemberEvents()
+                return MemberEvents() if self.table.events is None else EventRows(True)
             if name == "accounts":
                 return MemberAccounts()
             return self.declared_field("member", name)
@@ -324,6 +340,8 @@ class Compiler(A.NodeVisitor[CV]):
             return Col(pl.col("opened"))
         if name == "balance":
             return Col(pl.col("balance"), scale=self.table.balance_scale)
+        if name == "events" and self.table.events is not None:
+            return EventRows(False)
         if name == "events":
             return UList([(slot.present or Const(True), without_presence(slot))
                           for slot, member_level in self.event_slots() if not member_level])
@@ -360,6 +378,9 @@ class Compiler(A.NodeVisitor[CV]):
 
     def visit_Binary(self, node: A.Binary, entity: str, env: dict[str, CV]) -> CV:
         op = node.op
+        if op in ("+", "-") and isinstance(node.right, A.If) \
+                and self.types[id(node.right)] == T.DURATION:
+            return self.moved_by_choice(node, node.right, entity, env)
         left = self.compile(node.left, entity, env)
         if op in ("and", "or"):
             if isinstance(left, Const):
@@ -434,6 +455,23 @@ class Compiler(A.NodeVisitor[CV]):
                 return Col(~expr if op == "not in" else expr, errors_of(lc, right))
             raise Unsupported("`in` a computed list")
         return self.arith(op, left, right, node)
+
+    def moved_by_choice(self, node: A.Binary, choice: A.If, entity: str, env: dict[str, CV]
+                        ) -> CV:
+        """``d ± (if c then a else b)`` as ``if c then d ± a else d ± b`` (a date moves
+        only by a duration known before the data), ``d``'s errors first, as the scalar
+        backend evaluates it first."""
+        then = A.Binary(node.op, node.left, choice.then)
+        orelse = A.Binary(node.op, node.left, choice.orelse)
+        split = A.If(choice.cond, then, orelse)
+        for n in (then, orelse, split):
+            self.types[id(n)] = self.types[id(node)]
+        self.synthesized += [then, orelse, split]  # their ids stay theirs
+        left = self.compile(node.left, entity, env)
+        out = self.compile(split, entity, env)
+        if isinstance(out, Col) and isinstance(left, Col) and left.err is not None:
+            return Col(out.expr, fold_err(left.err, out.err), out.scale)
+        return out
 
     def equality(self, op: str, left: CV, right: CV, node: A.Binary) -> CV:
         for a, b in ((left, right), (right, left)):
@@ -553,7 +591,11 @@ class Compiler(A.NodeVisitor[CV]):
             items: list[tuple[CV, CV]] = [(Const(True), Const(v)) for v in source.value]
         elif isinstance(source, UList):
             items = source.items
+        elif isinstance(source, EventRows):
+            return EventComprehension(self, node, entity, env, source)
         elif isinstance(source, MemberEvents | MemberAccounts | AllAccounts):
+            if self.event_scope is not None:
+                raise Unsupported("an aggregation over rows inside a comprehension over events")
             return RowsAggregate(self, node, entity, env, source)
         else:
             raise Unsupported(f"a comprehension over {type(source).__name__}")
@@ -579,6 +621,11 @@ class Compiler(A.NodeVisitor[CV]):
             return Const(self.agg_values[id(node)])
         if len(node.args) == 1 and isinstance(node.args[0], A.Comprehension):
             arg = self.visit_Comprehension(node.args[0], entity, env)
+            if isinstance(arg, EventComprehension):
+                reduced = arg.reduce(name, self.types[id(node)])
+                if reduced is not None:
+                    return reduced
+                arg = arg.as_list()
             if isinstance(arg, RowsAggregate):
                 if isinstance(arg.source, AllAccounts):
                     return arg.request(node, name)

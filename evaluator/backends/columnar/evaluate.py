@@ -36,6 +36,14 @@ class ColumnarBackend:
         try:
             frame = evaluate_frame(policy, facts, day, specs)
         except Unsupported as exc:
+            if facts.events is not None:
+                # the table's own scalar form (Table.to_facts) has no events: falling back
+                # to it would answer without the history
+                raise PolicyError(Diagnostic(
+                    f"the columnar backend cannot evaluate this policy over the dataset's "
+                    f"events: {exc}", code=Code.API,
+                    help="read the dataset with evaluator.facts.dataset.load_dataset and "
+                         "use backend=\"scalar\"")) from None
             if self.required:
                 raise PolicyError(Diagnostic(f"the columnar backend cannot evaluate this "
                                              f"policy: {exc}", code=Code.API,

@@ -28,7 +28,7 @@ from evaluator.backends.columnar.values import (
     OVERFLOW_MARK,
     Col,
     Const,
-    DayTable,
+    FrameStage,
     Rec,
     UList,
     as_rec,
@@ -216,7 +216,9 @@ def evaluate_frame(policy: CompiledPolicy, table: Table, as_of: _dt.date,
     extra = []
     for i, (_, keep, elem, _) in enumerate(requests):
         extra += [keep.expr.fill_null(False).alias(f"__pk{i}"), elem.expr.alias(f"__pv{i}")]
-    frame = table.frame.with_columns(_late_errors(table.frame, as_of).alias("__late"))
+    late = _late_errors(table.frame, as_of) if table.events is None \
+        else pl.lit(None, pl.String)  # a dataset's member has no snapshot dates
+    frame = table.frame.with_columns(late.alias("__late"))
     # eagerly, one step per level of the stages' dependencies: the stages of a level are
     # computed side by side (measured: about 0.3 s for a million rows, where one lazy
     # query of a step per stage took 0.5 s)
@@ -247,20 +249,20 @@ def evaluate_frame(policy: CompiledPolicy, table: Table, as_of: _dt.date,
     return result
 
 
-def _levels(stages: Sequence[tuple[str, pl.Expr | DayTable]]
-            ) -> list[list[pl.Expr | tuple[str, DayTable]]]:
+def _levels(stages: Sequence[tuple[str, pl.Expr | FrameStage]]
+            ) -> list[list[pl.Expr | tuple[str, FrameStage]]]:
     """The stages grouped by depth: each group uses only columns of the table and of
     the groups before it (a lookup table, by its key, is computed from the frame of the
     groups before it)."""
     depth: dict[str, int] = {}
-    groups: list[list[pl.Expr | tuple[str, DayTable]]] = []
+    groups: list[list[pl.Expr | tuple[str, FrameStage]]] = []
     for key, stage in stages:
-        roots = [stage.day] if isinstance(stage, DayTable) else stage.meta.root_names()
+        roots = stage.inputs() if isinstance(stage, FrameStage) else stage.meta.root_names()
         d = max((depth.get(n, -1) for n in roots), default=-1) + 1
         depth[key] = d
         while len(groups) <= d:
             groups.append([])
-        groups[d].append((key, stage) if isinstance(stage, DayTable) else stage.alias(key))
+        groups[d].append((key, stage) if isinstance(stage, FrameStage) else stage.alias(key))
     return groups
 
 

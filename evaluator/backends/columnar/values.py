@@ -15,7 +15,7 @@ import polars as pl
 
 from evaluator.backends.base import CompiledPolicy
 from evaluator.errors import Unsupported
-from evaluator.facts.table import UNITS_LIMIT
+from evaluator.facts.table import UNITS_LIMIT, Table
 from evaluator.lang import nodes as A
 from evaluator.lang import typesys as T
 from evaluator.lang.check.model import CheckedPolicy
@@ -282,8 +282,19 @@ def per_day(day: pl.Expr, build: Callable[[pl.Expr], pl.Expr], dtype: Any = pl.D
     return pl.when(days.is_null()).then(build(pl.lit(None, dtype))).otherwise(looked)
 
 
+class FrameStage:
+    """A stage computed against the whole frame, not written as one expression: the
+    frame columns it reads, and its value for every row."""
+
+    def inputs(self) -> list[str]:
+        raise NotImplementedError  # pragma: no cover
+
+    def compute(self, frame: pl.DataFrame) -> pl.Series:
+        raise NotImplementedError  # pragma: no cover
+
+
 @dataclass
-class DayTable:
+class DayTable(FrameStage):
     """A lookup stage: a value computed once per day of the range a Date column spans,
     eagerly, by polars over that small range (``build`` takes the days in order and
     gives one value each), then gathered for every row by position. For a function of a
@@ -292,6 +303,9 @@ class DayTable:
 
     day: str
     build: Callable[[pl.Series], pl.Series]
+
+    def inputs(self) -> list[str]:
+        return [self.day]
 
     def compute(self, frame: pl.DataFrame) -> pl.Series:
         days = frame.get_column(self.day).cast(pl.Int32)
@@ -338,6 +352,14 @@ class CompilerLike(Protocol):
     fx_codes: dict[str, int]
     fx_by_key: dict[int, int]
     fx_scale: int
+    table: Table
+    as_of: _dt.date
+    #: the stages of the events being compiled (:mod:`.events`), None elsewhere
+    event_scope: Any
+    #: the table's events known on the as-of day, by kind (:mod:`.events`)
+    event_frames: dict[str, pl.DataFrame]
+
+    def put_stage(self, stage: pl.Expr | FrameStage) -> str: ...
 
     def definition(self, name: str) -> CV: ...
 
