@@ -133,3 +133,27 @@ def test_generated_csv_dataset_with_added_history(policy: Any, tmp_path: Path) -
 def test_generated_parquet_dataset(policy: Any, tmp_path: Path) -> None:
     accounts = generate(tmp_path, "parquet", 6)
     compare(policy, accounts, tmp_path / "p.events.parquet", tmp_path / "p.fx.csv", AS_OF)
+
+
+def test_fast_generator_output_is_read_without_errors(policy: Any, tmp_path: Path) -> None:
+    """``benchmarks/gen_dataset.py`` (the generator of the scale benchmark): its files are
+    a dataset ``load_dataset`` reads without a record error or a warning, with about the
+    events per account asked, the same files for the same arguments, and determinations
+    the reference agrees with."""
+    from benchmarks.gen_dataset import write_dataset
+
+    files = write_dataset(tmp_path / "one", 3000, 3.0, seed=2, chunk_members=400)
+    again = write_dataset(tmp_path / "two", 3000, 3.0, seed=2, chunk_members=400)
+    for a, b in ((files.accounts, again.accounts), (files.events, again.events),
+                 (files.fx, again.fx)):
+        assert a.read_bytes() == b.read_bytes()
+    dataset = load_dataset(files.accounts, files.events, files.fx)
+    assert dataset.facts.errors == () and dataset.warnings == []
+    accounts = sum(len(m.accounts) for m in dataset.facts.members)
+    events = sum(len(m.events) for m in dataset.facts.members)
+    assert accounts == files.account_rows
+    assert events == files.event_rows
+    assert 2.8 <= events / accounts <= 3.2
+    kinds = {e.type for m in dataset.facts.members for e in m.events}
+    assert {"transaction", "statement_ack", "fee", "transfer", "interest"} <= kinds
+    compare(policy, files.accounts, files.events, files.fx, AS_OF)
