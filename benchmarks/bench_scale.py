@@ -55,7 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-POLICY = ROOT / "policies" / "fsra-2024-001"
+#: the checkout whose `evaluator` is measured (``--source``; default this one)
+SOURCE = ROOT
 AS_OF = "2026-11-21"
 MiB = 2**20
 
@@ -133,7 +134,7 @@ def run_command(cmd: list[str], label: str, what: str, accounts: int,
     before = load1()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT)
+                            cwd=SOURCE)
     with Sampler(lambda: [proc.pid]) as client, \
             Sampler(worker_pids or (lambda: [])) as workers:
         run.stdout, run.stderr = proc.communicate()
@@ -157,7 +158,8 @@ def unsupported(run: Run) -> str | None:
 
 def evaluate_cmd(facts: Path, events: Path | None, fx: Path, out: str,
                  extra: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "evaluator", "evaluate", "--policy", str(POLICY),
+    cmd = [sys.executable, "-m", "evaluator", "evaluate", "--policy",
+           str(SOURCE / "policies" / "fsra-2024-001"),
            "--facts", str(facts), "--fx", str(fx), "--as-of", AS_OF, "--out", out]
     if events is not None:
         cmd += ["--events", str(events)]
@@ -208,20 +210,21 @@ def sample_of(accounts: Path, events: Path, rows: int, folder: Path) -> tuple[Pa
 
 
 def dask_runs(workers: list[int], partitions: int, facts: Path, events: Path | None,
-              fx: Path, folder: Path, what: str, rows: int) -> list[Run]:
+              fx: Path, prefix: Path, what: str, rows: int,
+              extra: list[str] | None = None) -> list[Run]:
+    """Dask with each worker count in turn; out: ``{prefix}-{N}/``."""
     from distributed import Client, LocalCluster
 
     runs = []
     for n in workers:
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                          dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster) as client:
             client.run(__import__, "evaluator.apps.distributed")  # imports before timing
             fixed = list(client.run(os.getpid).values())
-            out = folder / f"dask-{what}-{n}"
-            cmd = evaluate_cmd(facts, events, fx, f"{out}/",
+            cmd = evaluate_cmd(facts, events, fx, f"{prefix}-{n}/",
                                ["--engine", "dask", "--scheduler", cluster.scheduler_address,
-                                "--partitions", str(partitions)])
+                                "--partitions", str(partitions), *(extra or [])])
             run = run_command(cmd, f"dask, {n} worker{'s' if n != 1 else ''}", what, rows,
                               worker_pids=lambda fixed=fixed: fixed)
         run.n = n
@@ -236,16 +239,23 @@ def dask_runs(workers: list[int], partitions: int, facts: Path, events: Path | N
 def identical(out: Path, expected: Path) -> str:
     import polars as pl
 
-    if not expected.exists():
+    if not (expected.exists() and is_parquet(expected)):
         return "?"
     return "yes" if pl.read_parquet(out).equals(pl.read_parquet(expected)) else "NO"
+
+
+def is_parquet(path: Path) -> bool:
+    if path.is_dir():
+        return True
+    with path.open("rb") as fh:
+        return fh.read(4) == b"PAR1"
 
 
 def statuses(path: Path) -> dict[str, int]:
     """Accounts per status in an output (Parquet file or folder, or the JSON document)."""
     import polars as pl
 
-    if path.suffix == ".json":
+    if not is_parquet(path):
         doc = json.loads(path.read_text())
         counts: dict[str, int] = {}
         for a in doc["accounts"]:
@@ -269,12 +279,23 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None,
                     help="folder to generate into and keep (a dataset already there is "
                     "reused; default: a temporary folder)")
+    ap.add_argument("--source", type=Path, default=None,
+                    help="measure the `evaluator` of this checkout instead of this one's "
+                    "(e.g. a branch exported with `git archive BRANCH | tar -x -C DIR`): "
+                    "the commands run there and the Dask workers import it")
     args = ap.parse_args()
+    if args.source is not None:
+        global SOURCE
+        SOURCE = args.source.resolve()
+        sys.path.insert(0, str(SOURCE))  # the workers start with this process's path
+        os.environ["PYTHONPATH"] = str(SOURCE)
     import polars as pl
 
     from evaluator.apps.distributed import DEFAULT_PARTITION_ROWS
 
     print(f"$ {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    if SOURCE != ROOT:
+        print(f"measuring the evaluator of {SOURCE}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, polars {pl.__version__}; load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -312,7 +333,8 @@ def main() -> None:
         runs.append(single)
         ratio_pairs.append(("compiled / reference, dataset", single, ref))
         checks.append(("compiled, dataset", expected, folder / "reference.parquet"))
-        runs += dask_runs(workers, partitions, accounts, events, fx, folder, "dataset", rows)
+        runs += dask_runs(workers, partitions, accounts, events, fx, folder / "dask-dataset",
+                          "dataset", rows, ["--backend", "columnar"])
     else:
         print(f"note: the compiled policy over the dataset: not available ({why})")
     if not any(r.n for r in runs):  # Dask over the dataset did not run: the snapshot
@@ -325,32 +347,39 @@ def main() -> None:
                             "single process", "snapshot", rows)
             if unsupported(s) is None:
                 runs.append(s)
-        runs += dask_runs(workers, partitions, snapshot, None, fx, folder, "snapshot", rows)
+        runs += dask_runs(workers, partitions, snapshot, None, fx, folder / "dask-snapshot",
+                          "snapshot", rows)
     if why is not None and args.scalar_sample:
         sacc, sev, srows = sample_of(accounts, events, args.scalar_sample, folder / "sample")
         sref = reference_run("reference", sacc, sev, fx, folder / "sample" / "ref.parquet",
                              srows)
         sref.input = f"dataset sample ({srows:,})"
-        # the scalar path writes the JSON document (a .parquet name would get it too)
-        sout = folder / "sample" / "out.json"
+        # the scalar path of main writes the JSON document (even to a .parquet name)
+        sout = folder / "sample" / "out.parquet"
         scalar = run_command(evaluate_cmd(sacc, sev, fx, str(sout), []), "scalar backend",
                              sref.input, srows)
         if unsupported(scalar) is None:
             runs += [sref, scalar]
             ratio_pairs.append((f"scalar / reference, {sref.input}", scalar, sref))
             checks.append((f"scalar, {sref.input}", sout, folder / "sample" / "ref.parquet"))
+            # Dask over the sample dataset, whatever backend the engine chooses for it
+            sample_runs = dask_runs(workers, max(2, len(workers)), sacc, sev, fx,
+                                    folder / "sample" / "dask", sref.input, srows, [])
+            for r in sample_runs:
+                r.identical = identical(folder / "sample" / f"dask-{r.n}", sout)
+            runs += sample_runs
     for r in runs:
-        if r.n:
-            what = "dataset" if r.input == "dataset" else "snapshot"
-            r.identical = identical(folder / f"dask-{what}-{r.n}", expected)
+        if r.n and r.identical == "-":
+            r.identical = identical(folder / f"dask-{r.input}-{r.n}", expected)
 
-    one = next((r for r in runs if r.n == 1), None)
+    ones = {r.input: r for r in runs if r.n == 1}  # the 1-worker run of each input
     print()
     print("| run | input | wall (s) | accounts/s | client peak (MiB) | worker peaks (MiB) "
           "| speed-up vs 1 worker | efficiency | worker-s per partition | identical "
           "| load avg before/after |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r in runs:
+        one = ones.get(r.input)
         peaks = ", ".join(f"{w / MiB:,.0f}" for w in r.workers) or "-"
         speed = f"{one.wall / r.wall:.2f}x" if one and r.n else "-"
         eff = f"{one.wall / (r.n * r.wall):.2f}" if one and r.n else "-"
@@ -369,9 +398,10 @@ def main() -> None:
         got, want = statuses(out), statuses(reference_out)
         same = "same as the reference" if got == want else f"DIFFERENT from the reference: {got}"
         print(f"status counts, {what}: {same}")
-    two = next((r for r in runs if r.n == 2), None)
-    if one and two:
-        print(f"2 workers over 1: {one.wall / two.wall:.2f}x (target: >= 1.6x)")
+    for r in runs:
+        if r.n == 2 and r.input in ones:
+            print(f"2 workers over 1, {r.input}: {ones[r.input].wall / r.wall:.2f}x "
+                  "(target: >= 1.6x)")
     peak = max((w for r in runs for w in r.workers), default=0)
     if peak:
         print(f"largest worker peak: {peak / MiB:,.0f} MiB (target: <= 4,096 MiB)")
