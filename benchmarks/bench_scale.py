@@ -218,7 +218,7 @@ def dask_runs(workers: list[int], partitions: int, facts: Path, events: Path | N
     runs = []
     for n in workers:
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
+                          dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster) as client:
             client.run(__import__, "evaluator.apps.distributed")  # imports before timing
             fixed = list(client.run(os.getpid).values())

@@ -741,9 +741,10 @@ def _with_history(out: pl.DataFrame, currency: pl.Series, transferred: pl.Series
     ok = pl.col("error").is_null()
     out = out.with_columns(pl.when(ok).then(st).alias("status"))
     # ---- findings, one row each, then a list per account in the policy's order
-    idx = out.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "account_id",
-                     "unclaimed_on", "_cur").filter(
-        pl.col("account_id").is_not_null()).unique("account_id", keep="first")
+    idx = out.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "account_id", "error",
+                     "unclaimed_on", "_cur").filter(  # an account id once (its first row)
+        pl.col("account_id").is_not_null()
+        & ~pl.col("error").str.starts_with("duplicate account id").fill_null(False))
     hist = ev.filter(pl.col("type").is_in(["fee", "interest", "transfer"])
                      & pl.col("account_id").is_not_null()).join(
         idx, on="account_id", how="inner")
