@@ -133,6 +133,17 @@ def test_generated_csv_dataset_with_added_history(policy: Any, tmp_path: Path) -
 def test_generated_parquet_dataset(policy: Any, tmp_path: Path) -> None:
     accounts = generate(tmp_path, "parquet", 6)
     compare(policy, accounts, tmp_path / "p.events.parquet", tmp_path / "p.fx.csv", AS_OF)
+    # an accounts table that keeps its last_* columns: their dates are events too (and
+    # those after the as-of date are not known yet, as any event)
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    subprocess.run([sys.executable, "-m", "evaluator", "generate", "--members", "2000",
+                    "--seed", "6", "--missing-rates", "0.2", "--out",
+                    str(snapshot / "p.parquet")], check=True, cwd=ROOT, capture_output=True)
+    for as_of in (AS_OF, date(2024, 3, 1)):
+        ref = compare(policy, snapshot / "p.parquet", tmp_path / "p.events.parquet",
+                      tmp_path / "p.fx.csv", as_of)
+        assert ref["error"].null_count() > 0.9 * ref.height
 
 
 def test_fast_generator_output_is_read_without_errors(policy: Any, tmp_path: Path) -> None:
