@@ -4,10 +4,11 @@
 benchmarked against, so it must compute what ``fsra-2024-001`` computes from a history.
 Both evaluate datasets written by ``unclaimed generate --events`` (2,000 members, some
 FX rates missing), with extra events the generator does not write (interest and fees on
-and after the unclaimed date, bad event rows, transfers without attachments or
-without the FX record, events after the as-of date, a bad event row), at two as-of
-dates, from CSV and from Parquet; every output field and every error row must match
-the scalar backend's determinations over ``load_dataset``.
+and after the unclaimed date, transfers without attachments or without the FX record,
+events after the as-of date, bad event rows), at three as-of dates, from CSV and from
+Parquet, and with an accounts table that keeps its ``last_*`` columns; and the output
+of ``benchmarks/gen_dataset.py``. Every output field and every error row must match the
+scalar backend's determinations over ``load_dataset``.
 """
 
 from __future__ import annotations
