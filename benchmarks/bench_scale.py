@@ -55,6 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+#: GiB a measured process (or a worker) may take before the run is stopped
+MEMORY_CAP = 16.0
 #: the checkout whose `evaluator` is measured (``--source``; default this one)
 SOURCE = ROOT
 AS_OF = "2026-11-21"
@@ -79,9 +81,13 @@ print(json.dumps({{"compute": computed, "total": time.perf_counter() - t,
 class Sampler:
     """Peak RSS per process id, sampled every ``every`` seconds until stopped."""
 
-    def __init__(self, pids: Any, every: float = 0.05) -> None:
+    def __init__(self, pids: Any, every: float = 0.05, cap: int = 0,
+                 over: Any = None) -> None:
         self.pids = pids  # a callable giving the process ids to sample
         self.every = every
+        self.cap = cap  # bytes; above it (on any process) `over()` is called once
+        self.over = over
+        self.capped = False
         self.peak: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -96,6 +102,9 @@ class Sampler:
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 self.peak[pid] = max(self.peak.get(pid, 0), rss)
+                if self.cap and rss > self.cap and not self.capped:
+                    self.capped = True
+                    self.over()
             self._stop.wait(self.every)
 
     def __enter__(self) -> Sampler:
@@ -121,6 +130,7 @@ class Run:
     stdout: str = ""
     stderr: str = ""
     rc: int = 0
+    stopped: str = ""  # why the run was stopped before it ended
 
 
 def load1() -> float:
@@ -135,9 +145,13 @@ def run_command(cmd: list[str], label: str, what: str, accounts: int,
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=SOURCE)
-    with Sampler(lambda: [proc.pid]) as client, \
-            Sampler(worker_pids or (lambda: [])) as workers:
+    cap = int(MEMORY_CAP * 2**30)
+    with Sampler(lambda: [proc.pid], cap=cap, over=proc.kill) as client, \
+            Sampler(worker_pids or (lambda: []), cap=cap, over=proc.kill) as workers:
         run.stdout, run.stderr = proc.communicate()
+    if client.capped or workers.capped:
+        who = "the command" if client.capped else "a worker"
+        run.stopped = f"stopped: {who} went above --memory-cap {MEMORY_CAP:g} GiB"
     run.wall = time.perf_counter() - started
     run.load = (before, load1())
     run.rc = proc.returncode
@@ -147,7 +161,10 @@ def run_command(cmd: list[str], label: str, what: str, accounts: int,
 
 
 def unsupported(run: Run) -> str | None:
-    """The command's message when it exited 2 (the path does not take this input)."""
+    """The command's message when it exited 2 (the path does not take this input), or
+    why it was stopped."""
+    if run.stopped:
+        return run.stopped
     if run.rc == 2:
         lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
         return lines[0] if lines else "exit 2"
@@ -171,6 +188,8 @@ def reference_run(label: str, accounts: Path, events: Path, fx: Path, out: Path,
     code = REFERENCE_SCRIPT.format(root=str(ROOT), accounts=str(accounts),
                                    events=str(events), fx=str(fx), as_of=AS_OF, out=str(out))
     run = run_command([sys.executable, "-c", code], label, "dataset", rows)
+    if run.stopped:
+        raise SystemExit(f"the reference was {run.stopped}")
     if run.rc != 0:
         raise SystemExit(f"the reference failed:\n{run.stderr}")
     return run
@@ -266,6 +285,7 @@ def statuses(path: Path) -> dict[str, int]:
 
 
 def main() -> None:
+    global MEMORY_CAP, SOURCE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", type=int, default=10_000_000)
     ap.add_argument("--events-per-account", type=float, default=3.0)
@@ -283,9 +303,12 @@ def main() -> None:
                     help="measure the `evaluator` of this checkout instead of this one's "
                     "(e.g. a branch exported with `git archive BRANCH | tar -x -C DIR`): "
                     "the commands run there and the Dask workers import it")
+    ap.add_argument("--memory-cap", type=float, default=MEMORY_CAP,
+                    help="GiB a measured command or a worker may take before the "
+                    f"benchmark stops it and exits (default {MEMORY_CAP:g})")
     args = ap.parse_args()
+    MEMORY_CAP = args.memory_cap
     if args.source is not None:
-        global SOURCE
         SOURCE = args.source.resolve()
         sys.path.insert(0, str(SOURCE))  # the workers start with this process's path
         os.environ["PYTHONPATH"] = str(SOURCE)
@@ -345,8 +368,11 @@ def main() -> None:
         if why is not None:
             s = run_command(evaluate_cmd(snapshot, None, fx, str(expected), []),
                             "single process", "snapshot", rows)
-            if unsupported(s) is None:
+            why_s = unsupported(s)
+            if why_s is None:
                 runs.append(s)
+            else:
+                print(f"note: one process over the snapshot: not measured ({why_s})")
         runs += dask_runs(workers, partitions, snapshot, None, fx, folder / "dask-snapshot",
                           "snapshot", rows)
     if why is not None and args.scalar_sample:
@@ -358,7 +384,10 @@ def main() -> None:
         sout = folder / "sample" / "out.parquet"
         scalar = run_command(evaluate_cmd(sacc, sev, fx, str(sout), []), "scalar backend",
                              sref.input, srows)
-        if unsupported(scalar) is None:
+        why_s = unsupported(scalar)
+        if why_s is not None:
+            print(f"note: the scalar backend over the sample: not measured ({why_s})")
+        else:
             runs += [sref, scalar]
             ratio_pairs.append((f"scalar / reference, {sref.input}", scalar, sref))
             checks.append((f"scalar, {sref.input}", sout, folder / "sample" / "ref.parquet"))
