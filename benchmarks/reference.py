@@ -12,6 +12,13 @@ compiled policy is measured against in ``bench_portfolio.py``, and
 ``tests/test_reference.py`` checks it against the scalar evaluator. It knows
 nothing of the policy language: every rule below is written out by hand.
 
+``reference_dataset(accounts, events, fx, as_of)`` does the same for a dataset (an
+accounts table and an events table, one row per event, as ``unclaimed generate
+--events`` writes it): the clock from the history, transfers, and the findings a
+history gives (fees and interest after the unclaimed date, 2(16); transfers lacking
+what must accompany them, 2(7)-(12)); ``tests/test_reference_dataset.py`` checks it
+against the scalar evaluator over ``load_dataset``.
+
 Semantics (the policy's definitions; A1.. are the interpretation ids):
 
 * ``last_activity`` = max(opened, last_transaction, the member's latest statement
@@ -82,7 +89,10 @@ __all__ = [
     "days_from_civil",
     "read_fx",
     "read_snapshot",
+    "read_table",
     "reference",
+    "reference_dataset",
+    "to_dataset_records",
 ]
 
 SNAPSHOT_COLUMNS = ("member_id", "account_id", "currency", "balance", "opened",
@@ -568,6 +578,261 @@ def to_records(out: pl.DataFrame) -> list[dict[str, Any]]:
                                "provision": pw["provision"]},
             "amount_cad": format_cents(row["amount_cad"]),
             "findings": list(row["findings"]),
+            "error": row["error"],
+        })
+    return recs
+
+
+# ----------------------------------------------------------------------------- datasets
+
+#: the standard event types; those naming an account; those with an amount
+EVENT_TYPES = ("transaction", "statement_ack", "notice", "response", "fee", "interest",
+               "transfer")
+ACCOUNT_EVENTS = ("transaction", "fee", "interest", "transfer")
+AMOUNT_EVENTS = ("fee", "interest", "transfer")
+#: fsra-2024-001's transfer_requirements: (item, provision, foreign only), in its order
+TRANSFER_REQUIREMENTS = (
+    ("electronic_funds_transfer", "2(6)", False),
+    ("material_information", "2(7)", False),
+    ("officer_attestation", "2(8)", False),
+    ("notice_evidence", "2(9)(i)", False),
+    ("material_information_copies", "2(9)(ii)", False),
+    ("fx_conversion_record", "2(9)(iii)", True),
+    ("portal", "2(10)", False),
+)
+FINDING_STRUCT = pl.Struct({"code": pl.String, "provision": pl.String,
+                            "severity": pl.String, "message": pl.String})
+_ACCOUNT_BASE = ("member_id", "account_id", "currency", "opened")
+_SMALL_BALANCE_CENTS = 100_000  # small_balance_limit 1000.00 (R2)
+
+
+def read_table(path: str) -> pl.LazyFrame:
+    """A lazy scan of a dataset table: a Parquet file or folder as stored, CSV as text."""
+    if str(path).rstrip("/").endswith(".parquet"):
+        return pl.scan_parquet(path)
+    return pl.scan_csv(path, infer_schema=False)
+
+
+def _as_date(name: str, schema: pl.Schema) -> pl.Expr:
+    col = pl.col(name)
+    if schema[name] == pl.String:
+        return col.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    return col.cast(pl.Date)
+
+
+def reference_dataset(accounts: pl.LazyFrame | pl.DataFrame,
+                      events: pl.LazyFrame | pl.DataFrame, fx: pl.DataFrame | None,
+                      as_of: date, cif: date = date(2025, 1, 1), *,
+                      validate: bool = True) -> pl.DataFrame:
+    """The baseline determinations of every account of a dataset (an accounts table and an
+    events table, one row per event) on ``as_of``, as ``fsra-2024-001`` computes them
+    from the history; the columns of :func:`reference`, with ``status`` possibly
+    ``transferred``, ``findings`` as a list of ``{code, provision, severity, message}``
+    (the policy's text), plus ``transferred_on``, ``records_retain_until`` and
+    ``in_scope``.
+
+    Semantics beyond :func:`reference` (A1, A2, P4, P5, R1, R2):
+
+    * events dated after ``as_of`` are not known yet: ignored (a dataset keeps every
+      event, so unlike a snapshot a later date hides nothing);
+    * ``last_transaction`` of an account: the latest ``transaction`` event naming it
+      (and its own ``last_transaction`` cell, when the accounts table has the column);
+      ``last_statement_ack`` / ``last_response`` of a member: the latest event of that
+      type of the member, whatever account it names; then the clock as in a snapshot;
+    * ``transferred_on``: the latest ``transfer`` event of the account (incomplete
+      transfers are accepted: ``reject_incomplete_transfers`` is false); ``status`` is
+      ``transferred`` when there is one; a missing exchange rate is an error for an
+      unclaimed or transferred deposit;
+    * ``findings``, in the policy's order: a ``fee-after-unclaimed`` per fee event of the
+      account on or after its unclaimed date, an ``interest-after-unclaimed`` per such
+      interest event (each in event order: by date, then file order), then
+      ``unnotified-unclaimed``, ``payment-overdue`` (only for ``unclaimed``, not
+      transferred), then a ``transfer-incomplete`` per transfer lacking a required item
+      of :data:`TRANSFER_REQUIREMENTS` (``fx_conversion_record`` for foreign currency
+      only; ``attachments`` is ``a;b;c``);
+    * ``records_retain_until``: ``transferred_on`` + 40 years when ``amount_cad`` is
+      under 1,000.00, + 100 years otherwise; null before a transfer.
+
+    Event rows are validated only as far as the benchmark needs: a row without a
+    readable date, with a type not in :data:`EVENT_TYPES`, without the account of an
+    account's event, without the decimal amount of a fee, interest or transfer, or a
+    notice without its mark makes its member an error (every account of it); an event of
+    a member or account the accounts table lacks, or naming another member's account, and
+    declared event types are not handled (the scalar reader warns about or rejects them).
+    """
+    acc_l = accounts.lazy() if isinstance(accounts, pl.DataFrame) else accounts
+    ev_l = events.lazy() if isinstance(events, pl.DataFrame) else events
+    names = acc_l.collect_schema().names()
+    balance = "balance" if "balance" in names else "balance_cents"
+    lasts = [c for c in DATE_COLUMNS[1:] if c in names]
+    acc = acc_l.select(*_ACCOUNT_BASE, balance, *lasts).collect()
+    ev_schema = ev_l.collect_schema()
+    ev_cols = ev_schema.names()
+    # ---- the events, as of the as-of date
+    ev = ev_l.select(
+        pl.col("member_id").cast(pl.String),
+        (pl.col("account_id").cast(pl.String) if "account_id" in ev_cols
+         else pl.lit(None, pl.String)).alias("account_id"),
+        _as_date("date", ev_schema).alias("date"),
+        pl.col("type").cast(pl.String).str.strip_chars().alias("type"),
+        *((pl.col(c).cast(pl.String).str.strip_chars().alias(c) if c in ev_cols else
+           pl.lit(None, pl.String).alias(c)) for c in ("amount", "attachments", "mark")),
+    ).with_row_index("_row").collect()
+    kind = pl.col("type")
+    broken = ev.filter(
+        pl.col("date").is_null() | ~kind.is_in(EVENT_TYPES).fill_null(False)
+        | (kind.is_in(ACCOUNT_EVENTS) & pl.col("account_id").is_null())
+        | (kind.is_in(AMOUNT_EVENTS)
+           & ~pl.col("amount").str.contains(_BALANCE_RE).fill_null(False))
+        | ((kind == "notice") & pl.col("mark").is_null()))
+    ev = ev.filter(pl.col("date") <= as_of)
+    kinds = pl.col("type")
+    member_dates = ev.filter(kinds.is_in(["statement_ack", "response"])).group_by(
+        "member_id").agg(
+        pl.col("date").filter(kinds == "statement_ack").max().alias("_ack"),
+        pl.col("date").filter(kinds == "response").max().alias("_resp"))
+    account_dates = ev.filter(kinds.is_in(["transaction", "transfer"])
+                              & pl.col("account_id").is_not_null()).group_by(
+        "account_id").agg(
+        pl.col("date").filter(kinds == "transaction").max().alias("_tx"),
+        pl.col("date").filter(kinds == "transfer").max().alias("_transferred"))
+    acc_schema = acc.schema
+    own = {c: _as_date(c, acc_schema) for c in lasts}
+    own = {c: pl.when(e <= as_of).then(e) for c, e in own.items()}
+    snap = acc.with_columns(pl.col("member_id").cast(pl.String),
+                            pl.col("account_id").cast(pl.String)).join(
+        member_dates, on="member_id", how="left", maintain_order="left").join(
+        account_dates, on="account_id", how="left", maintain_order="left").with_columns(
+        pl.max_horizontal(own.get("last_transaction", pl.lit(None, pl.Date)),
+                          "_tx").alias("last_transaction"),
+        pl.max_horizontal(own.get("last_statement_ack", pl.lit(None, pl.Date)),
+                          "_ack").alias("last_statement_ack"),
+        pl.max_horizontal(own.get("last_response", pl.lit(None, pl.Date)),
+                          "_resp").alias("last_response"))
+    transferred = snap.get_column("_transferred")
+    out = _evaluate(snap.select(*SNAPSHOT_COLUMNS[:3], balance, *DATE_COLUMNS),
+                    fx, as_of, cif, validate)
+    return _with_history(out, snap.get_column("currency").cast(pl.String), transferred,
+                         ev, broken, as_of)
+
+
+def _with_history(out: pl.DataFrame, currency: pl.Series, transferred: pl.Series,
+                  ev: pl.DataFrame, broken: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """The snapshot determinations ``out`` completed with what the history says."""
+    st = pl.col("status")
+    ok = pl.col("error").is_null()
+    out = out.with_columns(transferred.alias("transferred_on"), currency.alias("_cur"))
+    out = out.with_columns(
+        pl.when(ok & pl.col("transferred_on").is_not_null()).then(pl.lit("transferred"))
+        .otherwise(st.cast(pl.String)).cast(pl.Enum(STATUSES)).alias("status"))
+    # a missing rate is an error for a transferred deposit too
+    no_rate = ok & (st == "transferred") & pl.col("amount_cad").is_null()
+    out = out.with_columns(
+        pl.when(no_rate).then(pl.format("no {} exchange rate dated {}-09-30", "_cur",
+                                        pl.col("payment_window").struct.field("opens")
+                                        .dt.year()))
+        .otherwise("error").alias("error"))
+    if broken.height:
+        bad_members = broken.get_column("member_id").unique()
+        out = out.with_columns(
+            pl.when(pl.col("member_id").is_in(bad_members.implode()))
+            .then(pl.lit("a bad event row makes the whole member unusable"))
+            .otherwise("error").alias("error"))
+    ok = pl.col("error").is_null()
+    out = out.with_columns(pl.when(ok).then(st).alias("status"))
+    # ---- findings, one row each, then a list per account in the policy's order
+    idx = out.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "account_id", "error",
+                     "unclaimed_on", "_cur").filter(  # an account id once (its first row)
+        pl.col("account_id").is_not_null()
+        & ~pl.col("error").str.starts_with("duplicate account id").fill_null(False))
+    hist = ev.filter(pl.col("type").is_in(["fee", "interest", "transfer"])
+                     & pl.col("account_id").is_not_null()).join(
+        idx, on="account_id", how="inner")
+    cols = ["_i", "_g", "date", "_row", "code", "provision", "severity", "message"]
+    paid = hist.filter(pl.col("type").is_in(["fee", "interest"])
+                       & (pl.col("date") >= pl.col("unclaimed_on"))).select(
+        "_i", (pl.col("type") == "interest").cast(pl.Int8).alias("_g"), "date", "_row",
+        (pl.col("type") + "-after-unclaimed").alias("code"),
+        pl.lit("2(16)").alias("provision"), pl.lit("violation").alias("severity"),
+        pl.when(pl.col("type") == "fee").then(pl.format(
+            "fee of {} {} charged on {}, after the deposit became unclaimed on {}",
+            "amount", "_cur", "date", "unclaimed_on")).otherwise(pl.format(
+            "interest of {} {} paid on {}, after the deposit became unclaimed on {}",
+            "amount", "_cur", "date",
+            "unclaimed_on")).alias("message"))
+    given = pl.col("attachments").str.split(";").list.eval(pl.element().str.strip_chars())
+    tr = hist.filter(pl.col("type") == "transfer").with_columns(given.alias("_with"))
+    lacks = [pl.when(~pl.col("_with").list.contains(item).fill_null(False)
+                     & (pl.col("_cur") != "CAD" if foreign else pl.lit(True)))
+             .then(pl.lit(f"{item} ({prov})")) for item, prov, foreign in
+             TRANSFER_REQUIREMENTS]
+    tr = tr.with_columns(pl.concat_list(lacks).list.drop_nulls().list.join(", ")
+                         .alias("_missing")).filter(pl.col("_missing") != "")
+    transfers = tr.select(
+        "_i", pl.lit(4, pl.Int8).alias("_g"), "date", "_row",
+        pl.lit("transfer-incomplete").alias("code"),
+        pl.lit("2(12); Act 147(3)").alias("provision"), pl.lit("violation").alias("severity"),
+        pl.format("the transfer of {} lacks {}; the Authority may reject it and the credit "
+                  "union stays liable", "date", "_missing").alias("message"))
+    rows = out.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "unclaimed_on",
+                      "inactive_on", "status",
+                      pl.col("payment_window").struct.field("closes").alias("_closes"))
+    unnotified = rows.filter((pl.col("unclaimed_on") <= as_of)
+                             & (pl.col("inactive_on") > pl.col("unclaimed_on"))).select(
+        "_i", pl.lit(2, pl.Int8).alias("_g"), pl.lit(None, pl.Date).alias("date"),
+        pl.lit(None, pl.UInt32).alias("_row"), pl.lit("unnotified-unclaimed").alias("code"),
+        pl.lit("Act 147(1); 2(2)").alias("provision"), pl.lit("warning").alias("severity"),
+        pl.format("the deposit became unclaimed on {} while the profile stays active until "
+                  "{}; no notice was due", "unclaimed_on", "inactive_on").alias("message"))
+    overdue = rows.filter((pl.col("status") == "unclaimed")
+                          & (pl.col("_closes") < as_of)).select(
+        "_i", pl.lit(3, pl.Int8).alias("_g"), pl.lit(None, pl.Date).alias("date"),
+        pl.lit(None, pl.UInt32).alias("_row"), pl.lit("payment-overdue").alias("code"),
+        pl.lit("2(5); Act 147(3)").alias("provision"), pl.lit("violation").alias("severity"),
+        pl.format("the payment window closed on {} and no transfer is recorded",
+                  "_closes").alias("message"))
+    found = pl.concat([f.select(cols) for f in (paid, unnotified, overdue, transfers)])
+    lists = found.sort(["_i", "_g", "date", "_row"]).group_by("_i", maintain_order=True).agg(
+        pl.struct("code", "provision", "severity", "message").alias("findings"))
+    findings = pl.DataFrame({"_i": np.arange(out.height, dtype=np.uint32)}).join(
+        lists, on="_i", how="left", maintain_order="left").get_column("findings")
+    findings = findings.fill_null(pl.lit([], pl.List(FINDING_STRUCT)))
+    # ---- records (2(11), R1, R2)
+    tdays = transferred.cast(pl.Int32).fill_null(0).to_numpy()
+    small = add_years_days(tdays, 40)
+    large = add_years_days(tdays, 100)
+    cents = out.get_column("amount_cad").fill_null(0).to_numpy()
+    retain = pl.Series("records_retain_until",
+                       np.where(cents < _SMALL_BALANCE_CENTS, small, large)).cast(pl.Date)
+    keep = (out.get_column("status") == "transferred").fill_null(False)
+    return out.with_columns(
+        findings.alias("findings"),
+        pl.when(keep).then(retain).alias("records_retain_until"),
+        pl.lit(True).alias("in_scope"),
+    ).drop("_cur")
+
+
+def to_dataset_records(out: pl.DataFrame) -> list[dict[str, Any]]:
+    """:func:`reference_dataset`'s determinations in the scalar evaluator's JSON shape."""
+    recs = []
+    for row in out.iter_rows(named=True):
+        pw = row["payment_window"]
+        retain = row["records_retain_until"]
+        recs.append({
+            "member_id": row["member_id"],
+            "account_id": row["account_id"],
+            "status": row["status"],
+            "last_activity": row["last_activity"].isoformat(),
+            "inactive_on": row["inactive_on"].isoformat(),
+            "unclaimed_on": row["unclaimed_on"].isoformat(),
+            "notices": [{**nt, "due": nt["due"].isoformat()} for nt in row["notices"]],
+            "payment_window": {"opens": pw["opens"].isoformat(),
+                               "closes": pw["closes"].isoformat(),
+                               "provision": pw["provision"]},
+            "amount_cad": format_cents(row["amount_cad"]),
+            "findings": list(row["findings"]),
+            "records_retain_until": retain.isoformat() if retain is not None else None,
+            "in_scope": row["in_scope"],
             "error": row["error"],
         })
     return recs
