@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 
@@ -34,12 +36,44 @@ def pytest_configure(config: pytest.Config) -> None:
     import tempfile
 
     # the policy cache of this run (its commands' too) in a folder of its own, never the
-    # user's: tests exercise the cache without reading or filling theirs
-    os.environ.setdefault("UNCLAIMED_CACHE_DIR", tempfile.mkdtemp(prefix="unclaimed-cache-"))
+    # user's: tests exercise the cache without reading or filling theirs. An xdist worker
+    # inherits the controller's environment: when the controller made the folder, each
+    # worker makes its own instead (no two processes of a run share one)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if "UNCLAIMED_CACHE_DIR" not in os.environ:
+        os.environ["UNCLAIMED_CACHE_DIR"] = tempfile.mkdtemp(prefix="unclaimed-cache-")
+        os.environ["UNCLAIMED_TEST_CACHE"] = worker or "controller"
+    elif worker and os.environ.get("UNCLAIMED_TEST_CACHE") == "controller":
+        os.environ["UNCLAIMED_CACHE_DIR"] = tempfile.mkdtemp(
+            prefix=f"unclaimed-cache-{worker}-")
+        os.environ["UNCLAIMED_TEST_CACHE"] = worker
     if config.getoption("--fuzz", default=False):
         os.environ.setdefault("UNCLAIMED_FUZZ_EXAMPLES", "20000")
         os.environ.setdefault("UNCLAIMED_DIFFERENTIAL_EXAMPLES", "3000")
         os.environ.setdefault("UNCLAIMED_FACTS_FUZZ_EXAMPLES", "3000")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its tallies to the controller, which prints them."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        from tests.support import CORPUS_SPLIT, TALLY
+
+        workeroutput["unclaimed_tally"] = dict(TALLY)
+        workeroutput["unclaimed_corpus_split"] = {k: dict(v) for k, v in CORPUS_SPLIT.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controller adds up what each xdist worker counted (see pytest_sessionfinish)."""
+    from collections import Counter
+
+    from tests.support import CORPUS_SPLIT, TALLY
+
+    output = getattr(node, "workeroutput", {})
+    TALLY.update(output.get("unclaimed_tally", {}))
+    for name, split in output.get("unclaimed_corpus_split", {}).items():
+        CORPUS_SPLIT.setdefault(name, Counter()).update(split)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
