@@ -47,6 +47,16 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["UNCLAIMED_CACHE_DIR"] = tempfile.mkdtemp(
             prefix=f"unclaimed-cache-{worker}-")
         os.environ["UNCLAIMED_TEST_CACHE"] = worker
+    # the commands the tests run as subprocesses load compiled bytecode: when the
+    # environment forbids writing it (PYTHONDONTWRITEBYTECODE), each of them compiled the
+    # package from source again; it is kept in a folder of the run's own instead, never
+    # beside the sources (the workers, started after this, inherit both settings)
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+        cache = getattr(config, "cache", None)
+        folder = (cache.mkdir("pycache") if cache is not None
+                  else tempfile.mkdtemp(prefix="unclaimed-pycache-"))
+        del os.environ["PYTHONDONTWRITEBYTECODE"]
+        os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
     if config.getoption("--fuzz", default=False):
         os.environ.setdefault("UNCLAIMED_FUZZ_EXAMPLES", "20000")
         os.environ.setdefault("UNCLAIMED_DIFFERENTIAL_EXAMPLES", "3000")
