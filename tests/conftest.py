@@ -63,6 +63,14 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("UNCLAIMED_FACTS_FUZZ_EXAMPLES", "3000")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with tests marked slow run first (their tests keep their order): with the suite
+    spread over workers a file at a time, a long file met last would leave the other
+    workers idle while it ends."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """An xdist worker hands its tallies to the controller, which prints them."""
     workeroutput = getattr(session.config, "workeroutput", None)
