@@ -57,6 +57,12 @@ def pytest_configure(config: pytest.Config) -> None:
                   else tempfile.mkdtemp(prefix="unclaimed-pycache-"))
         del os.environ["PYTHONDONTWRITEBYTECODE"]
         os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
+    # polars sizes its thread pool to the machine: in a worker, to the worker's share of
+    # it, so that a worker's columnar tests do not take the core of the other's
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if worker and workers and workers.isdigit():
+        share = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ.setdefault("POLARS_MAX_THREADS", str(share))
     if config.getoption("--fuzz", default=False):
         os.environ.setdefault("UNCLAIMED_FUZZ_EXAMPLES", "20000")
         os.environ.setdefault("UNCLAIMED_DIFFERENTIAL_EXAMPLES", "3000")

@@ -35,7 +35,6 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +269,8 @@ class PolicyCache:
                         os.unlink(path)
 
     def _write(self, path: Path, body: bytes) -> None:
+        import tempfile  # only a cold start writes
+
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=path.suffix)
         try:
             with os.fdopen(fd, "wb") as handle:
