@@ -4,7 +4,8 @@
     python benchmarks/bench_check.py [--runs 10] [--policy policies/fsra-2024-001]
 
 Runs each command in ``--runs`` fresh subprocesses (after one untimed warm-up run that
-fills the OS file cache and ``__pycache__``) and reports the wall-clock time of each in
+fills the OS file cache and the compiled bytecode, kept in a temporary folder when
+``PYTHONDONTWRITEBYTECODE`` is set) and reports the wall-clock time of each in
 milliseconds, min / median / max, and the median CPU time (user + system, from
 ``getrusage``: steadier than wall time on a shared machine). "cold cache" runs each
 time with an empty cache folder (the run checks the policy and writes the entry);
@@ -50,6 +51,10 @@ def timed_runs(command: list[str], runs: int, cache: str | None
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.pop("UNCLAIMED_NO_CACHE", None)
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as folder:
+        if env.pop("PYTHONDONTWRITEBYTECODE", None):
+            # an installed package has its bytecode: where the environment forbids
+            # writing it beside the sources, the warm-up writes it in a folder of its own
+            env["PYTHONPYCACHEPREFIX"] = os.path.join(folder, "pycache")
         env["UNCLAIMED_CACHE_DIR"] = os.path.join(folder, "warm")
         last = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                               check=False)

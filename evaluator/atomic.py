@@ -15,10 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -30,6 +27,8 @@ MARK = ".unclaimed-tmp-"
 
 def temporary_name(target: Path) -> Path:
     """A fresh temporary path beside ``target``, naming this process."""
+    import secrets  # here, like shutil and tempfile: not on the path of every start
+
     return target.with_name(f".{target.name}{MARK}{os.getpid()}-{secrets.token_hex(4)}")
 
 
@@ -50,6 +49,8 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale(folder: Path) -> list[Path]:
     """Remove temporary files and folders left in ``folder`` by writers that no longer
     run (their process id is gone). Returns what was removed; never raises."""
+    import shutil
+
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -343,6 +344,9 @@ def temporary_folder(parent: str | os.PathLike[str] | None = None,
     """A private folder for intermediate files (in TMPDIR unless ``parent`` is given),
     named with this process's id and removed on every exit path; folders of this kind
     left by processes that were killed outright are removed first."""
+    import shutil
+    import tempfile
+
     base = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     remove_stale_once(base)
     try:
@@ -405,6 +409,9 @@ def atomic_folder(target: str | os.PathLike[str], names: Iterable[str]) -> Itera
     made beside it and swapped in (in one step where the system offers it, else two
     renames). When it holds other files (a user's folder), the temporary folder is made
     inside it and each file is renamed into place once all of them are complete."""
+    import shutil
+    import tempfile
+
     final = Path(target)
     if final.exists() and not final.is_dir():
         raise WriteError(final, OSError(errno.ENOTDIR, "it is not a folder"))

@@ -340,7 +340,7 @@ def load_policy(ref: str | os.PathLike[str], *, root: str | os.PathLike[str] | N
     policy = _load_policy(ref, root=root)
     if store is not None:
         files, scan = _composed_of(ref, root, policy.document)
-        store.put(naming, files, scan, (policy.checked, policy.warnings))
+        store.put(naming, files, scan, (policy.checked, policy.warnings), policy.warnings)
     return policy
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 
@@ -34,12 +36,68 @@ def pytest_configure(config: pytest.Config) -> None:
     import tempfile
 
     # the policy cache of this run (its commands' too) in a folder of its own, never the
-    # user's: tests exercise the cache without reading or filling theirs
-    os.environ.setdefault("UNCLAIMED_CACHE_DIR", tempfile.mkdtemp(prefix="unclaimed-cache-"))
+    # user's: tests exercise the cache without reading or filling theirs. An xdist worker
+    # inherits the controller's environment: when the controller made the folder, each
+    # worker makes its own instead (no two processes of a run share one)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if "UNCLAIMED_CACHE_DIR" not in os.environ:
+        os.environ["UNCLAIMED_CACHE_DIR"] = tempfile.mkdtemp(prefix="unclaimed-cache-")
+        os.environ["UNCLAIMED_TEST_CACHE"] = worker or "controller"
+    elif worker and os.environ.get("UNCLAIMED_TEST_CACHE") == "controller":
+        os.environ["UNCLAIMED_CACHE_DIR"] = tempfile.mkdtemp(
+            prefix=f"unclaimed-cache-{worker}-")
+        os.environ["UNCLAIMED_TEST_CACHE"] = worker
+    # the commands the tests run as subprocesses load compiled bytecode: when the
+    # environment forbids writing it (PYTHONDONTWRITEBYTECODE), each of them compiled the
+    # package from source again; it is kept in a folder of the run's own instead, never
+    # beside the sources (the workers, started after this, inherit both settings)
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+        cache = getattr(config, "cache", None)
+        folder = (cache.mkdir("pycache") if cache is not None
+                  else tempfile.mkdtemp(prefix="unclaimed-pycache-"))
+        del os.environ["PYTHONDONTWRITEBYTECODE"]
+        os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
+    # polars sizes its thread pool to the machine: in a worker, to the worker's share of
+    # it, so that a worker's columnar tests do not take the core of the other's
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if worker and workers and workers.isdigit():
+        share = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ.setdefault("POLARS_MAX_THREADS", str(share))
     if config.getoption("--fuzz", default=False):
         os.environ.setdefault("UNCLAIMED_FUZZ_EXAMPLES", "20000")
         os.environ.setdefault("UNCLAIMED_DIFFERENTIAL_EXAMPLES", "3000")
         os.environ.setdefault("UNCLAIMED_FACTS_FUZZ_EXAMPLES", "3000")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with tests marked slow run first (their tests keep their order): with the suite
+    spread over workers a file at a time, a long file met last would leave the other
+    workers idle while it ends."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its tallies to the controller, which prints them."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        from tests.support import CORPUS_SPLIT, TALLY
+
+        workeroutput["unclaimed_tally"] = dict(TALLY)
+        workeroutput["unclaimed_corpus_split"] = {k: dict(v) for k, v in CORPUS_SPLIT.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controller adds up what each xdist worker counted (see pytest_sessionfinish)."""
+    from collections import Counter
+
+    from tests.support import CORPUS_SPLIT, TALLY
+
+    output = getattr(node, "workeroutput", {})
+    TALLY.update(output.get("unclaimed_tally", {}))
+    for name, split in output.get("unclaimed_corpus_split", {}).items():
+        CORPUS_SPLIT.setdefault(name, Counter()).update(split)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -60,6 +60,8 @@ from evaluator.facts import facts_from_json, load_facts
 from evaluator.values import MONTHS
 from tests.support import BASELINE, ROOT, tally
 
+pytestmark = pytest.mark.slow  # many examples: run first (tests/conftest.py)
+
 HOSTILE = ROOT / "tests" / "hostile"
 #: seconds a single check, load or evaluation may take
 TIME_LIMIT = 5.0

@@ -42,6 +42,12 @@ def imported(proc: subprocess.CompletedProcess[str]) -> set[str]:
     return names
 
 
+def modules(proc: subprocess.CompletedProcess[str]) -> set[str]:
+    """Every module a run imported (from its ``-X importtime`` lines)."""
+    return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+            if line.startswith("import time:") and line.count("|") == 2}
+
+
 def entries(cache: Path) -> list[Path]:
     return sorted(cache.glob("*.pickle"))
 
@@ -62,6 +68,10 @@ def test_check_cold_and_warm_loads_no_dataframe_library_and_warm_no_parser(tmp_p
     assert warm.returncode == 0
     assert warm.stdout == cold.stdout
     assert not imported(warm) & (HEAVY | PARSERS), imported(warm) & (HEAVY | PARSERS)
+    # a warm check reads the record of the check's diagnostics, not the checked policy
+    assert "evaluator.policy" in modules(cold)
+    assert not {m for m in modules(warm) if m == "evaluator.policy"
+                or m.startswith(("evaluator.lang.check", "evaluator.lang.document"))}
 
 
 def test_one_member_evaluate_loads_no_dataframe_library(tmp_path: Path) -> None:
@@ -144,20 +154,23 @@ def test_warnings_are_shown_the_same_cold_and_warm(tmp_path: Path) -> None:
 def test_a_damaged_entry_is_ignored_and_rebuilt(tmp_path: Path, damage: str) -> None:
     cache = tmp_path / "cache"
     good = run(["check", str(POLICY)], cache)
-    [entry] = entries(cache)
-    body = entry.read_bytes()
-    if damage == "truncated":
-        entry.write_bytes(body[: len(body) // 2])
-    elif damage == "garbage":
-        entry.write_bytes(body[:30] + b"\x00garbage" * 50)
-    elif damage == "foreign":  # a valid entry of another policy under this key
+    if damage == "foreign":  # a valid entry of another policy under this key
         other = tmp_path / "other"
         run(["check", str(ROOT / "tests" / "policies" / "unused.yaml")], other)
-        [theirs] = entries(other)
-        entry.write_bytes(theirs.read_bytes())
-    elif damage == "empty":
-        entry.write_bytes(b"")
-    else:
+    # the checked policy and the record of its diagnostics (what a warm check reads)
+    for suffix in (".pickle", ".diagnostics"):
+        [entry] = cache.glob(f"*{suffix}")
+        body = entry.read_bytes()
+        if damage == "truncated":
+            entry.write_bytes(body[: len(body) // 2])
+        elif damage == "garbage":
+            entry.write_bytes(body[:30] + b"\x00garbage" * 50)
+        elif damage == "foreign":
+            [theirs] = other.glob(f"*{suffix}")
+            entry.write_bytes(theirs.read_bytes())
+        elif damage == "empty":
+            entry.write_bytes(b"")
+    if damage == "bad-manifest":
         for manifest in cache.glob("*.manifest"):
             manifest.write_text("{not json", encoding="utf-8")
     again = run(["check", str(POLICY)], cache)

@@ -39,6 +39,8 @@ from evaluator import Policy, load_policy
 from evaluator.facts import facts_from_json, facts_from_snapshot
 from tests.support import BASELINE, fx_rows, snapshot_rows
 
+pytestmark = pytest.mark.slow  # many examples: run first (tests/conftest.py)
+
 SETTINGS = settings(
     max_examples=250,
     deadline=None,

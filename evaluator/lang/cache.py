@@ -4,7 +4,7 @@ checking a policy it has already checked.
 Where: ``$UNCLAIMED_CACHE_DIR``, else ``$XDG_CACHE_HOME/unclaimed``, else
 ``~/.cache/unclaimed``; ``UNCLAIMED_NO_CACHE=1`` (or ``--no-cache``) turns it off.
 
-Two kinds of file, both written atomically (a temporary file in the same folder, then
+Three kinds of file, each written atomically (a temporary file in the same folder, then
 ``os.replace``: concurrent writers each replace the file whole, and a reader sees one of
 them, never a mixture):
 
@@ -14,7 +14,9 @@ them, never a mixture):
   or extends another (adding, removing or editing any of those changes the key);
 - an *entry* named by its key: the sha256 of the evaluator's version and code, the
   Python version, that naming, and the sha256 of the content of every file of the
-  manifest. A policy edited is a new key, so a cached check is never stale.
+  manifest. A policy edited is a new key, so a cached check is never stale;
+- beside an entry, its *diagnostics* (the check's warnings), all that `unclaimed check`
+  reads on a warm start.
 
 At most :data:`MAX_ENTRIES` entries are kept (the oldest written go first). An entry is
 a magic line, then a pickle of the checked policy and its warnings (data
@@ -33,11 +35,8 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
-
-from evaluator.declared import adopt_standard, standard
 
 __all__ = ["MAGIC", "MAX_ENTRIES", "PolicyCache", "cache_dir", "code_fingerprint"]
 
@@ -173,8 +172,9 @@ class PolicyCache:
             return False
         return not hasattr(os, "getuid") or st.st_uid == os.getuid()
 
-    def get(self, naming: str) -> Any | None:
-        """The cached value for this naming, when every file is as it was; else None."""
+    def _current_key(self, naming: str) -> str | None:
+        """The key of this naming's manifest, from its files as they are now; None when
+        the folder is not trusted or the manifest is missing or unreadable."""
         if not self._trusted():
             return None
         try:
@@ -185,7 +185,11 @@ class PolicyCache:
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        key = self.key(naming, files, scan)
+        return self.key(naming, files, scan)
+
+    def get(self, naming: str) -> Any | None:
+        """The cached value for this naming, when every file is as it was; else None."""
+        key = self._current_key(naming)
         if key is None:
             return None
         try:
@@ -197,13 +201,37 @@ class PolicyCache:
             return None
         if not isinstance(stored, dict) or stored.get("key") != key:
             return None
+        from evaluator.declared import adopt_standard
+
         adopt_standard(stored.get("standard"))
         return stored.get("value")
 
+    def get_diagnostics(self, naming: str) -> list[Any] | None:
+        """The diagnostics (warnings) of the check cached for this naming, when every file
+        is as it was; else None. Reads the small record beside the entry, not the checked
+        policy: `unclaimed check` loads neither the policy nor its parser."""
+        key = self._current_key(naming)
+        if key is None:
+            return None
+        try:
+            with open(self.folder / f"{key}.diagnostics", "rb") as handle:
+                if handle.read(len(MAGIC)) != MAGIC:
+                    return None
+                stored = pickle.load(handle)
+        except Exception:  # corrupt, truncated or foreign: the caller checks the policy
+            return None
+        if not isinstance(stored, dict) or stored.get("key") != key:
+            return None
+        found = stored.get("diagnostics")
+        return list(found) if isinstance(found, list) else None
+
     # -- writing -----------------------------------------------------------------------
 
-    def put(self, naming: str, files: list[str], scan: str | None, value: Any) -> None:
-        """Store ``value``; any failure (a read-only disk, a full one) leaves no file."""
+    def put(self, naming: str, files: list[str], scan: str | None, value: Any,
+            diagnostics: list[Any] | None = None) -> None:
+        """Store ``value`` (and, when given, its ``diagnostics`` in a small record of their
+        own, see :meth:`get_diagnostics`); any failure (a read-only disk, a full one)
+        leaves no file."""
         try:
             key = self.key(naming, files, scan)
             if key is None:
@@ -211,9 +239,15 @@ class PolicyCache:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self._trusted():
                 return
+            from evaluator.declared import standard
+
             body = MAGIC + pickle.dumps({"key": key, "value": value, "standard": standard()},
                                         protocol=pickle.HIGHEST_PROTOCOL)
             self._write(self.folder / f"{key}.pickle", body)
+            if diagnostics is not None:
+                self._write(self.folder / f"{key}.diagnostics", MAGIC + pickle.dumps(
+                    {"key": key, "diagnostics": list(diagnostics)},
+                    protocol=pickle.HIGHEST_PROTOCOL))
             manifest = {"files": sorted(files), "scan": scan}
             self._write(self._manifest_path(naming), json.dumps(manifest).encode())
             self._prune()
@@ -222,7 +256,7 @@ class PolicyCache:
 
     def _prune(self) -> None:
         """At most :data:`MAX_ENTRIES` entries and as many manifests: the oldest go."""
-        for suffix in (".pickle", ".manifest"):
+        for suffix in (".pickle", ".diagnostics", ".manifest"):
             found: list[tuple[int, str]] = []
             with os.scandir(self.folder) as it:
                 for e in it:
@@ -235,6 +269,8 @@ class PolicyCache:
                         os.unlink(path)
 
     def _write(self, path: Path, body: bytes) -> None:
+        import tempfile  # only a cold start writes
+
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=path.suffix)
         try:
             with os.fdopen(fd, "wb") as handle:

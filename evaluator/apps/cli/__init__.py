@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO, cast
 
-from evaluator.apps.cli import check_cmd, compare_cmd, evaluate_cmd, replay_cmd, test_cmd
 from evaluator.apps.cli.common import (
     EXIT_CODES,
     EXIT_INVALID,
@@ -27,9 +27,7 @@ from evaluator.apps.cli.common import (
     Parser,
     exit_epilog,
 )
-from evaluator.apps.cli.evaluate_cmd import FIRST_ERRORS, portfolio_path
 from evaluator.errors import PolicyError
-from evaluator.facts import FactsError
 from evaluator.text import one_line
 
 __all__ = ["EXIT_CODES", "EXIT_INVALID", "EXIT_OK", "EXIT_RECORD_ERRORS", "FIRST_ERRORS",
@@ -37,9 +35,22 @@ __all__ = ["EXIT_CODES", "EXIT_INVALID", "EXIT_OK", "EXIT_RECORD_ERRORS", "FIRST
 
 
 #: the commands whose modules are light to import, built alone when one is named (so
-#: `check` and `evaluate` do not import the modules of the others: diff, generate, serve)
-_LIGHT = {"evaluate": evaluate_cmd, "check": check_cmd, "test": test_cmd,
-          "replay": replay_cmd, "compare": compare_cmd}
+#: `check` and `evaluate` do not import the modules of the others: diff, generate, serve);
+#: each module is imported when its command is named
+_LIGHT = {"evaluate": "evaluate_cmd", "check": "check_cmd", "test": "test_cmd",
+          "replay": "replay_cmd", "compare": "compare_cmd"}
+
+
+def _command(name: str) -> Any:
+    """The module of a light command (``add_parser`` and ``run``)."""
+    return importlib.import_module(f"evaluator.apps.cli.{_LIGHT[name]}")
+
+
+def __getattr__(name: str) -> Any:
+    """``FIRST_ERRORS`` and ``portfolio_path``, from the evaluate command's module."""
+    if name in ("FIRST_ERRORS", "portfolio_path"):
+        return getattr(_command("evaluate"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -50,10 +61,10 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     if only is not None:
-        _LIGHT[only].add_parser(sub)
+        _command(only).add_parser(sub)
     else:
-        for command in (evaluate_cmd, check_cmd, test_cmd, replay_cmd, compare_cmd):
-            command.add_parser(sub)
+        for name in _LIGHT:
+            _command(name).add_parser(sub)
 
         from evaluator.apps import diff, generate
 
@@ -77,7 +88,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
                          ).parse_args(words)
     run: Any = None
     if args.command in _LIGHT:
-        run = _LIGHT[args.command].run
+        run = _command(args.command).run
     elif args.command in ("diff", "generate"):
         from evaluator.apps import diff, generate
 
@@ -93,15 +104,27 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     except PolicyError as exc:  # a broken policy or parameter: every diagnostic
         print(exc.render(), file=err)
         return EXIT_INVALID
-    except FactsError as exc:  # input unusable as a whole: one line
-        print(f"error: {one_line(str(exc))}", file=err)
-        return EXIT_INVALID
     except BrokenPipeError:  # the reader of standard output went away: main_entry
         raise
     except OSError as exc:  # the environment (disk full, read-only, a folder in the way)
+        if _facts_error(exc):
+            print(f"error: {one_line(str(exc))}", file=err)
+            return EXIT_INVALID
         print(f"error: {one_line(_os_error(exc))}", file=err)
         return EXIT_INVALID
+    except Exception as exc:
+        if not _facts_error(exc):
+            raise
+        print(f"error: {one_line(str(exc))}", file=err)  # input unusable as a whole
+        return EXIT_INVALID
     return code
+
+
+def _facts_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a FactsError (input unusable as a whole); its module is loaded
+    only by the commands that read facts, so a command that did not cannot raise one."""
+    fields = sys.modules.get("evaluator.facts.fields")
+    return fields is not None and isinstance(exc, fields.FactsError)
 
 
 def _os_error(exc: OSError) -> str:

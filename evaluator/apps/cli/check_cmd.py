@@ -8,7 +8,7 @@ import json
 from typing import Any, TextIO
 
 from evaluator.apps.cli.common import EXIT_INVALID, EXIT_OK, add_no_cache, plural
-from evaluator.policy import check_policy
+from evaluator.errors import Diagnostic
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     worst = EXIT_OK
     report: list[dict[str, object]] = []
     for path in args.paths:
-        diags = check_policy(path, cache=not args.no_cache)
+        diags = _diagnostics(path, cache=not args.no_cache)
         errors = [d for d in diags if d.is_error or args.strict]
         warnings = [d for d in diags if not (d.is_error or args.strict)]
         if errors:
@@ -50,6 +50,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.format == "json":
         out.write(json.dumps(report, indent=2) + "\n")
     return worst
+
+
+def _diagnostics(path: str, cache: bool) -> list[Diagnostic]:
+    """Every diagnostic of a policy: from the cache's record of its check when its files
+    are as they were (without loading the policy, its parser or its checker), else by
+    checking it."""
+    if cache:
+        from evaluator.lang.cache import PolicyCache
+
+        store = PolicyCache.for_user()
+        if store is not None:
+            found = store.get_diagnostics(PolicyCache.naming(path, None))
+            if found is not None:
+                return found
+    from evaluator.policy import check_policy
+
+    return check_policy(path, cache=cache)
 
 
 def _facts_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
