@@ -85,7 +85,9 @@ def formulas(checked: CheckedPolicy) -> list[A.Node]:
 
 def test_every_node_is_compiled_once_through_compile() -> None:
     """``[e for x in xs]`` is one node (its comprehension is not compiled on its own);
-    every other node goes through ``Program.compile`` exactly once."""
+    every other node goes through ``Program.compile`` exactly once per function that
+    computes it: its definition's own, and the fast function of its entity when it is
+    one of that function's locals."""
     checked = load_policy(BASELINE).checked
     seen: Counter[int] = Counter()
     original = Program.compile
@@ -96,7 +98,7 @@ def test_every_node_is_compiled_once_through_compile() -> None:
 
     Program.compile = counting  # type: ignore[method-assign]
     try:
-        Program(checked)
+        source = Program(checked).source
     finally:
         Program.compile = original  # type: ignore[method-assign]
     nodes = [n for f in formulas(checked) for n in A.walk(f)]
@@ -104,6 +106,10 @@ def test_every_node_is_compiled_once_through_compile() -> None:
              if isinstance(n, A.ListLit) and n.comprehension is not None}
     assert inner, "no list comprehension in the policy: the test shows nothing"
     expected = Counter(id(n) for n in nodes if id(n) not in inner)
+    fast = [c.spec.node for name, c in checked.defs.items()
+            if c.spec.node is not None and f" l_{name} = " in source]
+    assert len(fast) > 10, "no fast function computes the definitions: nothing shown"
+    expected.update(id(n) for f in fast for n in A.walk(f) if id(n) not in inner)
     assert seen == expected
 
 

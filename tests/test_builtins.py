@@ -664,6 +664,25 @@ def test_add_months_out_of_range() -> None:
         add_months(D("9999-12-01"), 1)
     with pytest.raises(OverflowError):
         add_months(D("0001-01-01"), -1)
+    with pytest.raises(OverflowError):  # whole years take a shorter path
+        add_months(D("9999-01-01"), 12)
+    with pytest.raises(OverflowError):
+        add_months(D("0001-12-31"), -12)
+
+
+def test_add_months_by_whole_years_keeps_month_and_day_or_clamps() -> None:
+    """Every day of a leap cycle (and more), moved by whole years either way: the same
+    month and day, 29 Feb clamped to 28 Feb in a year without it (D1)."""
+    day = D("2015-01-01")
+    while day <= D("2021-01-01"):
+        for months in (-24, -12, 12, 36, 48, 120):
+            year = day.year + months // 12
+            leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)  # 2100 is not
+            last = 29 if leap else 28
+            expected = dt.date(year, day.month, min(day.day, last) if day.month == 2
+                               else day.day)
+            assert add_months(day, months) == expected, (day, months)
+        day += dt.timedelta(days=1)
 
 
 def test_round_cents_half_up() -> None:

@@ -89,20 +89,26 @@ class MonthDay:
 
 
 def add_months(d: _dt.date, months: int) -> _dt.date:
-    total = d.year * 12 + (d.month - 1) + months
-    year, month0 = divmod(total, 12)
+    if months % 12 == 0:  # whole years (most periods): the month stays, no divmod
+        year = d.year + months // 12
+        month = d.month
+    else:
+        year, month0 = divmod(d.year * 12 + (d.month - 1) + months, 12)
+        month = month0 + 1
     if not 1 <= year <= 9999:
         raise OverflowError(f"date out of range: {d} + {months} months")
     day = d.day
     if day > 28:
-        day = min(day, days_in_month(year, month0 + 1))
-    return _dt.date(year, month0 + 1, day)
+        day = min(day, days_in_month(year, month))
+    return _dt.date(year, month, day)
 
 
 def add_duration(d: _dt.date, dur: Duration) -> _dt.date:
-    out = add_months(d, dur.months) if dur.months else d
-    if dur.days:
-        out = out + _dt.timedelta(days=dur.days)
+    months = dur.months
+    out = add_months(d, months) if months else d
+    days = dur.days
+    if days:
+        out = out + _dt.timedelta(days=days)
     return out
 
 

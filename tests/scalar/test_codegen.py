@@ -385,3 +385,78 @@ def test_the_traces_json_form_chosen_from_the_type_is_the_general_one(
         got = eval(expression, {**codegen.namespace(), "value": value})
         want = to_json_value(value)
         assert json.dumps(got) == json.dumps(want), (t, value)
+
+
+# -- the fast function of an entity ------------------------------------------------------
+
+def _outputs_only(tmp_path: Path, defs: dict[str, str], outputs: list[str]) -> Any:
+    text = (HEADER + PARAMS + "definitions:\n"
+            + "".join(definition(n, f) for n, f in defs.items())
+            + "outputs:\n  account: [" + ", ".join(outputs) + "]\n")
+    (tmp_path / "policy.yaml").write_text(text, encoding="utf-8")
+    return load_policy(tmp_path / "policy.yaml", root=tmp_path)
+
+
+def _by_account(policy: Any, **kw: Any) -> dict[str, Any]:
+    data = json.loads(policy.evaluate(facts_from_json(FACTS), as_of=AS_OF,
+                                      backend="scalar", **kw).to_json())
+    return ({a["account_id"]: a for a in data["accounts"]}
+            | {f"error {e['account_id']}": e for e in data["errors"]})
+
+
+def test_a_failing_record_gets_the_error_of_the_lazy_order(tmp_path: Path) -> None:
+    """The fast function computes `e` before `a` (`a` may read it through `c`), but `a`
+    fails first when its condition does not hold: the record's error is `a`'s, as the
+    lazy order, evaluating the outputs one after the other, always met."""
+    policy = _outputs_only(tmp_path, {
+        "a": 'if balance > 0.00 then c else fail("a fails")',
+        "c": "e + limit",
+        "e": 'if balance > 0.00 then balance else fail("e fails")',
+        "b": "e"}, ["a", "b"])
+    source = policy.program.source
+    assert 0 < source.index(" l_e = ") < source.index(" l_a = ")
+    got = _by_account(policy)
+    assert got["error M2-A"]["message"] == "a fails (in `a`, Act 147(1))"
+    assert got["M1-A"]["a"] == "250.25" and got["M1-A"]["b"] == "150.25"
+    assert got == _by_account(policy, coverage=Coverage())  # the lazy functions
+
+
+def test_a_definition_used_under_a_condition_is_computed_once_where_needed(
+        tmp_path: Path) -> None:
+    """`twice` is used only under conditions: inline into a local the first time (also
+    from a comprehension's element), by its function from a comprehension's iterable
+    (where Python allows no `:=`), with the values of the lazy functions."""
+    policy = _outputs_only(tmp_path, {
+        "twice": "balance * 2",
+        "picked": "[x for x in [1, 400] if balance > 100.00 and twice > x]",
+        "listed": "[t for t in (if balance > 100.00 then [twice] else [])]",
+        "again": "if balance > 100.00 then twice else balance"}, ["picked", "listed", "again"])
+    source = policy.program.source
+    assert "(l_twice if l_twice is not _U else (l_twice := " in source
+    got = _by_account(policy)
+    assert got["M1-A"] == {**got["M1-A"], "picked": [1], "listed": ["300.50"],
+                           "again": "300.50"}
+    assert got["M2-A"]["picked"] == [] and got["M2-A"]["again"] == "0.00"
+    assert got == _by_account(policy, coverage=Coverage())
+
+
+def test_the_faster_builtins_of_the_generated_code_are_the_builtin_tables() -> None:
+    """`max`, `min` and `compact` are replaced in the generated code's names by versions
+    that raise and catch nothing: the same values, down to which of two equal amounts
+    (`1.0`, `1.00`) is the result."""
+    from evaluator.lang.builtins import BUILTINS
+
+    ns = codegen.namespace()
+    day = dt.date(2020, 2, 29)
+    cases: list[tuple[Any, ...]] = [
+        (), (None,), (None, None), (Decimal("1.0"), Decimal("1.00")),
+        (Decimal("1.00"), None, Decimal("1.0")), (None, Decimal("2"), Decimal("-2.5")),
+        (day, None, dt.date(2019, 1, 1), day), (1, 3, None, 3, -7)]
+    for args in cases:
+        for name in ("max", "min"):
+            if args:
+                got, want = ns[f"_f_{name}"](*args), BUILTINS[name].scalar(*args)
+                assert (got, str(got), type(got)) == (want, str(want), type(want)), args
+        got, want = ns["_f_compact"](args), BUILTINS["compact"].scalar(args)
+        assert got == want and type(got) is tuple and [str(x) for x in got] == [
+            str(x) for x in want]

@@ -17,6 +17,15 @@ variable ``UNCLAIMED_DEBUG_CODEGEN=DIR`` it is also written to ``DIR/ID@VERSION.
 Coverage (``unclaimed test``) is a second variant of the same source: each definition
 records that it ran and each decision its outcome (:mod:`runtime` ``entered``,
 ``decided``); the plain variant has no such calls.
+
+The plain source also holds, per entity, a *fast* function computing an instance's
+outputs with the definitions every output always evaluates as locals of one function
+(no memo, no call per definition), alone and with the trace (:meth:`Program._fast`); a
+record that fails is evaluated again by the lazy functions, so its error is the one the
+lazy order meets.
+
+Longer than 800 lines because the lazy, fast and trace functions are written by one
+visitor: they share its state (the function being written, its locals, the constants).
 """
 
 from __future__ import annotations
@@ -51,6 +60,10 @@ DEBUG_ENV = "UNCLAIMED_DEBUG_CODEGEN"
 #: own (Python's tokenizer refuses more than 200)
 SPLIT_DEPTH = 60
 
+#: the longest expression of a definition used under a condition that the fast function
+#: of its entity computes inline (a longer one is evaluated by its function)
+INLINE_LIMIT = 2000
+
 #: the fields of the facts records that the generated code reads as attributes; any other
 #: field goes through :func:`runtime.field_value`
 RECORD_FIELDS: dict[str, frozenset[str]] = {
@@ -77,11 +90,14 @@ def namespace() -> dict[str, Any]:
         "_decided": runtime.decided, "_entered": runtime.entered,
         "_failed": runtime.failed, "_EvaluationError": EvaluationError,
         "_ARITHMETIC": runtime.ARITHMETIC, "_trace_entry": runtime.trace_entry,
-        "_shared_entry": runtime.shared_entry, "_json": runtime.json_value,
-        "_fmt_dec": format_decimal,
+        "_shared_entry": runtime.shared_entry,
+        "_entry_of": runtime.entry_of, "_json": runtime.json_value,
+        "_fmt_dec": format_decimal, "_U": runtime.UNSET,
     }
     for name, b in BUILTINS.items():
         ns["_f_" + name] = b.scalar
+    # the same as the builtin table's, faster
+    ns.update(_f_compact=runtime.compact, _f_max=runtime.largest, _f_min=runtime.smallest)
     return ns
 
 
@@ -142,6 +158,13 @@ class Program(A.NodeVisitor[str]):
             n: d.spec.provision for n, d in checked.defs.items()}
         self.entities: dict[str, str] = {n: d.spec.entity for n, d in checked.defs.items()}
         self._always: dict[str, tuple[Resolved, ...]] = {}
+        #: while the fast function of an entity is generated: its definitions computed so
+        #: far, as the locals holding them (see _fast)
+        self._fast_locals: dict[str, str] = {}
+        #: ... its entity's definitions that may be locals, and those computed where
+        #: first used (name: expression)
+        self._fast_mine: set[str] = set()
+        self._inline: dict[str, str] = {}
         doc = checked.document
         self.filename = f"<policy {doc.id}@{doc.version}{' coverage' if coverage else ''}>"
         #: frames (estimated) of the definitions that count them (see _deep)
@@ -157,6 +180,11 @@ class Program(A.NodeVisitor[str]):
         self.invariants: dict[str, runtime.Fn] = dict(ns["INVARIANTS"])
         #: per entity, the function giving an instance's outputs (reported name: value)
         self.outputs: dict[str, runtime.Fn] = dict(ns["OUTPUTS"])
+        #: per entity, the same outputs computed as locals of one function (the lazy
+        #: function again for a record that fails: see _fast)
+        self.fast: dict[str, runtime.Fn] = dict(ns["FAST"])
+        #: ... and with its trace: ``(outputs, trace)`` (see _fast)
+        self.fast_traces: dict[str, runtime.Fn] = dict(ns["FAST_TRACES"])
         #: per entity, the function giving an instance's trace (``--explain``)
         self.traces: dict[str, runtime.Fn] = dict(ns["TRACES"])
         #: per definition, the parts of a trace entry that never change (not in the
@@ -252,6 +280,18 @@ class Program(A.NodeVisitor[str]):
             fname = f"o_{entity}"
             functions.append(self._outputs(fname, entity))
             tables["OUTPUTS"].append((entity, fname))
+        tables["FAST"] = []
+        tables["FAST_TRACES"] = []
+        for entity in ("account", "claim"):
+            fname = f"f_{entity}"
+            fast = None if self.coverage else self._fast(fname, entity)
+            if fast is None:
+                fname = f"o_{entity}"
+                fast = (f"def g_{entity}(inst, params, static):\n"
+                        f"    return o_{entity}(inst), t_{entity}(inst, params, static)\n")
+            functions.append(fast)
+            tables["FAST"].append((entity, fname))
+            tables["FAST_TRACES"].append((entity, f"g_{entity}"))
         for entity in ("account", "claim"):
             fname = f"t_{entity}"
             functions.append(self._trace(fname, entity))
@@ -313,6 +353,162 @@ class Program(A.NodeVisitor[str]):
                  "    }"]
         return "\n".join(lines) + "\n"
 
+    def _fast(self, fname: str, entity: str) -> str | None:
+        """The function giving an instance's outputs as :meth:`_outputs` does, faster:
+        the definitions of ``entity`` that computing every output always evaluates (its
+        outputs and, transitively, what each always uses: :meth:`always`) are locals of
+        one function, computed each after those it uses; one used only under a condition
+        is computed where it is first needed, into a local too (see :meth:`_ref`); a
+        definition of another entity is read from its instance's memo or evaluated as
+        usual. The values are those of the lazy order (definitions are pure, and these
+        are evaluated whatever the facts are). Only a failure depends on the order: on
+        any exception the record is evaluated again by :meth:`_outputs`' function, which
+        meets the error it always met. The values other records read
+        (``x.definition``) are memoised as soon as computed (a member's definition may
+        read them from its other accounts), and read from the memo when already there.
+
+        None when the entity has no such definitions or a formula had to be split into
+        a helper (whose scope would lack the locals)."""
+        defs = self.checked.defs
+        doc = self.checked.document
+        mine = {n for n, e in self.entities.items()
+                if e == entity and n in self._getters and n not in self.deep}
+        outputs = [n for n in doc.outputs.get(entity, ()) if n in mine]
+        closure: list[str] = []
+        seen: set[str] = set()
+        stack = list(reversed(outputs))
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            closure.append(n)
+            stack.extend(r.name for r in reversed(self.always(n)) if r.name in mine)
+        if not closure:
+            return None
+        # each after every local it may read, also through the conditional ones
+        reach: dict[str, list[str]] = {}
+
+        def reads(n: str) -> list[str]:
+            found = reach.get(n)
+            if found is None:
+                found = reach[n] = []
+                for u in sorted(defs[n].uses):
+                    if u in seen:
+                        found.append(u)
+                    elif u in mine:
+                        found += (v for v in reads(u) if v not in found)
+            return found
+
+        order = dependency_order(closure, reads)
+        shared = {r.name for r in self.res.values()
+                  if r.kind == "attr_def" and r.entity == entity and r.name in seen}
+        helpers = len(self._helpers)
+        self._fn = _Function(entity)
+        self._fast_mine = mine
+        self._inline = {}
+        body = []
+        try:
+            for n in order:
+                self._current = n
+                node = defs[n].spec.node
+                assert node is not None
+                var, src = f"l_{_safe(n)}", self.compile(node)
+                if n in shared:
+                    self._fn.uses.add("c")
+                    body += [f"        {var} = _c[{n!r}] if {n!r} in _c else {src}  # {n}",
+                             f"        _c[{n!r}] = {var}"]
+                else:
+                    body.append(f"        {var} = {src}  # {n}")
+                self._fast_locals[n] = var
+            items = []
+            for n in doc.outputs.get(entity, ()):
+                shown = doc.output_names.get((entity, n), n)
+                items.append(f"        {shown!r}: {self._ref(n, self.entities.get(n, entity))},")
+        finally:
+            self._fast_locals = {}
+            self._fast_mine = set()
+        if len(self._helpers) != helpers:
+            del self._helpers[helpers:]
+            return None
+        unset = [f"    l_{_safe(n)} = _U" for n in self._inline]
+        plain = "\n".join([f"def {fname}(inst):", *self._prelude(self._fn), *unset,
+                           "    try:", *body, "        return {", *items, "        }",
+                           "    except Exception:  # the lazy order, for the error it meets",
+                           f"        return o_{entity}(inst)"]) + "\n"
+        trace = self._fast_trace(entity, set(order))
+        traced = "\n".join([
+            f"def {fname.replace('f_', 'g_', 1)}(inst, params, static):",
+            *self._prelude(self._fn), *unset, "    try:", *body,
+            "        _values = {", *items, "        }",
+            "    except Exception:  # the lazy order, for the error it meets",
+            f"        return o_{entity}(inst), t_{entity}(inst, params, static)",
+            *trace, "    return _values, _out"]) + "\n"
+        return plain + "\n\n" + traced
+
+    def _fast_trace(self, entity: str, computed: set[str]) -> list[str]:
+        """The lines making the trace in the fast function with the trace: as
+        :meth:`_trace` makes it, the entries of the definitions ``computed`` (the
+        function's locals) made unconditionally from the locals, those computed where
+        first needed when they were (or are in the memo), the others when memoised."""
+        defs = self.checked.defs
+        outputs = self.checked.document.outputs.get(entity, ())
+        plan = dependency_order((n for n in outputs if n in defs),
+                                lambda n: sorted(u for u in defs[n].uses if u in defs))
+        body = ["    _out = []"]
+        fixed: set[str] = set()  # the parameters of the entries always made
+        dynamic = False
+        for n in plan:
+            owner = defs[n].spec.entity
+            key = repr(n)
+            params = sorted(defs[n].params)
+            var = f"l_{_safe(n)}"
+            if owner == entity:
+                self._fn.uses.add("c")
+                if n in computed:
+                    cond, value, indent = None, var, "    "
+                elif n in self._inline:
+                    cond = f"{var} is not _U or {key} in _c"
+                    value, indent = f"({var} if {var} is not _U else _c[{key}])", "        "
+                else:
+                    cond, value, indent = f"{key} in _c", f"_c[{key}]", "        "
+                if cond is not None:
+                    body.append(f"    if {cond}:")
+                if not _has_entity(defs[n].type):
+                    if value != var:
+                        body.append(f"{indent}_v = {value}")
+                        value = "_v"
+                    body.append(f"{indent}_out.append({{'definition': {key}, 'entity': "
+                                f"{owner!r}, 'value': {json_source(defs[n].type, value, 0)}, "
+                                f"**static[{key}]}})")
+                    if cond is None:
+                        fixed.update(params)
+                    elif params:
+                        dynamic = True
+                        body.append(f"{indent}_used.update({tuple(params)!r})")
+                    continue
+                body += [f"{indent}_e = _entry_of({key}, {owner!r}, {value}, static)",
+                         f"{indent}if _e is not None:", f"{indent}    _out.append(_e)"]
+            elif owner == "global" or (owner == "member" and entity == "account"):
+                inst, cache = ("_gi", "_gc") if owner == "global" else ("_mi", "_mc")
+                self._fn.uses.add("g" if owner == "global" else "m")
+                body += [f"    if {key} in {cache}:",
+                         f"        _e = _shared_entry({inst}, {key}, {owner!r}, static)",
+                         "        if _e is not None:", "            _out.append(_e)"]
+                indent = "        "
+            else:
+                continue  # not seen from this entity
+            if params:
+                dynamic = True
+                body.append(f"{indent}    _used.update({tuple(params)!r})")
+        names = self._const("params", repr(tuple(sorted(fixed))))
+        if dynamic:
+            body.insert(1, f"    _used = set({names})")
+            body.append("    _out.extend([params[p] for p in sorted(_used)])")
+        else:
+            body.append(f"    _out.extend([params[p] for p in {names}])")
+        return body
+
     def _trace(self, fname: str, entity: str) -> str:
         """The function giving an instance's trace: the definitions its outputs use that
         were evaluated, each after those it uses, then the parameters they read
@@ -369,6 +565,21 @@ class Program(A.NodeVisitor[str]):
         else:
             uses.add("c")
             inst, cache = "inst", "_c"
+        if self._fast_mine and entity == self._fn.entity:
+            local = self._fast_locals.get(name)
+            if local is not None:
+                return local
+            if name in self._fast_mine and not self._iterable:
+                # used under a condition: computed here the first time, into a local
+                src = self._inline.get(name)
+                if src is None:
+                    node = self.checked.defs[name].spec.node
+                    assert node is not None
+                    src = self._inline[name] = self.compile(node)
+                if len(src) <= INLINE_LIMIT:
+                    var = f"l_{_safe(name)}"
+                    return f"({var} if {var} is not _U else ({var} := {src}))"
+                del self._inline[name]
         key = repr(name)
         if name in self.deep or name not in self._getters:
             call = f"{inst}.get({key})"
@@ -387,6 +598,8 @@ class Program(A.NodeVisitor[str]):
             out.append("    _p = _r.params")
         if "o" in uses:
             out.append("    _o = inst.obj")
+        if "ev" in uses:
+            out.append("    _ev = inst.events()")
         if "m" in uses:
             member = {"member": "inst", "account": "inst.member"}.get(
                 fn.entity, "inst if inst.kind == 'member' else inst.member")
@@ -510,6 +723,9 @@ class Program(A.NodeVisitor[str]):
         if r.kind == "def":
             return self._ref(name, r.entity)
         if r.kind == "field":
+            if name == "events" and self._fast_mine and self._fn.entity == "account":
+                uses.add("ev")  # once per record in the fast function
+                return "_ev"
             if name in _INSTANCE_FIELDS:
                 return _INSTANCE_FIELDS[name]
             uses.add("o")

@@ -7,7 +7,7 @@ A record that cannot be evaluated goes to the errors; every other record still i
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Protocol
+from typing import Any, Protocol
 
 from evaluator.backends.results import (
     ClaimDetermination,
@@ -18,6 +18,7 @@ from evaluator.backends.results import (
 from evaluator.backends.scalar.codegen import Program
 from evaluator.backends.scalar.coverage import Coverage
 from evaluator.backends.scalar.runtime import (
+    Fn,
     Inst,
     Portfolio,
     Run,
@@ -68,11 +69,13 @@ class ScalarBackend:
         parameters ``specs``; ``warnings`` are the run's (broken invariants)."""
         values = {n: s.value for n, s in specs.items()}
         program = policy.program if coverage is None else policy.coverage_program
-        # the generated functions giving an instance's outputs, in order
-        account_values = program.outputs["account"]
-        claim_values = program.outputs["claim"]
-        account_trace = program.traces["account"]
-        claim_trace = program.traces["claim"]
+        # the generated functions giving an instance's outputs, in order, and with the
+        # trace (outputs, trace): the fast ones, or for coverage the lazy ones (coverage
+        # records what they evaluate)
+        values_of = program.fast if coverage is None else program.outputs
+        traced = program.fast_traces if coverage is None else _lazy(program)
+        account_values, claim_values = values_of["account"], values_of["claim"]
+        account_traced, claim_traced = traced["account"], traced["claim"]
         static = program.trace_static
         run = Run(program, day, values, facts.fx_rates, coverage)
         account_outputs = policy.outputs("account")
@@ -102,13 +105,15 @@ class ScalarBackend:
                 acc = ainst.obj
                 run.accounts_by_id[acc.account_id] = ainst
                 try:
-                    out = account_values(ainst)
+                    if explain:
+                        out, trace = account_traced(ainst, param_entries, static)
+                    else:
+                        out, trace = account_values(ainst), None
                 except EvaluationError as exc:
                     errors.append(RecordError(_error_text(exc), acc.member_id,
                                               acc.account_id))
                     continue
                 ok_accounts.append(ainst)
-                trace = account_trace(ainst, param_entries, static) if explain else None
                 result.accounts.append(Determination(acc.member_id, acc.account_id, out,
                                                      trace))
             if not member.accounts:
@@ -116,12 +121,14 @@ class ScalarBackend:
         for claim in facts.claims:
             cinst = Inst("claim", visible_claim(claim, day), run, None)
             try:
-                cout = claim_values(cinst)
+                if explain:
+                    cout, ctrace = claim_traced(cinst, param_entries, static)
+                else:
+                    cout, ctrace = claim_values(cinst), None
             except EvaluationError as exc:
                 errors.append(RecordError(_error_text(exc), claim_id=claim.claim_id))
                 continue
             ok_claims.append(cinst)
-            ctrace = claim_trace(cinst, param_entries, static) if explain else None
             result.claims.append(ClaimDetermination(claim.claim_id, claim.account_id, cout,
                                                     ctrace))
         if portfolio_outputs:
@@ -148,6 +155,16 @@ def _snapshot_after_as_of(member: Member, day: _dt.date) -> str | None:
     return (f"{column} {e.date} is after the as-of date {day}; a snapshot keeps only the "
             "latest date, so the activity before the as-of date is unknown (use a full "
             "profile, or a snapshot taken on or before the as-of date)")
+
+
+def _lazy(program: Program) -> dict[str, Fn]:
+    """Per entity, ``(outputs, trace)`` of a record by the lazy functions (the coverage
+    variant records what they evaluate)."""
+    def traced(outputs: Fn, trace: Fn) -> Fn:
+        def both(inst: Inst, params: Any, static: Any) -> tuple[Any, Any]:
+            return outputs(inst), trace(inst, params, static)
+        return both
+    return {e: traced(program.outputs[e], program.traces[e]) for e in ("account", "claim")}
 
 
 def instance_for(inst: Inst, entity: str) -> Inst | None:

@@ -68,6 +68,18 @@ class Run:
         self.frames = 0
 
 
+class _Unset:
+    """The value of a definition not computed yet (a fast function's locals, see
+    :meth:`codegen.Program._fast`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+
 #: the failures of an instance none of whose definitions failed (never written to)
 NO_FAILURES: dict[str, EvaluationError] = {}
 
@@ -156,12 +168,18 @@ class Inst:
     def events_by_account(self) -> dict[str | None, tuple[Event, ...]]:
         """A member's events by account id, in their order: one pass over the events for
         all the member's accounts, not one per account."""
-        if self._by_account is None:
+        found = self._by_account
+        if found is None:
             groups: dict[str | None, list[Event]] = {}
+            get = groups.get
             for e in self.obj.events:
-                groups.setdefault(e.account_id, []).append(e)
-            self._by_account = {k: tuple(v) for k, v in groups.items()}
-        return self._by_account
+                group = get(e.account_id)
+                if group is None:
+                    groups[e.account_id] = [e]
+                else:
+                    group.append(e)
+            found = self._by_account = {k: tuple(v) for k, v in groups.items()}
+        return found
 
     def field(self, name: str) -> Any:
         if name == "events":
@@ -238,7 +256,13 @@ def trace_entry(inst: Inst, name: str, entity: str,
                 static: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """The trace entry of definition ``name`` (evaluated) of ``inst``: its value with
     ``static[name]`` (provision, formula, where), or None for an entity instance."""
-    value = inst.cache[name]
+    return entry_of(name, entity, inst.cache[name], static)
+
+
+def entry_of(name: str, entity: str, value: Any,
+             static: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The trace entry of definition ``name`` whose value is ``value`` (see
+    :func:`trace_entry`)."""
     if value.__class__ is Inst:
         return None
     return {"definition": name, "entity": entity, "value": json_value(value),
@@ -334,6 +358,24 @@ def field_value(record: Any, name: str) -> Any:
     return model_field_value(record, name)
 
 
+def largest(*xs: Any) -> Any:
+    """The builtin ``max``: the first largest argument that is not null (null if all
+    are), without raising and catching an error when one is null."""
+    present = [x for x in xs if x is not None]
+    return max(present) if present else None
+
+
+def smallest(*xs: Any) -> Any:
+    """The builtin ``min``, as :func:`largest`."""
+    present = [x for x in xs if x is not None]
+    return min(present) if present else None
+
+
+def compact(xs: Sequence[Any]) -> tuple[Any, ...]:
+    """The builtin ``compact`` (the list without its nulls), without a generator."""
+    return tuple([x for x in xs if x is not None])
+
+
 def times(d: Duration, n: int) -> Duration:
     if abs(n) > 100_000:
         raise EvaluationError(f"duration multiplied by {n} is too long")
@@ -350,7 +392,10 @@ def divide(a: Any, b: Any) -> Decimal:
 
 def visible(member: Member, as_of: _dt.date) -> Member:
     """The member as known on the as-of date: later events are ignored."""
-    if all(e.date <= as_of for e in member.events):
+    for e in member.events:  # (a loop: no generator per member)
+        if e.date > as_of:
+            break
+    else:
         return member
     return Member(member.member_id, member.accounts,
                   tuple(e for e in member.events if e.date <= as_of))
