@@ -1,12 +1,14 @@
 """The columnar backend's fast paths give what the plain polars forms they replace give:
 a member's largest or smallest value (:class:`MemberExtreme`) against a window over the
 member key, on sorted and unsorted keys, dates and integers, nulls and members with no
-value, and a whole table whose members are not contiguous through the policy."""
+value; and exchange rates found by currency, few or many, against the scalar backend."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -56,3 +58,38 @@ def test_member_extreme_of_one_row_and_of_text() -> None:
     # text has no NumPy reduction: the window itself
     text = pl.DataFrame({"__member_order": [2, 2, 4], "v": ["b", None, "a"]})
     assert MemberExtreme("v", lambda s: s, False).compute(text).to_list() == ["b", "b", "a"]
+
+
+@pytest.mark.parametrize("currencies", [3, 12])
+def test_rates_by_currency_agree_with_the_scalar_backend(currencies: int) -> None:
+    """A row's rate is found by its currency's position: a chain of comparisons for a
+    few currencies, a lookup for many; a currency without a rate, an unknown one and a
+    missing year are errors or null alike."""
+    from evaluator import load_policy
+    from evaluator.columnar import table_from_frame
+    from tests.support import BASELINE
+
+    codes = [f"X{chr(65 + i)}{chr(65 + i)}" for i in range(currencies)]
+    fx = {(c, dt.date(y, 9, 30)): Decimal(f"{1 + i / 7:.4f}")
+          for i, c in enumerate(codes[:-1]) for y in range(2014, 2027) if (y + i) % 5}
+    rng = random.Random(currencies)
+    rows = []
+    for m in range(300):
+        for a in range(rng.choice((1, 2))):
+            old = rng.random() < 0.7  # unclaimed: its amount needs the rate
+            rows.append({
+                "member_id": f"M{m:04d}", "account_id": f"M{m:04d}-{a}",
+                "currency": rng.choice([*codes, "CAD", "ZZZ"]),
+                "balance": f"{rng.randint(0, 10**7) / 100:.2f}",
+                "opened": "1995-03-01",
+                "last_transaction": (dt.date(2003, 1, 1) + dt.timedelta(rng.randint(0, 4000))
+                                     if old else dt.date(2025, 5, 5)).isoformat(),
+                "last_statement_ack": "", "last_response": ""})
+    raw = pl.DataFrame(rows, schema={k: pl.String for k in rows[0]})
+    table = table_from_frame(raw, fx)
+    policy = load_policy(BASELINE)
+    columnar = policy.evaluate(table, as_of="2026-11-21", backend="columnar").to_json()
+    scalar = policy.evaluate(table, as_of="2026-11-21", backend="scalar").to_json()
+    assert columnar == scalar
+    amounts = {a["amount_cad"] for a in json.loads(columnar)["accounts"]}
+    assert len(amounts) > 100 and json.loads(columnar)["errors"]
