@@ -259,8 +259,8 @@ def table_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Dec
     account ids that occur more than once in the whole file, the line where each first
     occurs; ``ragged`` are rows of the file whose cells could not be matched to columns.
     Rows whose cells are all empty or blank are not records."""
-    text, unknown = _text_frame(raw, source, lines, decl)
-    table = _validate(text, fx_rates, source, first_seen or {})
+    text, unknown, flags = _text_frame(raw, source, lines, decl)
+    table = _validate(text, fx_rates, source, first_seen or {}, flags)
     table.decl = decl if decl is not None and decl.has_extras else None
     table.unknown = unknown
     if table.decl is not None:  # declared fields: typed natively, doubtful members scalar
@@ -282,16 +282,17 @@ def facts_from_frame(raw: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Dec
     loader instead: a :class:`~evaluator.model.Facts`, with the same record errors."""
     import dataclasses
 
-    text, unknown = _text_frame(raw, source, None, decl)
+    text, unknown, _ = _text_frame(raw, source, None, decl)
     facts = _facts_from_text(text, fx_rates, source, ragged, sha256, decl)
     return dataclasses.replace(facts, unknown=unknown)
 
 
 def _text_frame(raw: pl.DataFrame, source: str, lines: pl.Series | None,
                 decl: FactsDecl | None = None
-                ) -> tuple[pl.DataFrame, tuple[tuple[str, str, int], ...]]:
+                ) -> tuple[pl.DataFrame, tuple[tuple[str, str, int], ...], dict[str, bool]]:
     """The snapshot's columns (standard, then declared) of the rows that are records, the
-    line of each, and the columns the declaration does not know."""
+    line of each, the columns the declaration does not know, and, for the snapshot's
+    text columns, whether a cell may need stripping (:func:`_to_clean`)."""
     repeated = sorted({c.split("_duplicated_")[0] for c in raw.columns
                        if "_duplicated_" in c and c.split("_duplicated_")[0] in SNAPSHOT_CELLS})
     if repeated:
@@ -318,14 +319,34 @@ def _text_frame(raw: pl.DataFrame, source: str, lines: pl.Series | None,
             return pl.col(c).is_null() | pl.col(c).str.contains(r"^\s*$")
         return pl.col(c).is_null()
 
-    # a row is blank when every cell is: none is when one column has no empty cell
-    if raw.height and cells and raw.select(empty(cells[0]).any()).item():
+    flags = _to_clean(raw, [c for c in SNAPSHOT_CELLS
+                            if c in raw.columns and raw.schema[c] == pl.String])
+    # a row is blank when every cell is: none is when one column has no empty cell (a
+    # text cell that is empty or blank is one to clean)
+    if raw.height and cells and (
+            raw.get_column(cells[0]).null_count() > 0 or flags.get(cells[0], True)) \
+            and raw.select(empty(cells[0]).any()).item():
         raw = raw.filter(~pl.all_horizontal([empty(c) for c in cells]))
     cols = [c for c in SNAPSHOT_CELLS if c in raw.columns]
     text = raw.select([_as_text(raw, c) for c in cols] + [pl.col("__line").cast(pl.UInt32)])
     if "kind" not in text.columns:
         text = text.with_columns(pl.lit(None, pl.String).alias("kind"))
-    return declared_columns(raw, text, decl)
+    return (*declared_columns(raw, text, decl), flags)
+
+
+def _to_clean(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, bool]:
+    """For each text column, whether a cell is empty or has whitespace to strip: a scan
+    that copies nothing (stripping copies every cell; regex \\s and strip_chars both take
+    Unicode's White_Space). Columns of few values (currency, kind) are checked on their
+    distinct values, which costs a hash instead of a regex per row."""
+    few = [c for c in columns if c in ("currency", "kind")]
+    many = [c for c in columns if c not in few]
+    flags = dict(zip(many, frame.select([pl.col(c).str.contains(_TO_CLEAN_RE).any()
+                                         for c in many]).row(0), strict=True)) \
+        if many and frame.height else dict.fromkeys(many, False)
+    for c in few:
+        flags[c] = bool(frame.get_column(c).unique().str.contains(_TO_CLEAN_RE).any())
+    return flags
 
 
 def _facts_from_text(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
@@ -400,7 +421,9 @@ def _valid_codes(currency: pl.Series) -> list[str]:
 
 
 def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
-              source: str, first_seen: dict[str, int]) -> Table:
+              source: str, first_seen: dict[str, int], flags: dict[str, bool]) -> Table:
+    """The table of the rows of ``text`` that are valid records; ``flags`` says which
+    text columns may need stripping (:func:`_to_clean`), as far as it knows."""
 
     def clean(c: str) -> pl.Expr:
         x = pl.col(c).str.strip_chars()
@@ -409,12 +432,9 @@ def _validate(text: pl.DataFrame, fx_rates: dict[tuple[str, _dt.date], Decimal],
     schema = text.schema
     strings = [c for c in SNAPSHOT_CELLS if schema[c] == pl.String]
     if strings and text.height:
-        # strip only the columns with a cell to strip or an empty one: a scan that copies
-        # nothing, where stripping copies every cell (regex \s and strip_chars both
-        # take Unicode's White_Space)
-        flags = text.select([pl.col(c).str.contains(_TO_CLEAN_RE).any().alias(c)
-                             for c in strings]).row(0)
-        strings = [c for c, flagged in zip(strings, flags, strict=True) if flagged]
+        # strip only the columns with a cell to strip or an empty one
+        flags = {**_to_clean(text, [c for c in strings if c not in flags]), **flags}
+        strings = [c for c in strings if flags[c]]
     t = text.with_columns([clean(c) for c in strings]) if strings else text
     typed_balance = isinstance(schema["balance"], pl.Decimal)
 

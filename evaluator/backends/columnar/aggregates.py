@@ -127,10 +127,8 @@ class RowsAggregate(CV):
             ec = self.comp.col(elem, None)
             errs.append(guarded(ec.err, keep.expr))
             masked = pl.when(keep.expr).then(ec.expr)
-            if name in ("latest", "largest"):
-                v = masked.max().over("__member_order")
-            elif name in ("earliest", "smallest"):
-                v = masked.min().over("__member_order")
+            if name in ("latest", "largest", "earliest", "smallest"):
+                v = self.comp.member_extreme(masked, name in ("latest", "largest"))
             elif name == "sum":
                 if member_level:
                     raise Unsupported("`sum` over member-level events")

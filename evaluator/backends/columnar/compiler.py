@@ -32,6 +32,7 @@ from evaluator.backends.columnar.values import (
     FrameStage,
     MemberAccounts,
     MemberEvents,
+    MemberExtreme,
     MemberRef,
     Rec,
     UList,
@@ -212,6 +213,14 @@ class Compiler(A.NodeVisitor[CV]):
         (:class:`DayTable`), as a column of its own."""
         name = self.column(day).meta.output_name()
         return pl.col(self.put_stage(DayTable(name, build)))
+
+    def member_extreme(self, values: pl.Expr, largest: bool) -> pl.Expr:
+        """The largest (or smallest) of ``values`` over each row's member, as a column of
+        its own (:class:`MemberExtreme`)."""
+        name = self.column(values).meta.output_name()
+        key = f"t:{len(self.stages)}"
+        self.stages.append((key, MemberExtreme(name, _unused_build, largest)))
+        return pl.col(key)
 
     def masked(self, expr: pl.Expr) -> pl.Expr:
         """``expr`` where the branches being compiled are taken, null elsewhere."""
@@ -704,6 +713,10 @@ class Compiler(A.NodeVisitor[CV]):
         if isinstance(cv, Rec):
             raise Unsupported("a record where a value is expected")
         raise Unsupported(f"{type(cv).__name__} where a value is expected")
+
+
+def _unused_build(days: pl.Series) -> pl.Series:  # pragma: no cover
+    raise AssertionError("a member's extreme is not built from days")
 
 
 def _nothing(cv: CV) -> bool:

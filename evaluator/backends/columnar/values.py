@@ -317,6 +317,41 @@ class DayTable(FrameStage):
         return self.build(span).gather((days - lo).cast(pl.UInt32))
 
 
+@dataclass
+class MemberExtreme(DayTable):
+    """A stage of each row's member's largest (or smallest) value of the column ``day``
+    (nulls ignored; null where the member has none), as a window over the member key
+    would give it. Where the key is sorted, as a :class:`~evaluator.facts.table.Table`'s
+    is, the members are runs of rows: one NumPy reduction per run and one gather back
+    (a third of the window's cost); otherwise the window itself. ``build`` is unused."""
+
+    largest: bool = True
+
+    def compute(self, frame: pl.DataFrame) -> pl.Series:
+        values = frame.get_column(self.day)
+        order = frame.get_column("__member_order")
+        if not (values.dtype == pl.Date or values.dtype.is_integer()) or not frame.height \
+                or order.null_count() or not order.is_sorted():
+            col = pl.col(self.day)
+            return frame.select((col.max() if self.largest else col.min())
+                                .over("__member_order")).to_series()
+        import numpy as np
+
+        keys = order.to_numpy()
+        first = np.empty(len(keys), dtype=bool)
+        first[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        run = np.cumsum(first) - 1
+        # a sentinel no value reaches: money and counts stay below UNITS_LIMIT, days
+        # are 32-bit
+        none = np.iinfo(np.int64).min if self.largest else np.iinfo(np.int64).max
+        x = values.to_physical().cast(pl.Int64).fill_null(none).to_numpy()
+        reduce = np.maximum if self.largest else np.minimum
+        out = pl.Series(self.day, reduce.reduceat(x, starts)[run])
+        return frame.select(pl.when(out != none).then(out).cast(values.dtype)).to_series()
+
+
 def month_start(index: int) -> int:
     """The first day of the month of index ``year * 12 + month - 1`` (any year, proleptic
     Gregorian), as days since 1970-01-01."""
@@ -377,6 +412,8 @@ class CompilerLike(Protocol):
                ) -> pl.Expr: ...
 
     def day_table(self, day: pl.Expr, build: Callable[[pl.Series], pl.Series]) -> pl.Expr: ...
+
+    def member_extreme(self, values: pl.Expr, largest: bool) -> pl.Expr: ...
 
     def masked(self, expr: pl.Expr) -> pl.Expr: ...
 
