@@ -177,6 +177,29 @@ def _typed_value(shape: Shape, t: T.Type) -> pl.Expr:
         pl.element().struct.field("v"))
 
 
+def _stacked_list(frame: pl.DataFrame, shape: Shape, t: T.Type) -> pl.Series:
+    """A list output for Parquet, typed, from its unrolled items: every item's presence
+    and value stacked into one long frame (row, item), the present ones grouped back by
+    row in item order. ``concat_list`` of struct columns (and ``list.eval``) costs
+    seconds per 100,000 rows in polars; this costs milliseconds."""
+    base = T.strip(t)
+    assert isinstance(base, T.ListT)
+    _, items = shape
+    dtype = parquet_dtype(base)
+    values = frame.select([
+        *[pl.col(present).fill_null(False).alias(f"p{k}") for k, (present, _) in
+          enumerate(items)],
+        *[_typed_value(item, base.elem).alias(f"v{k}") for k, (_, item) in enumerate(items)]])
+    long = pl.concat([values.select(pl.col(f"p{k}").alias("p"), pl.col(f"v{k}").alias("v"))
+                      .with_row_index("r") for k in range(len(items))], how="vertical")
+    lists = (long.filter(pl.col("p")).group_by("r", maintain_order=True)
+             .agg(pl.col("v")))
+    rows = pl.DataFrame({"r": pl.int_range(frame.height, eager=True, dtype=pl.UInt32)})
+    full = rows.join(lists, on="r", how="left", maintain_order="left")
+    return full.select(pl.col("v").fill_null(pl.lit([], dtype=dtype))
+                       .cast(dtype)).to_series()
+
+
 def output_columns(result: ColumnarResult, typed: bool) -> list[pl.Expr]:
     """member_id, account_id and the outputs, as the scalar CSV lays them out; for
     Parquet (``typed``) each output typed (:func:`parquet_dtype`)."""
@@ -194,6 +217,10 @@ def output_columns(result: ColumnarResult, typed: bool) -> list[pl.Expr]:
                              else _display(f)).alias(label))
             continue
         if typed and parquet_dtype(spec.type) is not None:
+            if shape[0] == "list" and shape[1]:
+                cols.append(pl.lit(_stacked_list(result.frame, shape, spec.type))
+                            .alias(spec.name))
+                continue
             cols.append(_typed_value(shape, spec.type).alias(spec.name))
         else:
             cols.append(_flat_text(spec.name, shape).alias(spec.name))
