@@ -287,6 +287,9 @@ def _events_refused(args: argparse.Namespace, err: TextIO) -> bool:
     if refused is None and args.record:
         refused = ("--record cannot be used with --events yet (a record replays a snapshot "
                    "table or full profiles)")
+    if refused is None and args.backend == "columnar" and args.engine == "dask":
+        refused = ("--backend columnar cannot be used with --events on the Dask engine yet "
+                   "(its partitions of a dataset are evaluated by the scalar backend)")
     if refused is not None:
         print(f"error: {refused}", file=err)
     return refused is not None
