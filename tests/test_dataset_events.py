@@ -285,3 +285,21 @@ def test_the_console_script_reads_a_dataset(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert [r["account_id"] for r in rows] == ["M1-A", "M2-A", "M3-A"]
+
+
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_a_dataset_read_columnar_is_cut_into_its_members_profiles_range_by_range(
+        tmp_path: Path, count: int) -> None:
+    """The Dask engine's partitions of a dataset read into a columnar table: each part
+    holds the full profiles of its range of members only (the whole dataset's are never
+    built), and the parts in order are the scalar reader's members."""
+    from evaluator.apps.datasets import part_of, read_dataset
+
+    accounts, events = write(tmp_path)
+    whole = load_dataset(accounts, events, tmp_path / "fx.csv").facts
+    data = read_dataset(accounts, events, tmp_path / "fx.csv")
+    assert data.table is not None
+    parts = [part_of(data, k, count) for k in range(count)]
+    assert data.member_ids() is not None  # still no full profiles of the whole
+    assert [m for p in parts for m in p.facts.members] == list(whole.members)
+    assert all(not p.facts.errors and not p.warnings for p in parts)

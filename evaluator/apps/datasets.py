@@ -71,6 +71,15 @@ class DatasetInput:
             self._facts = dataset_facts(self.table)
         return self._facts
 
+    def member_ids(self) -> list[str] | None:
+        """The evaluable members of a dataset read into a columnar table whose full
+        profiles are not built, in the reader's order (None otherwise)."""
+        if self._facts is not None or self.table is None:
+            return None
+        ids: list[str] = self.table.frame.select("__member_order", "member_id").unique(
+            "__member_order").sort("__member_order").get_column("member_id").to_list()
+        return ids
+
     def member_facts(self, member_ids: list[str]) -> Facts:
         """The full profiles of the members ``member_ids`` alone (for --explain, and for
         compare's traces), without the reader's errors."""
@@ -156,12 +165,19 @@ def refusal(why: str) -> str:
 def part_of(data: DatasetInput, index: int, count: int) -> DatasetInput:
     """Partition ``index`` of ``count`` of a dataset: a contiguous range of its evaluable
     members (in the reader's order), with all their accounts and events, alone (without
-    the reader's errors, which belong to the whole)."""
+    the reader's errors, which belong to the whole), as full profiles: of the range's
+    members only, when the dataset was read into a columnar table."""
     import dataclasses
 
-    members = data.facts.members
-    lo, hi = (index * len(members)) // count, ((index + 1) * len(members)) // count
-    facts = dataclasses.replace(data.facts, members=members[lo:hi], errors=(), claims=())
+    ids = data.member_ids()
+    if ids is not None:
+        lo, hi = (index * len(ids)) // count, ((index + 1) * len(ids)) // count
+        facts = data.member_facts(ids[lo:hi])
+    else:
+        members = data.facts.members
+        lo, hi = (index * len(members)) // count, ((index + 1) * len(members)) // count
+        facts = dataclasses.replace(data.facts, members=members[lo:hi], errors=(),
+                                    claims=())
     return DatasetInput(facts, [], data.accounts, data.events, reason=data.reason)
 
 

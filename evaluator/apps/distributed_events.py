@@ -130,8 +130,7 @@ def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
     os.replace(tmp, final)
     read = None
     if part.index == 0:
-        read = (list(data.facts.errors), list(data.warnings),
-                data.facts.unknown_warnings())
+        read = (list(data.errors), list(data.warnings), data.unknown_warnings())
     rows = sum(len(m.accounts) for m in facts.members)
     return EventsPart(part.index, rows, frame.height, list(done.result.errors), name,
                       file_sha256(final),
@@ -298,9 +297,11 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
     results: list[EventsRuns] = run_partitions([Slice(k) for k in range(count)],
                                                compare_events_partition, job, engine,
                                                progress, summary)
-    facts = data.facts
-    table = Table(pl.DataFrame(), facts.fx_rates, list(facts.errors), source=facts.source,
-                  sha256=facts.sha256, decl=facts.decl)
+    # what the comparison traces the differing members from: the columnar table (whose
+    # full profiles are built for those members only) or the full profiles read
+    traced: Any = data.table if data.table is not None else data.facts
+    table = Table(pl.DataFrame(), traced.fx_rates, list(data.errors), source=data.source,
+                  sha256=data.sha256, decl=traced.decl)
     runs = []
     for i, policy in enumerate(policies):
         pieces = [r.runs[i] for r in results]
@@ -312,7 +313,7 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
         cents = pl.concat([p[2] for p in pieces])
         runs.append(Run(policy, ColumnarResult(frame, widest[4], table), text, cents,
                         widest[3]))
-    return compare_runs(runs, facts, as_of, horizon, params, assumptions, trace_limit), data
+    return compare_runs(runs, traced, as_of, horizon, params, assumptions, trace_limit), data
 
 
 __all__ = ["CompareEventsJob", "EventsJob", "EventsPart", "EventsRuns", "EventsSummary", "Slice",

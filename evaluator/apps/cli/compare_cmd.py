@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 parse_params(args.param), read_assumptions(args.assumptions),
                 args.trace_limit, engine, partitions=args.partitions,
                 progress=Progress(err, force=args.progress))
-            table = data.facts
+            table = data  # its errors, name and sha256 (no full profiles built)
             for line in [*data.warnings, *table.unknown_warnings()]:
                 print(f"warning: {line}", file=err)
             print("note: compared with the scalar backend: the Dask engine's partitions of "
