@@ -301,5 +301,6 @@ def test_a_dataset_read_columnar_is_cut_into_its_members_profiles_range_by_range
     assert data.table is not None
     parts = [part_of(data, k, count) for k in range(count)]
     assert data.member_ids() is not None  # still no full profiles of the whole
+    assert all(p.table is not None for p in parts)
     assert [m for p in parts for m in p.facts.members] == list(whole.members)
     assert all(not p.facts.errors and not p.warnings for p in parts)

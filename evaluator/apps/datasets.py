@@ -165,19 +165,29 @@ def refusal(why: str) -> str:
 def part_of(data: DatasetInput, index: int, count: int) -> DatasetInput:
     """Partition ``index`` of ``count`` of a dataset: a contiguous range of its evaluable
     members (in the reader's order), with all their accounts and events, alone (without
-    the reader's errors, which belong to the whole), as full profiles: of the range's
-    members only, when the dataset was read into a columnar table."""
+    the reader's errors, which belong to the whole): of a columnar table, the table of
+    those members (whose full profiles are built, when needed, for them only)."""
     import dataclasses
 
-    ids = data.member_ids()
-    if ids is not None:
-        lo, hi = (index * len(ids)) // count, ((index + 1) * len(ids)) // count
-        facts = data.member_facts(ids[lo:hi])
-    else:
-        members = data.facts.members
-        lo, hi = (index * len(members)) // count, ((index + 1) * len(members)) // count
-        facts = dataclasses.replace(data.facts, members=members[lo:hi], errors=(),
-                                    claims=())
+    if data.member_ids() is not None and data.table is not None:
+        import polars as pl
+
+        table = data.table
+        order = table.frame.get_column("__member_order").unique().sort()
+        lo, hi = (index * len(order)) // count, ((index + 1) * len(order)) // count
+        keep = order.slice(lo, hi - lo).implode()
+        frame = table.frame.filter(pl.col("__member_order").is_in(keep))
+        ids = frame.get_column("member_id").unique().implode()
+        events = table.events.filter(pl.col("__member_order").is_in(keep)) \
+            if table.events is not None else None
+        raw = table.raw.filter(pl.col("member_id").str.strip_chars().is_in(ids)) \
+            if table.raw is not None else None
+        part = dataclasses.replace(table, frame=frame, events=events, raw=raw, errors=[],
+                                   ragged=[])
+        return DatasetInput(None, [], data.accounts, data.events, table=part)
+    members = data.facts.members
+    lo, hi = (index * len(members)) // count, ((index + 1) * len(members)) // count
+    facts = dataclasses.replace(data.facts, members=members[lo:hi], errors=(), claims=())
     return DatasetInput(facts, [], data.accounts, data.events, reason=data.reason)
 
 

@@ -289,7 +289,8 @@ def _events_refused(args: argparse.Namespace, err: TextIO) -> bool:
                    "table or full profiles)")
     if refused is None and args.backend == "columnar" and args.engine == "dask":
         refused = ("--backend columnar cannot be used with --events on the Dask engine yet "
-                   "(its partitions of a dataset are evaluated by the scalar backend)")
+                   "(a partition it cannot evaluate falls back with the others): use "
+                   "--backend auto")
     if refused is not None:
         print(f"error: {refused}", file=err)
     return refused is not None
