@@ -256,7 +256,11 @@ class Policy:
                                        coverage=coverage)
             if columnar is not None:
                 return columnar
-        if is_table(facts):
+        if is_table(facts) and getattr(facts, "events", None) is not None:  # a dataset's
+            from evaluator.facts.eventtable import dataset_facts  # table: its profiles
+
+            facts = dataset_facts(facts)  # type: ignore[arg-type]
+        elif is_table(facts):
             facts = facts.to_facts()
         elif backend == "columnar":
             raise PolicyError(Diagnostic(

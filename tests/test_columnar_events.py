@@ -17,8 +17,9 @@ import pytest
 from evaluator.backends.columnar.events import MAX_ITEMS
 from evaluator.errors import PolicyError
 from evaluator.facts import FactsError
+from evaluator.facts.dataset import load_dataset
+from evaluator.facts.eventtable import read_dataset_table
 from evaluator.policy import Policy, load_policy
-from tests.evtables import events_table, snapshot_accounts
 from tests.support import ROOT, corpus, load_case, policy_name
 from tests.test_dataset_events import ACCOUNT_KEYS, EVENT_KEYS, as_dataset, write_rows
 
@@ -28,13 +29,25 @@ SHIPPED = sorted([*(p.parent for p in ROOT.glob("policies/*/policy.yaml")),
 AS_OF = "2026-11-21"
 
 
+def events_table(accounts: Path, events: Path, fx: Path | None = None, *,
+                 decl: Any = None) -> Any:
+    """The dataset as the columnar reader reads it, its events frame in reverse: the
+    frame's row order is not the events' order (``__seq`` is), so the tests hold the
+    compiler to ``__seq``."""
+    import dataclasses
+
+    table, _ = read_dataset_table(accounts, events, fx, decl=decl)
+    return dataclasses.replace(table, events=table.events.reverse())
+
+
 def both(policy: Policy, accounts: Path, events: Path, fx: Path | None, folder: Path,
          as_of: str = AS_OF, params: dict[str, str] | None = None
          ) -> tuple[Any, Any]:
-    """The columnar result over the dataset as a table with events, and the scalar one
-    over the scalar reader's facts of the same files."""
-    table, facts = events_table(snapshot_accounts(accounts, folder), events, fx,
-                                decl=policy.facts_decl)
+    """The columnar result over the dataset as the columnar reader reads it, and the
+    scalar one over the scalar reader's facts of the same files."""
+    del folder
+    table = events_table(accounts, events, fx, decl=policy.facts_decl)
+    facts = load_dataset(accounts, events, fx, decl=policy.facts_decl).facts
     scalar = policy.evaluate(facts, as_of=as_of, params=params, backend="scalar")
     columnar = policy.evaluate(table, as_of=as_of, params=params, backend="columnar")
     return columnar, scalar
@@ -188,11 +201,16 @@ def test_a_list_longer_than_the_unrolled_items_is_refused_with_its_reason(
     with pytest.raises(PolicyError, match=f"up to {MAX_ITEMS + 1} items per account "
                                           f"\\(unrolled up to {MAX_ITEMS}\\)"):
         probe(tmp_path, many)
-    # `auto` does not fall back to the table's scalar form, which has no events
+    # `auto` falls back to the table's full profiles (with their events), not to its
+    # snapshot form
     (tmp_path / "e.csv").write_text(many, encoding="utf-8")
-    table, _ = events_table(snapshot_accounts(tmp_path / "a.csv", tmp_path), tmp_path / "e.csv")
-    with pytest.raises(PolicyError, match="over the dataset's events: a list over events"):
-        load_policy(PROBE).evaluate(table, as_of=AS_OF, backend="auto")
+    table = events_table(tmp_path / "a.csv", tmp_path / "e.csv")
+    auto = load_policy(PROBE).evaluate(table, as_of=AS_OF, backend="auto")
+    facts = load_dataset(tmp_path / "a.csv", tmp_path / "e.csv").facts
+    assert auto.to_json() == load_policy(PROBE).evaluate(facts, as_of=AS_OF,
+                                                         backend="scalar").to_json()
+    assert len(next(a for a in json.loads(auto.to_json())["accounts"]
+                    if a["account_id"] == "M2-A")["fee_list"]) == MAX_ITEMS + 1
     doc, columnar, scalar = probe(tmp_path, PROBE_EVENTS + "".join(
         f"M2,M2-A,2020-02-{1 + i % 28:02d},fee,1.00,,\n" for i in range(MAX_ITEMS)))
     assert columnar.to_json() == scalar.to_json()

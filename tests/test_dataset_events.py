@@ -242,15 +242,37 @@ def test_unusable_events_tables(tmp_path: Path, events: str, says: str) -> None:
         assert says in doc["errors"][0]["message"]
 
 
-@pytest.mark.parametrize(("flag", "named"), [(["--backend", "columnar"], "--backend columnar"),
-                                             (["--record", "r.json"], "--record")])
-def test_what_events_cannot_be_combined_with_yet(tmp_path: Path, flag: list[str],
-                                                 named: str) -> None:
+def test_what_events_cannot_be_combined_with_yet(tmp_path: Path) -> None:
     accounts, events = write(tmp_path)
-    code, _, err = evaluate(tmp_path, accounts, "--events", str(events), *flag)
+    code, _, err = evaluate(tmp_path, accounts, "--events", str(events), "--record", "r.json")
     assert code == 2
-    assert f"error: {named} cannot be used with --events" in err
+    assert "error: --record cannot be used with --events" in err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_dataset_runs_columnar_and_falls_back_only_with_its_reason(tmp_path: Path) -> None:
+    """auto and --backend columnar evaluate a dataset on the columnar backend (no note);
+    an amount beyond exact 64-bit integers makes auto fall back to the scalar backend
+    with a note naming it, and --backend columnar refuse in one line."""
+    accounts, events = write(tmp_path)
+    code, doc, err = evaluate(tmp_path, accounts, "--events", str(events))
+    code_c, doc_c, err_c = evaluate(tmp_path, accounts, "--events", str(events),
+                                    "--backend", "columnar")
+    code_s, doc_s, _ = evaluate(tmp_path, accounts, "--events", str(events),
+                                "--backend", "scalar")
+    assert (code, code_c, code_s) == (0, 0, 0) and "note:" not in err + err_c
+    assert doc == doc_c == doc_s and len(doc["accounts"]) == 3
+    huge = EVENTS.replace("2026-05-05,fee,5.00", "2026-05-05,fee,123456789012345678901.00")
+    accounts, events = write(tmp_path, events=huge)
+    code, doc, err = evaluate(tmp_path, accounts, "--events", str(events))
+    assert code == 0 and len(doc["accounts"]) == 3
+    assert "note: evaluated by the scalar backend: the columnar reader cannot read" in err
+    assert "64-bit" in err
+    code, doc, err = evaluate(tmp_path, accounts, "--events", str(events),
+                              "--backend", "columnar")
+    assert code == 2 and doc == {} and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and "--backend columnar" in err and "64-bit" in err
 
 
 def test_the_console_script_reads_a_dataset(tmp_path: Path) -> None:
@@ -263,3 +285,22 @@ def test_the_console_script_reads_a_dataset(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert [r["account_id"] for r in rows] == ["M1-A", "M2-A", "M3-A"]
+
+
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_a_dataset_read_columnar_is_cut_into_its_members_profiles_range_by_range(
+        tmp_path: Path, count: int) -> None:
+    """The Dask engine's partitions of a dataset read into a columnar table: each part
+    holds the full profiles of its range of members only (the whole dataset's are never
+    built), and the parts in order are the scalar reader's members."""
+    from evaluator.apps.datasets import part_of, read_dataset
+
+    accounts, events = write(tmp_path)
+    whole = load_dataset(accounts, events, tmp_path / "fx.csv").facts
+    data = read_dataset(accounts, events, tmp_path / "fx.csv")
+    assert data.table is not None
+    parts = [part_of(data, k, count) for k in range(count)]
+    assert data.member_ids() is not None  # still no full profiles of the whole
+    assert all(p.table is not None for p in parts)
+    assert [m for p in parts for m in p.facts.members] == list(whole.members)
+    assert all(not p.facts.errors and not p.warnings for p in parts)

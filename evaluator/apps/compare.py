@@ -263,6 +263,10 @@ def _divergences(c: Comparison, table: Table | Facts, params: dict[str, str], li
             wanted = set(members)
             facts = dataclasses.replace(table, members=tuple(
                 m for m in table.members if m.member_id in wanted), claims=(), errors=())
+        elif table.events is not None:  # a dataset's table: the members' full profiles
+            from evaluator.facts.eventtable import dataset_facts
+
+            facts = dataclasses.replace(dataset_facts(table, members), claims=(), errors=())
         else:
             raw = table.raw if table.raw is not None else pl.DataFrame()
             rows_of = raw.filter(pl.col("member_id").str.strip_chars().is_in(members)) \

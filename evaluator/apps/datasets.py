@@ -2,12 +2,16 @@
 one place where a dataset is read and where the backend that evaluates it is chosen, for
 ``evaluate --events``, ``compare --events`` and the Dask engine's partitions.
 
-Today a dataset is read into full profiles (:func:`evaluator.facts.dataset.load_dataset`)
-and evaluated by the scalar backend, with a note saying so; when the columnar backend
-reads a dataset's events table, only :func:`read_dataset` (read the columnar table too),
-:func:`part_of` (a partition of it) and :func:`evaluate_dataset` / :func:`dataset_runs`
-(evaluate it, falling back to the facts with a stated reason) change: every caller goes
-through these.
+A dataset is read natively into a columnar table with its events frame
+(:func:`evaluator.facts.eventtable.read_dataset_table`) and evaluated by the columnar
+backend. ``auto`` falls back to the scalar backend, with a note stating the reason, when
+the columnar reader refuses the dataset (amounts beyond exact 64-bit integers: the dataset
+is then read into full profiles by :func:`evaluator.facts.dataset.load_dataset`) or the
+compiler refuses the policy (the table's full profiles are then
+:func:`~evaluator.facts.eventtable.dataset_facts`); ``--backend columnar`` refuses, in one
+line, with the same reason; ``--backend scalar`` reads full profiles. Every caller goes
+through :func:`read_dataset`, :func:`part_of`, :func:`evaluate_dataset` and
+:func:`dataset_runs`.
 
 A dataset evaluated in parts (the Dask engine's partitions) has its portfolio outputs
 combined from each part's contribution: a columnar result's partial aggregates, or, from
@@ -23,33 +27,96 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from evaluator.errors import PolicyError, Unsupported
 from evaluator.facts.dataset import load_dataset
+from evaluator.facts.fields import FactsError
 from evaluator.facts.model import Facts
 
 if TYPE_CHECKING:
     from evaluator.apps.compare import Run
+    from evaluator.backends.columnar import Table
     from evaluator.declared import FactsDecl
     from evaluator.policy import Policy
 
-#: why a dataset is evaluated by the scalar backend (the note `auto` prints)
-SCALAR_REASON = "the columnar backend does not read an events table yet"
+#: why a dataset is evaluated by the scalar backend when asked for (``--backend scalar``)
+SCALAR_REASON = "--backend scalar"
 
 
-class DatasetRefused(ValueError):
+class DatasetRefused(FactsError):
     """A backend asked for explicitly that cannot evaluate a dataset: one line, exit 2."""
 
 
-@dataclass
 class DatasetInput:
-    """A dataset read once: its full profiles (every backend's reference), the warnings
-    about event rows of no member or account of the accounts table, where it came from."""
+    """A dataset read once: its columnar table (None when the columnar reader refused it,
+    or the scalar backend was asked for) and why not, the warnings about event rows of no
+    member or account of the accounts table, where it came from; its full profiles
+    (:attr:`facts`) are built when first needed."""
 
-    facts: Facts
-    warnings: list[str]
-    accounts: str
-    events: str
-    #: the columnar table with its events frame, when the columnar reader is available
-    table: Any = None
+    def __init__(self, facts: Facts | None, warnings: list[str], accounts: str, events: str,
+                 table: Table | None = None, reason: str | None = None) -> None:
+        self._facts = facts
+        self.warnings = warnings
+        self.accounts = accounts
+        self.events = events
+        self.table = table
+        self.reason = reason
+
+    @property
+    def facts(self) -> Facts:
+        """The dataset's full profiles (the scalar backend's input, every member)."""
+        if self._facts is None:
+            from evaluator.facts.eventtable import dataset_facts
+
+            assert self.table is not None
+            self._facts = dataset_facts(self.table)
+        return self._facts
+
+    def member_ids(self) -> list[str] | None:
+        """The evaluable members of a dataset read into a columnar table whose full
+        profiles are not built, in the reader's order (None otherwise)."""
+        if self._facts is not None or self.table is None:
+            return None
+        ids: list[str] = self.table.frame.select("__member_order", "member_id").unique(
+            "__member_order").sort("__member_order").get_column("member_id").to_list()
+        return ids
+
+    def member_facts(self, member_ids: list[str]) -> Facts:
+        """The full profiles of the members ``member_ids`` alone (for --explain, and for
+        compare's traces), without the reader's errors."""
+        import dataclasses
+
+        if self._facts is None and self.table is not None:
+            from evaluator.facts.eventtable import dataset_facts
+
+            facts = dataset_facts(self.table, member_ids)
+        else:
+            wanted = set(member_ids)
+            facts = dataclasses.replace(self.facts, members=tuple(
+                m for m in self.facts.members if m.member_id in wanted))
+        return dataclasses.replace(facts, errors=(), claims=())
+
+    def unknown_warnings(self) -> list[str]:
+        """The columns of the accounts table that the declaration does not know."""
+        source = self.table if self.table is not None else self.facts
+        warned: list[str] = source.unknown_warnings()
+        return warned
+
+    @property
+    def source(self) -> str:
+        """The dataset's name (its accounts table)."""
+        return str((self.table if self.table is not None else self.facts).source)
+
+    @property
+    def sha256(self) -> str | None:
+        """The sha256 of the accounts table."""
+        digest: str | None = (self.table if self.table is not None else self.facts).sha256
+        return digest
+
+    @property
+    def errors(self) -> tuple[Any, ...]:
+        """The reader's record errors."""
+        source = self.table if self.table is not None else self.facts
+        return tuple(source.errors)
 
 
 @dataclass
@@ -65,57 +132,124 @@ class DatasetResult:
 
 def read_dataset(accounts: str | os.PathLike[str], events: str | os.PathLike[str],
                  fx: str | os.PathLike[str] | None = None, *,
-                 decl: FactsDecl | None = None) -> DatasetInput:
+                 decl: FactsDecl | None = None, backend: str = "auto") -> DatasetInput:
     """Read an accounts table and an events table (and an FX table) once, by the declared
-    facts ``decl``. Raises :class:`~evaluator.facts.FactsError` for unusable input."""
+    facts ``decl``: into a columnar table unless ``backend`` is ``scalar`` (or, under
+    ``auto``, the columnar reader refuses it, with the reason kept). Raises
+    :class:`~evaluator.facts.FactsError` for unusable input, and :class:`DatasetRefused`
+    when ``backend`` is ``columnar`` and the columnar reader refuses the dataset."""
+    where = (os.fspath(accounts), os.fspath(events))
+    reason = SCALAR_REASON
+    if backend != "scalar":
+        from evaluator.facts.eventtable import read_dataset_table
+
+        try:
+            table, warnings = read_dataset_table(accounts, events, fx, decl=decl)
+        except Unsupported as exc:
+            if backend == "columnar":
+                raise DatasetRefused(refusal(f"the columnar reader cannot read it ({exc})")
+                                     ) from None
+            reason = f"the columnar reader cannot read the dataset ({exc})"
+        else:
+            return DatasetInput(None, list(warnings), *where, table=table)
     data = load_dataset(accounts, events, fx, decl=decl)
-    return DatasetInput(data.facts, list(data.warnings), os.fspath(accounts),
-                        os.fspath(events))
+    return DatasetInput(data.facts, list(data.warnings), *where, reason=reason)
+
+
+def refusal(why: str) -> str:
+    """The one line ``--backend columnar`` is refused with."""
+    return f"--backend columnar cannot evaluate this dataset: {why}; use --backend auto " \
+           f"or scalar"
 
 
 def part_of(data: DatasetInput, index: int, count: int) -> DatasetInput:
     """Partition ``index`` of ``count`` of a dataset: a contiguous range of its evaluable
     members (in the reader's order), with all their accounts and events, alone (without
-    the reader's errors, which belong to the whole)."""
+    the reader's errors, which belong to the whole): of a columnar table, the table of
+    those members (whose full profiles are built, when needed, for them only)."""
     import dataclasses
 
+    if data.member_ids() is not None and data.table is not None:
+        import polars as pl
+
+        table = data.table
+        order = table.frame.get_column("__member_order").unique().sort()
+        lo, hi = (index * len(order)) // count, ((index + 1) * len(order)) // count
+        keep = order.slice(lo, hi - lo).implode()
+        frame = table.frame.filter(pl.col("__member_order").is_in(keep))
+        ids = frame.get_column("member_id").unique().implode()
+        events = table.events.filter(pl.col("__member_order").is_in(keep)) \
+            if table.events is not None else None
+        raw = table.raw.filter(pl.col("member_id").str.strip_chars().is_in(ids)) \
+            if table.raw is not None else None
+        part = dataclasses.replace(table, frame=frame, events=events, raw=raw, errors=[],
+                                   ragged=[])
+        return DatasetInput(None, [], data.accounts, data.events, table=part)
     members = data.facts.members
     lo, hi = (index * len(members)) // count, ((index + 1) * len(members)) // count
     facts = dataclasses.replace(data.facts, members=members[lo:hi], errors=(), claims=())
-    return dataclasses.replace(data, facts=facts, warnings=[])
+    return DatasetInput(facts, [], data.accounts, data.events, reason=data.reason)
 
 
-def backend_note(backend: str) -> str | None:
-    """The note ``auto`` prints about the backend that evaluates a dataset."""
-    return f"evaluated by the scalar backend: {SCALAR_REASON}" if backend == "auto" else None
+def backend_note(backend: str, reason: str | None = None) -> str | None:
+    """The note ``auto`` prints when the scalar backend evaluates a dataset, and why."""
+    if backend != "auto" or reason is None:
+        return None
+    return f"evaluated by the scalar backend: {reason}"
 
 
 def check_backend(backend: str) -> None:
-    """Refuse a backend that cannot evaluate a dataset (``columnar``, today)."""
-    if backend == "columnar":
-        raise DatasetRefused(f"--backend columnar cannot evaluate a dataset with an events "
-                             f"table yet ({SCALAR_REASON}): use --backend auto or scalar")
+    """Refuse a backend that cannot evaluate a dataset (none, now that the columnar
+    backend reads an events table: kept for the callers that check before reading)."""
+    del backend
 
 
 def evaluate_dataset(policy: Policy, data: DatasetInput, as_of: str | _dt.date,
                      params: dict[str, str] | None = None, *, backend: str = "auto",
                      explain: bool = False) -> DatasetResult:
     """Every account of the dataset evaluated by ``policy`` on ``as_of``: the result (as
-    :meth:`Policy.evaluate` returns it), the dataset's warnings and which backend ran."""
-    check_backend(backend)
-    result = policy.evaluate(data.facts, as_of=as_of, params=params or {}, explain=explain,
+    :meth:`Policy.evaluate` returns it), the dataset's warnings and which backend ran.
+    Traces (``explain``) are the scalar backend's."""
+    params = params or {}
+    reason = data.reason
+    if data.table is not None and backend != "scalar" and not explain:
+        try:
+            result = policy.evaluate(data.table, as_of=as_of, params=params,
+                                     backend="columnar")
+            return DatasetResult(result, list(data.warnings), "columnar")
+        except PolicyError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, Unsupported):
+                raise
+            if backend == "columnar":
+                raise DatasetRefused(refusal(f"the columnar backend cannot compile the "
+                                             f"policy over it ({cause})")) from None
+            reason = f"the columnar backend cannot compile the policy over it ({cause})"
+    result = policy.evaluate(data.facts, as_of=as_of, params=params, explain=explain,
                              backend="scalar")
-    return DatasetResult(result, list(data.warnings), "scalar", backend_note(backend))
+    return DatasetResult(result, list(data.warnings), "scalar", backend_note(backend, reason))
 
 
 def dataset_runs(policies: list[Policy], data: DatasetInput | Facts, as_of: _dt.date,
-                 params: dict[str, str]) -> tuple[list[Run], Any]:
+                 params: dict[str, str]) -> tuple[list[Run], Any, str | None]:
     """Every policy of a comparison over one dataset read once (or over full profiles):
-    their runs, and what the comparison traces members from (the facts)."""
+    their runs, what the comparison traces members from (the facts, or the columnar
+    table), and the note saying why the scalar backend ran (None: columnar)."""
+    from evaluator.apps.compare import run_policy
     from evaluator.apps.compare_scalar import scalar_run
 
+    if isinstance(data, DatasetInput) and data.table is not None:
+        try:
+            return [run_policy(p, data.table, as_of, params) for p in policies], \
+                data.table, None
+        except Unsupported as exc:
+            reason: str | None = f"the columnar backend cannot compile a policy over it " \
+                                 f"({exc})"
+    else:
+        reason = data.reason if isinstance(data, DatasetInput) else None
     facts = data.facts if isinstance(data, DatasetInput) else data
-    return [scalar_run(p, facts, as_of, params) for p in policies], facts
+    note = f"compared with the scalar backend: {reason}" if reason else None
+    return [scalar_run(p, facts, as_of, params) for p in policies], facts, note
 
 
 @dataclass
@@ -212,4 +346,4 @@ def combined_portfolio(policy: Policy, parts: list[PortfolioPart], as_of: _dt.da
 __all__ = ["SCALAR_REASON", "DatasetInput", "DatasetRefused", "DatasetResult",
            "PortfolioPart", "backend_note", "check_backend", "combined_portfolio",
            "dataset_runs", "evaluate_dataset", "part_of", "portfolio_part",
-           "portfolio_reads", "read_dataset"]
+           "portfolio_reads", "read_dataset", "refusal"]

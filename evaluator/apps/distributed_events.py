@@ -7,8 +7,10 @@ Partitions are member-consistent and ordered: partition ``k`` of ``n`` holds the
 ``k*M//n`` up to ``(k+1)*M//n`` of the dataset's ``M`` evaluable members, in the order the
 reader gives them (first row in the accounts table), with all their accounts and events.
 Each worker reads the dataset through the seam (once per run: the read is kept for its
-next partitions) and keeps its partition's members, so every record error, warning and
-row location is the one the single-machine run gives; the reader's own errors and
+next partitions) and keeps its partition's members (their columnar table, evaluated by
+the columnar backend; under `auto`, a partition it cannot evaluate by the scalar backend,
+with the note saying why), so every record error, warning and row location is the one
+the single-machine run gives; the reader's own errors and
 warnings (bad rows, event rows of no member or account) are taken from partition 0 alone,
 so each is reported once. Each task evaluates its members, writes ``part-NNNNN.parquet``
 and returns its evaluation errors and its contribution to the portfolio outputs, which
@@ -48,7 +50,7 @@ from evaluator.apps.distributed import (
     rebuilt_policy,
     run_partitions,
 )
-from evaluator.apps.portfolio import PARQUET_ROW_GROUP, scalar_frame
+from evaluator.apps.portfolio import PARQUET_ROW_GROUP, scalar_frame, write_frame
 from evaluator.facts.fx import parse_fx_csv
 from evaluator.facts.model import RecordError
 
@@ -95,6 +97,10 @@ class EventsPart:
     portfolio: PortfolioPart | None
     #: partition 0 only: the reader's record errors, its warnings, its unknown columns
     read: tuple[list[RecordError], list[str], list[str]] | None = None
+    #: evaluated by the columnar backend (else by the scalar one)
+    columnar: bool = False
+    #: why the scalar backend evaluated the partition under `auto` (None: it was asked)
+    fallback: str | None = None
 
 
 _READ: dict[str, DatasetInput] = {}
@@ -119,9 +125,12 @@ def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
     policy = rebuilt_policy(job.policy, job.sha256)
     data = _dataset(job, policy.facts_decl)
     mine = part_of(data, part.index, job.count)
-    facts = mine.facts
     done = evaluate_dataset(policy, mine, job.as_of, job.params, backend=job.backend)
-    frame = scalar_frame(policy, done.result, typed=True)
+    source = getattr(done.result, "source", None)  # a columnar result's frame and plan
+    if source is not None:
+        frame = write_frame(source, Path("determinations.parquet"))
+    else:
+        frame = scalar_frame(policy, done.result, typed=True)
     name = part_name(part.index)
     final = Path(job.folder) / name
     tmp = final.with_name(f".{name}.{os.getpid()}.tmp")
@@ -130,13 +139,16 @@ def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
     os.replace(tmp, final)
     read = None
     if part.index == 0:
-        read = (list(data.facts.errors), list(data.warnings),
-                data.facts.unknown_warnings())
-    rows = sum(len(m.accounts) for m in facts.members)
+        read = (list(data.errors), list(data.warnings), data.unknown_warnings())
+    # the portfolio outputs' share from the scalar runtime, over the part's full profiles
+    # (the columnar partial aggregates of a list over events depend on the part's longest
+    # list, so parts' aggregates do not always line up)
+    portfolio = portfolio_part(policy, mine.facts, done.result, job.as_of, job.params) \
+        if policy.outputs("portfolio") else None
+    rows = mine.table.frame.height if mine.table is not None else \
+        sum(len(m.accounts) for m in mine.facts.members)
     return EventsPart(part.index, rows, frame.height, list(done.result.errors), name,
-                      file_sha256(final),
-                      portfolio_part(policy, facts, done.result, job.as_of, job.params),
-                      read)
+                      file_sha256(final), portfolio, read, source is not None, done.note)
 
 
 @dataclass
@@ -180,6 +192,10 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
             results: list[EventsPart] = run_partitions(
                 [Slice(k) for k in range(count)], evaluate_events_partition, job, engine,
                 progress, summary)
+            # a partition the columnar backend cannot evaluate is evaluated by the scalar
+            # one (the same determinations; the portfolio shares are the scalar runtime's
+            # in every partition), with the note saying why
+            summary.note = next((r.fallback for r in results if r.fallback), None)
             for stray in folder.iterdir():  # a part a killed worker left half-written
                 if stray.name not in names:
                     stray.unlink()
@@ -298,9 +314,11 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
     results: list[EventsRuns] = run_partitions([Slice(k) for k in range(count)],
                                                compare_events_partition, job, engine,
                                                progress, summary)
-    facts = data.facts
-    table = Table(pl.DataFrame(), facts.fx_rates, list(facts.errors), source=facts.source,
-                  sha256=facts.sha256, decl=facts.decl)
+    # what the comparison traces the differing members from: the columnar table (whose
+    # full profiles are built for those members only) or the full profiles read
+    traced: Any = data.table if data.table is not None else data.facts
+    table = Table(pl.DataFrame(), traced.fx_rates, list(data.errors), source=data.source,
+                  sha256=data.sha256, decl=traced.decl)
     runs = []
     for i, policy in enumerate(policies):
         pieces = [r.runs[i] for r in results]
@@ -312,7 +330,7 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
         cents = pl.concat([p[2] for p in pieces])
         runs.append(Run(policy, ColumnarResult(frame, widest[4], table), text, cents,
                         widest[3]))
-    return compare_runs(runs, facts, as_of, horizon, params, assumptions, trace_limit), data
+    return compare_runs(runs, traced, as_of, horizon, params, assumptions, trace_limit), data
 
 
 __all__ = ["CompareEventsJob", "EventsJob", "EventsPart", "EventsRuns", "EventsSummary", "Slice",

@@ -226,3 +226,61 @@ def test_compare_refuses_full_profiles_on_dask(tmp_path: Path) -> None:
     assert code == 2
     assert "--engine dask compares a snapshot table or a dataset" in err.getvalue()
     assert not (tmp_path / "out").exists()
+
+
+def test_parts_whose_lists_differ_in_length_read_back_as_the_single_machine_run(
+        tmp_path: Path) -> None:
+    """The worker's task run directly (no cluster): a partition whose member has two
+    findings and one whose members have none (the columnar backend unrolls each part's
+    lists to its own longest) read back, as one Parquet dataset, as one machine's file."""
+    from evaluator.apps.distributed import policy_texts
+    from evaluator.apps.distributed_events import EventsJob, Slice, evaluate_events_partition
+    from evaluator.policy import load_policy
+    from tests.test_dataset_events import write
+
+    accounts, events = write(tmp_path)
+    fx = tmp_path / "fx.csv"
+    code = main(["evaluate", "--policy", str(BASELINE), "--facts", str(accounts), "--events",
+                 str(events), "--fx", str(fx), "--as-of", AS_OF, "--out",
+                 str(tmp_path / "local.parquet")], stdout=io.StringIO(), stderr=io.StringIO())
+    assert code == 0
+    policy = load_policy(BASELINE)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    job = EventsJob(policy_texts(policy), policy.sha256, str(accounts), str(events), str(fx),
+                    __import__("datetime").date(2026, 11, 21), {}, "auto", 2, str(folder),
+                    "differ")
+    parts = [evaluate_events_partition(Slice(k), job) for k in range(2)]
+    assert all(p.columnar and p.fallback is None for p in parts)
+    first, second = (pl.read_parquet(folder / p.file) for p in parts)
+    assert first.get_column("findings").list.len().to_list() == [2]
+    assert second.get_column("findings").list.len().to_list() == [0, 0]
+    assert pl.read_parquet(folder).equals(pl.read_parquet(tmp_path / "local.parquet"))
+
+
+def test_a_partition_the_columnar_backend_cannot_evaluate_falls_back_with_its_reason(
+        cluster: Any, tmp_path: Path) -> None:
+    """One partition's list over events is longer than the columnar backend unrolls: that
+    partition is evaluated by the scalar backend, the note gives the reason as one
+    machine's does, and the output is the single-machine run's."""
+    from evaluator.backends.columnar.events import MAX_ITEMS
+    from tests.test_columnar_events import PROBE, PROBE_ACCOUNTS, PROBE_EVENTS
+
+    (tmp_path / "a.csv").write_text(PROBE_ACCOUNTS, encoding="utf-8")
+    (tmp_path / "e.csv").write_text(PROBE_EVENTS + "".join(
+        f"M2,M2-A,2020-01-{1 + i % 28:02d},fee,1.00,,\n" for i in range(MAX_ITEMS + 1)),
+        encoding="utf-8")
+    args = ["evaluate", "--policy", str(PROBE), "--facts", str(tmp_path / "a.csv"),
+            "--events", str(tmp_path / "e.csv"), "--as-of", AS_OF]
+    err = io.StringIO()
+    code = main([*args, "--out", str(tmp_path / "local.parquet")], stdout=io.StringIO(),
+                stderr=err)
+    assert "note: evaluated by the scalar backend" in err.getvalue()
+    dask = cli(*args, "--out", f"{tmp_path / 'dask'}/", "--engine", "dask", "--scheduler",
+               cluster.scheduler.address, "--partitions", "2")
+    assert dask.returncode == code, dask.stderr
+    assert "note: evaluated by the scalar backend" in dask.stderr
+    assert f"up to {MAX_ITEMS + 1} items" in dask.stderr
+    parts = sorted((tmp_path / "dask").iterdir())
+    assert len(parts) == 2 and all(pl.read_parquet(p).height for p in parts)
+    assert pl.read_parquet(tmp_path / "dask").equals(pl.read_parquet(tmp_path / "local.parquet"))

@@ -78,7 +78,6 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if result is None:
                 return EXIT_INVALID
         elif engine is not None and args.events is not None:
-            from evaluator.apps.datasets import SCALAR_REASON
             from evaluator.apps.distributed import Progress
             from evaluator.apps.distributed_events import compare_events
 
@@ -87,10 +86,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 parse_params(args.param), read_assumptions(args.assumptions),
                 args.trace_limit, engine, partitions=args.partitions,
                 progress=Progress(err, force=args.progress))
-            table = data.facts
+            table = data  # its errors, name and sha256 (no full profiles built)
             for line in [*data.warnings, *table.unknown_warnings()]:
                 print(f"warning: {line}", file=err)
-            print(f"note: compared with the scalar backend: {SCALAR_REASON}", file=err)
+            print("note: compared with the scalar backend: the Dask engine's partitions of "
+                  "a dataset are evaluated by it", file=err)
         elif engine is not None:
             from evaluator.apps.distributed import Progress, compare_dataset
 
@@ -140,14 +140,14 @@ def _compare_profiles(args: argparse.Namespace, policies: list[Any], day: Any,
     """Every policy over a dataset (read once) or a JSON profile, through the dataset
     seam; (None, None) when --strict refuses the facts."""
     from evaluator.apps.compare import compare_runs, read_assumptions
-    from evaluator.apps.datasets import SCALAR_REASON, dataset_runs, read_dataset
+    from evaluator.apps.datasets import dataset_runs, read_dataset
     from evaluator.facts import load_facts
 
     decl = shared_declaration(policies)
     data: Any
+    facts: Any
     if args.events is not None:
-        data = read_dataset(args.facts, args.events, args.fx, decl=decl)
-        facts = data.facts
+        data = facts = read_dataset(args.facts, args.events, args.fx, decl=decl)
         warnings = data.warnings
     else:
         data = facts = load_facts(args.facts, fx=args.fx, decl=decl)
@@ -156,8 +156,8 @@ def _compare_profiles(args: argparse.Namespace, policies: list[Any], day: Any,
         return None, None
     for line in [*warnings, *facts.unknown_warnings()]:
         print(f"warning: {line}", file=err)
-    if args.events is not None:
-        print(f"note: compared with the scalar backend: {SCALAR_REASON}", file=err)
-    runs, traced = dataset_runs(policies, data, day, parse_params(args.param))
+    runs, traced, note = dataset_runs(policies, data, day, parse_params(args.param))
+    if note is not None:
+        print(f"note: {note}", file=err)
     return compare_runs(runs, traced, day, horizon, parse_params(args.param),
                         read_assumptions(args.assumptions), args.trace_limit), facts

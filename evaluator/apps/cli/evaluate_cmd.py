@@ -126,10 +126,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.events is not None:
         from evaluator.apps.datasets import read_dataset
 
-        dataset = read_dataset(args.facts, args.events, fx=args.fx, decl=policy.facts_decl)
+        dataset = read_dataset(args.facts, args.events, fx=args.fx, decl=policy.facts_decl,
+                               backend=args.backend)
         for line in dataset.warnings:
             print(f"warning: {line}", file=err)
-        facts = dataset.facts
+        facts = dataset
     elif is_table and args.backend != "scalar" and args.explain != "*":
         from evaluator.backends.columnar import read_table
         from evaluator.errors import Unsupported
@@ -221,7 +222,14 @@ def _dataset_to_file(policy: Any, args: argparse.Namespace, params: dict[str, st
     target = Path(args.out)
     side = portfolio_path(target)
     parquet = target.suffix.lower() == ".parquet"
-    frame = scalar_frame(policy, result, typed=parquet)
+    from evaluator.backends.columnar.result import FrameResult
+
+    if isinstance(result, FrameResult) and result.source is not None:
+        from evaluator.backends.columnar.render import write_frame
+
+        frame = write_frame(result.source, target)
+    else:
+        frame = scalar_frame(policy, result, typed=parquet)
     values = None
     with Outputs() as outs:
         tmp = outs.add(target)
@@ -276,11 +284,13 @@ def _events_refused(args: argparse.Namespace, err: TextIO) -> bool:
 
     refused = ("--events takes an accounts table as --facts (.csv, .parquet or a "
                "NAME.parquet/ folder)" if not is_dataset_path(args.facts) else None)
-    for flag, given in (("--backend columnar", args.backend == "columnar"),
-                        ("--record", args.record)):
-        if refused is None and given:
-            refused = (f"{flag} cannot be used with --events yet (a dataset with an events "
-                       "table is evaluated by the scalar backend)")
+    if refused is None and args.record:
+        refused = ("--record cannot be used with --events yet (a record replays a snapshot "
+                   "table or full profiles)")
+    if refused is None and args.backend == "columnar" and args.engine == "dask":
+        refused = ("--backend columnar cannot be used with --events on the Dask engine yet "
+                   "(a partition it cannot evaluate falls back with the others): use "
+                   "--backend auto")
     if refused is not None:
         print(f"error: {refused}", file=err)
     return refused is not None
@@ -346,8 +356,11 @@ def _explain_one(policy: Any, facts: Any, args: argparse.Namespace, params: dict
 def _member_facts(facts: Any, member_id: str) -> Any:
     import dataclasses
 
+    from evaluator.apps.datasets import DatasetInput
     from evaluator.facts.model import Facts
 
+    if isinstance(facts, DatasetInput):  # a dataset: the member's full profile alone
+        return facts.member_facts([member_id])
     if isinstance(facts, Facts):
         members = tuple(m for m in facts.members if m.member_id == member_id)
         return dataclasses.replace(facts, members=members, claims=(), errors=())

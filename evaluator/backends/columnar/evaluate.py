@@ -36,18 +36,12 @@ class ColumnarBackend:
         try:
             frame = evaluate_frame(policy, facts, day, specs)
         except Unsupported as exc:
-            if facts.events is not None:
-                # the table's own scalar form (Table.to_facts) has no events: falling back
-                # to it would answer without the history
-                raise PolicyError(Diagnostic(
-                    f"the columnar backend cannot evaluate this policy over the dataset's "
-                    f"events: {exc}", code=Code.API,
-                    help="read the dataset with evaluator.facts.dataset.load_dataset and "
-                         "use backend=\"scalar\"")) from None
+            # (a Table with events falls back through its full profiles: the facade turns
+            # it into them with dataset_facts, not Table.to_facts, which has no events)
             if self.required:
                 raise PolicyError(Diagnostic(f"the columnar backend cannot evaluate this "
                                              f"policy: {exc}", code=Code.API,
-                                             help="use backend=\"scalar\"")) from None
+                                             help="use backend=\"scalar\"")) from exc
             return None
         result = FrameResult.of(
             frame, policy=policy.info(), as_of=day.isoformat(),
