@@ -200,9 +200,11 @@ def _stacked_list(frame: pl.DataFrame, shape: Shape, t: T.Type) -> pl.Series:
                        .cast(dtype)).to_series()
 
 
-def output_columns(result: ColumnarResult, typed: bool) -> list[pl.Expr]:
+def output_columns(result: ColumnarResult, typed: bool,
+                   frame: pl.DataFrame | None = None) -> list[pl.Expr]:
     """member_id, account_id and the outputs, as the scalar CSV lays them out; for
-    Parquet (``typed``) each output typed (:func:`parquet_dtype`)."""
+    Parquet (``typed``) each output typed (:func:`parquet_dtype`); ``frame``: the rows they
+    are selected from when not all of the result's (a list output is computed from them)."""
     cols: list[pl.Expr] = [pl.col("member_id"), pl.col("account_id")]
     for spec in result.outputs:
         shape = spec.shape
@@ -218,7 +220,8 @@ def output_columns(result: ColumnarResult, typed: bool) -> list[pl.Expr]:
             continue
         if typed and parquet_dtype(spec.type) is not None:
             if shape[0] == "list" and shape[1]:
-                cols.append(pl.lit(_stacked_list(result.frame, shape, spec.type))
+                rows = result.frame if frame is None else frame
+                cols.append(pl.lit(_stacked_list(rows, shape, spec.type))
                             .alias(spec.name))
                 continue
             cols.append(_typed_value(shape, spec.type).alias(spec.name))
@@ -236,7 +239,7 @@ def write_frame(result: ColumnarResult, out: Path, with_errors: bool = False,
         if not with_errors:
             frame = frame.filter(pl.col("__error").is_null())
     typed = out.suffix.lower() == ".parquet"
-    cols = output_columns(result, typed)
+    cols = output_columns(result, typed, frame)
     if with_errors:
         cols.append(pl.col("__error").alias("error"))
     written = frame.select(cols)
