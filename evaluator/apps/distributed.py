@@ -413,16 +413,7 @@ def evaluate_dataset(policy: Policy, facts: str | os.PathLike[str],
                 _scalar_part(policy, facts, fx, as_of, params, folder, summary)
             else:
                 _combine(policy, source, rates, as_of, params, results, summary)
-            if side is not None and side_tmp is not None:
-                doc = side_doc(summary) if side_doc is not None else None
-                if doc is None:
-                    outs.drop(side)
-                else:
-                    side_tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False)
-                                        + "\n", encoding="utf-8")
-                    atomic.fsync_file(side_tmp)
-                with contextlib.suppress(FileNotFoundError):
-                    side.unlink()  # never beside a folder it does not describe
+            write_side(outs, side, side_tmp, side_doc, summary)
         outs.commit()
     summary.seconds = time.perf_counter() - started
     return summary
@@ -604,6 +595,24 @@ def _scalar_part(policy: Policy, facts: str | os.PathLike[str],
     summary.portfolio = done.portfolio
     summary.files = [{"file": name, "sha256": _sha256(folder / name),
                       "rows": done.determinations}]
+
+
+def write_side(outs: atomic.Outputs, side: Path | None, side_tmp: Path | None,
+               side_doc: Any, summary: DatasetSummary) -> None:
+    """The JSON document ``side_doc(summary)`` written to the side file's temporary path
+    (or the side file dropped when there is none), and the old side file removed: never
+    left beside a folder it does not describe."""
+    if side is None or side_tmp is None:
+        return
+    doc = side_doc(summary) if side_doc is not None else None
+    if doc is None:
+        outs.drop(side)
+    else:
+        side_tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+        atomic.fsync_file(side_tmp)
+    with contextlib.suppress(FileNotFoundError):
+        side.unlink()
 
 
 def dataset_sha256(files: list[dict[str, Any]]) -> str:

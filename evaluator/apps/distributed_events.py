@@ -22,7 +22,6 @@ retries and the folder swapped in only when complete are the snapshot engine's
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from evaluator.apps.distributed import (
     policy_texts,
     rebuilt_policy,
     run_partitions,
+    write_side,
 )
 from evaluator.apps.portfolio import PARQUET_ROW_GROUP, scalar_frame, write_frame
 from evaluator.facts.fx import parse_fx_csv
@@ -201,16 +201,7 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
                     stray.unlink()
             rates = parse_fx_csv(fx) if fx is not None else {}
             _combine(policy, results, as_of, params, rates, summary)
-            if side is not None and side_tmp is not None:
-                doc = side_doc(summary) if side_doc is not None else None
-                if doc is None:
-                    outs.drop(side)
-                else:
-                    side_tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False)
-                                        + "\n", encoding="utf-8")
-                    atomic.fsync_file(side_tmp)
-                if side.exists():
-                    side.unlink()  # never beside a folder it does not describe
+            write_side(outs, side, side_tmp, side_doc, summary)
         outs.commit()
     summary.seconds = time.perf_counter() - started
     return summary

@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -104,16 +105,7 @@ def event_rows(source: str) -> Iterator[tuple[int, dict[str, str | None]]]:
     line of a CSV file, the row (the first data row is 2) of a Parquet table."""
     path = Path(source)
     if path.suffix.lower() == ".csv" and not path.is_dir():
-        check_lines(source, "events file")
-        text = decode_text(read_bytes(source, "events file"), source)
-        reader = csv.reader(io.StringIO(text, newline=""))
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise FactsError(f"{source}: the events table is empty (no header line)") from None
-        except csv.Error as exc:
-            raise FactsError(f"{source}: line 1: {exc}") from None
-        check_event_header(header, source)
+        _, reader, header = open_events_csv(source)
         line = reader.line_num + 1
         try:
             for cells in reader:
@@ -137,6 +129,22 @@ def event_rows(source: str) -> Iterator[tuple[int, dict[str, str | None]]]:
     for n, row in enumerate(frame.iter_rows(named=True), start=2):
         yield n, {k: (None if v is None or str(v).strip() == "" else str(v).strip())
                   for k, v in row.items()}
+
+
+def open_events_csv(source: str) -> tuple[bytes, Any, list[str]]:
+    """A CSV events table's bytes, a csv reader past its header line, and the header
+    (stripped, checked: the event columns present, none repeated)."""
+    check_lines(source, "events file")
+    data = read_bytes(source, "events file")
+    reader = csv.reader(io.StringIO(decode_text(data, source), newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise FactsError(f"{source}: the events table is empty (no header line)") from None
+    except csv.Error as exc:
+        raise FactsError(f"{source}: line 1: {exc}") from None
+    check_event_header(header, source)
+    return data, reader, header
 
 
 def check_event_header(header: list[str], source: str) -> None:

@@ -9,8 +9,6 @@ a Table (or some of its members) back into the scalar backend's facts."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -31,12 +29,12 @@ from evaluator.facts.dataset import (
     as_event,
     check_event_header,
     event_rows,
+    open_events_csv,
     orphan_warning,
     read_frame,
 )
 from evaluator.facts.declcols import parse_cell
 from evaluator.facts.fields import MAX_ID_LENGTH, BadField, FactsError
-from evaluator.facts.files import check_lines, decode_text, read_bytes
 from evaluator.facts.fx import parse_fx_csv
 from evaluator.facts.model import (
     AMOUNT_EVENT_TYPES,
@@ -134,16 +132,7 @@ def _as_text(values: pl.Series) -> pl.Series:
 
 
 def _csv_text(source: str) -> _EventText:
-    check_lines(source, "events file")
-    data = read_bytes(source, "events file")
-    reader = csv.reader(io.StringIO(decode_text(data, source), newline=""))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise FactsError(f"{source}: the events table is empty (no header line)") from None
-    except csv.Error as exc:
-        raise FactsError(f"{source}: line 1: {exc}") from None
-    check_event_header(header, source)
+    data, _, header = open_events_csv(source)
     if all(header):
         try:
             layout = csv_layout(data, source, required=EVENT_COLUMNS)
