@@ -21,7 +21,7 @@ from evaluator.facts.dataset import load_dataset
 from evaluator.facts.eventtable import read_dataset_table
 from evaluator.policy import Policy, load_policy
 from tests.support import ROOT, corpus, load_case, policy_name
-from tests.test_dataset_events import ACCOUNT_KEYS, EVENT_KEYS, as_dataset, write_rows
+from tests.test_dataset_events import write_case_dataset
 
 SHIPPED = sorted([*(p.parent for p in ROOT.glob("policies/*/policy.yaml")),
                   *ROOT.glob("policies/alternatives/*.yaml"),
@@ -119,17 +119,10 @@ def test_every_corpus_profile_as_a_dataset_is_identical_on_both_backends(
     case = load_case(case_path)
     policy = load_policy(policy_path.parent if policy_path.name == "policy.yaml"
                          else policy_path)
-    tables = as_dataset(case.get("facts") or {})
-    if tables is None or policy.facts_decl is not None:
+    files = write_case_dataset(case, tmp_path)
+    if files is None or policy.facts_decl is not None:
         pytest.skip("the profile holds what the tables do not carry")
-    accounts, events = tables
-    write_rows(tmp_path / "accounts.csv", accounts, ["member_id", *ACCOUNT_KEYS])
-    write_rows(tmp_path / "events.csv", events, ["member_id", *EVENT_KEYS, "attachments"])
-    fx = None
-    if case["facts"].get("fx_rates"):
-        fx = tmp_path / "fx.csv"
-        write_rows(fx, [{k: str(r[k]) for k in ("currency", "date", "rate")}
-                        for r in case["facts"]["fx_rates"]], ["currency", "date", "rate"])
+    fx = files[2]
     params = {k: str(v) for k, v in (case.get("params") or {}).items()}
     try:
         columnar, scalar = both(policy, tmp_path / "accounts.csv", tmp_path / "events.csv",

@@ -19,7 +19,7 @@ import pytest
 from evaluator.apps.cli import main
 from evaluator.policy import load_policy
 from tests.support import ROOT, corpus, load_case, policy_name
-from tests.test_dataset_events import ACCOUNT_KEYS, EVENT_KEYS, as_dataset, write_rows
+from tests.test_dataset_events import write_case_dataset
 
 SHIPPED = sorted([*(p.parent for p in ROOT.glob("policies/*/policy.yaml")),
                   *ROOT.glob("policies/alternatives/*.yaml"),
@@ -157,15 +157,9 @@ def test_every_corpus_profile_as_a_dataset_gives_the_same_bytes_on_both_backends
         policy_path: Path, case_path: Path, tmp_path: Path) -> None:
     case = load_case(case_path)
     policy = policy_path.parent if policy_path.name == "policy.yaml" else policy_path
-    tables = as_dataset(case.get("facts") or {})
-    if tables is None or load_policy(policy).facts_decl is not None:
+    if write_case_dataset(case, tmp_path, always_fx=True) is None \
+            or load_policy(policy).facts_decl is not None:
         pytest.skip("the profile holds what the tables do not carry")
-    accounts, events = tables
-    write_rows(tmp_path / "accounts.csv", accounts, ["member_id", *ACCOUNT_KEYS])
-    write_rows(tmp_path / "events.csv", events, ["member_id", *EVENT_KEYS, "attachments"])
-    write_rows(tmp_path / "fx.csv", [{k: str(r[k]) for k in ("currency", "date", "rate")}
-                                     for r in case["facts"].get("fx_rates") or []],
-               ["currency", "date", "rate"])
     argv = ["evaluate", "--policy", str(policy), "--facts", str(tmp_path / "accounts.csv"),
             "--events", str(tmp_path / "events.csv"), "--fx", str(tmp_path / "fx.csv"),
             "--as-of", case["as_of"], "--format", "json",

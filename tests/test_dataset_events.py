@@ -103,6 +103,26 @@ def write_rows(path: Path, rows: list[dict[str, str]], header: list[str]) -> Non
         w.writerows(rows)
 
 
+def write_case_dataset(case: dict[str, Any], folder: Path, *, always_fx: bool = False
+                       ) -> tuple[Path, Path, Path | None] | None:
+    """A corpus case's profile written as a dataset in ``folder``: the accounts table, the
+    events table and the FX file (None when the case has no rates, unless ``always_fx``);
+    None when the profile holds what the tables do not carry."""
+    tables = as_dataset(case.get("facts") or {})
+    if tables is None:
+        return None
+    accounts, events = tables
+    write_rows(folder / "accounts.csv", accounts, ["member_id", *ACCOUNT_KEYS])
+    write_rows(folder / "events.csv", events, ["member_id", *EVENT_KEYS, "attachments"])
+    rates = case["facts"].get("fx_rates") or []
+    fx = None
+    if rates or always_fx:
+        fx = folder / "fx.csv"
+        write_rows(fx, [{k: str(r[k]) for k in ("currency", "date", "rate")} for r in rates],
+                   ["currency", "date", "rate"])
+    return folder / "accounts.csv", folder / "events.csv", fx
+
+
 CASES = [(p, c) for p, c in corpus() if not load_case(c).get("facts", {}).get("claims")]
 
 
@@ -113,19 +133,12 @@ def test_every_corpus_profile_as_a_dataset_gives_the_profiles_determinations(
     case = load_case(case_path)
     policy = load_policy(policy_path.parent if policy_path.name == "policy.yaml"
                          else policy_path)
-    tables = as_dataset(case.get("facts") or {})
-    if tables is None or policy.facts_decl is not None:
+    files = write_case_dataset(case, tmp_path)
+    if files is None or policy.facts_decl is not None:
         pytest.skip("the profile holds what the tables do not carry")
-    accounts, events = tables
-    write_rows(tmp_path / "accounts.csv", accounts, ["member_id", *ACCOUNT_KEYS])
-    write_rows(tmp_path / "events.csv", events, ["member_id", *EVENT_KEYS, "attachments"])
+    fx = files[2]
     profile = tmp_path / "facts.json"
     profile.write_text(json.dumps(case["facts"]), encoding="utf-8")
-    fx = None
-    if case["facts"].get("fx_rates"):
-        fx = tmp_path / "fx.csv"
-        write_rows(fx, [{k: str(r[k]) for k in ("currency", "date", "rate")}
-                        for r in case["facts"]["fx_rates"]], ["currency", "date", "rate"])
     params = {k: str(v) for k, v in (case.get("params") or {}).items()}
     try:
         want = policy.evaluate(load_facts(profile, fx=fx, policy=policy), as_of=case["as_of"],
