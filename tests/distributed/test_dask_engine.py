@@ -5,16 +5,13 @@ runs as a real subprocess connected to it with --scheduler."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,11 @@ import pytest
 
 from evaluator.apps.cli import main
 from evaluator.apps.generate import generate
+from tests.distributed.killing import (
+    assert_killed_run,
+    run_killing_a_worker,
+    wait_for_the_new_worker,
+)
 from tests.support import BASELINE, ROOT
 
 distributed = pytest.importorskip("distributed")
@@ -168,51 +170,13 @@ def test_a_worker_killed_mid_run(cluster: Any, sample: dict[str, Path],
     target = tmp_path / "dask.parquet"
     target.mkdir()
     (target / "part-00000.parquet").write_bytes(b"previous run")
-    scheduler = cluster.cluster.scheduler  # in this process: a LocalCluster
-    before = scheduler.allowed_failures
-    scheduler.allowed_failures = allowed_failures
-    argv = [sys.executable, "-m", "evaluator",
-            *evaluate_args(sample, "csv", target), "--engine", "dask", "--scheduler",
-            cluster.scheduler.address, "--partitions", "8"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env={**os.environ,
-                                           "UNCLAIMED_TEST_PARTITION_DELAY": "0.7"})
-    try:
-        # wait until a worker is evaluating a partition (each task sleeps 0.7 s first)
-        deadline = time.monotonic() + 60
-        busy: list[str] = []
-        while not busy and time.monotonic() < deadline:
-            busy = [w for w, keys in cluster.processing().items()
-                    if any("unclaimed-partition" in str(k) for k in keys)]
-            time.sleep(0.05)
-        assert busy, "no partition was being evaluated"
-        victim = cluster.run(os.getpid)[busy[0]]
-        os.kill(victim, signal.SIGKILL)
-        _, err = proc.communicate(timeout=600)
-    finally:
-        scheduler.allowed_failures = before
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    code, err, victim = run_killing_a_worker(
+        cluster, [*evaluate_args(sample, "csv", target), "--partitions", "8"],
+        allowed_failures)
     assert victim not in cluster.run(os.getpid).values()
-    # the nanny starts a new worker; slow on a loaded machine, and the later tests need
-    # only one worker, so its arrival is waited for but not required
-    with contextlib.suppress(Exception):
-        cluster.wait_for_workers(2, timeout=180)
-    if allowed_failures:
-        assert proc.returncode == 1, err  # the sample's damaged rows, as the local run
-        assert pl.read_parquet(target).equals(pl.read_parquet(folder / "local.parquet"))
-        assert read_side(tmp_path / "dask.portfolio.json")["portfolio"] == \
-            read_side(folder / "local.portfolio.json")["portfolio"]
-    else:
-        assert proc.returncode == 2, err
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: the Dask run failed: a "
-                                                       "worker died"), err
-        assert sorted(p.name for p in target.iterdir()) == ["part-00000.parquet"]
-        assert (target / "part-00000.parquet").read_bytes() == b"previous run"
-        assert not (tmp_path / "dask.portfolio.json").exists()
-    assert leftovers(tmp_path) == []
+    wait_for_the_new_worker(cluster)
+    assert_killed_run(code, err, bool(allowed_failures), target, folder / "local.parquet",
+                      tmp_path)
 
 
 def test_a_scheduler_that_cannot_be_reached(sample: dict[str, Path], tmp_path: Path) -> None:
