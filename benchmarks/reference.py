@@ -813,26 +813,14 @@ def _with_history(out: pl.DataFrame, currency: pl.Series, transferred: pl.Series
 
 
 def to_dataset_records(out: pl.DataFrame) -> list[dict[str, Any]]:
-    """:func:`reference_dataset`'s determinations in the scalar evaluator's JSON shape."""
+    """:func:`reference_dataset`'s determinations in the scalar evaluator's JSON shape:
+    :func:`to_records`'s, with the records' retention and the scope before the error."""
     recs = []
-    for row in out.iter_rows(named=True):
-        pw = row["payment_window"]
+    for rec, row in zip(to_records(out), out.iter_rows(named=True), strict=True):
+        error = rec.pop("error")
         retain = row["records_retain_until"]
-        recs.append({
-            "member_id": row["member_id"],
-            "account_id": row["account_id"],
-            "status": row["status"],
-            "last_activity": row["last_activity"].isoformat(),
-            "inactive_on": row["inactive_on"].isoformat(),
-            "unclaimed_on": row["unclaimed_on"].isoformat(),
-            "notices": [{**nt, "due": nt["due"].isoformat()} for nt in row["notices"]],
-            "payment_window": {"opens": pw["opens"].isoformat(),
-                               "closes": pw["closes"].isoformat(),
-                               "provision": pw["provision"]},
-            "amount_cad": format_cents(row["amount_cad"]),
-            "findings": list(row["findings"]),
-            "records_retain_until": retain.isoformat() if retain is not None else None,
-            "in_scope": row["in_scope"],
-            "error": row["error"],
-        })
+        rec["records_retain_until"] = retain.isoformat() if retain is not None else None
+        rec["in_scope"] = row["in_scope"]
+        rec["error"] = error
+        recs.append(rec)
     return recs
