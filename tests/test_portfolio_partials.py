@@ -185,3 +185,37 @@ def test_a_choice_on_an_aggregate_asks_the_aggregates_of_both_sides(
     count = member_count(data)
     got, _ = combined(policy, [members(data, 0, 2), members(data, 2, count)])
     assert got == whole
+
+
+def test_uniform_makes_outputs_known_before_the_rows_columns_read_alike(
+        dataset: dict[str, Path]) -> None:
+    """What the Dask compare's partitions return (tests/distributed holds the compare
+    itself): a columnar result's date, boolean, text and money outputs known before the
+    rows (here the notices' marks and the findings' codes) become columns of the frame
+    holding that value, and every determination reads back unchanged."""
+    from evaluator.apps.datasets import part_of
+    from evaluator.apps.distributed_events import uniform
+    from evaluator.backends.columnar import determinations
+
+    policy = load_policy(BASELINE)
+    data = read_dataset(dataset["accounts"], dataset["events"], dataset["fx"])
+    part = part_of(data, 1, 5)
+    assert part.table is not None
+    result = evaluate_frame(policy, part.table, _day(), _params(policy))
+    made = uniform(result)
+    added = [c for c in made.frame.columns if c not in result.frame.columns]
+    assert any(c.startswith("out:notices[") and c.endswith(".mark") for c in added)
+    assert any(c.startswith("out:findings[") and c.endswith(".code") for c in added)
+
+    def consts(shape: Any) -> int:
+        if shape[0] == "const":
+            return 1
+        if shape[0] == "rec":
+            return sum(consts(f) for _, f in shape[1])
+        if shape[0] == "list":
+            return sum(consts(f) for _, f in shape[1])
+        return 0
+    assert sum(consts(s.shape) for s in result.outputs) > sum(consts(s.shape)
+                                                               for s in made.outputs)
+    assert determinations(made) == determinations(result)
+    assert len(determinations(result)[0]) > 20
