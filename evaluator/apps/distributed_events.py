@@ -227,7 +227,9 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
     from evaluator.apps.distributed import EngineError
 
     check_backend(backend)
-    if backend == "scalar" and policy.outputs("portfolio") and portfolio_reads(policy) is None:
+    if policy.outputs("portfolio") and portfolio_reads(policy) is None:
+        # the columnar backend cannot compile such outputs (they iterate over members),
+        # and the scalar partitions' accounts do not carry their members' definitions
         raise EngineError(_MEMBERS_READ)
     started = time.perf_counter()
     target = Path(os.path.abspath(out))
@@ -254,7 +256,7 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
                 if stray.name not in names:
                     stray.unlink()
             if policy.outputs("portfolio"):
-                results = _shares(policy, results, job, engine, summary)
+                results = _shares(results, job, engine, summary)
             rates = parse_fx_csv(fx) if fx is not None else {}
             _combine(policy, results, as_of, params, rates, summary)
             write_side(outs, side, side_tmp, side_doc, summary)
@@ -264,11 +266,10 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
 
 
 _MEMBERS_READ = ("the policy's portfolio outputs read members' definitions, which "
-                 "partitions evaluated by the scalar backend cannot combine: use --engine "
-                 "local")
+                 "partitions cannot combine: use --engine local")
 
 
-def _shares(policy: Policy, results: list[EventsPart], job: EventsJob, engine: Engine,
+def _shares(results: list[EventsPart], job: EventsJob, engine: Engine,
             summary: EventsSummary) -> list[EventsPart]:
     """The partitions' contributions made one kind. Every partition evaluated by the
     columnar backend: their partial aggregates (the same requests in every partition,
@@ -278,14 +279,9 @@ def _shares(policy: Policy, results: list[EventsPart], job: EventsJob, engine: E
     partitions for their accounts' values too (the scalar parts' values cannot be turned
     into the compiled aggregates), so the outputs are the scalar runtime's over every
     account, as one machine's are."""
-    from evaluator.apps.datasets import portfolio_reads
-    from evaluator.apps.distributed import EngineError
-
     scalar = [r for r in results if r.partials is None]
     if not scalar:
         return results
-    if portfolio_reads(policy) is None:
-        raise EngineError(_MEMBERS_READ)
     columnar = [r for r in results if r.partials is not None]
     if columnar:
         quiet = Progress(total=len(columnar))

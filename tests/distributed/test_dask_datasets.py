@@ -398,3 +398,27 @@ def test_compare_events_on_dask_runs_columnar_on_the_workers(
     (runs,) = passes
     columnar = [r.note is None and "__member_line" in r.runs[0][0].columns for r in runs]
     assert columnar == ([True, True, True] if which == "sample" else [True, True, False])
+
+
+def test_portfolio_outputs_over_members_are_refused_before_the_run(
+        cluster: Any, sample: dict[str, Path], tmp_path: Path) -> None:
+    """Portfolio outputs that read members' definitions (which no partition's partial
+    aggregates or accounts carry, and which the columnar backend cannot compile): one
+    line, exit 2, nothing written."""
+    policy = sample["policy"].parent / "members.yaml"
+    policy.write_text(
+        "policy: over-members\nversion: 1.0.0\nstatus: alternative\ntitle: members\n"
+        "extends: fsra-2024-001@1.1.0\ndefinitions:\n"
+        "  account_count:\n    entity: member\n    provision: \"2(1)\"\n"
+        "    formula: count(a for a in accounts)\n"
+        "  shared:\n    entity: portfolio\n    provision: \"2(14)\"\n"
+        "    formula: count(m for m in members if m.account_count > 1)\n"
+        "outputs:\n  portfolio: [shared]\n", encoding="utf-8")
+    err = io.StringIO()
+    args = evaluate_args({**sample, "policy": policy}, f"{tmp_path / 'dask'}/")
+    code = main([*args, "--engine", "dask", "--scheduler", cluster.scheduler.address],
+                stdout=io.StringIO(), stderr=err)
+    assert code == 2
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and "read members' definitions" in lines[-1], err.getvalue()
+    assert not (tmp_path / "dask").exists()
