@@ -133,7 +133,12 @@ class Comparison:
 
 def _run(policy: Policy, table: Table, as_of: _dt.date, params: dict[str, str]) -> Run:
     specs, _ = policy.run_params(params)
-    result = evaluate_frame(policy, table, as_of, specs)
+    return run_of(policy, evaluate_frame(policy, table, as_of, specs))
+
+
+def run_of(policy: Policy, result: ColumnarResult) -> Run:
+    """A columnar result as a comparison's run: its outputs as text, its amounts in
+    cents, its notices' columns."""
     frame = result.frame
     text = frame.select(output_columns(result, typed=False))
     # an account in error has no determination: no cells (the values the columnar backend

@@ -14,7 +14,14 @@ the single-machine run gives; the reader's own errors and
 warnings (bad rows, event rows of no member or account) are taken from partition 0 alone,
 so each is reported once. Each task evaluates its members, writes ``part-NNNNN.parquet``
 and returns its evaluation errors and its contribution to the portfolio outputs, which
-the client combines (:func:`evaluator.apps.datasets.combined_portfolio`). Failures,
+the client combines: a columnar partition's partial aggregates (every partition asks the
+same ones, whatever its rows), from which the client computes the outputs as the
+single-machine run does (the plan compiled over partition 0's table without its rows); a
+scalar partition's accounts' values, from which the scalar runtime computes them
+(:func:`evaluator.apps.datasets.combined_portfolio`); both kinds in one run, a second
+pass asks the columnar partitions for their accounts' values too (:func:`_shares`).
+`compare --events` runs every policy over each partition by the columnar backend too
+(:func:`compare_events_partition`), or by the scalar one with the note. Failures,
 retries and the folder swapped in only when complete are the snapshot engine's
 (:mod:`evaluator.apps.distributed`).
 """
@@ -25,8 +32,11 @@ import datetime as _dt
 import os
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import polars as pl
 
 from evaluator import atomic
 from evaluator.apps.datasets import (
@@ -51,8 +61,11 @@ from evaluator.apps.distributed import (
     write_side,
 )
 from evaluator.apps.portfolio import PARQUET_ROW_GROUP, scalar_frame, write_frame
+from evaluator.backends.columnar import ColumnarResult, Shape, combine_aggregates, evaluate_frame
 from evaluator.facts.fx import parse_fx_csv
 from evaluator.facts.model import RecordError
+from evaluator.facts.table import Table
+from evaluator.lang import typesys as T
 
 if TYPE_CHECKING:
     from evaluator.policy import Policy
@@ -94,6 +107,7 @@ class EventsPart:
     errors: list[RecordError]
     file: str
     sha256: str
+    #: evaluated by the scalar backend: the part's accounts' share of the portfolio outputs
     portfolio: PortfolioPart | None
     #: partition 0 only: the reader's record errors, its warnings, its unknown columns
     read: tuple[list[RecordError], list[str], list[str]] | None = None
@@ -101,6 +115,12 @@ class EventsPart:
     columnar: bool = False
     #: why the scalar backend evaluated the partition under `auto` (None: it was asked)
     fallback: str | None = None
+    #: evaluated by the columnar backend: the portfolio aggregates over the partition's
+    #: evaluated rows (their kinds, their values), the same requests for every partition
+    partials: tuple[list[str], list[Any]] | None = None
+    #: partition 0, evaluated by the columnar backend: its table without its rows, over
+    #: which the client compiles the portfolio outputs from the combined aggregates
+    empty: Table | None = None
 
 
 _READ: dict[str, DatasetInput] = {}
@@ -140,15 +160,50 @@ def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
     read = None
     if part.index == 0:
         read = (list(data.errors), list(data.warnings), data.unknown_warnings())
-    # the portfolio outputs' share from the scalar runtime, over the part's full profiles
-    # (the columnar partial aggregates of a list over events depend on the part's longest
-    # list, so parts' aggregates do not always line up)
-    portfolio = portfolio_part(policy, mine.facts, done.result, job.as_of, job.params) \
-        if policy.outputs("portfolio") else None
     rows = mine.table.frame.height if mine.table is not None else \
         sum(len(m.accounts) for m in mine.facts.members)
-    return EventsPart(part.index, rows, frame.height, list(done.result.errors), name,
-                      file_sha256(final), portfolio, read, source is not None, done.note)
+    done_part = EventsPart(part.index, rows, frame.height, list(done.result.errors), name,
+                           file_sha256(final), None, read, source is not None, done.note)
+    if policy.outputs("portfolio"):
+        if source is not None:  # the columnar partial aggregates
+            done_part.partials = (list(source.aggregate_kinds), list(source.aggregates))
+            if part.index == 0 and mine.table is not None:
+                done_part.empty = without_rows(mine.table)
+        else:  # the accounts' values, from the scalar runtime
+            done_part.portfolio = portfolio_part(policy, mine.facts, done.result, job.as_of,
+                                                 job.params)
+    return done_part
+
+
+def without_rows(table: Table) -> Table:
+    """A table's columns without its rows (what the portfolio outputs compile over)."""
+    import dataclasses
+
+    return dataclasses.replace(
+        table, frame=table.frame.clear(), errors=[], ragged=[],
+        events=table.events.clear() if table.events is not None else None,
+        raw=table.raw.clear() if table.raw is not None else None)
+
+
+@dataclass
+class PortfolioShare:
+    """A partition's accounts' values for the portfolio outputs, from the scalar runtime
+    (asked again of a partition evaluated by the columnar backend when another partition
+    was evaluated by the scalar one)."""
+
+    index: int
+    rows: int
+    portfolio: PortfolioPart | None
+
+
+def portfolio_share_partition(part: Slice, job: EventsJob) -> PortfolioShare:
+    """One task of the second pass: the partition evaluated again (its determinations not
+    written) and its accounts' share of the portfolio outputs from the scalar runtime."""
+    policy = rebuilt_policy(job.policy, job.sha256)
+    mine = part_of(_dataset(job, policy.facts_decl), part.index, job.count)
+    done = evaluate_dataset(policy, mine, job.as_of, job.params, backend=job.backend)
+    return PortfolioShare(part.index, 0, portfolio_part(policy, mine.facts, done.result,
+                                                        job.as_of, job.params))
 
 
 @dataclass
@@ -173,8 +228,9 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
 
     check_backend(backend)
     if policy.outputs("portfolio") and portfolio_reads(policy) is None:
-        raise EngineError("the policy's portfolio outputs read members' definitions, which "
-                          "partitions cannot combine yet: use --engine local")
+        # the columnar backend cannot compile such outputs (they iterate over members),
+        # and the scalar partitions' accounts do not carry their members' definitions
+        raise EngineError(_MEMBERS_READ)
     started = time.perf_counter()
     target = Path(os.path.abspath(out))
     count = partitions or 2
@@ -199,6 +255,8 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
             for stray in folder.iterdir():  # a part a killed worker left half-written
                 if stray.name not in names:
                     stray.unlink()
+            if policy.outputs("portfolio"):
+                results = _shares(results, job, engine, summary)
             rates = parse_fx_csv(fx) if fx is not None else {}
             _combine(policy, results, as_of, params, rates, summary)
             write_side(outs, side, side_tmp, side_doc, summary)
@@ -207,16 +265,49 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
     return summary
 
 
+_MEMBERS_READ = ("the policy's portfolio outputs read members' definitions, which "
+                 "partitions cannot combine: use --engine local")
+
+
+def _shares(results: list[EventsPart], job: EventsJob, engine: Engine,
+            summary: EventsSummary) -> list[EventsPart]:
+    """The partitions' contributions made one kind. Every partition evaluated by the
+    columnar backend: their partial aggregates (the same requests in every partition,
+    whatever its rows) are combined. Every one by the scalar backend: their accounts'
+    values, from which the scalar runtime computes the outputs. Mixed (under `auto`, a
+    partition the columnar backend could not evaluate): a second pass asks the columnar
+    partitions for their accounts' values too (the scalar parts' values cannot be turned
+    into the compiled aggregates), so the outputs are the scalar runtime's over every
+    account, as one machine's are."""
+    scalar = [r for r in results if r.partials is None]
+    if not scalar:
+        return results
+    columnar = [r for r in results if r.partials is not None]
+    if columnar:
+        quiet = Progress(total=len(columnar))
+        quiet.enabled = False
+        shares: list[PortfolioShare] = run_partitions(
+            [Slice(r.index) for r in columnar], portfolio_share_partition, job, engine,
+            quiet, summary)
+        by_index = {s.index: s.portfolio for s in shares}
+        for r in columnar:
+            r.portfolio, r.partials = by_index[r.index], None
+    return results
+
+
 def _combine(policy: Policy, results: list[EventsPart], as_of: _dt.date,
              params: dict[str, str], rates: dict[Any, Any], summary: EventsSummary) -> None:
     """The parts put together in partition order: the reader's errors first, then each
-    part's evaluation errors (the single-machine order), and the portfolio outputs."""
+    part's evaluation errors (the single-machine order), and the portfolio outputs (from
+    the combined partial aggregates, or by the scalar runtime from the accounts' values)."""
     first = next(r for r in results if r.index == 0)
     assert first.read is not None
     read_errors, warnings, unknown = first.read
     summary.errors = list(read_errors)
     summary.warnings = [*warnings, *unknown]
     parts: list[PortfolioPart] = []
+    kinds: list[str] = []
+    aggregates: list[Any] | None = None
     for r in results:
         summary.accounts += r.rows
         summary.determinations += r.determinations
@@ -224,12 +315,24 @@ def _combine(policy: Policy, results: list[EventsPart], as_of: _dt.date,
         summary.files.append({"file": r.file, "sha256": r.sha256, "rows": r.determinations})
         if r.portfolio is not None:
             parts.append(r.portfolio)
+        if r.partials is not None:
+            kinds = r.partials[0]
+            aggregates = r.partials[1] if aggregates is None else combine_aggregates(
+                kinds, aggregates, r.partials[1])
     summary.accounts += len(read_errors)
-    if policy.outputs("portfolio"):
-        portfolio, error = combined_portfolio(policy, parts, as_of, params, rates)
-        summary.portfolio = portfolio
-        if error is not None:
-            summary.errors.append(RecordError(error))
+    if not policy.outputs("portfolio"):
+        return
+    if aggregates is not None:
+        assert first.empty is not None
+        specs, _ = policy.run_params(params)
+        finish = evaluate_frame(policy, first.empty, as_of, specs).finish
+        assert finish is not None
+        summary.portfolio = finish(aggregates)
+        return
+    portfolio, error = combined_portfolio(policy, parts, as_of, params, rates)
+    summary.portfolio = portfolio
+    if error is not None:
+        summary.errors.append(RecordError(error))
 
 
 # -- compare --------------------------------------------------------------------------------
@@ -257,24 +360,78 @@ class EventsRuns:
     index: int
     rows: int
     runs: list[tuple[Any, Any, Any, list[Any], list[Any]]]
+    #: why the scalar backend compared the partition (None: the columnar backend did)
+    note: str | None = None
 
 
 def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
-    """One task of `compare --events --engine dask`: every policy over the partition."""
-    from evaluator.apps.compare_scalar import scalar_run
+    """One task of `compare --events --engine dask`: every policy over the partition, by
+    the columnar backend as one machine's compare runs them (:func:`dataset_runs`), or by
+    the scalar backend with the note saying why; a columnar run's outputs known before the
+    partition's rows are made columns (:func:`uniform`), so that the partitions' frames
+    are read alike."""
+    from evaluator.apps.compare import run_of
+    from evaluator.apps.datasets import dataset_runs
     from evaluator.declared import union
 
     if job.delay:
         time.sleep(job.delay)
     policies = [rebuilt_policy(texts, sha) for texts, sha in job.policies]
-    facts = part_of(_dataset(job, union([p.facts_decl for p in policies])), part.index,
-                    job.count).facts
+    mine = part_of(_dataset(job, union([p.facts_decl for p in policies])), part.index,
+                   job.count)
+    done, _, note = dataset_runs(policies, mine, job.as_of, job.params)
     runs = []
-    for policy in policies:
-        run = scalar_run(policy, facts, job.as_of, job.params)
-        runs.append((run.result.frame, run.text, run.cents, run.notice_due,
-                     run.result.outputs))
-    return EventsRuns(part.index, sum(len(m.accounts) for m in facts.members), runs)
+    for policy, run in zip(policies, done, strict=True):
+        result = run.result
+        if note is None:
+            # columnar: the text and the notices' columns as they are (a notice whose due
+            # day is known before the rows is not one the comparison counts, as on one
+            # machine), the frame, the output shapes and the amounts from the uniform
+            # result (an output known before this partition's rows but not another's)
+            result = uniform(result)
+            run.cents = run_of(policy, result).cents
+        runs.append((result.frame, run.text, run.cents, run.notice_due, result.outputs))
+    rows = mine.table.frame.height if mine.table is not None and note is None else \
+        sum(len(m.accounts) for m in mine.facts.members)
+    return EventsRuns(part.index, rows, runs, note)
+
+
+_UNIFORM = {T.DATE: pl.Date, T.BOOL: pl.Boolean, T.TEXT: pl.String, T.MONEY: pl.Int64}
+
+
+def uniform(result: ColumnarResult) -> ColumnarResult:
+    """A columnar result whose date, boolean, text and money outputs (and record fields,
+    list items' fields) known before the rows (a constant in this partition, a column in
+    another: e.g. from a list over events empty here) are columns of the frame too, named
+    as a column of theirs would be: what the comparison reads from every partition."""
+    import dataclasses
+
+    added: dict[str, pl.Expr] = {}
+
+    def walk(prefix: str, shape: Shape, t: T.Type) -> Shape:
+        base = T.strip(t)
+        if shape[0] == "const" and base in _UNIFORM:
+            value = shape[1]
+            if base == T.MONEY and value is not None:
+                value = int(Decimal(value).scaleb(2))
+            added[prefix] = pl.lit(value, _UNIFORM[base])
+            return ("col", prefix, t, 2 if base == T.MONEY else None)
+        if shape[0] == "rec" and isinstance(base, T.RecordT):
+            types = dict(base.fields)
+            return ("rec", [(k, walk(f"{prefix}.{k}", f, types[k])) for k, f in shape[1]],
+                    shape[2])
+        if shape[0] == "list" and isinstance(base, T.ListT):
+            return ("list", [(p, walk(f"{prefix}[{i}]", f, base.elem))
+                             for i, (p, f) in enumerate(shape[1])])
+        return shape
+
+    outputs = [dataclasses.replace(s, shape=walk(f"out:{s.name}", s.shape, s.type))
+               for s in result.outputs]
+    if not added:
+        return result
+    frame = result.frame.with_columns(e.alias(n) for n, e in added.items()
+                                      if n not in result.frame.columns)
+    return dataclasses.replace(result, frame=frame, outputs=outputs)
 
 
 def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
@@ -282,10 +439,11 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
                    as_of: _dt.date, horizon: int, params: dict[str, str],
                    assumptions: dict[str, str], trace_limit: int, engine: Engine, *,
                    partitions: int | None = None, progress: Progress | None = None
-                   ) -> tuple[Any, DatasetInput]:
+                   ) -> tuple[Any, DatasetInput, str | None]:
     """`compare --events` with every policy evaluated partition by partition on Dask and
     the runs, put back together in the dataset's order, compared on the client (which
-    reads the dataset too: its reader's errors and warnings, the members traced)."""
+    reads the dataset too: its reader's errors and warnings, the members traced); and the
+    note saying why (a partition of) the dataset was compared by the scalar backend."""
     import polars as pl
 
     from evaluator.apps.compare import Run, compare_runs
@@ -321,9 +479,12 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
         cents = pl.concat([p[2] for p in pieces])
         runs.append(Run(policy, ColumnarResult(frame, widest[4], table), text, cents,
                         widest[3]))
-    return compare_runs(runs, traced, as_of, horizon, params, assumptions, trace_limit), data
+    note = next((r.note for r in results if r.note is not None), None)
+    return compare_runs(runs, traced, as_of, horizon, params, assumptions, trace_limit), \
+        data, note
 
 
-__all__ = ["CompareEventsJob", "EventsJob", "EventsPart", "EventsRuns", "EventsSummary", "Slice",
-           "compare_events", "compare_events_partition", "evaluate_events",
-           "evaluate_events_partition"]
+__all__ = ["CompareEventsJob", "EventsJob", "EventsPart", "EventsRuns", "EventsSummary",
+           "PortfolioShare", "Slice", "compare_events", "compare_events_partition",
+           "evaluate_events", "evaluate_events_partition", "portfolio_share_partition",
+           "uniform", "without_rows"]

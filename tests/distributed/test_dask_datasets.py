@@ -251,3 +251,174 @@ def test_a_partition_the_columnar_backend_cannot_evaluate_falls_back_with_its_re
     parts = sorted((tmp_path / "dask").iterdir())
     assert len(parts) == 2 and all(pl.read_parquet(p).height for p in parts)
     assert pl.read_parquet(tmp_path / "dask").equals(pl.read_parquet(tmp_path / "local.parquet"))
+
+
+def spied_evaluate(cluster: Any, monkeypatch: pytest.MonkeyPatch, policy: Path,
+                   accounts: Path, events: Path, fx: Path, out: Path
+                   ) -> tuple[Any, list[tuple[str, list[Any]]]]:
+    """`evaluate_events` run in this process on the cluster: its summary, and each pass
+    of tasks (the task's name, what the partitions returned to the client)."""
+    import datetime as _dt
+
+    import evaluator.apps.distributed_events as engine_events
+    from evaluator.apps.distributed import Engine
+    from evaluator.policy import load_policy
+
+    passes: list[tuple[str, list[Any]]] = []
+    real = engine_events.run_partitions
+
+    def spy(parts: list[Any], task: Any, *rest: Any) -> list[Any]:
+        results = real(parts, task, *rest)
+        passes.append((task.__name__, list(results)))
+        return results
+
+    monkeypatch.setattr(engine_events, "run_partitions", spy)
+    summary = engine_events.evaluate_events(
+        load_policy(policy), accounts, events, fx, _dt.date.fromisoformat(AS_OF), {}, out,
+        Engine(scheduler=cluster.scheduler.address), partitions=3)
+    return summary, passes
+
+
+def portfolio_json(summary: Any) -> dict[str, Any]:
+    from evaluator.lang.values import to_json_value
+
+    return {k: to_json_value(v) for k, v in summary.portfolio.items()}
+
+
+def test_the_portfolio_outputs_are_combined_from_the_columnar_partials(
+        cluster: Any, sample: dict[str, Path], reference: tuple[Path, int, str],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every partition evaluated by the columnar backend returns its partial aggregates
+    (no account's values from the scalar runtime, no second pass), and the outputs the
+    client computes from them are the single-machine run's."""
+    folder, _, _ = reference
+    summary, passes = spied_evaluate(cluster, monkeypatch, sample["policy"],
+                                     sample["accounts"], sample["events"], sample["fx"],
+                                     tmp_path / "out")
+    assert [name for name, _ in passes] == ["evaluate_events_partition"]
+    parts = passes[0][1]
+    assert len(parts) == 3
+    assert all(p.columnar and p.partials is not None and p.portfolio is None for p in parts)
+    assert len({len(p.partials[0]) for p in parts}) == 1  # the same requests everywhere
+    assert summary.note is None
+    assert portfolio_json(summary) == side(folder / "local.portfolio.json")["portfolio"]
+    assert pl.read_parquet(tmp_path / "out").equals(pl.read_parquet(folder / "local.parquet"))
+
+
+@pytest.fixture(scope="module")
+def mixed(sample: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+          ) -> dict[str, Path]:
+    """The sample with a last member whose account has more transfers than the columnar
+    backend unrolls: the last partition is evaluated by the scalar backend."""
+    from evaluator.backends.columnar.events import MAX_ITEMS
+
+    folder = tmp_path_factory.mktemp("mixed")
+    accounts, events = folder / "m.csv", folder / "m.events.csv"
+    accounts.write_text(sample["accounts"].read_text(encoding="utf-8")
+                        + "M9000000,M9000000-A,CAD,100.00,2001-01-01\n", encoding="utf-8")
+    events.write_text(sample["events"].read_text(encoding="utf-8") + "".join(
+        f"M9000000,M9000000-A,2020-01-{1 + i % 28:02d},transfer,1.00,,\n"
+        for i in range(MAX_ITEMS + 2)), encoding="utf-8")
+    return {**sample, "accounts": accounts, "events": events}
+
+
+def test_mixed_partitions_give_the_single_machine_portfolio_outputs(
+        cluster: Any, mixed: dict[str, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One partition evaluated by the scalar backend, the others by the columnar one: a
+    second pass asks the columnar ones for their accounts' values, and the portfolio
+    outputs (and rows) are the single-machine run's (all scalar there, with the note)."""
+    err = io.StringIO()
+    main([*evaluate_args(mixed, str(tmp_path / "local.parquet"))], stdout=io.StringIO(),
+         stderr=err)
+    assert "note: evaluated by the scalar backend" in err.getvalue()
+    summary, passes = spied_evaluate(cluster, monkeypatch, mixed["policy"],
+                                     mixed["accounts"], mixed["events"], mixed["fx"],
+                                     tmp_path / "out")
+    assert [name for name, _ in passes] == ["evaluate_events_partition",
+                                            "portfolio_share_partition"]
+    parts = passes[0][1]
+    assert [p.columnar for p in parts] == [True, True, False]
+    assert [s.index for s in passes[1][1]] == [0, 1]
+    assert summary.note is not None and "unrolled up to" in summary.note
+    local = side(tmp_path / "local.portfolio.json")["portfolio"]
+    assert local["unclaimed_count"] > 10
+    assert portfolio_json(summary) == local
+    assert pl.read_parquet(tmp_path / "out").equals(pl.read_parquet(tmp_path /
+                                                                    "local.parquet"))
+
+
+@pytest.mark.parametrize("which", ["sample", "mixed"])
+def test_compare_events_on_dask_runs_columnar_on_the_workers(
+        cluster: Any, sample: dict[str, Path], mixed: dict[str, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, which: str) -> None:
+    """The workers compare their partition by the columnar backend (the frames carry its
+    columns, no note); a partition it cannot evaluate is compared by the scalar backend
+    with the single-machine note. The five files are the local compare's either way."""
+    import datetime as _dt
+
+    import evaluator.apps.distributed_events as engine_events
+    from evaluator.apps.distributed import Engine
+    from evaluator.policy import load_policy
+
+    data = sample if which == "sample" else mixed
+    policies = [BASELINE, ALTERNATIVES / "quarterly-windows.yaml", sample["policy"]]
+    argv = ["compare", *[a for p in policies for a in ("--policy", str(p))], "--facts",
+            str(data["accounts"]), "--events", str(data["events"]), "--fx", str(data["fx"]),
+            "--as-of", AS_OF]
+    err = io.StringIO()
+    code = main([*argv, "--out", str(tmp_path / "local")], stdout=io.StringIO(), stderr=err)
+    dask = cli(*argv, "--out", str(tmp_path / "dask"), "--engine", "dask", "--scheduler",
+               cluster.scheduler.address, "--partitions", "3")
+    assert dask.returncode == code == 0, dask.stderr
+    notes = [line for line in dask.stderr.splitlines() if line.startswith("note:")]
+    if which == "sample":
+        assert "note:" not in err.getvalue() and notes == []
+    else:
+        assert "note: compared with the scalar backend" in err.getvalue()
+        assert len(notes) == 1 and "compared with the scalar backend" in notes[0]
+    names = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert len(names) == 5
+    for name in names:
+        assert (tmp_path / "dask" / name).read_bytes() == \
+            (tmp_path / "local" / name).read_bytes(), name
+    passes: list[list[Any]] = []
+    real = engine_events.run_partitions
+
+    def spy(parts: list[Any], task: Any, *rest: Any) -> list[Any]:
+        results = real(parts, task, *rest)
+        passes.append(list(results))
+        return results
+
+    monkeypatch.setattr(engine_events, "run_partitions", spy)
+    engine_events.compare_events(
+        [load_policy(p) for p in policies], data["accounts"], data["events"], data["fx"],
+        _dt.date.fromisoformat(AS_OF), 2040, {}, {}, 10,
+        Engine(scheduler=cluster.scheduler.address), partitions=3)
+    (runs,) = passes
+    columnar = [r.note is None and "__member_line" in r.runs[0][0].columns for r in runs]
+    assert columnar == ([True, True, True] if which == "sample" else [True, True, False])
+
+
+def test_portfolio_outputs_over_members_are_refused_before_the_run(
+        cluster: Any, sample: dict[str, Path], tmp_path: Path) -> None:
+    """Portfolio outputs that read members' definitions (which no partition's partial
+    aggregates or accounts carry, and which the columnar backend cannot compile): one
+    line, exit 2, nothing written."""
+    policy = sample["policy"].parent / "members.yaml"
+    policy.write_text(
+        "policy: over-members\nversion: 1.0.0\nstatus: alternative\ntitle: members\n"
+        "extends: fsra-2024-001@1.1.0\ndefinitions:\n"
+        "  account_count:\n    entity: member\n    provision: \"2(1)\"\n"
+        "    formula: count(a for a in accounts)\n"
+        "  shared:\n    entity: portfolio\n    provision: \"2(14)\"\n"
+        "    formula: count(m for m in members if m.account_count > 1)\n"
+        "outputs:\n  portfolio: [shared]\n", encoding="utf-8")
+    err = io.StringIO()
+    args = evaluate_args({**sample, "policy": policy}, f"{tmp_path / 'dask'}/")
+    code = main([*args, "--engine", "dask", "--scheduler", cluster.scheduler.address],
+                stdout=io.StringIO(), stderr=err)
+    assert code == 2
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and "read members' definitions" in lines[-1], err.getvalue()
+    assert not (tmp_path / "dask").exists()

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             from evaluator.apps.distributed import Progress
             from evaluator.apps.distributed_events import compare_events
 
-            result, data = compare_events(
+            result, data, note = compare_events(
                 policies, args.facts, args.events, args.fx, day, horizon,
                 parse_params(args.param), read_assumptions(args.assumptions),
                 args.trace_limit, engine, partitions=args.partitions,
@@ -89,8 +89,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             table = data  # its errors, name and sha256 (no full profiles built)
             for line in [*data.warnings, *table.unknown_warnings()]:
                 print(f"warning: {line}", file=err)
-            print("note: compared with the scalar backend: the Dask engine's partitions of "
-                  "a dataset are evaluated by it", file=err)
+            if note is not None:
+                print(f"note: {note}", file=err)
         elif engine is not None:
             from evaluator.apps.distributed import Progress, compare_dataset
 

@@ -43,7 +43,7 @@ def _empty_aggregate(name: str, t: T.Type, placeholder: bool = False) -> Any:
     return {"count": zero, "sum": zero, "any": False, "all": True}.get(name)
 
 
-class _NeedAggregates(Exception):
+class NeedAggregates(Exception):
     """Compiling a portfolio definition needs aggregates that are not computed yet."""
 
 
@@ -94,13 +94,18 @@ class RowsAggregate(CV):
         if name not in AGGREGATES:
             raise Unsupported(f"`{name}` over the portfolio's accounts")
         parts = self.parts()
-        if not parts:  # no account can qualify (the condition folds to false)
-            return Const(_empty_aggregate(name, self.comp.types[id(node)]))
-        ((keep, elem, _),) = parts
-        # a count does not look at the items (which may be the accounts themselves)
-        value = Col(pl.lit(True)) if name == "count" else self.comp.col(elem, None)
+        if parts:
+            ((keep, elem, _),) = parts
+            # a count does not look at the items (which may be the accounts themselves)
+            value = Col(pl.lit(True)) if name == "count" else self.comp.col(elem, None)
+        else:
+            # no account of this table can qualify (the condition folds to false: e.g. a
+            # list over events unrolled to this table's longest list, here empty): still
+            # requested, over no rows, so that every table asks the same aggregates and
+            # the partial aggregates of any split of a table line up
+            keep, value = Col(pl.lit(False)), Col(pl.lit(None))
         self.comp.agg_requests.append((node, keep, value, name))
-        raise _NeedAggregates()
+        raise NeedAggregates()
 
     def reduce(self, name: str, t: T.Type) -> CV:
         if name not in AGGREGATES:
@@ -191,22 +196,52 @@ def combine_aggregates(kinds: Sequence[str], a: Sequence[Any], b: Sequence[Any]
 
 
 def portfolio_requests(comp: CompilerLike) -> list[tuple[A.Call, Col, Col, str]]:
-    """Compile the portfolio outputs once to learn which aggregates they need."""
-    for _, name in comp.policy.outputs("portfolio"):
-        while True:
-            try:
-                comp.definition(name)
-                break
-            except _NeedAggregates:
-                node, _, _, fn = comp.agg_requests[-1]
-                # answered after the rows are evaluated; a stand-in while compiling
-                comp.agg_values[id(node)] = _empty_aggregate(fn, comp.types[id(node)], True)
-                comp.memo = {k: v for k, v in comp.memo.items()
-                             if comp.checked.defs[k].spec.entity != "portfolio"}
+    """Compile the portfolio outputs once to learn which aggregates they need: the same
+    for every table (of any rows) of a policy, in the same order. An aggregate over the
+    accounts counts even where no account of this table qualifies, and while learning
+    both sides of a portfolio-level choice (`if`, `and`, `or`) whose condition is known
+    before the rows (from the aggregates' stand-ins) are compiled
+    (:func:`learn_branch`), since the real aggregates may take the other side."""
+    comp.learning = True
+    try:
+        for _, name in comp.policy.outputs("portfolio"):
+            while True:
+                try:
+                    comp.definition(name)
+                    break
+                except NeedAggregates:
+                    _stand_in(comp)
+    finally:
+        comp.learning = False
     requests = list(comp.agg_requests)
     for node, *_ in requests:
         comp.agg_values.pop(id(node), None)
     return requests
+
+
+def _stand_in(comp: CompilerLike) -> None:
+    """The aggregate just requested answered by a stand-in, while compiling (the real
+    value is known after the rows are evaluated), and the portfolio definitions compiled
+    so far forgotten."""
+    node, _, _, fn = comp.agg_requests[-1]
+    comp.agg_values[id(node)] = _empty_aggregate(fn, comp.types[id(node)], True)
+    comp.memo = {k: v for k, v in comp.memo.items()
+                 if comp.checked.defs[k].spec.entity != "portfolio"}
+
+
+def learn_branch(comp: CompilerLike, node: A.Node, entity: str, env: dict[str, CV]) -> None:
+    """While learning the portfolio's aggregates: compile the side of a choice that the
+    stand-ins do not take, for the aggregates it requests (whatever else it gives, or
+    fails with, is not used: the real values decide which side is computed)."""
+    try:
+        while True:
+            try:
+                comp.compile(node, entity, env)
+                return
+            except NeedAggregates:
+                _stand_in(comp)
+    except Exception:  # the side not taken may not compile: it is not used
+        return
 
 
 def aggregate_value(ok: pl.DataFrame, i: int, name: str, scale: int | None, t: T.Type) -> Any:

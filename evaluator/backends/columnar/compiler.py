@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from evaluator.backends.base import CompiledPolicy
-from evaluator.backends.columnar.aggregates import AGGREGATES, RowsAggregate
+from evaluator.backends.columnar.aggregates import AGGREGATES, RowsAggregate, learn_branch
 from evaluator.backends.columnar.events import EventComprehension, EventRows, EventScope
 from evaluator.backends.columnar.functions import columnar_impl
 from evaluator.backends.columnar.places import output_showing_places
@@ -98,6 +98,7 @@ class Compiler(A.NodeVisitor[CV]):
         self.agg_values: dict[int, Any] = {}
         #: portfolio aggregates to compute: (call node, keep, element, function)
         self.agg_requests: list[tuple[A.Call, Col, Col, str]] = []
+        self.learning = False
         from evaluator.backends.scalar.runtime import Inst, Run
 
         self.run = Run(policy.program, as_of, self.params, table.fx_rates)
@@ -393,6 +394,9 @@ class Compiler(A.NodeVisitor[CV]):
         left = self.compile(node.left, entity, env)
         if op in ("and", "or"):
             if isinstance(left, Const):
+                if (op == "and") != bool(left.value) and self.learning \
+                        and entity == "portfolio":
+                    learn_branch(self, node.right, entity, env)
                 if op == "and" and not left.value:
                     return Const(False)
                 if op == "or" and left.value:
@@ -535,6 +539,8 @@ class Compiler(A.NodeVisitor[CV]):
     def visit_If(self, node: A.If, entity: str, env: dict[str, CV]) -> CV:
         cond = self.compile(node.cond, entity, env)
         if isinstance(cond, Const):
+            if self.learning and entity == "portfolio":
+                learn_branch(self, node.orelse if cond.value else node.then, entity, env)
             return self.compile(node.then if cond.value else node.orelse, entity, env)
         assert isinstance(cond, Col)
         taken = cond.expr.fill_null(False)

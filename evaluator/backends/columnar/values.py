@@ -383,6 +383,8 @@ class CompilerLike(Protocol):
     memo: dict[str, CV]
     agg_values: dict[int, Any]
     agg_requests: list[tuple[A.Call, Col, Col, str]]
+    #: learning which portfolio aggregates are needed (both sides of a choice compiled)
+    learning: bool
     fx_map: dict[tuple[str, _dt.date], int]
     fx_codes: dict[str, int]
     fx_by_key: dict[int, int]
