@@ -244,13 +244,17 @@ class _EventReader:
         raw = text.frame
         # a scan per column that copies nothing (one for both questions, and a second
         # only for a column that it flags); strip only where needed
-        attention = (raw.select([pl.col(c).str.contains(f"{_ODD_RE}|{_TO_CLEAN_RE}").any()
-                                 .alias(c) for c in cols]).row(0) if raw.height
+        # (over the present cells only: a Parquet column's null cells may still hold the
+        # text of another row, which a regex would scan for nothing)
+        attention = (raw.select([pl.col(c).drop_nulls().str.contains(
+            f"{_ODD_RE}|{_TO_CLEAN_RE}").any().alias(c) for c in cols]).row(0) if raw.height
                      else (False,) * len(cols))
         flagged = [c for c, flag in zip(cols, attention, strict=True) if flag]
         flags: tuple[Any, ...] = (raw.select(
-            *[pl.col(c).str.contains(_ODD_RE).any().alias(f"o:{c}") for c in flagged],
-            *[pl.col(c).str.contains(_TO_CLEAN_RE).any().alias(f"s:{c}") for c in flagged]
+            *[pl.col(c).drop_nulls().str.contains(_ODD_RE).any().alias(f"o:{c}")
+              for c in flagged],
+            *[pl.col(c).drop_nulls().str.contains(_TO_CLEAN_RE).any().alias(f"s:{c}")
+              for c in flagged]
         ).row(0) if flagged else ())
         odd_cols = [c for c, flag in zip(flagged, flags[:len(flagged)], strict=True) if flag]
         to_clean = [c for c, flag in zip(flagged, flags[len(flagged):], strict=True) if flag]
@@ -334,7 +338,9 @@ class _EventReader:
         ok = ok & (~t.is_in(list(AMOUNT_EVENT_TYPES)) | amount_ok)
         ok = ok & ((t != "notice") | pl.col("c:mark").is_in(list(NOTICE_MARKS)))
         att = pl.col("c:attachments")
-        ok = ok & ((t != "transfer") | att.is_null() | ~att.str.contains(_EMPTY_ITEM_RE))
+        # (a null cell filled: its slot may still hold another row's text to scan)
+        ok = ok & ((t != "transfer") | att.is_null()
+                   | ~att.fill_null("").str.contains(_EMPTY_ITEM_RE))
         ok = ok & pl.col("c:with").is_null()  # a `with` column: the builder reads it
         for f in self.fields:
             ok = ok & self._field(f, header)[0]
@@ -488,10 +494,7 @@ class _EventReader:
         _, amount_units, amount_places = _amount_parts(pl.col("c:amount"))
         is_amount = t.is_in(list(AMOUNT_EVENT_TYPES))
         att = pl.col("c:attachments")
-        attachments = (pl.when((t == "transfer") & att.is_not_null())
-                       .then(att.str.split(";").list.eval(pl.element().str.strip_chars())
-                             .list.unique().list.sort())
-                       .otherwise(pl.lit([], pl.List(pl.String))))
+        listed = (t == "transfer") & att.is_not_null()
         header = [c[2:] for c in good.columns if c.startswith("c:")]
         cols: list[pl.Expr] = [
             pl.col("__member_order"), pl.lit(1, pl.UInt8).alias("__src"),
@@ -502,14 +505,23 @@ class _EventReader:
             pl.when(t == "notice").then(pl.col("c:mark")).alias("mark"),
             pl.when(is_amount).then(amount_units).alias("amount"),
             pl.when(is_amount).then(amount_places).alias("__p:amount"),
-            attachments.alias("attachments")]
+            pl.lit([], pl.List(pl.String)).alias("attachments")]
         for f in header_fields:
             _, typed, places = self._field(f, header)
             name = extra_column("event", f.name)
             cols.append(typed.cast(_dtype(f.type)).alias(name))
             if places is not None:
                 cols.append(places.cast(pl.Int64).alias(f"__p:{name}"))
-        rows = good.select(cols)
+        # the transfers' attachments split on their own rows only (a list per row of the
+        # whole column costs seconds per million rows; the rest hold the empty list)
+        has_list = good.select(listed.any()).item()
+        rows = good.filter(~listed).select(cols) if has_list else good.select(cols)
+        if has_list:
+            # (unique and sorted inside list.eval: list.sort costs 10 µs a row in polars 2.1)
+            items = att.str.split(";").list.eval(pl.element().str.strip_chars().unique().sort())
+            transfers = good.filter(listed)
+            rows = pl.concat([rows, transfers.select(cols).with_columns(
+                transfers.select(items.alias("attachments")))])
         schema = rows.schema
         parts = [rows, self._python_rows(out, bad, schema), self._table_rows(schema)]
         events = pl.concat([p for p in parts if p.height] or [rows], how="vertical")
