@@ -209,7 +209,9 @@ class _EventReader:
         frame = self._classify(self._cleaned(text)).with_columns(
             pl.col("c:date").str.strptime(pl.Date, "%Y-%m-%d", strict=False).alias("__date"))
         odd = frame.filter(pl.col("__odd"))
-        frame = frame.filter(~pl.col("__odd"))
+        if odd.height:
+            frame = frame.filter(~pl.col("__odd"))
+        frame = frame.hstack(_amounts(frame))
         ok = self._valid(header)
         frame = frame.with_columns(((pl.col("__status") == _CHECK) & ok.fill_null(False))
                                    .alias("__ok"))
@@ -334,7 +336,7 @@ class _EventReader:
         needs = t.is_in(list(self.builder.account_types)) | a.is_not_null()
         ok = ok & (~needs | (a.is_not_null() & (a.str.len_chars() <= MAX_ID_LENGTH)
                              & pl.col("__pair")))
-        amount_ok, _, _ = _amount_parts(pl.col("c:amount"))
+        amount_ok = pl.col("__amount_ok")
         ok = ok & (~t.is_in(list(AMOUNT_EVENT_TYPES)) | amount_ok)
         ok = ok & ((t != "notice") | pl.col("c:mark").is_in(list(NOTICE_MARKS)))
         att = pl.col("c:attachments")
@@ -491,7 +493,7 @@ class _EventReader:
         fields' scales."""
         header_fields = self.fields
         t = pl.col("c:type")
-        _, amount_units, amount_places = _amount_parts(pl.col("c:amount"))
+        amount_units, amount_places = pl.col("__amount_units"), pl.col("__amount_places")
         is_amount = t.is_in(list(AMOUNT_EVENT_TYPES))
         att = pl.col("c:attachments")
         listed = (t == "transfer") & att.is_not_null()
@@ -661,6 +663,24 @@ def _first_seen(rows: pl.DataFrame, column: str, extra: list[tuple[int, str]]
         n, first = stats.get(key, (0, line))
         stats[key] = (n + 1, min(first, line))
     return {k: stats[k][0] for k in sorted(stats, key=lambda k: stats[k][1])}
+
+
+def _amounts(frame: pl.DataFrame) -> list[pl.Series]:
+    """``__amount_ok``, ``__amount_units`` and ``__amount_places`` of every row (what
+    :func:`_amount_parts` makes of its ``amount`` cell; no cell: null, null, 0), made from
+    the rows with an amount only: most events have none (and a Parquet column's null
+    slots may hold other rows' text, which the patterns would scan)."""
+    at = frame.select(pl.arg_where(pl.col("c:amount").is_not_null())).to_series()
+    ok, units, places = _amount_parts(pl.col("c:amount"))
+    found = frame.select(pl.col("c:amount").gather(at)).select(
+        ok.alias("ok"), units.alias("units"), places.alias("places"))
+    height = frame.height
+    return [pl.repeat(None, height, dtype=pl.Boolean, eager=True).scatter(
+                at, found.get_column("ok")).alias("__amount_ok"),
+            pl.repeat(None, height, dtype=pl.Int64, eager=True).scatter(
+                at, found.get_column("units")).alias("__amount_units"),
+            pl.repeat(0, height, dtype=pl.Int64, eager=True).scatter(
+                at, found.get_column("places")).alias("__amount_places")]
 
 
 def _amount_parts(text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
