@@ -219,8 +219,8 @@ class _EventReader:
         outcomes = self._scalar(header, text, odd, doubted)
         warnings = self._warnings(frame, outcomes)
         unknown = self._unknown(header, frame, outcomes)
-        good = frame.filter(pl.col("__ok") & (pl.col("c:account_id").is_null()
-                                              | pl.col("__loaded_a")))
+        good = frame.lazy().filter(pl.col("__ok") & (pl.col("c:account_id").is_null()
+                                                     | pl.col("__loaded_a")))
         table = self.table
         bad = set(outcomes.bad)
         if bad:
@@ -233,7 +233,13 @@ class _EventReader:
             table.frame = table.frame.filter(~pl.col("member_id").is_in(list(bad)))
         table.errors = errors
         table.unknown = (*table.unknown, *unknown)
-        table.events, table.event_amount_scale, scales = self._events(good, outcomes, bad)
+        # the good rows' cells and what the events frame reads of them, then the text
+        # let go (the wide frames are a third of a GB per million events) before the
+        # events frame is made
+        rows = self._event_rows(good)
+        del frame, odd, doubted, good
+        text.frame = text.frame.clear()
+        table.events, table.event_amount_scale, scales = self._events(rows, outcomes, bad)
         table.extra_scales = {**table.extra_scales, **scales}
         return table, warnings
 
@@ -487,17 +493,17 @@ class _EventReader:
 
     # -- the events frame
 
-    def _events(self, good: pl.DataFrame, out: _Outcomes, bad: set[str]
-                ) -> tuple[pl.DataFrame, int, dict[str, int]]:
-        """``Table.events`` (see evshape), the amount's scale and the declared scaled
-        fields' scales."""
+    def _event_rows(self, good: pl.LazyFrame) -> pl.DataFrame:
+        """The events of the rows read natively, in the events' columns (amounts and
+        declared numbers not yet at their column's scale) with their origin (``__src``,
+        ``__k1``, ``__k2``), from the cells only these read."""
         header_fields = self.fields
         t = pl.col("c:type")
         amount_units, amount_places = pl.col("__amount_units"), pl.col("__amount_places")
         is_amount = t.is_in(list(AMOUNT_EVENT_TYPES))
         att = pl.col("c:attachments")
         listed = (t == "transfer") & att.is_not_null()
-        header = [c[2:] for c in good.columns if c.startswith("c:")]
+        header = [c[2:] for c in good.collect_schema().names() if c.startswith("c:")]
         cols: list[pl.Expr] = [
             pl.col("__member_order"), pl.lit(1, pl.UInt8).alias("__src"),
             pl.col("__line").cast(pl.Int64).alias("__k1"), pl.lit(0, pl.Int64).alias("__k2"),
@@ -516,14 +522,24 @@ class _EventReader:
                 cols.append(places.cast(pl.Int64).alias(f"__p:{name}"))
         # the transfers' attachments split on their own rows only (a list per row of the
         # whole column costs seconds per million rows; the rest hold the empty list)
-        has_list = good.select(listed.any()).item()
-        rows = good.filter(~listed).select(cols) if has_list else good.select(cols)
-        if has_list:
-            # (unique and sorted inside list.eval: list.sort costs 10 µs a row in polars 2.1)
-            items = att.str.split(";").list.eval(pl.element().str.strip_chars().unique().sort())
-            transfers = good.filter(listed)
-            rows = pl.concat([rows, transfers.select(cols).with_columns(
-                transfers.select(items.alias("attachments")))])
+        cells = good.select(*[_c(h) for h in header], "__member_order", "__line", "__date",
+                            "__amount_units", "__amount_places", listed.alias("__listed")
+                            ).collect()
+        if not cells.get_column("__listed").any():
+            return cells.select(cols)
+        # (unique and sorted inside list.eval: list.sort costs 10 µs a row in polars 2.1)
+        items = att.str.split(";").list.eval(pl.element().str.strip_chars().unique().sort())
+        lists = [items.alias("attachments") if c.meta.output_name() == "attachments" else c
+                 for c in cols]
+        return pl.concat(pl.collect_all([cells.lazy().filter(~pl.col("__listed")).select(cols),
+                                         cells.lazy().filter(pl.col("__listed")).select(lists)]))
+
+    def _events(self, rows: pl.DataFrame, out: _Outcomes, bad: set[str]
+                ) -> tuple[pl.DataFrame, int, dict[str, int]]:
+        """``Table.events`` (see evshape) from the events of the rows read natively (see
+        :meth:`_event_rows`), the amount's scale and the declared scaled fields'
+        scales."""
+        header_fields = self.fields
         schema = rows.schema
         parts = [rows, self._python_rows(out, bad, schema), self._table_rows(schema)]
         events = pl.concat([p for p in parts if p.height] or [rows], how="vertical")
@@ -546,30 +562,28 @@ class _EventReader:
                                   f"{scale} decimal places")
             fixes.append((pl.col(name) * factor).alias(name))
             scales[name] = scale
-        events = events.with_columns(fixes)
         # the scalar order: by date, then the accounts table's events (by row and slot),
-        # then the events table's (by row)
+        # then the events table's (by row); the sort carries only the columns kept
         origin = (pl.col("__src").cast(pl.Int64) * (1 << 48) + pl.col("__k1") * 256
                   + pl.col("__k2"))
-        events = events.with_columns(origin.alias("__origin"))
         nulls = events.select(pl.col("__member_order").null_count() + pl.col("date")
                               .null_count()).item() if events.height else 1
-        if nulls:
-            events = events.sort(["__member_order", "date", "__origin"])
-        else:  # member and day as one integer key (a third less time than three keys)
+        order: list[pl.Expr | str] = ["__member_order", "date", "__origin"]
+        if not nulls:  # member and day as one integer key (a third less time than three)
             day = pl.col("date").cast(pl.Int64)
             low = events.select(day.min()).item()
-            events = events.sort([pl.col("__member_order").cast(pl.UInt64)
-                                  * pl.lit(1 << 32, pl.UInt64)
-                                  + (day - low).cast(pl.UInt64), "__origin"])
+            order = [pl.col("__member_order").cast(pl.UInt64) * pl.lit(1 << 32, pl.UInt64)
+                     + (day - pl.lit(low, pl.Int64)).cast(pl.UInt64), "__origin"]
         at = pl.int_range(pl.len(), dtype=pl.UInt32)
         start = (pl.col("__member_order") != pl.col("__member_order").shift(1)).fill_null(True)
         first = pl.when(start).then(at).forward_fill()
-        events = events.with_columns((at - first).alias("__seq"))
         keep = ["__member_order", "account_id", "__seq", "date", "type", "mark", "amount",
                 "attachments", *[extra_column("event", f.name) for f in header_fields]]
         amount_scale = scales.pop("amount")
-        return events.select(keep), amount_scale, scales
+        events = events.with_columns(*fixes, origin.alias("__origin")).select(
+            *keep[:2], *keep[3:], "__origin").sort(order)
+        return events.with_columns((at - first).alias("__seq")).select(keep), amount_scale, \
+            scales
 
     def _python_rows(self, out: _Outcomes, bad: set[str], schema: pl.Schema) -> pl.DataFrame:
         """The rows the builder found valid after all, in the events' columns."""

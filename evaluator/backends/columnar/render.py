@@ -188,11 +188,13 @@ def _stacked_list(frame: pl.DataFrame, shape: Shape, t: T.Type) -> pl.Series:
     assert isinstance(base, T.ListT)
     _, items = shape
     dtype = parquet_dtype(base)
-    indexed = frame.lazy().with_row_index("__r")
-    parts = pl.collect_all([
-        indexed.filter(pl.col(present).fill_null(False)).select(
-            pl.col("__r"), _typed_value(item, base.elem).alias("v"))
-        for present, item in items])
+    made = [(pl.col(present).fill_null(False), _typed_value(item, base.elem).alias("v"))
+            for present, item in items]
+    # (from the columns the items read only: a wide frame is not copied per item)
+    needed = sorted({r for p, v in made for r in (*p.meta.root_names(),
+                                                   *v.meta.root_names())})
+    indexed = frame.select(needed).lazy().with_row_index("__r")
+    parts = pl.collect_all([indexed.filter(p).select(pl.col("__r"), v) for p, v in made])
     # sorted by row (stably: item order within a row), grouped by slices of the sorted
     # key (a hash group_by of a struct column costs ten times more)
     long = pl.concat(parts, how="vertical").sort("__r", maintain_order=True)
