@@ -150,12 +150,12 @@ def median_run(rounds: int, once: Any) -> Run:
     last = runs[-1]
     last.rounds = [(r.wall, r.client) for r in runs]
     if len(runs) > 1:
-        last.wall = statistics.median(r.wall for r in runs)
-        last.client = int(statistics.median(r.client for r in runs))
-        last.load = (runs[0].load[0], runs[-1].load[1])
         for r in runs:
             print(f"  round: {r.label}: {r.wall:.2f} s, peak {r.client / MiB:,.0f} MiB, "
                   f"load {r.load[0]:.1f} / {r.load[1]:.1f}")
+        last.wall = statistics.median(r.wall for r in runs)
+        last.client = int(statistics.median(r.client for r in runs))
+        last.load = (runs[0].load[0], runs[-1].load[1])
     return last
 
 
