@@ -346,6 +346,9 @@ class EventStage(FrameStage):
     def inputs(self) -> list[str]:
         return [*self.needed, "__member_order", "account_id"]
 
+    def release(self) -> None:
+        self.events = self.events.clear()
+
     def compute(self, frame: pl.DataFrame) -> pl.Series:
         # the events' columns it reads only (a filter copies every column it is given)
         used = {"__row", "__seq"}
