@@ -4,6 +4,7 @@ compiled policy against the history-aware hand-written reference.
     python benchmarks/bench_scale.py --accounts 1000000             # minutes
     python benchmarks/bench_scale.py                                # 10M accounts, ~30M events
     python benchmarks/bench_scale.py --accounts 1000000 --workers 1,2,4 --partitions 16
+    python benchmarks/bench_scale.py --dataset /tmp/b14/d1m --runs reference,single --rounds 3
 
 Writes a dataset with ``benchmarks/gen_dataset.py`` (``accounts.parquet`` +
 ``events.parquet`` + ``fx.csv``, about ``--events-per-account`` events per account,
@@ -25,6 +26,12 @@ prints the command's message and measures what runs instead, labelled in the tab
 ``last_*`` columns, derived from the events: no history findings) for the single-process
 and Dask runs, and the scalar backend over the dataset on a sample of the first
 ``--scalar-sample`` accounts (whole members), with the reference on the same sample.
+
+``--runs`` picks among ``reference``, ``single`` and ``dask`` (default: all three; without
+``dask`` neither the snapshot nor the scalar sample is measured), ``--rounds N`` runs the
+reference and the single process N times each and reports the median wall time and the
+median peak (each round's figures are printed too): with ``--dataset DIR`` (an existing
+dataset) the compiled / reference ratio is measured in a minute.
 
 Printed: the command line, the machine, the load average before and after each run
 (the machine may be shared: read wall times next to it), then one table: wall time,
@@ -131,6 +138,25 @@ class Run:
     stderr: str = ""
     rc: int = 0
     stopped: str = ""  # why the run was stopped before it ended
+    rounds: list[tuple[float, int]] = field(default_factory=list)  # (wall, peak) of each
+
+
+def median_run(rounds: int, once: Any) -> Run:
+    """``once()`` run ``rounds`` times: the last run with the median wall time and the
+    median peak of the rounds (each round's kept in ``rounds``)."""
+    import statistics
+
+    runs = [once() for _ in range(max(1, rounds))]
+    last = runs[-1]
+    last.rounds = [(r.wall, r.client) for r in runs]
+    if len(runs) > 1:
+        for r in runs:
+            print(f"  round: {r.label}: {r.wall:.2f} s, peak {r.client / MiB:,.0f} MiB, "
+                  f"load {r.load[0]:.1f} / {r.load[1]:.1f}")
+        last.wall = statistics.median(r.wall for r in runs)
+        last.client = int(statistics.median(r.client for r in runs))
+        last.load = (runs[0].load[0], runs[-1].load[1])
+    return last
 
 
 def load1() -> float:
@@ -296,9 +322,14 @@ def main() -> None:
                     "250,000 rows)")
     ap.add_argument("--scalar-sample", type=int, default=50_000,
                     help="accounts of the scalar fallback's sample (0: none)")
-    ap.add_argument("--keep", type=Path, default=None,
+    ap.add_argument("--keep", "--dataset", dest="keep", type=Path, default=None,
                     help="folder to generate into and keep (a dataset already there is "
                     "reused; default: a temporary folder)")
+    ap.add_argument("--runs", default="reference,single,dask",
+                    help="what to run, comma-separated among reference, single, dask")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of the reference and of the single process (the median "
+                    "is reported)")
     ap.add_argument("--source", type=Path, default=None,
                     help="measure the `evaluator` of this checkout instead of this one's "
                     "(e.g. a branch exported with `git archive BRANCH | tar -x -C DIR`): "
@@ -307,6 +338,9 @@ def main() -> None:
                     help="GiB a measured command or a worker may take before the "
                     f"benchmark stops it and exits (default {MEMORY_CAP:g})")
     args = ap.parse_args()
+    want = {r.strip() for r in args.runs.split(",") if r.strip()}
+    if not want or want - {"reference", "single", "dask"}:
+        ap.error(f"--runs takes reference, single, dask (got {args.runs!r})")
     MEMORY_CAP = args.memory_cap
     if args.source is not None:
         SOURCE = args.source.resolve()
@@ -342,25 +376,31 @@ def main() -> None:
           "partitions per Dask run")
 
     runs: list[Run] = []
-    ref = reference_run("reference", accounts, events, fx, folder / "reference.parquet",
-                        rows)
-    runs.append(ref)
+    ref: Run | None = None
+    if "reference" in want:
+        ref = median_run(args.rounds, lambda: reference_run(
+            "reference", accounts, events, fx, folder / "reference.parquet", rows))
+        runs.append(ref)
     ratio_pairs: list[tuple[str, Run, Run]] = []
     checks: list[tuple[str, Path, Path]] = []  # (what, output, the reference's output)
-    single = run_command(evaluate_cmd(accounts, events, fx, str(folder / "single.parquet"),
-                                      ["--backend", "columnar"]),
-                         "single process", "dataset", rows)
-    why = unsupported(single)
+    why: str | None = None
     expected = folder / "single.parquet"
-    if why is None:
-        runs.append(single)
-        ratio_pairs.append(("compiled / reference, dataset", single, ref))
-        checks.append(("compiled, dataset", expected, folder / "reference.parquet"))
+    if "single" in want:
+        single = median_run(args.rounds, lambda: run_command(
+            evaluate_cmd(accounts, events, fx, str(expected), ["--backend", "columnar"]),
+            "single process", "dataset", rows))
+        why = unsupported(single)
+        if why is None:
+            runs.append(single)
+            if ref is not None:
+                ratio_pairs.append(("compiled / reference, dataset", single, ref))
+                checks.append(("compiled, dataset", expected, folder / "reference.parquet"))
+        else:
+            print(f"note: the compiled policy over the dataset: not available ({why})")
+    if "dask" in want and why is None:
         runs += dask_runs(workers, partitions, accounts, events, fx, folder / "dask-dataset",
                           "dataset", rows, [])  # auto: the engine refuses --backend columnar
-    else:
-        print(f"note: the compiled policy over the dataset: not available ({why})")
-    if not any(r.n for r in runs):  # Dask over the dataset did not run: the snapshot
+    if "dask" in want and not any(r.n for r in runs):  # no Dask over the dataset: snapshot
         snapshot = folder / "snapshot.parquet"
         if not snapshot.exists():
             snapshot_of(accounts, events, snapshot)
@@ -375,7 +415,7 @@ def main() -> None:
                 print(f"note: one process over the snapshot: not measured ({why_s})")
         runs += dask_runs(workers, partitions, snapshot, None, fx, folder / "dask-snapshot",
                           "snapshot", rows)
-    if why is not None and args.scalar_sample:
+    if "dask" in want and why is not None and args.scalar_sample:
         sacc, sev, srows = sample_of(accounts, events, args.scalar_sample, folder / "sample")
         sref = reference_run("reference", sacc, sev, fx, folder / "sample" / "ref.parquet",
                              srows)
@@ -420,9 +460,10 @@ def main() -> None:
     for label, a, b in ratio_pairs:
         print(f"{label}: {a.wall / b.wall:.2f}x wall (target for the compiled policy: "
               "<= 2x)")
-    ref_out = json.loads(ref.stdout.strip().splitlines()[-1])
-    print(f"reference: compute {ref_out['compute']:.1f} s of {ref.wall:.1f} s; statuses "
-          f"{ref_out['status']}")
+    if ref is not None:
+        ref_out = json.loads(ref.stdout.strip().splitlines()[-1])
+        print(f"reference: compute {ref_out['compute']:.1f} s of {ref.wall:.1f} s; "
+              f"statuses {ref_out['status']}")
     for what, out, reference_out in checks:
         got, want = statuses(out), statuses(reference_out)
         same = "same as the reference" if got == want else f"DIFFERENT from the reference: {got}"

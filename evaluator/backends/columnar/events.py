@@ -85,16 +85,17 @@ def visible_events(comp: CompilerLike, member_level: bool) -> pl.DataFrame:
     if key not in comp.event_frames:
         events = comp.table.events
         assert events is not None
-        renamed = events.filter(pl.col("date") <= comp.as_of).rename(
+        renamed = events.lazy().filter(pl.col("date") <= comp.as_of).rename(
             {c: PREFIX + c for c in events.columns if c not in ("__member_order", "__seq")})
-        rows = comp.table.frame.select("__member_order", pl.col("account_id").alias(
+        rows = comp.table.frame.lazy().select("__member_order", pl.col("account_id").alias(
             PREFIX + "account_id")).with_row_index("__row")
+        # (one lazy query: the eager join of a million-row frame took half as long again)
         if member_level:
             rows = rows.unique("__member_order", keep="first").drop(PREFIX + "account_id")
             renamed = renamed.join(rows, on="__member_order")
         else:
             renamed = renamed.join(rows, on=["__member_order", PREFIX + "account_id"])
-        comp.event_frames[key] = renamed
+        comp.event_frames[key] = renamed.collect()
     return comp.event_frames[key]
 
 
@@ -345,8 +346,19 @@ class EventStage(FrameStage):
     def inputs(self) -> list[str]:
         return [*self.needed, "__member_order", "account_id"]
 
+    def release(self) -> None:
+        self.events = self.events.clear()
+
     def compute(self, frame: pl.DataFrame) -> pl.Series:
-        events = self.events if self.prefilter is None else self.events.filter(self.prefilter)
+        # the events' columns it reads only (a filter copies every column it is given)
+        used = {"__row", "__seq"}
+        for e in [*self.per_event, *([self.prefilter] if self.prefilter is not None else [])]:
+            used.update(e.meta.root_names())
+        for _, s in self.stages:
+            used.update(s.meta.root_names() if isinstance(s, pl.Expr) else s.inputs())
+        events = self.events.select([c for c in self.events.columns if c in used])
+        if self.prefilter is not None:
+            events = events.filter(self.prefilter)
         # one frame row per group (the account's, the member's first): its columns
         # gathered, not joined
         joined = events if not self.needed else events.with_columns(
@@ -356,10 +368,14 @@ class EventStage(FrameStage):
             joined = joined.with_columns(
                 stage.alias(key) if isinstance(stage, pl.Expr)
                 else stage.compute(joined).alias(key))
-        per = joined.select(*keys, "__seq", *self.per_event)
-        if self.ordered:  # a group's values are in the frame's order
-            per = per.sort("__seq")
-        grouped = per.group_by(keys).agg(self.aggs)
+        # each group's events together in event order, grouped by slices of the sorted
+        # key (hashing a million groups cost three times the sort; the two keys packed in
+        # one integer sort in half the time)
+        order = pl.col("__row").cast(pl.UInt64) * pl.lit(1 << 32, pl.UInt64) \
+            + pl.col("__seq").cast(pl.UInt64)
+        per = joined.select(*keys, "__seq", *self.per_event).sort(order) \
+            .with_columns(pl.col("__row").set_sorted())
+        grouped = per.group_by(keys, maintain_order=True).agg(self.aggs)
         # each group's first error in event order: few events fail, so from those only
         failed = per.filter(pl.col("__e").is_not_null()).sort("__seq")
         first = failed.group_by(keys).agg(pl.col("__e").first().alias("e"))

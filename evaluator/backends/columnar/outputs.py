@@ -225,6 +225,12 @@ def evaluate_frame(policy: CompiledPolicy, table: Table, as_of: _dt.date,
     for level in _levels(comp.stages):
         frame = frame.with_columns([e if isinstance(e, pl.Expr) else e[1].compute(frame)
                                     .alias(e[0]) for e in level])
+    # the events joined for the stages are not read again (the portfolio outputs read the
+    # aggregates): let go before the output is made
+    comp.event_frames.clear()
+    for _, stage in comp.stages:
+        if isinstance(stage, FrameStage):
+            stage.release()
     out = frame.with_columns(
         pl.coalesce([pl.col("__late"), err]).alias("__error"), *exprs, *extra,
     ).select(["member_id", "account_id", "__line", "__late", "__error",

@@ -292,6 +292,9 @@ class FrameStage:
     def compute(self, frame: pl.DataFrame) -> pl.Series:
         raise NotImplementedError  # pragma: no cover
 
+    def release(self) -> None:
+        """Let go of the frames it holds (it is not computed again)."""
+
 
 @dataclass
 class DayTable(FrameStage):
