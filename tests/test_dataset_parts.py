@@ -9,7 +9,6 @@ partition of a Parquet dataset reads only its members' rows: the filter is in th
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import subprocess
 import sys
@@ -43,10 +42,7 @@ def policy() -> Policy:
 def determinations(pol: Policy, data: DatasetInput) -> tuple[pl.DataFrame, list[Any]]:
     """The frame a Dask task writes for ``data`` (without its reader's errors), and the
     evaluation errors."""
-    if data.table is not None:
-        data = DatasetInput(None, [], data.accounts, data.events,
-                            table=dataclasses.replace(data.table, errors=[], ragged=[]))
-    done = evaluate_dataset(pol, data, AS_OF)
+    done = evaluate_dataset(pol, data.without_errors(), AS_OF)
     source = getattr(done.result, "source", None)
     frame = write_frame(source, Path("d.parquet")) if source is not None else \
         scalar_frame(pol, done.result, typed=True)
@@ -71,7 +67,7 @@ def agree(accounts: Path, events: Path, fx: Path | None = None,
             accounts, events, fx, decl=pol.facts_decl, part=(k, count), scales=most)
             for k, p in enumerate(parts)]
         assert all(p.scales == most == whole.scales for p in parts), count
-        errors, warnings, unknown = combined_read(parts)
+        errors, warnings, unknown = combined_read([p.read_part() for p in parts])
         assert errors == list(whole.errors), count
         assert warnings == whole.warnings, count
         assert unknown == whole.unknown_warnings(), count

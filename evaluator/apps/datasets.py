@@ -110,6 +110,24 @@ class DatasetInput:
         warned: list[str] = source.unknown_warnings()
         return warned
 
+    def read_part(self) -> ReadPart:
+        """What the reader reported (record errors, warnings, unknown columns), small
+        enough to send from a worker (see :func:`combined_read`)."""
+        source = self.table if self.table is not None else self.facts
+        return ReadPart(list(self.errors), len(self.errors) if self.account_errors is None
+                        else self.account_errors, list(self.warnings), tuple(source.unknown),
+                        self.source)
+
+    def without_errors(self) -> DatasetInput:
+        """A partition read alone, without the reader's errors (reported on their own),
+        as :func:`part_of` gives a partition of the whole."""
+        import dataclasses
+
+        if self.table is None:
+            return self
+        return DatasetInput(None, [], self.accounts, self.events, table=dataclasses.replace(
+            self.table, errors=[], ragged=[]))
+
     @property
     def scales(self) -> dict[str, int]:
         """The decimal places of a columnar table's scaled integers (none: full profiles)."""
@@ -142,6 +160,19 @@ class DatasetInput:
         """The reader's record errors."""
         source = self.table if self.table is not None else self.facts
         return tuple(source.errors)
+
+
+@dataclass
+class ReadPart:
+    """A dataset's reader's report for one partition read alone (or for the whole): its
+    record errors (the first ``account_errors`` the accounts rows', then the events
+    rows'), warnings, and unknown columns and keys with the rows filling each."""
+
+    errors: list[Any]
+    account_errors: int
+    warnings: list[str]
+    unknown: tuple[tuple[str, str, int], ...]
+    source: str
 
 
 @dataclass
@@ -208,31 +239,28 @@ def read_dataset(accounts: str | os.PathLike[str], events: str | os.PathLike[str
     return DatasetInput(data.facts, list(data.warnings), *where, reason=reason)
 
 
-def combined_read(parts: list[DatasetInput]) -> tuple[list[Any], list[str], list[str]]:
+def combined_read(parts: list[ReadPart]) -> tuple[list[Any], list[str], list[str]]:
     """The record errors, warnings and unknown-column warnings of a dataset read as the
     partitions ``parts`` (each read alone, in partition order), in the whole read's order:
     the accounts rows' errors by row, then the events rows' (each partition's members',
     then those of rows of no member); a partition's warnings are its own (partition 0
-    holds the rows of no member or account); unknown columns and keys counted over all."""
+    holds the rows of no member or account); unknown columns and keys counted over all.
+    A whole read's report, alone, is given back as it is."""
     import heapq
 
     def row(error: Any) -> int:
         loc = error.location or ""
         return int(loc[4:]) if loc.startswith("row ") and loc[4:].isdigit() else 0
 
-    def split(p: DatasetInput) -> int:
-        return p.account_errors if p.account_errors is not None else 0
-
-    errors: list[Any] = list(heapq.merge(*[list(p.errors)[:split(p)] for p in parts],
+    errors: list[Any] = list(heapq.merge(*[p.errors[:p.account_errors] for p in parts],
                                          key=row))
-    rest = [e for p in parts for e in list(p.errors)[split(p):]]
+    rest = [e for p in parts for e in p.errors[p.account_errors:]]
     errors += [e for e in rest if e.member_id is not None]
     errors += [e for e in rest if e.member_id is None]
     warnings = [w for p in parts for w in p.warnings]
     counts: dict[tuple[str, str], int] = {}
     for p in parts:
-        source = p.table if p.table is not None else p.facts
-        for what, name, count in source.unknown:
+        for what, name, count in p.unknown:
             counts[what, name] = counts.get((what, name), 0) + count
     unknown = Facts(members=(), source=parts[0].source if parts else "",
                     unknown=tuple((w, n, counts[w, n]) for w, n in sorted(
@@ -428,7 +456,7 @@ def combined_portfolio(policy: Policy, parts: list[PortfolioPart], as_of: _dt.da
 
 
 __all__ = ["SCALAR_REASON", "DatasetInput", "DatasetRefused", "DatasetResult",
-           "PartRefused", "PortfolioPart", "backend_note", "check_backend", "combined_portfolio",
+           "PartRefused", "PortfolioPart", "ReadPart", "backend_note", "check_backend", "combined_portfolio",
            "combined_read",
            "dataset_runs", "evaluate_dataset", "part_of", "portfolio_part",
            "portfolio_reads", "read_dataset", "refusal"]
