@@ -36,12 +36,15 @@ from evaluator.facts.fields import FactsError
 from evaluator.facts.fx import parse_fx_csv
 from evaluator.facts.table import Table, table_from_frame
 
-__all__ = ["PartTable", "Plan", "dataset_plan", "read_dataset_part", "rescaled", "table_scales"]
+__all__ = ["PY_SPACE", "PartTable", "Plan", "dataset_plan", "events_scan", "read_dataset_part",
+           "rescaled", "table_scales"]
 
 #: a bound on the scaled integers values are held in (``table.UNITS_LIMIT``)
 _UNITS_LIMIT = 9 * 10**18
-# what Python's str.strip() strips that polars' strip_chars() keeps, with white space
-_EDGES = r"^[\s\x1c-\x1f]+|[\s\x1c-\x1f]+$"
+#: what Python's str.strip() strips (polars' strip_chars() keeps \x1c-\x1f): an events
+#: row's ids as the reader takes them, its odd rows included
+PY_SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+            "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
 @dataclass
@@ -55,8 +58,7 @@ class Plan:
     allowed: list[int]
     #: every (member_id, account_id) pair of the rows with both ids
     pairs: pl.DataFrame
-    #: the accounts in those pairs, and the accounts held by more than one member
-    accounts: pl.Series
+    #: the accounts held by more than one member
     shared: pl.Series
     #: account ids met more than once: the line of the first row of each
     first_seen: dict[str, int]
@@ -97,7 +99,7 @@ def _scan(source: str) -> pl.LazyFrame:
 def _member_key(values: pl.Expr, dtype: pl.DataType, edges: bool = False) -> pl.Expr:
     """An id column as the reader strips it (empty: null)."""
     text = values if dtype == pl.String else values.cast(pl.String)
-    stripped = text.str.replace_all(_EDGES, "") if edges else text.str.strip_chars()
+    stripped = text.str.strip_chars(PY_SPACE) if edges else text.str.strip_chars()
     return pl.when(stripped == "").then(None).otherwise(stripped)
 
 
@@ -141,25 +143,45 @@ def dataset_plan(accounts: str | os.PathLike[str]) -> Plan:
     ids = _ids(source)
     pairs = ids.filter(pl.col("m").is_not_null() & pl.col("a").is_not_null()).select(
         pl.col("m").alias("member_id"), pl.col("a").alias("account_id"))
-    spans = ids.filter(pl.col("m").is_not_null()).group_by("m", maintain_order=True).agg(
-        pl.col("__line").min().alias("first"), pl.col("__line").max().alias("last"),
-        pl.col("a").is_not_null().any().alias("has")).filter(pl.col("has"))
-    reach = spans.get_column("last").cum_max().to_list()
-    firsts = spans.get_column("first").to_list()
-    allowed = [0, *[i for i in range(1, len(firsts)) if reach[i - 1] < firsts[i]],
-               len(firsts)] if firsts else [0]
-    known = pairs.get_column("account_id").unique()
-    shared = pairs.unique().group_by("account_id").agg(pl.len()).filter(
-        pl.col("len") > 1).get_column("account_id")
-    repeated = ids.filter(pl.col("a").is_not_null()).group_by("a").agg(
-        pl.len(), pl.col("__line").min().alias("first")).filter(pl.col("len") > 1)
-    plan = Plan(spans.get_column("m"), allowed, pairs, known, shared,
-                dict(zip(repeated.get_column("a").to_list(),
-                         repeated.get_column("first").to_list(), strict=True)))
+    members, allowed = _members(ids)
+    # account ids met more than once (few, if any): their first rows, and those of more
+    # than one member
+    repeated = ids.filter(pl.col("a").is_not_null() & pl.col("a").is_duplicated())
+    first_seen = dict(repeated.group_by("a").agg(pl.col("__line").min()).iter_rows())
+    shared = repeated.filter(pl.col("m").is_not_null()).group_by("a").agg(
+        pl.col("m").n_unique()).filter(pl.col("m") > 1).get_column("a")
+    plan = Plan(members, allowed, pairs, shared, first_seen)
     if key is not None:
         _PLANS.clear()
         _PLANS[key] = plan
     return plan
+
+
+def _members(ids: pl.DataFrame) -> tuple[pl.Series, list[int]]:
+    """The members with a row with an account id, in the order of their first row, and
+    where partitions may start: anywhere when each member's rows are together (a look at
+    runs of the same id), else only where no member's rows span the cut."""
+    rows = ids.filter(pl.col("m").is_not_null())
+    m = rows.get_column("m")
+    runs = m.filter((m != m.shift(1)).fill_null(True))
+    # members with a row without an account id (few, if any): those with no other row
+    lacking = rows.filter(pl.col("a").is_null()).get_column("m").unique()
+    if lacking.len():
+        lacking = lacking.filter(~lacking.is_in(rows.filter(
+            pl.col("a").is_not_null() & pl.col("m").is_in(lacking.implode()))
+            .get_column("m").unique().implode()))
+    if runs.is_sorted() or runs.n_unique() == runs.len():  # each member's rows together
+        members = runs.filter(~runs.is_in(lacking.implode())) if lacking.len() else runs
+        return members, list(range(members.len() + 1))
+    spans = rows.group_by("m", maintain_order=True).agg(
+        pl.col("__line").min().alias("first"), pl.col("__line").max().alias("last"))
+    if lacking.len():
+        spans = spans.filter(~pl.col("m").is_in(lacking.implode()))
+    reach = spans.get_column("last").cum_max().to_list()
+    firsts = spans.get_column("first").to_list()
+    allowed = [0, *[i for i in range(1, len(firsts)) if reach[i - 1] < firsts[i]],
+               len(firsts)] if firsts else [0]
+    return spans.get_column("m"), allowed
 
 
 def read_dataset_part(accounts: str | os.PathLike[str], events: str | os.PathLike[str],
@@ -190,12 +212,18 @@ def read_dataset_part(accounts: str | os.PathLike[str], events: str | os.PathLik
     table = table_from_frame(raw, fx_rates, accounts_source, first_seen=plan.first_seen,
                              ragged=ragged, decl=decl)
     account_errors = len(table.errors)
-    known_accounts = plan.accounts.implode()
+    known_accounts = plan.pairs.get_column("account_id").implode()
 
     def event_rows(m: pl.Expr, a: pl.Expr) -> pl.Expr:
         orphan = a.is_not_null() & ~a.is_in(known_accounts)
         keep = m.is_in(mine_set) & ~orphan
         return keep | m.is_null() | ~m.is_in(everyone) | orphan if first else keep
+
+    def scan_rows(m: pl.Expr, a: pl.Expr) -> tuple[pl.Expr, pl.Expr | None]:
+        """(the filter pushed into the scan, the one applied to the rows it gives)."""
+        if first:
+            return event_rows(m, a), None
+        return m.is_in(mine_set), event_rows(m, a)
 
     own_accounts = raw.select(_member_key(pl.col("account_id"), raw.schema["account_id"])
                               ).to_series().drop_nulls().unique().implode()
@@ -212,7 +240,7 @@ def read_dataset_part(accounts: str | os.PathLike[str], events: str | os.PathLik
                                  | pl.col("member_id").is_in(strangers.unique().implode()))
 
     if _is_parquet(events_source):
-        rows = _event_rows(events_source, event_rows)
+        rows = _event_rows(events_source, scan_rows)
         table, warnings = read_table_events(table, events_source, decl, rows=rows,
                                             known=known, ragged=first)
     else:
@@ -249,21 +277,38 @@ def _accounts_rows(source: str, wanted: Callable[[pl.Expr], pl.Expr]
     return raw.filter(wanted(m)), list(ragged)
 
 
-def _event_rows(source: str, wanted: Callable[[pl.Expr, pl.Expr], pl.Expr]) -> pl.DataFrame:
-    """A Parquet events table's rows that ``wanted(m, a)`` keeps, with ``__line``."""
+def _event_rows(source: str, wanted: Callable[[pl.Expr, pl.Expr],
+                                               tuple[pl.Expr, pl.Expr | None]]
+                ) -> pl.DataFrame:
+    """A Parquet events table's rows that ``wanted(m, a)`` keeps, with ``__line``: its
+    first filter pushed into the scan, its second applied to the rows the scan gives."""
     try:
-        lazy = _scan(source)
-        schema = lazy.collect_schema()
-        if "member_id" not in schema:
-            return lazy.collect()  # the reader words what is missing
-        m = _member_key(pl.col("member_id"), schema["member_id"], edges=True)
-        a = _member_key(pl.col("account_id"), schema["account_id"], edges=True) \
-            if "account_id" in schema else pl.lit(None, pl.String)
-        frame: pl.DataFrame = lazy.filter(wanted(m, a)).collect()
+        lazy, after = events_scan(source, wanted)
+        frame: pl.DataFrame = lazy.collect()
+        if after is not None:  # on the rows read (not pushed into the scan with the first)
+            frame = frame.filter(after)
     except pl.exceptions.PolarsError as exc:
         raise FactsError(f"{source}: cannot read the Parquet table: "
                          f"{str(exc).splitlines()[0]}") from None
     return frame.with_columns(pl.col("__line").cast(pl.UInt32))
+
+
+def events_scan(source: str, wanted: Callable[[pl.Expr, pl.Expr],
+                                              tuple[pl.Expr, pl.Expr | None]]
+                ) -> tuple[pl.LazyFrame, pl.Expr | None]:
+    """The query reading a Parquet events table's rows that the first filter of
+    ``wanted(m, a)`` keeps, and the second filter (see :func:`_event_rows`), ``m`` and
+    ``a`` the member and account ids as the reader strips them; all the rows when the
+    table has no member_id column (the reader then words what is missing)."""
+    lazy = _scan(source)
+    schema = lazy.collect_schema()
+    if "member_id" not in schema:
+        return lazy, None
+    m = _member_key(pl.col("member_id"), schema["member_id"], edges=True)
+    a = _member_key(pl.col("account_id"), schema["account_id"], edges=True) \
+        if "account_id" in schema else pl.lit(None, pl.String)
+    pushed, after = wanted(m, a)
+    return lazy.filter(pushed), after
 
 
 def table_scales(table: Table) -> dict[str, int]:
