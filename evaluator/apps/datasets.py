@@ -11,7 +11,9 @@ compiler refuses the policy (the table's full profiles are then
 :func:`~evaluator.facts.eventtable.dataset_facts`); ``--backend columnar`` refuses, in one
 line, with the same reason; ``--backend scalar`` reads full profiles. Every caller goes
 through :func:`read_dataset`, :func:`part_of`, :func:`evaluate_dataset` and
-:func:`dataset_runs`.
+:func:`dataset_runs`. A partition can also be read alone (``read_dataset(..., part=)``,
+:mod:`evaluator.facts.eventrange`): :func:`combined_read` puts the partitions' record
+errors and warnings in the whole read's order.
 
 A dataset evaluated in parts (the Dask engine's partitions) has its portfolio outputs
 combined from each part's contribution: a columnar result's partial aggregates, or, from
