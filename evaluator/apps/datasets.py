@@ -11,7 +11,9 @@ compiler refuses the policy (the table's full profiles are then
 :func:`~evaluator.facts.eventtable.dataset_facts`); ``--backend columnar`` refuses, in one
 line, with the same reason; ``--backend scalar`` reads full profiles. Every caller goes
 through :func:`read_dataset`, :func:`part_of`, :func:`evaluate_dataset` and
-:func:`dataset_runs`.
+:func:`dataset_runs`. A partition can also be read alone (``read_dataset(..., part=)``,
+:mod:`evaluator.facts.eventrange`): :func:`combined_read` puts the partitions' record
+errors and warnings in the whole read's order.
 
 A dataset evaluated in parts (the Dask engine's partitions) has its portfolio outputs
 combined from each part's contribution: a columnar result's partial aggregates, or, from
@@ -46,6 +48,11 @@ class DatasetRefused(FactsError):
     """A backend asked for explicitly that cannot evaluate a dataset: one line, exit 2."""
 
 
+class PartRefused(Exception):
+    """The columnar reader cannot read a partition alone (under ``auto``): the dataset is
+    to be read whole, by the scalar reader."""
+
+
 class DatasetInput:
     """A dataset read once: its columnar table (None when the columnar reader refused it,
     or the scalar backend was asked for) and why not, the warnings about event rows of no
@@ -53,13 +60,17 @@ class DatasetInput:
     (:attr:`facts`) are built when first needed."""
 
     def __init__(self, facts: Facts | None, warnings: list[str], accounts: str, events: str,
-                 table: Table | None = None, reason: str | None = None) -> None:
+                 table: Table | None = None, reason: str | None = None,
+                 account_errors: int | None = None) -> None:
         self._facts = facts
         self.warnings = warnings
         self.accounts = accounts
         self.events = events
         self.table = table
         self.reason = reason
+        #: a partition read alone: how many of its errors are its accounts rows' (the
+        #: first ones; the rest are its events rows'); None: the whole dataset
+        self.account_errors = account_errors
 
     @property
     def facts(self) -> Facts:
@@ -101,6 +112,40 @@ class DatasetInput:
         warned: list[str] = source.unknown_warnings()
         return warned
 
+    def read_part(self) -> ReadPart:
+        """What the reader reported (record errors, warnings, unknown columns), small
+        enough to send from a worker (see :func:`combined_read`)."""
+        source = self.table if self.table is not None else self.facts
+        return ReadPart(list(self.errors), len(self.errors) if self.account_errors is None
+                        else self.account_errors, list(self.warnings), tuple(source.unknown),
+                        self.source)
+
+    def without_errors(self) -> DatasetInput:
+        """A partition read alone, without the reader's errors (reported on their own),
+        as :func:`part_of` gives a partition of the whole."""
+        import dataclasses
+
+        if self.table is None:
+            return self
+        return DatasetInput(None, [], self.accounts, self.events, table=dataclasses.replace(
+            self.table, errors=[], ragged=[]))
+
+    @property
+    def scales(self) -> dict[str, int]:
+        """The decimal places of a columnar table's scaled integers (none: full profiles)."""
+        from evaluator.facts.eventrange import table_scales
+
+        return table_scales(self.table) if self.table is not None else {}
+
+    @staticmethod
+    def most_scales(parts: list[dict[str, int]]) -> dict[str, int]:
+        """The whole dataset's decimal places: each one's most over the partitions'."""
+        most: dict[str, int] = {}
+        for scales in parts:
+            for name, places in scales.items():
+                most[name] = max(most.get(name, 0), places)
+        return most
+
     @property
     def source(self) -> str:
         """The dataset's name (its accounts table)."""
@@ -120,6 +165,19 @@ class DatasetInput:
 
 
 @dataclass
+class ReadPart:
+    """A dataset's reader's report for one partition read alone (or for the whole): its
+    record errors (the first ``account_errors`` the accounts rows', then the events
+    rows'), warnings, and unknown columns and keys with the rows filling each."""
+
+    errors: list[Any]
+    account_errors: int
+    warnings: list[str]
+    unknown: tuple[tuple[str, str, int], ...]
+    source: str
+
+
+@dataclass
 class DatasetResult:
     """A dataset evaluated: the result, the dataset's warnings, the backend that ran and
     (for ``auto``) the note saying which and why."""
@@ -132,13 +190,40 @@ class DatasetResult:
 
 def read_dataset(accounts: str | os.PathLike[str], events: str | os.PathLike[str],
                  fx: str | os.PathLike[str] | None = None, *,
-                 decl: FactsDecl | None = None, backend: str = "auto") -> DatasetInput:
+                 decl: FactsDecl | None = None, backend: str = "auto",
+                 part: tuple[int, int] | None = None,
+                 scales: dict[str, int] | None = None) -> DatasetInput:
     """Read an accounts table and an events table (and an FX table) once, by the declared
     facts ``decl``: into a columnar table unless ``backend`` is ``scalar`` (or, under
     ``auto``, the columnar reader refuses it, with the reason kept). Raises
     :class:`~evaluator.facts.FactsError` for unusable input, and :class:`DatasetRefused`
-    when ``backend`` is ``columnar`` and the columnar reader refuses the dataset."""
+    when ``backend`` is ``columnar`` and the columnar reader refuses the dataset.
+
+    ``part`` = (index, count): only that partition's members, read alone into a columnar
+    table (:mod:`evaluator.facts.eventrange`: its accounts rows and events rows, with the
+    record errors and warnings that are its to report); not with ``backend`` ``scalar``.
+    When the columnar reader refuses the partition, raises :class:`PartRefused` under
+    ``auto`` (the caller reads the whole dataset instead). A partition holds its scaled
+    integers at the places its own rows need (:attr:`DatasetInput.scales`); the whole's
+    are every partition's most, which ``scales`` gives it (the same determinations, to
+    the text, as the whole read)."""
     where = (os.fspath(accounts), os.fspath(events))
+    if part is not None:
+        from evaluator.facts.eventrange import read_dataset_part, rescaled
+
+        if backend == "scalar":
+            raise ValueError("a partition is read alone into a columnar table only")
+        try:
+            got = read_dataset_part(accounts, events, fx, decl=decl, part=part)
+            if scales:
+                got.table = rescaled(got.table, scales)
+        except Unsupported as exc:
+            if backend == "columnar":
+                raise DatasetRefused(refusal(f"the columnar reader cannot read it ({exc})")
+                                     ) from None
+            raise PartRefused(str(exc)) from None
+        return DatasetInput(None, got.warnings, *where, table=got.table,
+                            account_errors=got.account_errors)
     reason = SCALAR_REASON
     if backend != "scalar":
         from evaluator.facts.eventtable import read_dataset_table
@@ -154,6 +239,35 @@ def read_dataset(accounts: str | os.PathLike[str], events: str | os.PathLike[str
             return DatasetInput(None, list(warnings), *where, table=table)
     data = load_dataset(accounts, events, fx, decl=decl)
     return DatasetInput(data.facts, list(data.warnings), *where, reason=reason)
+
+
+def combined_read(parts: list[ReadPart]) -> tuple[list[Any], list[str], list[str]]:
+    """The record errors, warnings and unknown-column warnings of a dataset read as the
+    partitions ``parts`` (each read alone, in partition order), in the whole read's order:
+    the accounts rows' errors by row, then the events rows' (each partition's members',
+    then those of rows of no member); a partition's warnings are its own (partition 0
+    holds the rows of no member or account); unknown columns and keys counted over all.
+    A whole read's report, alone, is given back as it is."""
+    import heapq
+
+    def row(error: Any) -> int:
+        loc = error.location or ""
+        return int(loc[4:]) if loc.startswith("row ") and loc[4:].isdigit() else 0
+
+    errors: list[Any] = list(heapq.merge(*[p.errors[:p.account_errors] for p in parts],
+                                         key=row))
+    rest = [e for p in parts for e in p.errors[p.account_errors:]]
+    errors += [e for e in rest if e.member_id is not None]
+    errors += [e for e in rest if e.member_id is None]
+    warnings = [w for p in parts for w in p.warnings]
+    counts: dict[tuple[str, str], int] = {}
+    for p in parts:
+        for what, name, count in p.unknown:
+            counts[what, name] = counts.get((what, name), 0) + count
+    unknown = Facts(members=(), source=parts[0].source if parts else "",
+                    unknown=tuple((w, n, counts[w, n]) for w, n in sorted(
+                        counts, key=lambda k: k[0] != "column"))).unknown_warnings()
+    return errors, warnings, unknown
 
 
 def refusal(why: str) -> str:
@@ -344,6 +458,7 @@ def combined_portfolio(policy: Policy, parts: list[PortfolioPart], as_of: _dt.da
 
 
 __all__ = ["SCALAR_REASON", "DatasetInput", "DatasetRefused", "DatasetResult",
-           "PortfolioPart", "backend_note", "check_backend", "combined_portfolio",
+           "PartRefused", "PortfolioPart", "ReadPart", "backend_note", "check_backend", "combined_portfolio",
+           "combined_read",
            "dataset_runs", "evaluate_dataset", "part_of", "portfolio_part",
            "portfolio_reads", "read_dataset", "refusal"]

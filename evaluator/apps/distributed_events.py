@@ -3,16 +3,20 @@ and its events table evaluated partition by partition on a Dask cluster, through
 dataset seam (:mod:`evaluator.apps.datasets`), the determinations written as a partitioned
 Parquet dataset, identical to the single-machine run.
 
-Partitions are member-consistent and ordered: partition ``k`` of ``n`` holds the members
-``k*M//n`` up to ``(k+1)*M//n`` of the dataset's ``M`` evaluable members, in the order the
-reader gives them (first row in the accounts table), with all their accounts and events.
-Each worker reads the dataset through the seam (once per run: the read is kept for its
-next partitions) and keeps its partition's members (their columnar table, evaluated by
-the columnar backend; under `auto`, a partition it cannot evaluate by the scalar backend,
-with the note saying why), so every record error, warning and row location is the one
-the single-machine run gives; the reader's own errors and
-warnings (bad rows, event rows of no member or account) are taken from partition 0 alone,
-so each is reported once. Each task evaluates its members, writes ``part-NNNNN.parquet``
+Partitions are member-consistent and ordered: each task reads its partition alone
+(``read_dataset(..., part=(k, n))``, :mod:`evaluator.facts.eventrange`: about ``1/n`` of
+the members of the accounts table in the order of their first row, with all their
+accounts rows and events rows, and nothing else), evaluated by the columnar backend
+(under `auto`, a partition it cannot evaluate by the scalar backend, with the note saying
+why), so a worker's memory follows its partition, and every record error, warning and row
+location is the one the single-machine run gives: each partition returns the reader's
+errors and warnings that are its own (the rows of no member are partition 0's) and the
+client puts them in the single-machine order (:func:`evaluator.apps.datasets.combined_read`).
+A partition whose decimal places (of balances, amounts, declared numbers) are fewer than
+another's is evaluated again at the most (the whole read's), and when the columnar reader
+refuses a partition, or ``--backend scalar`` is asked for, every task reads the whole
+dataset (once per run) and keeps its members. Each task evaluates its members, writes
+``part-NNNNN.parquet``
 and returns its evaluation errors and its contribution to the portfolio outputs, which
 the client combines: a columnar partition's partial aggregates (every partition asks the
 same ones, whatever its rows), from which the client computes the outputs as the
@@ -41,8 +45,11 @@ import polars as pl
 from evaluator import atomic
 from evaluator.apps.datasets import (
     DatasetInput,
+    PartRefused,
     PortfolioPart,
+    ReadPart,
     combined_portfolio,
+    combined_read,
     evaluate_dataset,
     part_of,
     portfolio_part,
@@ -89,6 +96,10 @@ class EventsJob:
     #: one run's read of the dataset is kept by each worker under this key
     token: str
     delay: float = 0.0
+    #: each task reads the whole dataset and keeps its partition (else its partition alone)
+    whole: bool = False
+    #: the decimal places a partition read alone is held at (None: its own)
+    scales: dict[str, int] | None = None
 
 
 @dataclass
@@ -109,8 +120,9 @@ class EventsPart:
     sha256: str
     #: evaluated by the scalar backend: the part's accounts' share of the portfolio outputs
     portfolio: PortfolioPart | None
-    #: partition 0 only: the reader's record errors, its warnings, its unknown columns
-    read: tuple[list[RecordError], list[str], list[str]] | None = None
+    #: the reader's record errors, warnings and unknown columns that are the partition's
+    #: to report (read whole: partition 0's are all of them)
+    read: ReadPart | None = None
     #: evaluated by the columnar backend (else by the scalar one)
     columnar: bool = False
     #: why the scalar backend evaluated the partition under `auto` (None: it was asked)
@@ -121,6 +133,10 @@ class EventsPart:
     #: partition 0, evaluated by the columnar backend: its table without its rows, over
     #: which the client compiles the portfolio outputs from the combined aggregates
     empty: Table | None = None
+    #: the decimal places the partition read alone holds its numbers at
+    scales: dict[str, int] = field(default_factory=dict)
+    #: the columnar reader refused the partition read alone (nothing was written)
+    refused: bool = False
 
 
 _READ: dict[str, DatasetInput] = {}
@@ -136,6 +152,25 @@ def _dataset(job: EventsJob | CompareEventsJob, decl: Any) -> DatasetInput:
     return data
 
 
+def _read_part(part: Slice, job: EventsJob, policy: Policy
+               ) -> tuple[DatasetInput, ReadPart | None, DatasetInput] | None:
+    """The partition's members (without the reader's errors), the reader's errors and
+    warnings that are the partition's to report, and the read they come from: the
+    partition read alone (at the job's decimal places), or kept from the whole dataset
+    read once by this worker; None when the columnar reader refuses the partition."""
+    if job.whole:
+        data = _dataset(job, policy.facts_decl)
+        return part_of(data, part.index, job.count), \
+            data.read_part() if part.index == 0 else None, data
+    try:
+        data = read_dataset(job.accounts, job.events, job.fx, decl=policy.facts_decl,
+                            backend=job.backend, part=(part.index, job.count),
+                            scales=job.scales)
+    except PartRefused:
+        return None
+    return data.without_errors(), data.read_part(), data
+
+
 def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
     """One task: the partition's members evaluated through the dataset seam, their
     determinations written as the part file (replaced whole: a retried task overwrites a
@@ -143,8 +178,10 @@ def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
     if job.delay:
         time.sleep(job.delay)
     policy = rebuilt_policy(job.policy, job.sha256)
-    data = _dataset(job, policy.facts_decl)
-    mine = part_of(data, part.index, job.count)
+    got = _read_part(part, job, policy)
+    if got is None:
+        return EventsPart(part.index, 0, 0, [], "", "", None, refused=True)
+    mine, read, data = got
     done = evaluate_dataset(policy, mine, job.as_of, job.params, backend=job.backend)
     source = getattr(done.result, "source", None)  # a columnar result's frame and plan
     if source is not None:
@@ -157,13 +194,11 @@ def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
     frame.write_parquet(tmp, row_group_size=PARQUET_ROW_GROUP)
     atomic.fsync_file(tmp)
     os.replace(tmp, final)
-    read = None
-    if part.index == 0:
-        read = (list(data.errors), list(data.warnings), data.unknown_warnings())
     rows = mine.table.frame.height if mine.table is not None else \
         sum(len(m.accounts) for m in mine.facts.members)
     done_part = EventsPart(part.index, rows, frame.height, list(done.result.errors), name,
-                           file_sha256(final), None, read, source is not None, done.note)
+                           file_sha256(final), None, read, source is not None, done.note,
+                           scales=data.scales if not job.whole else {})
     if policy.outputs("portfolio"):
         if source is not None:  # the columnar partial aggregates
             done_part.partials = (list(source.aggregate_kinds), list(source.aggregates))
@@ -200,7 +235,9 @@ def portfolio_share_partition(part: Slice, job: EventsJob) -> PortfolioShare:
     """One task of the second pass: the partition evaluated again (its determinations not
     written) and its accounts' share of the portfolio outputs from the scalar runtime."""
     policy = rebuilt_policy(job.policy, job.sha256)
-    mine = part_of(_dataset(job, policy.facts_decl), part.index, job.count)
+    read = _read_part(part, job, policy)
+    assert read is not None  # the first pass read every partition so
+    mine = read[0]
     done = evaluate_dataset(policy, mine, job.as_of, job.params, backend=job.backend)
     return PortfolioShare(part.index, 0, portfolio_part(policy, mine.facts, done.result,
                                                         job.as_of, job.params))
@@ -244,10 +281,8 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
         with atomic.atomic_folder(target, names) as folder:
             job = EventsJob(policy_texts(policy), policy.sha256, str(absolute[0]),
                             str(absolute[1]), absolute[2], as_of, params, backend, count,
-                            str(folder), token, delay)
-            results: list[EventsPart] = run_partitions(
-                [Slice(k) for k in range(count)], evaluate_events_partition, job, engine,
-                progress, summary)
+                            str(folder), token, delay, whole=backend == "scalar")
+            results = _evaluate_parts(job, engine, progress, summary)
             # a partition the columnar backend cannot evaluate is evaluated by the scalar
             # one (the same determinations; the portfolio shares are the scalar runtime's
             # in every partition), with the note saying why
@@ -295,14 +330,35 @@ def _shares(results: list[EventsPart], job: EventsJob, engine: Engine,
     return results
 
 
+def _evaluate_parts(job: EventsJob, engine: Engine, progress: Progress | None,
+                    summary: EventsSummary) -> list[EventsPart]:
+    """Every partition evaluated: read alone, those with fewer decimal places than the
+    most again at the most; read whole when the columnar reader refuses one."""
+    slices = [Slice(k) for k in range(job.count)]
+    results: list[EventsPart] = run_partitions(slices, evaluate_events_partition, job,
+                                               engine, progress, summary)
+    if any(r.refused for r in results):
+        job.whole = True
+        return list(run_partitions(slices, evaluate_events_partition, job, engine, progress,
+                                   summary))
+    if not job.whole:
+        most = DatasetInput.most_scales([r.scales for r in results])
+        again = [Slice(r.index) for r in results if r.scales != most]
+        if again:
+            job.scales = most
+            redone = {r.index: r for r in run_partitions(
+                again, evaluate_events_partition, job, engine, progress, summary)}
+            results = [redone.get(r.index, r) for r in results]
+    return results
+
+
 def _combine(policy: Policy, results: list[EventsPart], as_of: _dt.date,
              params: dict[str, str], rates: dict[Any, Any], summary: EventsSummary) -> None:
     """The parts put together in partition order: the reader's errors first, then each
     part's evaluation errors (the single-machine order), and the portfolio outputs (from
     the combined partial aggregates, or by the scalar runtime from the accounts' values)."""
     first = next(r for r in results if r.index == 0)
-    assert first.read is not None
-    read_errors, warnings, unknown = first.read
+    read_errors, warnings, unknown = combined_read([r.read for r in results if r.read])
     summary.errors = list(read_errors)
     summary.warnings = [*warnings, *unknown]
     parts: list[PortfolioPart] = []

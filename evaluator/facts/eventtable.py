@@ -10,7 +10,7 @@ a Table (or some of its members) back into the scalar backend's facts."""
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -48,7 +48,7 @@ from evaluator.facts.model import (
 from evaluator.facts.table import Table, table_from_frame
 from evaluator.facts.tablecols import extra_column
 
-__all__ = ["dataset_facts", "read_dataset_table"]
+__all__ = ["dataset_facts", "read_dataset_table", "read_table_events"]
 
 #: a bound on the scaled integers amounts are held in (``table.UNITS_LIMIT``)
 _UNITS_LIMIT = 9 * 10**18
@@ -95,17 +95,49 @@ def read_dataset_table(accounts: str | os.PathLike[str], events: str | os.PathLi
     fx_rates = parse_fx_csv(fx) if fx is not None else {}
     table = table_from_frame(raw, fx_rates, accounts_source, ragged=ragged, decl=decl)
     table.sha256 = digest
-    source = os.fspath(events)
-    return _EventReader(table, source, decl).read(_event_text(source))
+    return read_table_events(table, os.fspath(events), decl)
+
+
+def read_table_events(table: Table, source: str, decl: FactsDecl | None, *,
+                      rows: pl.DataFrame | None = None,
+                      keep: Callable[[pl.Series, pl.Series], pl.Series] | None = None,
+                      known: Callable[[pl.Series, pl.Series], pl.DataFrame] | None = None,
+                      ragged: bool = True) -> tuple[Table, list[str]]:
+    """The events of the accounts ``table`` read from the events table ``source`` (see
+    :func:`read_dataset_table`). For a part of a dataset (:mod:`evaluator.facts.eventrange`):
+    ``rows``, a Parquet table's rows already read (its columns and ``__line``); ``keep``,
+    given the member and account cells of the rows as written, says which rows are the
+    part's; ``known``, given those of the rows kept, the (member_id, account_id) pairs of
+    the accounts table's other rows that they name (known as rows in errors are);
+    ``ragged``: whether the rows that do not match the header are the part's to report."""
+    text = _event_text(source, rows)
+    if keep is not None or known is not None:
+        cells = [text.frame.get_column(_c(n)) if _c(n) in text.frame.columns else
+                 pl.Series(_c(n), [None] * text.frame.height, pl.String)
+                 for n in ("member_id", "account_id")]
+        if keep is not None:
+            mask = keep(*cells)
+            text.frame = text.frame.filter(mask)
+            cells = [c.filter(mask) for c in cells]
+    if not ragged:
+        text.ragged = []
+    reader = _EventReader(table, source, decl)
+    if known is not None:
+        pairs = known(*cells)
+        if pairs.height:
+            reader.errs = pl.concat([reader.errs, pairs.select(reader.errs.columns)]).unique()
+    return reader.read(text)
 
 
 # -- the events table as text ---------------------------------------------------------------
 
-def _event_text(source: str) -> _EventText:
+def _event_text(source: str, rows: pl.DataFrame | None = None) -> _EventText:
     path = Path(source)
-    if path.suffix.lower() == ".csv" and not path.is_dir():
+    if rows is None and path.suffix.lower() == ".csv" and not path.is_dir():
         return _csv_text(source)
-    frame, _, _ = read_frame(source, "events file")
+    frame = rows if rows is not None else read_frame(source, "events file")[0]
+    lines = frame.get_column("__line") if "__line" in frame.columns else None
+    frame = frame.drop("__line") if lines is not None else frame
     header = list(frame.columns)
     check_event_header(header, source)
     floats = [c for c, t in frame.schema.items() if t.is_float()]
@@ -114,7 +146,9 @@ def _event_text(source: str) -> _EventText:
                          "numbers, which cannot say an exact amount: write them as decimals "
                          "or text")
     cols = [_as_text(frame.get_column(c)).alias(_c(c)) for c in header]
-    text = pl.DataFrame(cols, height=frame.height).with_row_index("__line", offset=2)
+    text = pl.DataFrame(cols, height=frame.height)
+    text = text.with_row_index("__line", offset=2) if lines is None else \
+        text.with_columns(lines.alias("__line"))
     return _EventText(header, text.with_columns(pl.col("__line").cast(pl.UInt32)), csv=False)
 
 
