@@ -21,20 +21,16 @@ import polars as pl
 from evaluator.declared import FactsDecl, FieldDecl
 from evaluator.errors import Unsupported
 from evaluator.facts.builder import FactsBuilder
-from evaluator.facts.csvscan import csv_layout, read_csv_rows
 from evaluator.facts.dataset import (
-    EVENT_COLUMNS,
     OPTIONAL_COLUMNS,
     UNUSABLE,
     as_event,
-    check_event_header,
-    event_rows,
-    open_events_csv,
     orphan_warning,
     read_frame,
 )
 from evaluator.facts.declcols import parse_cell
-from evaluator.facts.fields import MAX_ID_LENGTH, BadField, FactsError
+from evaluator.facts.eventtext import EventText, cell, event_text
+from evaluator.facts.fields import MAX_ID_LENGTH, BadField
 from evaluator.facts.fx import parse_fx_csv
 from evaluator.facts.model import (
     AMOUNT_EVENT_TYPES,
@@ -62,23 +58,6 @@ _EMPTY_ITEM_RE = r"(^|;)\s*(;|$)"
 _TO_CLEAN_RE = r"^\s|\s$|^$"
 # what became of an event row (the scalar reader's steps, in its order)
 _NO_ID, _NO_MEMBER, _NO_ACCOUNT, _SKIP, _CHECK = range(5)
-
-
-def _c(name: str) -> str:
-    """The frame column of the events table's column ``name`` (internal ones start __)."""
-    return f"c:{name}"
-
-
-@dataclass
-class _EventText:
-    """The events table as text: its header, its rows' cells (columns ``c:NAME``, not yet
-    stripped) with ``__line``, and the rows whose cells do not match the header."""
-
-    header: list[str]
-    frame: pl.DataFrame
-    ragged: list[tuple[int, str]] = field(default_factory=list)
-    #: a CSV table skips rows whose cells are all blank; a Parquet one does not
-    csv: bool = True
 
 
 def read_dataset_table(accounts: str | os.PathLike[str], events: str | os.PathLike[str],
@@ -110,10 +89,10 @@ def read_table_events(table: Table, source: str, decl: FactsDecl | None, *,
     part's; ``known``, given those of the rows kept, the (member_id, account_id) pairs of
     the accounts table's other rows that they name (known as rows in errors are);
     ``ragged``: whether the rows that do not match the header are the part's to report."""
-    text = _event_text(source, rows)
+    text = event_text(source, rows)
     if keep is not None or known is not None:
-        cells = [text.frame.get_column(_c(n)) if _c(n) in text.frame.columns else
-                 pl.Series(_c(n), [None] * text.frame.height, pl.String)
+        cells = [text.frame.get_column(cell(n)) if cell(n) in text.frame.columns else
+                 pl.Series(cell(n), [None] * text.frame.height, pl.String)
                  for n in ("member_id", "account_id")]
         if keep is not None:
             mask = keep(*cells)
@@ -127,80 +106,6 @@ def read_table_events(table: Table, source: str, decl: FactsDecl | None, *,
         if pairs.height:
             reader.errs = pl.concat([reader.errs, pairs.select(reader.errs.columns)]).unique()
     return reader.read(text)
-
-
-# -- the events table as text ---------------------------------------------------------------
-
-def _event_text(source: str, rows: pl.DataFrame | None = None) -> _EventText:
-    path = Path(source)
-    if rows is None and path.suffix.lower() == ".csv" and not path.is_dir():
-        return _csv_text(source)
-    frame = rows if rows is not None else read_frame(source, "events file")[0]
-    lines = frame.get_column("__line") if "__line" in frame.columns else None
-    frame = frame.drop("__line") if lines is not None else frame
-    header = list(frame.columns)
-    check_event_header(header, source)
-    floats = [c for c, t in frame.schema.items() if t.is_float()]
-    if floats:
-        raise FactsError(f"{source}: column(s) {', '.join(floats)} hold binary floating-point "
-                         "numbers, which cannot say an exact amount: write them as decimals "
-                         "or text")
-    cols = [_as_text(frame.get_column(c)).alias(_c(c)) for c in header]
-    text = pl.DataFrame(cols, height=frame.height)
-    text = text.with_row_index("__line", offset=2) if lines is None else \
-        text.with_columns(lines.alias("__line"))
-    return _EventText(header, text.with_columns(pl.col("__line").cast(pl.UInt32)), csv=False)
-
-
-def _as_text(values: pl.Series) -> pl.Series:
-    """A Parquet column as the text ``str(value)`` gives: natively where polars writes
-    the same text, else value by value."""
-    dtype = values.dtype
-    if dtype == pl.String:
-        return values
-    if dtype == pl.Null or dtype == pl.Date or dtype.is_integer() or isinstance(
-            dtype, pl.Categorical | pl.Enum):
-        return values.cast(pl.String)
-    return pl.Series(values.name, [None if v is None else str(v) for v in values.to_list()],
-                     pl.String)
-
-
-def _csv_text(source: str) -> _EventText:
-    data, _, header = open_events_csv(source)
-    if all(header):
-        try:
-            layout = csv_layout(data, source, required=EVENT_COLUMNS)
-        except FactsError:  # the csv module reads it otherwise: let the scalar reader
-            layout = None
-        if layout is not None and layout.frame is None and layout.header.line == 1 \
-                and list(layout.header.names) == header:
-            raw = read_csv_rows(data, layout)
-            if raw is not None:
-                raw = raw.rename(dict(zip(raw.columns, map(_c, header), strict=True)))
-                raw = raw.with_columns(pl.Series("__line", layout.lines, pl.UInt32))
-                raw = raw.filter(pl.Series(~layout.ragged))
-                ragged = [(r.line, f"{r.cells} cells where the header has {r.width}")
-                          for r in layout.ragged_rows]
-                return _EventText(header, raw, ragged)
-    return _scalar_text(source, header)
-
-
-def _scalar_text(source: str, header: list[str]) -> _EventText:
-    """A CSV events table the vector scan cannot vouch for, read by the scalar reader."""
-    lines: list[int] = []
-    cells: list[list[str | None]] = [[] for _ in header]
-    ragged: list[tuple[int, str]] = []
-    for line, row in event_rows(source):
-        if "" in row:  # the scalar reader's mark of a row that does not match the header
-            ragged.append((line, f"{row['']}"))
-            continue
-        lines.append(line)
-        for i, name in enumerate(header):
-            cells[i].append(row.get(name))
-    frame = pl.DataFrame([pl.Series(_c(n), v, pl.String) for n, v in zip(header, cells,
-                                                                          strict=True)])
-    frame = frame.with_columns(pl.Series("__line", lines, pl.UInt32))
-    return _EventText(header, frame, ragged)
 
 
 # -- reading the rows -------------------------------------------------------------------------
@@ -238,7 +143,7 @@ class _EventReader:
                                                 "account_id": pl.String}, orient="row").unique()
         self.ids = ids
 
-    def read(self, text: _EventText) -> tuple[Table, list[str]]:
+    def read(self, text: EventText) -> tuple[Table, list[str]]:
         header = text.header
         frame = self._classify(self._cleaned(text)).with_columns(
             pl.col("c:date").str.strptime(pl.Date, "%Y-%m-%d", strict=False).alias("__date"))
@@ -279,10 +184,10 @@ class _EventReader:
 
     # -- cells and what became of each row
 
-    def _cleaned(self, text: _EventText) -> pl.DataFrame:
+    def _cleaned(self, text: EventText) -> pl.DataFrame:
         """The rows with their cells stripped (empty: null), ``__odd`` (a row the scalar
         builder reads from its cells as written), blank CSV rows dropped."""
-        cols = [_c(h) for h in text.header]
+        cols = [cell(h) for h in text.header]
         raw = text.frame
         # a scan per column that copies nothing (one for both questions, and a second
         # only for a column that it flags); strip only where needed
@@ -312,8 +217,8 @@ class _EventReader:
             if frame.select(blank.any()).item():
                 frame = frame.filter(pl.col("__odd") | ~blank)
         for name in ("account_id", "amount", "mark", "attachments", "with"):
-            if _c(name) not in frame.columns:
-                frame = frame.with_columns(pl.lit(None, pl.String).alias(_c(name)))
+            if cell(name) not in frame.columns:
+                frame = frame.with_columns(pl.lit(None, pl.String).alias(cell(name)))
         return frame
 
     def _classify(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -392,7 +297,7 @@ class _EventReader:
                ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
         """(certainly valid, typed value, decimal places or None) of a declared event
         field, as the builder reads it for the row's type."""
-        text = pl.col(_c(f.name)) if f.name in header else pl.lit(None, pl.String)
+        text = pl.col(cell(f.name)) if f.name in header else pl.lit(None, pl.String)
         absent = text.is_null()
         carriers = [t.name for t in self.decl.event_types.values() if f.name in t.fields]
         required = (pl.col("c:type").is_in(carriers)
@@ -411,7 +316,7 @@ class _EventReader:
 
     # -- the rows the builder reads
 
-    def _scalar(self, header: list[str], text: _EventText, odd: pl.DataFrame,
+    def _scalar(self, header: list[str], text: EventText, odd: pl.DataFrame,
                 doubted: pl.DataFrame) -> _Outcomes:
         """Rows read by the scalar builder: odd ones from their cells as written, doubted
         ones (already stripped the same way) from their cells."""
@@ -423,7 +328,7 @@ class _EventReader:
             cells = {h: (None if v is None or not v.strip() else v.strip())
                      for h, v in zip(header, raw.values(), strict=True)}
             rows.append((line, cells, True))
-        for row in doubted.select("__line", *map(_c, header)).iter_rows():
+        for row in doubted.select("__line", *map(cell, header)).iter_rows():
             rows.append((row[0], dict(zip(header, row[1:], strict=True)), False))
         rows.sort(key=lambda r: r[0])
         lookup = _Lookup(self.errs, self.ids, {r[1].get("member_id") for r in rows},
@@ -481,7 +386,7 @@ class _EventReader:
         return errors
 
     @staticmethod
-    def _orphans(frame: pl.DataFrame, text: _EventText, out: _Outcomes
+    def _orphans(frame: pl.DataFrame, text: EventText, out: _Outcomes
                  ) -> list[tuple[int, str, str]]:
         """(line, message, field) of each row that is no member's, in file order."""
         missing = frame.filter(pl.col("__status") == _NO_ID).get_column("__line").to_list()
@@ -512,8 +417,8 @@ class _EventReader:
         found: dict[str, tuple[int, int]] = {}  # name: (rows, first line)
         if checked.height:
             stats = checked.select(*[
-                e for n in names for e in (pl.col(_c(n)).is_not_null().sum().alias(f"n:{n}"),
-                                           pl.col("__line").filter(pl.col(_c(n)).is_not_null())
+                e for n in names for e in (pl.col(cell(n)).is_not_null().sum().alias(f"n:{n}"),
+                                           pl.col("__line").filter(pl.col(cell(n)).is_not_null())
                                            .min().alias(f"l:{n}"))]).row(0, named=True)
             for n in names:
                 if stats[f"n:{n}"]:
@@ -556,7 +461,7 @@ class _EventReader:
                 cols.append(places.cast(pl.Int64).alias(f"__p:{name}"))
         # the transfers' attachments split on their own rows only (a list per row of the
         # whole column costs seconds per million rows; the rest hold the empty list)
-        cells = good.select(*[_c(h) for h in header], "__member_order", "__line", "__date",
+        cells = good.select(*[cell(h) for h in header], "__member_order", "__line", "__date",
                             "__amount_units", "__amount_places", listed.alias("__listed")
                             ).collect()
         if not cells.get_column("__listed").any():
