@@ -25,7 +25,13 @@ from evaluator.apps.datasets import (
     read_dataset,
 )
 from evaluator.apps.portfolio import scalar_frame, write_frame
-from evaluator.facts.eventrange import PY_SPACE, dataset_plan, events_scan, read_dataset_part
+from evaluator.facts.eventrange import (
+    PY_SPACE,
+    dataset_plan,
+    event_runs,
+    events_scan,
+    read_dataset_part,
+)
 from evaluator.policy import Policy, load_policy
 from tests.support import ROOT
 from tests.test_event_table import ACCOUNTS, EVENTS
@@ -216,3 +222,46 @@ def test_a_parquet_partition_reads_only_its_members_rows(generated: dict[str, Pa
 
 def test_ids_are_stripped_as_python_strips_them() -> None:
     assert "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) == PY_SPACE
+
+
+# -- the span of rows a partition looks at ---------------------------------------------------
+
+def test_shuffled_parquet_tables_read_in_parts_are_the_whole(generated: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    # members' rows scattered over both tables: the spans a part looks at are wide, the
+    # parts still the whole
+    folder = generated[".parquet"]
+    accounts, events = tmp_path / "a.parquet", tmp_path / "e.parquet"
+    pl.read_parquet(folder / "d.parquet").sample(fraction=1.0, shuffle=True, seed=3) \
+        .write_parquet(accounts)
+    pl.read_parquet(folder / "d.events.parquet").sample(fraction=1.0, shuffle=True, seed=4) \
+        .write_parquet(events)
+    agree(accounts, events, folder / "d.fx.csv", counts=(3, 7))
+
+
+def test_a_part_of_tables_in_member_order_looks_at_its_span_only(
+        generated: dict[str, Path]) -> None:
+    folder = generated[".parquet"]
+    accounts, events = folder / "d.parquet", folder / "d.events.parquet"
+    table = pl.read_parquet(events).with_row_index("__line", offset=2)
+    runs = event_runs(str(events))
+    # the runs cover every row once, in order
+    assert runs.get_column("first").to_list()[0] == 2
+    assert runs.get_column("last").to_list()[-1] == table.height + 1
+    assert (runs.get_column("first").slice(1) == runs.get_column("last").slice(
+        0, runs.height - 1) + 1).all()
+    plan = dataset_plan(accounts)
+    lo, hi = plan.range(2, 3)
+    mine = plan.members.slice(lo, hi - lo)
+    theirs = table.filter(pl.col("member_id").is_in(mine.implode()))
+    inside = runs.filter(pl.col("m").is_in(mine.implode()))
+    first, last = inside.get_column("first").min(), inside.get_column("last").max()
+    assert isinstance(first, int) and isinstance(last, int)
+    assert first == theirs.get_column("__line").min()
+    assert last == theirs.get_column("__line").max()
+    assert last - first + 1 < table.height // 2  # a third of the table, not all of it
+    query, _ = events_scan(str(events), lambda m, a: (m.is_in(mine.implode()), None),
+                           (first - 2, last - first + 1))
+    scan = query.explain().split("Parquet SCAN", 1)[1]
+    assert "SLICE" in scan and "SELECTION" in scan
+    assert query.collect().height == theirs.height

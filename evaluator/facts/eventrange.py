@@ -9,7 +9,10 @@ stripped as the reader strips them) that have a row with an account id are cut, 
 order of their first row, into ``count`` ranges; a cut never falls inside the span of a
 member whose rows are not contiguous, so the parts' determinations, put one after the
 other, are in the order of the whole table. A part then reads the accounts rows and the
-events rows of its members (Parquet: the filter pushed into ``pl.scan_parquet``) and
+events rows of its members (Parquet: the filter pushed into ``pl.scan_parquet``, and a
+part other than the first looks only at the span of rows its members' rows are in, from
+the first row of its first to the last of its last: one short span when the tables are in
+member order, as extracts usually are, so a part does not scan the whole table) and
 reads them as :func:`~evaluator.facts.eventtable.read_dataset_table` reads the whole:
 duplicate account ids are judged against the whole table's first rows, and the reader
 knows the accounts of other parts that its events name. Partition 0 also reads the rows
@@ -36,7 +39,8 @@ from evaluator.facts.fields import FactsError
 from evaluator.facts.fx import parse_fx_csv
 from evaluator.facts.table import Table, table_from_frame
 
-__all__ = ["PY_SPACE", "PartTable", "Plan", "dataset_plan", "events_scan", "read_dataset_part",
+__all__ = ["PY_SPACE", "PartTable", "Plan", "dataset_plan", "event_runs", "events_scan",
+           "read_dataset_part",
            "rescaled", "table_scales"]
 
 #: a bound on the scaled integers values are held in (``table.UNITS_LIMIT``)
@@ -62,6 +66,8 @@ class Plan:
     shared: pl.Series
     #: account ids met more than once: the line of the first row of each
     first_seen: dict[str, int]
+    #: per member of ``members`` (same order): the lines of its first and last rows
+    lines: pl.DataFrame | None = None
 
     def range(self, index: int, count: int) -> tuple[int, int]:
         """Members ``[lo, hi)`` of partition ``index`` of ``count``."""
@@ -150,7 +156,10 @@ def dataset_plan(accounts: str | os.PathLike[str]) -> Plan:
     first_seen = dict(repeated.group_by("a").agg(pl.col("__line").min()).iter_rows())
     shared = repeated.filter(pl.col("m").is_not_null()).group_by("a").agg(
         pl.col("m").n_unique()).filter(pl.col("m") > 1).get_column("a")
-    plan = Plan(members, allowed, pairs, shared, first_seen)
+    lines = ids.filter(pl.col("m").is_not_null()).group_by("m").agg(
+        pl.col("__line").min().alias("first"), pl.col("__line").max().alias("last"))
+    lines = members.to_frame("m").join(lines, on="m", how="left", maintain_order="left")
+    plan = Plan(members, allowed, pairs, shared, first_seen, lines.drop("m"))
     if key is not None:
         _PLANS.clear()
         _PLANS[key] = plan
@@ -184,6 +193,47 @@ def _members(ids: pl.DataFrame) -> tuple[pl.Series, list[int]]:
     return spans.get_column("m"), allowed
 
 
+_RUNS: dict[tuple[str, int, int], pl.DataFrame] = {}
+
+
+def event_runs(source: str) -> pl.DataFrame:
+    """A Parquet events table's runs of rows of the same member key (``m``, the lines of
+    the run's ``first`` and ``last`` rows), kept for the table as it is: where a
+    partition's members' events can be, so a part reads only that span of the table (one
+    span when the table is in member order, as extracts usually are; the whole table at
+    worst, never fewer rows than the members have)."""
+    try:
+        stat = os.stat(source)
+        key = (os.path.abspath(source), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _RUNS:
+        return _RUNS[key]
+    lazy = _scan(source)
+    schema = lazy.collect_schema()
+    rows = lazy.select("__line", _member_key(pl.col("member_id"), schema["member_id"],
+                                             edges=True).alias("m")).collect()
+    m = rows.get_column("m")
+    starts = rows.filter((m.ne_missing(m.shift(1))).fill_null(True))
+    lines = rows.height + 2
+    runs = starts.select("m", pl.col("__line").cast(pl.Int64).alias("first"),
+                         (pl.col("__line").cast(pl.Int64).shift(-1).fill_null(lines) - 1)
+                         .alias("last"))
+    if key is not None:
+        _RUNS.clear()
+        _RUNS[key] = runs
+    return runs
+
+
+def _span(first: pl.Series, last: pl.Series) -> tuple[int, int] | None:
+    """The (offset, length) of the rows from the least first line to the greatest last
+    line (lines count from 2: the header is line 1); None when there are none."""
+    lo, hi = first.min(), last.max()
+    if not isinstance(lo, int) or not isinstance(hi, int):
+        return None
+    return lo - 2, hi - lo + 1
+
+
 def read_dataset_part(accounts: str | os.PathLike[str], events: str | os.PathLike[str],
                       fx: str | os.PathLike[str] | None = None, *,
                       decl: FactsDecl | None = None, part: tuple[int, int]) -> PartTable:
@@ -203,7 +253,13 @@ def read_dataset_part(accounts: str | os.PathLike[str], events: str | os.PathLik
         keep = m.is_in(mine_set)
         return keep | m.is_null() | ~m.is_in(everyone) if first else keep
 
-    raw, ragged = _accounts_rows(accounts_source, accounts_rows)
+    # a part other than the first reads only the span of rows its members' rows are in
+    # (partition 0 reads every row: the rows of no member can be anywhere)
+    span = None
+    if not first and plan.lines is not None:
+        own = plan.lines.slice(lo, hi - lo)
+        span = _span(own.get_column("first"), own.get_column("last")) or (0, 0)
+    raw, ragged = _accounts_rows(accounts_source, accounts_rows, span)
     for column in OPTIONAL_COLUMNS:
         if column not in raw.columns:
             raw = raw.with_columns(pl.lit(None, pl.String).alias(column))
@@ -240,7 +296,11 @@ def read_dataset_part(accounts: str | os.PathLike[str], events: str | os.PathLik
                                  | pl.col("member_id").is_in(strangers.unique().implode()))
 
     if _is_parquet(events_source):
-        rows = _event_rows(events_source, scan_rows)
+        events_span = None
+        if not first and "member_id" in _scan(events_source).collect_schema():
+            runs = event_runs(events_source).filter(pl.col("m").is_in(mine_set))
+            events_span = _span(runs.get_column("first"), runs.get_column("last")) or (0, 0)
+        rows = _event_rows(events_source, scan_rows, events_span)
         table, warnings = read_table_events(table, events_source, decl, rows=rows,
                                             known=known, ragged=first)
     else:
@@ -255,12 +315,16 @@ def read_dataset_part(accounts: str | os.PathLike[str], events: str | os.PathLik
     return PartTable(table, warnings, account_errors)
 
 
-def _accounts_rows(source: str, wanted: Callable[[pl.Expr], pl.Expr]
+def _accounts_rows(source: str, wanted: Callable[[pl.Expr], pl.Expr],
+                   span: tuple[int, int] | None = None
                    ) -> tuple[pl.DataFrame, list[RaggedRow]]:
     """The accounts table's rows whose member key ``wanted(m)`` keeps, with ``__line``,
-    and the rows whose cells could not be matched to columns."""
+    and the rows whose cells could not be matched to columns; of a Parquet table, only
+    among the rows of ``span`` (offset, length), when given."""
     if _is_parquet(source):
         lazy = _scan(source)
+        if span is not None:
+            lazy = lazy.slice(*span)
         schema = lazy.collect_schema()
         m = _member_key(pl.col("member_id"), schema["member_id"])
         try:
@@ -278,12 +342,13 @@ def _accounts_rows(source: str, wanted: Callable[[pl.Expr], pl.Expr]
 
 
 def _event_rows(source: str, wanted: Callable[[pl.Expr, pl.Expr],
-                                               tuple[pl.Expr, pl.Expr | None]]
-                ) -> pl.DataFrame:
+                                               tuple[pl.Expr, pl.Expr | None]],
+                span: tuple[int, int] | None = None) -> pl.DataFrame:
     """A Parquet events table's rows that ``wanted(m, a)`` keeps, with ``__line``: its
-    first filter pushed into the scan, its second applied to the rows the scan gives."""
+    first filter pushed into the scan (with the ``span`` of rows to look at, if given),
+    its second applied to the rows the scan gives."""
     try:
-        lazy, after = events_scan(source, wanted)
+        lazy, after = events_scan(source, wanted, span)
         frame: pl.DataFrame = lazy.collect()
         if after is not None:  # on the rows read (not pushed into the scan with the first)
             frame = frame.filter(after)
@@ -294,7 +359,8 @@ def _event_rows(source: str, wanted: Callable[[pl.Expr, pl.Expr],
 
 
 def events_scan(source: str, wanted: Callable[[pl.Expr, pl.Expr],
-                                              tuple[pl.Expr, pl.Expr | None]]
+                                              tuple[pl.Expr, pl.Expr | None]],
+                span: tuple[int, int] | None = None
                 ) -> tuple[pl.LazyFrame, pl.Expr | None]:
     """The query reading a Parquet events table's rows that the first filter of
     ``wanted(m, a)`` keeps, and the second filter (see :func:`_event_rows`), ``m`` and
@@ -304,6 +370,8 @@ def events_scan(source: str, wanted: Callable[[pl.Expr, pl.Expr],
     schema = lazy.collect_schema()
     if "member_id" not in schema:
         return lazy, None
+    if span is not None:  # rows outside it are no partition member's: not read
+        lazy = lazy.slice(*span)
     m = _member_key(pl.col("member_id"), schema["member_id"], edges=True)
     a = _member_key(pl.col("account_id"), schema["account_id"], edges=True) \
         if "account_id" in schema else pl.lit(None, pl.String)
