@@ -268,18 +268,32 @@ def read_dataset_part(accounts: str | os.PathLike[str], events: str | os.PathLik
     table = table_from_frame(raw, fx_rates, accounts_source, first_seen=plan.first_seen,
                              ragged=ragged, decl=decl)
     account_errors = len(table.errors)
-    known_accounts = plan.pairs.get_column("account_id").implode()
+    all_accounts = plan.pairs.get_column("account_id")
 
-    def event_rows(m: pl.Expr, a: pl.Expr) -> pl.Expr:
+    def known_among(named: pl.Series) -> pl.Series:
+        """The accounts of the accounts table among ``named`` (a hash of the accounts a
+        part's rows name, not of every account of the table)."""
+        named = named.drop_nulls().unique().implode()
+        return all_accounts.filter(all_accounts.is_in(named)).implode()
+
+    def event_rows(m: pl.Expr, a: pl.Expr, known_accounts: pl.Series) -> pl.Expr:
         orphan = a.is_not_null() & ~a.is_in(known_accounts)
         keep = m.is_in(mine_set) & ~orphan
         return keep | m.is_null() | ~m.is_in(everyone) | orphan if first else keep
 
     def scan_rows(m: pl.Expr, a: pl.Expr) -> tuple[pl.Expr, pl.Expr | None]:
-        """(the filter pushed into the scan, the one applied to the rows it gives)."""
+        """(the filter pushed into the scan, the one applied to the rows it gives): a part
+        other than the first drops its members' rows naming accounts of no member after
+        the scan (:func:`mine_only`), against only the accounts its rows name."""
         if first:
-            return event_rows(m, a), None
-        return m.is_in(mine_set), event_rows(m, a)
+            return event_rows(m, a, all_accounts.implode()), None
+        return m.is_in(mine_set), None
+
+    def mine_only(rows: pl.DataFrame, m: pl.Expr, a: pl.Expr) -> pl.Series:
+        """Which of the rows (their member and account keys ``m``, ``a``) are the part's
+        own: its members' rows that name an account of the accounts table, or none."""
+        mine_named = rows.filter(m.is_in(mine_set)).select(a).to_series()
+        return rows.select(event_rows(m, a, known_among(mine_named))).to_series()
 
     own_accounts = raw.select(_member_key(pl.col("account_id"), raw.schema["account_id"])
                               ).to_series().drop_nulls().unique().implode()
@@ -301,18 +315,30 @@ def read_dataset_part(accounts: str | os.PathLike[str], events: str | os.PathLik
             runs = event_runs(events_source).filter(pl.col("m").is_in(mine_set))
             events_span = _span(runs.get_column("first"), runs.get_column("last")) or (0, 0)
         rows = _event_rows(events_source, scan_rows, events_span)
+        if not first and "member_id" in rows.columns:
+            rows = rows.filter(mine_only(rows, *_keys(rows.schema)))
         table, warnings = read_table_events(table, events_source, decl, rows=rows,
                                             known=known, ragged=first)
     else:
         def keep(members: pl.Series, accounts_named: pl.Series) -> pl.Series:
             frame = pl.DataFrame([members.alias("m"), accounts_named.alias("a")])
-            return frame.select(event_rows(
-                _member_key(pl.col("m"), members.dtype, edges=True),
-                _member_key(pl.col("a"), accounts_named.dtype, edges=True))).to_series()
+            m = _member_key(pl.col("m"), members.dtype, edges=True)
+            a = _member_key(pl.col("a"), accounts_named.dtype, edges=True)
+            if first:
+                return frame.select(event_rows(m, a, all_accounts.implode())).to_series()
+            return mine_only(frame, m, a)
 
         table, warnings = read_table_events(table, events_source, decl, keep=keep,
                                             known=known, ragged=first)
     return PartTable(table, warnings, account_errors)
+
+
+def _keys(schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
+    """An events table's member and account keys as the reader strips them."""
+    m = _member_key(pl.col("member_id"), schema["member_id"], edges=True)
+    a = _member_key(pl.col("account_id"), schema["account_id"], edges=True) \
+        if "account_id" in schema else pl.lit(None, pl.String)
+    return m, a
 
 
 def _accounts_rows(source: str, wanted: Callable[[pl.Expr], pl.Expr],
@@ -372,9 +398,7 @@ def events_scan(source: str, wanted: Callable[[pl.Expr, pl.Expr],
         return lazy, None
     if span is not None:  # rows outside it are no partition member's: not read
         lazy = lazy.slice(*span)
-    m = _member_key(pl.col("member_id"), schema["member_id"], edges=True)
-    a = _member_key(pl.col("account_id"), schema["account_id"], edges=True) \
-        if "account_id" in schema else pl.lit(None, pl.String)
+    m, a = _keys(schema)
     pushed, after = wanted(m, a)
     return lazy.filter(pushed), after
 
