@@ -62,6 +62,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+#: the Dask workers' environment (``--polars-threads worker``: one polars thread per
+#: single-threaded worker, as ``--engine dask --local-workers N`` starts them)
+WORKER_ENV: dict[str, str] = {"POLARS_MAX_THREADS": "1"}
 #: GiB a measured process (or a worker) may take before the run is stopped
 MEMORY_CAP = 16.0
 #: the checkout whose `evaluator` is measured (``--source``; default this one)
@@ -263,7 +266,8 @@ def dask_runs(workers: list[int], partitions: int, facts: Path, events: Path | N
     runs = []
     for n in workers:
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                          dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
+                          dashboard_address=":0", silence_logs=logging.CRITICAL,
+                          env=WORKER_ENV) as cluster, \
                 Client(cluster) as client:
             client.run(__import__, "evaluator.apps.distributed")  # imports before timing
             fixed = list(client.run(os.getpid).values())
@@ -334,6 +338,9 @@ def main() -> None:
                     help="measure the `evaluator` of this checkout instead of this one's "
                     "(e.g. a branch exported with `git archive BRANCH | tar -x -C DIR`): "
                     "the commands run there and the Dask workers import it")
+    ap.add_argument("--polars-threads", choices=("worker", "all"), default="worker",
+                    help="polars threads in each Dask worker: as many as the worker's (one, "
+                         "as `--local-workers` sets them; default) or every core")
     ap.add_argument("--memory-cap", type=float, default=MEMORY_CAP,
                     help="GiB a measured command or a worker may take before the "
                     f"benchmark stops it and exits (default {MEMORY_CAP:g})")
@@ -342,6 +349,8 @@ def main() -> None:
     if not want or want - {"reference", "single", "dask"}:
         ap.error(f"--runs takes reference, single, dask (got {args.runs!r})")
     MEMORY_CAP = args.memory_cap
+    if args.polars_threads == "all":
+        WORKER_ENV.clear()
     if args.source is not None:
         SOURCE = args.source.resolve()
         sys.path.insert(0, str(SOURCE))  # the workers start with this process's path
@@ -356,6 +365,8 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, polars {pl.__version__}; load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print("dask workers: one thread each, polars threads "
+          + (f"{WORKER_ENV['POLARS_MAX_THREADS']} each" if WORKER_ENV else "every core"))
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     accounts, events, fx = (folder / "accounts.parquet", folder / "events.parquet",

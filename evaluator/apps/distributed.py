@@ -83,6 +83,18 @@ class Engine:
         return f"a local Dask cluster of {n} worker{'s' if n != 1 else ''}"
 
 
+#: the variable sizing polars' thread pool in a process (read when polars is imported)
+POLARS_THREADS = "POLARS_MAX_THREADS"
+
+
+def worker_env(engine: Engine) -> dict[str, str]:
+    """The environment of a local cluster's worker processes: polars' thread pool sized
+    to the worker's threads (one per worker by default), as Dask sizes the worker, so N
+    workers on N cores each keep one core instead of each spreading over all of them
+    (``POLARS_MAX_THREADS`` set in this process's environment is passed on as it is)."""
+    return {POLARS_THREADS: os.environ.get(POLARS_THREADS) or str(engine.threads_per_worker)}
+
+
 @contextlib.contextmanager
 def connect(engine: Engine) -> Iterator[Any]:
     """A ``distributed.Client`` for the run; a local cluster is started and stopped."""
@@ -110,7 +122,7 @@ def connect(engine: Engine) -> Iterator[Any]:
     try:
         cluster = LocalCluster(n_workers=n, threads_per_worker=engine.threads_per_worker,
                                processes=True, dashboard_address=None,
-                               silence_logs=logging.CRITICAL)
+                               silence_logs=logging.CRITICAL, env=worker_env(engine))
     except Exception as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise EngineError(f"cannot start a local Dask cluster of {n} workers: "
@@ -626,7 +638,7 @@ rebuilt_policy = _policy
 run_partitions = _run
 file_sha256 = _sha256
 
-__all__ = ["DEFAULT_PARTITION_ROWS", "DatasetSummary", "Engine", "EngineError", "Progress",
-           "compare_dataset", "compare_partition", "dataset_sha256", "dataset_target",
-           "evaluate_dataset", "evaluate_partition", "file_sha256", "plan", "rebuilt_policy",
-           "run_partitions"]
+__all__ = ["DEFAULT_PARTITION_ROWS", "POLARS_THREADS", "DatasetSummary", "Engine",
+           "EngineError", "Progress", "compare_dataset", "compare_partition",
+           "dataset_sha256", "dataset_target", "evaluate_dataset", "evaluate_partition",
+           "file_sha256", "plan", "rebuilt_policy", "run_partitions", "worker_env"]

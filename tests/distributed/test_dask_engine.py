@@ -158,6 +158,31 @@ def test_a_local_cluster_started_for_the_run(sample: dict[str, Path],
     assert "on a local Dask cluster of 1 worker," in dask.stderr
 
 
+def _pool() -> tuple[str | None, int]:
+    import polars
+
+    return os.environ.get("POLARS_MAX_THREADS"), polars.thread_pool_size()
+
+
+@pytest.mark.parametrize("threads, preset, expected", [(1, None, "1"), (2, None, "2"),
+                                                       (1, "2", "2")])
+def test_a_local_clusters_workers_size_polars_to_their_threads(
+        threads: int, preset: str | None, expected: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker thread, one polars thread (N workers on N cores do not each spread over
+    all of them); more threads per worker, as many; a POLARS_MAX_THREADS already set is
+    passed on as it is."""
+    from evaluator.apps.distributed import Engine, connect
+
+    if preset is None:
+        monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("POLARS_MAX_THREADS", preset)
+    with connect(Engine(local_workers=1, threads_per_worker=threads)) as client:
+        (seen,) = client.run(_pool).values()
+    assert seen == (expected, int(expected))
+
+
 @pytest.mark.parametrize("allowed_failures", [3, 0])
 def test_a_worker_killed_mid_run(cluster: Any, sample: dict[str, Path],
                                  reference: dict[str, tuple[Path, int]], tmp_path: Path,
