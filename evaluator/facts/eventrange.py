@@ -136,14 +136,20 @@ def _ids(source: str) -> pl.DataFrame:
 _PLANS: dict[tuple[str, int, int], Plan] = {}
 
 
+def _file_key(source: str) -> tuple[str, int, int] | None:
+    """What a kept plan or run list is kept under: the file as it is now (its path, time
+    and size; None when it cannot be looked at)."""
+    try:
+        stat = os.stat(source)
+    except OSError:
+        return None
+    return os.path.abspath(source), stat.st_mtime_ns, stat.st_size
+
+
 def dataset_plan(accounts: str | os.PathLike[str]) -> Plan:
     """The partition plan of a dataset's accounts table (kept for the table as it is)."""
     source = os.fspath(accounts)
-    try:
-        stat = os.stat(source)
-        key = (os.path.abspath(source), stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        key = None
+    key = _file_key(source)
     if key is not None and key in _PLANS:
         return _PLANS[key]
     ids = _ids(source)
@@ -202,11 +208,7 @@ def event_runs(source: str) -> pl.DataFrame:
     partition's members' events can be, so a part reads only that span of the table (one
     span when the table is in member order, as extracts usually are; the whole table at
     worst, never fewer rows than the members have)."""
-    try:
-        stat = os.stat(source)
-        key = (os.path.abspath(source), stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        key = None
+    key = _file_key(source)
     if key is not None and key in _RUNS:
         return _RUNS[key]
     lazy = _scan(source)
