@@ -121,7 +121,7 @@ def connect(engine: Engine) -> Iterator[Any]:
     n = engine.local_workers or 1
     try:
         cluster = LocalCluster(n_workers=n, threads_per_worker=engine.threads_per_worker,
-                               processes=True, dashboard_address=None,
+                               processes=True, dashboard_address=":0",
                                silence_logs=logging.CRITICAL, env=worker_env(engine))
     except Exception as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
