@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 import yaml
@@ -187,14 +187,22 @@ def compare(policies: list[Policy], table: Table, as_of: _dt.date, horizon: int,
     return compare_runs(runs, table, as_of, horizon, params, assumptions, trace_limit)
 
 
-def compare_runs(runs: list[Run], table: Table | Facts, as_of: _dt.date, horizon: int,
+class Profiles(Protocol):
+    """Where the full profiles of the members to trace come from when the comparison does
+    not hold the dataset (the Dask engine reads them on its workers)."""
+
+    def member_facts(self, member_ids: list[str]) -> Facts: ...
+
+
+def compare_runs(runs: list[Run], table: Table | Facts | Profiles, as_of: _dt.date,
+                 horizon: int,
                  params: dict[str, str] | None = None,
                  assumptions: dict[str, str] | None = None,
                  trace_limit: int = 200) -> Comparison:
     """Compare runs already evaluated (by :func:`run_policy` here, or partition by
     partition on Dask and put together in the table's order, or by the scalar backend
     over full profiles); ``table`` gives the raw rows of the members traced, its FX rates
-    and its name (full profiles: the facts themselves)."""
+    and its name (full profiles: the facts themselves; or where they are read from)."""
     values = assumptions or default_assumptions()
     accounts = _accounts(runs)
     comparison = Comparison(runs, as_of, horizon, values, accounts,
@@ -237,7 +245,8 @@ def _accounts(runs: list[Run]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical")
 
 
-def _divergences(c: Comparison, table: Table | Facts, params: dict[str, str], limit: int
+def _divergences(c: Comparison, table: Table | Facts | Profiles, params: dict[str, str],
+                 limit: int
                  ) -> list[dict[str, Any]]:
     """The first definition where each differing account diverges (scalar traces).
 
@@ -268,6 +277,8 @@ def _divergences(c: Comparison, table: Table | Facts, params: dict[str, str], li
             wanted = set(members)
             facts = dataclasses.replace(table, members=tuple(
                 m for m in table.members if m.member_id in wanted), claims=(), errors=())
+        elif not isinstance(table, Table):  # read elsewhere (on the Dask workers)
+            facts = table.member_facts(members)
         elif table.events is not None:  # a dataset's table: the members' full profiles
             from evaluator.facts.eventtable import dataset_facts
 
@@ -482,7 +493,7 @@ def _flat(items: list[Any] | tuple[Any, ...]) -> list[str]:
 
 # -- yearly projection ------------------------------------------------------------------------
 
-def _yearly(runs: list[Run], table: Table | Facts, as_of: _dt.date, horizon: int,
+def _yearly(runs: list[Run], table: Table | Facts | Profiles, as_of: _dt.date, horizon: int,
             values: dict[str, str]) -> pl.DataFrame:
     years = list(range(as_of.year, horizon + 1))
     fee = int(_number(values["monthly_fee"]) * 100)

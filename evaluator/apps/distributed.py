@@ -20,6 +20,7 @@ Dask is imported only here, and only when this engine is used.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as _dt
 import hashlib
 import json
@@ -95,9 +96,31 @@ def worker_env(engine: Engine) -> dict[str, str]:
     return {POLARS_THREADS: os.environ.get(POLARS_THREADS) or str(engine.threads_per_worker)}
 
 
+#: the client of the run under way in this context (a run's passes share one cluster)
+_OPEN: contextvars.ContextVar[tuple[Engine, Any] | None] = contextvars.ContextVar(
+    "unclaimed_dask_client", default=None)
+
+
 @contextlib.contextmanager
 def connect(engine: Engine) -> Iterator[Any]:
-    """A ``distributed.Client`` for the run; a local cluster is started and stopped."""
+    """A ``distributed.Client`` for the run; a local cluster is started and stopped.
+    Inside another ``connect`` of the same engine (a run of several passes: partitions
+    evaluated again, members traced), that one's client is given, so a local cluster is
+    started once per run and its workers keep what they read (the partition plan)."""
+    open_now = _OPEN.get()
+    if open_now is not None and open_now[0] == engine:
+        yield open_now[1]
+        return
+    with _connect(engine) as client:
+        token = _OPEN.set((engine, client))
+        try:
+            yield client
+        finally:
+            _OPEN.reset(token)
+
+
+@contextlib.contextmanager
+def _connect(engine: Engine) -> Iterator[Any]:
     try:
         import distributed
     except ImportError as exc:  # pragma: no cover - a dependency of the package
@@ -638,7 +661,23 @@ rebuilt_policy = _policy
 run_partitions = _run
 file_sha256 = _sha256
 
-__all__ = ["DEFAULT_PARTITION_ROWS", "POLARS_THREADS", "DatasetSummary", "Engine",
-           "EngineError", "Progress", "compare_dataset", "compare_partition",
-           "dataset_sha256", "dataset_target", "evaluate_dataset", "evaluate_partition",
-           "file_sha256", "plan", "rebuilt_policy", "run_partitions", "worker_env"]
+__all__ = [
+    "DEFAULT_PARTITION_ROWS",
+    "POLARS_THREADS",
+    "DatasetSummary",
+    "Engine",
+    "EngineError",
+    "Progress",
+    "compare_dataset",
+    "compare_partition",
+    "connect",
+    "dataset_sha256",
+    "dataset_target",
+    "evaluate_dataset",
+    "evaluate_partition",
+    "file_sha256",
+    "plan",
+    "rebuilt_policy",
+    "run_partitions",
+    "worker_env",
+]

@@ -24,9 +24,13 @@ single-machine run does (the plan compiled over partition 0's table without its 
 scalar partition's accounts' values, from which the scalar runtime computes them
 (:func:`evaluator.apps.datasets.combined_portfolio`); both kinds in one run, a second
 pass asks the columnar partitions for their accounts' values too (:func:`_shares`).
-`compare --events` runs every policy over each partition by the columnar backend too
-(:func:`compare_events_partition`), or by the scalar one with the note. Failures,
-retries and the folder swapped in only when complete are the snapshot engine's
+`compare --events` reads its partitions the same way and runs every policy over each by
+the columnar backend too (:func:`compare_events_partition`), or by the scalar one with the
+note; its client reads no dataset: the reader's errors and warnings come from the
+partitions, and the members it traces are read on the workers from the partitions
+holding them (:class:`PartProfiles`). A run's passes (partitions read again at the most
+decimal places, shares, traces) share one connection, so a local cluster starts once.
+Failures, retries and the folder swapped in only when complete are the snapshot engine's
 (:mod:`evaluator.apps.distributed`).
 """
 
@@ -60,6 +64,7 @@ from evaluator.apps.distributed import (
     DatasetSummary,
     Engine,
     Progress,
+    connect,
     file_sha256,
     part_name,
     policy_texts,
@@ -70,7 +75,7 @@ from evaluator.apps.distributed import (
 from evaluator.apps.portfolio import PARQUET_ROW_GROUP, scalar_frame, write_frame
 from evaluator.backends.columnar import ColumnarResult, Shape, combine_aggregates, evaluate_frame
 from evaluator.facts.fx import parse_fx_csv
-from evaluator.facts.model import RecordError
+from evaluator.facts.model import Facts, RecordError
 from evaluator.facts.table import Table
 from evaluator.lang import typesys as T
 
@@ -152,18 +157,18 @@ def _dataset(job: EventsJob | CompareEventsJob, decl: Any) -> DatasetInput:
     return data
 
 
-def _read_part(part: Slice, job: EventsJob, policy: Policy
+def _read_part(part: Slice, job: EventsJob | CompareEventsJob, decl: Any
                ) -> tuple[DatasetInput, ReadPart | None, DatasetInput] | None:
     """The partition's members (without the reader's errors), the reader's errors and
     warnings that are the partition's to report, and the read they come from: the
     partition read alone (at the job's decimal places), or kept from the whole dataset
     read once by this worker; None when the columnar reader refuses the partition."""
     if job.whole:
-        data = _dataset(job, policy.facts_decl)
+        data = _dataset(job, decl)
         return part_of(data, part.index, job.count), \
             data.read_part() if part.index == 0 else None, data
     try:
-        data = read_dataset(job.accounts, job.events, job.fx, decl=policy.facts_decl,
+        data = read_dataset(job.accounts, job.events, job.fx, decl=decl,
                             backend=job.backend, part=(part.index, job.count),
                             scales=job.scales)
     except PartRefused:
@@ -178,7 +183,7 @@ def evaluate_events_partition(part: Slice, job: EventsJob) -> EventsPart:
     if job.delay:
         time.sleep(job.delay)
     policy = rebuilt_policy(job.policy, job.sha256)
-    got = _read_part(part, job, policy)
+    got = _read_part(part, job, policy.facts_decl)
     if got is None:
         return EventsPart(part.index, 0, 0, [], "", "", None, refused=True)
     mine, read, data = got
@@ -235,7 +240,7 @@ def portfolio_share_partition(part: Slice, job: EventsJob) -> PortfolioShare:
     """One task of the second pass: the partition evaluated again (its determinations not
     written) and its accounts' share of the portfolio outputs from the scalar runtime."""
     policy = rebuilt_policy(job.policy, job.sha256)
-    read = _read_part(part, job, policy)
+    read = _read_part(part, job, policy.facts_decl)
     assert read is not None  # the first pass read every partition so
     mine = read[0]
     done = evaluate_dataset(policy, mine, job.as_of, job.params, backend=job.backend)
@@ -276,13 +281,14 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
     delay = float(os.environ.get(DELAY_VARIABLE, "0") or 0)
     token = f"{os.getpid()}-{time.time_ns()}"
     absolute = [os.path.abspath(p) if p is not None else None for p in (accounts, events, fx)]
-    with atomic.Outputs() as outs:
+    with atomic.Outputs() as outs, connect(engine):  # one cluster for every pass
         side_tmp = outs.add(side) if side is not None else None
         with atomic.atomic_folder(target, names) as folder:
             job = EventsJob(policy_texts(policy), policy.sha256, str(absolute[0]),
                             str(absolute[1]), absolute[2], as_of, params, backend, count,
                             str(folder), token, delay, whole=backend == "scalar")
-            results = _evaluate_parts(job, engine, progress, summary)
+            results = read_passes(job, evaluate_events_partition, engine, progress,
+                                  summary)
             # a partition the columnar backend cannot evaluate is evaluated by the scalar
             # one (the same determinations; the portfolio shares are the scalar runtime's
             # in every partition), with the note saying why
@@ -330,24 +336,24 @@ def _shares(results: list[EventsPart], job: EventsJob, engine: Engine,
     return results
 
 
-def _evaluate_parts(job: EventsJob, engine: Engine, progress: Progress | None,
-                    summary: EventsSummary) -> list[EventsPart]:
-    """Every partition evaluated: read alone, those with fewer decimal places than the
-    most again at the most; read whole when the columnar reader refuses one."""
+def read_passes(job: EventsJob | CompareEventsJob, task: Any, engine: Engine,
+                progress: Progress | None, summary: DatasetSummary) -> list[Any]:
+    """Every partition done by ``task`` (giving an :class:`EventsPart` or
+    :class:`EventsRuns`): each read alone, and those with fewer decimal places than the
+    most done again at the most (which ``job.scales`` then holds, for any later pass);
+    every one again from the whole dataset when the columnar reader refuses one."""
     slices = [Slice(k) for k in range(job.count)]
-    results: list[EventsPart] = run_partitions(slices, evaluate_events_partition, job,
-                                               engine, progress, summary)
+    results: list[Any] = run_partitions(slices, task, job, engine, progress, summary)
     if any(r.refused for r in results):
         job.whole = True
-        return list(run_partitions(slices, evaluate_events_partition, job, engine, progress,
-                                   summary))
+        return list(run_partitions(slices, task, job, engine, progress, summary))
     if not job.whole:
         most = DatasetInput.most_scales([r.scales for r in results])
+        job.scales = most
         again = [Slice(r.index) for r in results if r.scales != most]
         if again:
-            job.scales = most
-            redone = {r.index: r for r in run_partitions(
-                again, evaluate_events_partition, job, engine, progress, summary)}
+            redone = {r.index: r for r in run_partitions(again, task, job, engine,
+                                                         progress, summary)}
             results = [redone.get(r.index, r) for r in results]
     return results
 
@@ -395,7 +401,8 @@ def _combine(policy: Policy, results: list[EventsPart], as_of: _dt.date,
 
 @dataclass
 class CompareEventsJob:
-    """What every task of `compare --events --engine dask` shares."""
+    """What every task of `compare --events --engine dask` shares (the partitions are
+    read as :func:`evaluate_events` reads them: alone, or whole when refused)."""
 
     policies: list[tuple[list[str], str]]
     accounts: str
@@ -406,35 +413,52 @@ class CompareEventsJob:
     count: int
     token: str
     delay: float = 0.0
+    backend: str = "auto"
+    whole: bool = False
+    scales: dict[str, int] | None = None
 
 
 @dataclass
 class EventsRuns:
     """One partition evaluated by every policy: per policy, the run's frame, text, amounts
-    in cents, notice columns and output shapes."""
+    in cents, notice columns and output shapes; the reader's report that is the
+    partition's, and the decimal places it was read at."""
 
     index: int
     rows: int
     runs: list[tuple[Any, Any, Any, list[Any], list[Any]]]
     #: why the scalar backend compared the partition (None: the columnar backend did)
     note: str | None = None
+    read: ReadPart | None = None
+    scales: dict[str, int] = field(default_factory=dict)
+    refused: bool = False
+
+
+def _compared_policies(job: CompareEventsJob) -> tuple[list[Policy], Any]:
+    """The policies compared (rebuilt once per worker) and what they declare together."""
+    from evaluator.declared import union
+
+    policies = [rebuilt_policy(texts, sha) for texts, sha in job.policies]
+    return policies, union([p.facts_decl for p in policies])
 
 
 def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
-    """One task of `compare --events --engine dask`: every policy over the partition, by
-    the columnar backend as one machine's compare runs them (:func:`dataset_runs`), or by
-    the scalar backend with the note saying why; a columnar run's outputs known before the
+    """One task of `compare --events --engine dask`: the partition read (alone, as
+    :func:`evaluate_events_partition` reads it) and every policy over it, by the columnar
+    backend as one machine's compare runs them (:func:`dataset_runs`), or by the scalar
+    backend with the note saying why; a columnar run's outputs known before the
     partition's rows are made columns (:func:`uniform`), so that the partitions' frames
     are read alike."""
     from evaluator.apps.compare import run_of
     from evaluator.apps.datasets import dataset_runs
-    from evaluator.declared import union
 
     if job.delay:
         time.sleep(job.delay)
-    policies = [rebuilt_policy(texts, sha) for texts, sha in job.policies]
-    mine = part_of(_dataset(job, union([p.facts_decl for p in policies])), part.index,
-                   job.count)
+    policies, decl = _compared_policies(job)
+    got = _read_part(part, job, decl)
+    if got is None:
+        return EventsRuns(part.index, 0, [], refused=True)
+    mine, read, data = got
     done, _, note = dataset_runs(policies, mine, job.as_of, job.params)
     runs = []
     for policy, run in zip(policies, done, strict=True):
@@ -449,7 +473,8 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
         runs.append((result.frame, run.text, run.cents, run.notice_due, result.outputs))
     rows = mine.table.frame.height if mine.table is not None and note is None else \
         sum(len(m.accounts) for m in mine.facts.members)
-    return EventsRuns(part.index, rows, runs, note)
+    return EventsRuns(part.index, rows, runs, note, read,
+                      data.scales if not job.whole else {})
 
 
 _UNIFORM = {T.DATE: pl.Date, T.BOOL: pl.Boolean, T.TEXT: pl.String, T.MONEY: pl.Int64}
@@ -490,25 +515,98 @@ def uniform(result: ColumnarResult) -> ColumnarResult:
     return dataclasses.replace(result, frame=frame, outputs=outputs)
 
 
+@dataclass
+class MembersSlice:
+    """A partition, and the members of it whose full profiles are wanted."""
+
+    index: int
+    members: list[str]
+    rows: int = 0
+
+
+@dataclass
+class MembersProfiles:
+    """The full profiles of some members of one partition."""
+
+    index: int
+    facts: Facts
+    rows: int = 0
+
+
+def member_profiles_partition(part: MembersSlice, job: CompareEventsJob) -> MembersProfiles:
+    """One task of the tracing pass: the partition read again as the first pass read it
+    (at the same decimal places) and the full profiles of the members asked for."""
+    _, decl = _compared_policies(job)
+    got = _read_part(Slice(part.index), job, decl)
+    assert got is not None  # the first pass read every partition so
+    return MembersProfiles(part.index, got[0].member_facts(part.members))
+
+
+class PartProfiles:
+    """What `compare` traces the members whose determinations differ from: their full
+    profiles, read on the workers from the partitions that hold them (the client does
+    not read the dataset)."""
+
+    def __init__(self, job: CompareEventsJob, engine: Engine, summary: DatasetSummary,
+                 members: list[pl.Series]) -> None:
+        self.job, self.engine, self.summary = job, engine, summary
+        #: per partition, the ids of its members
+        self.members = members
+
+    def member_facts(self, member_ids: list[str]) -> Facts:
+        """The full profiles of ``member_ids`` (each from its partition), without the
+        reader's errors, in partition order."""
+        import dataclasses
+
+        wanted = pl.Series(member_ids, dtype=pl.String).implode()
+        slices = []
+        for index, ids in enumerate(self.members):
+            held = ids.filter(ids.is_in(wanted)).unique(maintain_order=True).to_list()
+            if held:
+                slices.append(MembersSlice(index, held))
+        quiet = Progress(total=len(slices))
+        quiet.enabled = False
+        got: list[MembersProfiles] = run_partitions(
+            slices, member_profiles_partition, self.job, self.engine, quiet, self.summary)
+        if not got:
+            return Facts(members=())
+        return dataclasses.replace(got[0].facts, members=tuple(
+            m for part in got for m in part.facts.members), errors=(), claims=())
+
+
+@dataclass
+class ComparedDataset:
+    """What `compare` reports of the dataset it compared on Dask: the reader's record
+    errors and warnings (the single-machine read's, put together from the partitions'),
+    its name and the sha256 of its accounts table."""
+
+    errors: list[RecordError]
+    warnings: list[str]
+    unknown: list[str]
+    source: str
+    sha256: str | None
+
+    def unknown_warnings(self) -> list[str]:
+        return list(self.unknown)
+
+
 def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
                    events: str | os.PathLike[str], fx: str | os.PathLike[str] | None,
                    as_of: _dt.date, horizon: int, params: dict[str, str],
                    assumptions: dict[str, str], trace_limit: int, engine: Engine, *,
                    partitions: int | None = None, progress: Progress | None = None
-                   ) -> tuple[Any, DatasetInput, str | None]:
-    """`compare --events` with every policy evaluated partition by partition on Dask and
-    the runs, put back together in the dataset's order, compared on the client (which
-    reads the dataset too: its reader's errors and warnings, the members traced); and the
-    note saying why (a partition of) the dataset was compared by the scalar backend."""
-    import polars as pl
-
+                   ) -> tuple[Any, ComparedDataset, str | None]:
+    """`compare --events` with every policy evaluated partition by partition on Dask, each
+    partition read alone by its task, the runs put back together in the dataset's order
+    and compared on the client, the members traced read on the workers too (the client
+    reads only the FX table and the accounts table's bytes for its sha256); what it
+    reports of the dataset; and the note saying why (a partition of) the dataset was
+    compared by the scalar backend."""
     from evaluator.apps.compare import Run, compare_runs
-    from evaluator.backends.columnar import ColumnarResult, Table
     from evaluator.declared import union
 
     if horizon < as_of.year:
         raise ValueError(f"the horizon {horizon} is before the as-of year {as_of.year}")
-    data = read_dataset(accounts, events, fx, decl=union([p.facts_decl for p in policies]))
     count = partitions or 2
     absolute = [os.path.abspath(p) if p is not None else None for p in (accounts, events, fx)]
     job = CompareEventsJob([(policy_texts(p), p.sha256) for p in policies], str(absolute[0]),
@@ -516,31 +614,38 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
                            f"{os.getpid()}-{time.time_ns()}",
                            float(os.environ.get(DELAY_VARIABLE, "0") or 0))
     summary = DatasetSummary(partitions=count)
-    results: list[EventsRuns] = run_partitions([Slice(k) for k in range(count)],
-                                               compare_events_partition, job, engine,
-                                               progress, summary)
-    # what the comparison traces the differing members from: the columnar table (whose
-    # full profiles are built for those members only) or the full profiles read
-    traced: Any = data.table if data.table is not None else data.facts
-    table = Table(pl.DataFrame(), traced.fx_rates, list(data.errors), source=data.source,
-                  sha256=data.sha256, decl=traced.decl)
-    runs = []
-    for i, policy in enumerate(policies):
-        pieces = [r.runs[i] for r in results]
-        widest = max(pieces, key=lambda p: len(p[3]))  # the most notices unrolled
-        frame = pl.concat([p[0] for p in pieces], how="diagonal_relaxed")
-        frame = frame.with_columns(pl.col(c).fill_null(False) for c in frame.columns
-                                   if c.endswith("]?"))
-        text = pl.concat([p[1] for p in pieces], how="vertical_relaxed")
-        cents = pl.concat([p[2] for p in pieces])
-        runs.append(Run(policy, ColumnarResult(frame, widest[4], table), text, cents,
-                        widest[3]))
-    note = next((r.note for r in results if r.note is not None), None)
-    return compare_runs(runs, traced, as_of, horizon, params, assumptions, trace_limit), \
-        data, note
+    rates = parse_fx_csv(fx) if fx is not None else {}
+    with connect(engine):  # one cluster for every pass
+        results: list[EventsRuns] = read_passes(job, compare_events_partition, engine,
+                                                progress, summary)
+        read_errors, warnings, unknown = combined_read([r.read for r in results if r.read])
+        source = os.fspath(accounts)
+        path = Path(source)
+        dataset = ComparedDataset(read_errors, warnings, unknown, source,
+                                  file_sha256(path) if path.is_file() else None)
+        table = Table(pl.DataFrame(), rates, list(read_errors), source=source,
+                      sha256=dataset.sha256, decl=union([p.facts_decl for p in policies]))
+        runs = []
+        for i, policy in enumerate(policies):
+            pieces = [r.runs[i] for r in results]
+            widest = max(pieces, key=lambda p: len(p[3]))  # the most notices unrolled
+            frame = pl.concat([p[0] for p in pieces], how="diagonal_relaxed")
+            frame = frame.with_columns(pl.col(c).fill_null(False) for c in frame.columns
+                                       if c.endswith("]?"))
+            text = pl.concat([p[1] for p in pieces], how="vertical_relaxed")
+            cents = pl.concat([p[2] for p in pieces])
+            runs.append(Run(policy, ColumnarResult(frame, widest[4], table), text, cents,
+                            widest[3]))
+        profiles = PartProfiles(job, engine, summary,
+                                [r.runs[0][1].get_column("member_id") for r in results])
+        note = next((r.note for r in results if r.note is not None), None)
+        comparison = compare_runs(runs, profiles, as_of, horizon, params, assumptions,
+                                  trace_limit)
+    return comparison, dataset, note
 
 
-__all__ = ["CompareEventsJob", "EventsJob", "EventsPart", "EventsRuns", "EventsSummary",
+__all__ = ["CompareEventsJob", "ComparedDataset", "EventsJob", "EventsPart", "EventsRuns",
+           "EventsSummary", "MembersProfiles", "MembersSlice", "PartProfiles",
            "PortfolioShare", "Slice", "compare_events", "compare_events_partition",
-           "evaluate_events", "evaluate_events_partition", "portfolio_share_partition",
-           "uniform", "without_rows"]
+           "evaluate_events", "evaluate_events_partition", "member_profiles_partition",
+           "portfolio_share_partition", "read_passes", "uniform", "without_rows"]

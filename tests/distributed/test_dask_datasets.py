@@ -382,12 +382,12 @@ def test_compare_events_on_dask_runs_columnar_on_the_workers(
     for name in names:
         assert (tmp_path / "dask" / name).read_bytes() == \
             (tmp_path / "local" / name).read_bytes(), name
-    passes: list[list[Any]] = []
+    passes: list[tuple[Any, list[Any]]] = []
     real = engine_events.run_partitions
 
     def spy(parts: list[Any], task: Any, *rest: Any) -> list[Any]:
         results = real(parts, task, *rest)
-        passes.append(list(results))
+        passes.append((task, list(results)))
         return results
 
     monkeypatch.setattr(engine_events, "run_partitions", spy)
@@ -395,7 +395,14 @@ def test_compare_events_on_dask_runs_columnar_on_the_workers(
         [load_policy(p) for p in policies], data["accounts"], data["events"], data["fx"],
         _dt.date.fromisoformat(AS_OF), 2040, {}, {}, 10,
         Engine(scheduler=cluster.scheduler.address), partitions=3)
-    (runs,) = passes
+    # the partitions compared (read alone; none again: the same decimal places in all),
+    # then the members traced, read on the workers from the partitions holding them
+    tasks = [task for task, _ in passes]
+    assert tasks == [engine_events.compare_events_partition,
+                     engine_events.member_profiles_partition]
+    runs = passes[0][1]
+    traced = [m.member_id for part in passes[1][1] for m in part.facts.members]
+    assert 0 < len(traced) <= 10 * (len(policies) - 1)
     columnar = [r.note is None and "__member_line" in r.runs[0][0].columns for r in runs]
     assert columnar == ([True, True, True] if which == "sample" else [True, True, False])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -47,3 +48,70 @@ def test_partitions_read_alone_on_dask_are_the_single_machine_run(tmp_path: Path
     for warning in [line for line in local_err.getvalue().splitlines()
                     if "not in the accounts table" in line]:
         assert dask_err.getvalue().count(warning.split(": ", 1)[1]) == 1
+
+
+def test_compare_on_dask_reads_partitions_alone_and_gives_the_single_machine_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`compare --events --engine dask` over the same dataset in 7 partitions: the tasks
+    read their partitions alone (the one with the most decimal places sets them for the
+    others), the client reads no dataset (its reader is made to fail here: only the
+    workers, other processes, read), the members whose determinations differ are traced
+    from profiles read on the workers, and the five files, the warnings and the exit
+    status are the single-machine compare's."""
+    import evaluator.apps.datasets as datasets
+    import evaluator.apps.distributed_events as engine_events
+
+    accounts, events = write(tmp_path, BAD_ACCOUNTS, EVENTS + "\n".join(BAD_ROWS) + "\n")
+    argv = ["compare", "--policy", str(ROOT / "policies" / "fsra-2024-001"), "--policy",
+            str(ROOT / "policies" / "alternatives" / "quarterly-windows.yaml"),
+            "--facts", str(accounts), "--events", str(events), "--as-of", AS_OF]
+    local_err = io.StringIO()
+    code = main([*argv, "--out", str(tmp_path / "local")], stdout=io.StringIO(),
+                stderr=local_err)
+    assert code == 0, local_err.getvalue()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the client read the dataset")
+
+    monkeypatch.setattr(engine_events, "read_dataset", refuse)
+    monkeypatch.setattr(datasets, "read_dataset", refuse)
+    passes: list[tuple[Any, list[Any]]] = []
+    real = engine_events.run_partitions
+
+    def spy(parts: list[Any], task: Any, *rest: Any) -> list[Any]:
+        results = real(parts, task, *rest)
+        passes.append((task, list(results)))
+        return results
+
+    monkeypatch.setattr(engine_events, "run_partitions", spy)
+    dask_err = io.StringIO()
+    assert main([*argv, "--out", str(tmp_path / "dask"), "--engine", "dask",
+                 "--local-workers", "2", "--partitions", "7"], stdout=io.StringIO(),
+                stderr=dask_err) == code, dask_err.getvalue()
+    names = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert len(names) == 5
+    for name in names:
+        assert (tmp_path / "dask" / name).read_bytes() == \
+            (tmp_path / "local" / name).read_bytes(), name
+    compared = pl.read_csv(tmp_path / "local" / "accounts.csv", infer_schema=False)
+    differing = compared.filter(pl.col("differs") != "")
+    assert differing.height > 0
+    # traced (a definition named), not left untraced
+    assert differing.filter(pl.col("first_divergence").str.starts_with("not traced")
+                            ).height == 0
+    warnings = [line for line in local_err.getvalue().splitlines()
+                if line.startswith("warning:")]
+    assert len(warnings) >= 2
+    assert [line for line in dask_err.getvalue().splitlines()
+            if line.startswith("warning:")] == warnings
+    # the partitions compared, those with fewer decimal places than the one holding
+    # "2.125" compared again at its places, then the members traced
+    assert [task for task, _ in passes] == [engine_events.compare_events_partition,
+                                            engine_events.compare_events_partition,
+                                            engine_events.member_profiles_partition]
+    first, again = passes[0][1], passes[1][1]
+    most = max(r.scales.get("amount", 0) for r in first)
+    assert most == 3
+    assert sorted(r.index for r in again) == sorted(
+        r.index for r in first if r.scales.get("amount", 0) < most)
+    assert len(again) >= 5 and {r.scales.get("amount") for r in again} == {most}
