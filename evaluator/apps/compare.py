@@ -245,6 +245,40 @@ def _accounts(runs: list[Run]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical")
 
 
+def _picked(runs: list[Run], accounts: pl.DataFrame, limit: int
+            ) -> tuple[list[pl.DataFrame], dict[str, pl.DataFrame]]:
+    """The rows of each run in ``accounts`` (:func:`_accounts`'s frame), and per policy
+    compared with the reference, its first ``limit`` differing rows by amount (the
+    largest first, then in row order): the accounts traced. Over a part of the accounts
+    (one Dask partition) each policy's picks include every row of that part that the
+    whole's picks hold (a row has no more rows before it in its part than in the whole)."""
+    slices: list[pl.DataFrame] = []
+    start = 0
+    for run in runs:
+        slices.append(accounts.slice(start, run.text.height))
+        start += run.text.height
+    picked: dict[str, pl.DataFrame] = {}
+    for run, rows_of_run in zip(runs[1:], slices[1:], strict=True):
+        rows = rows_of_run.filter(pl.col("differs") != "")
+        if rows.height:
+            # the largest amounts first (ordering only: the amounts themselves stay text)
+            picked[_label(run.policy)] = rows.sort(
+                pl.col("amount_cad").cast(pl.Float64, strict=False), descending=True,
+                nulls_last=True, maintain_order=True).head(limit)
+    return slices, picked
+
+
+def traced_members(picked: dict[str, pl.DataFrame]) -> list[str]:
+    """The members of the accounts picked to trace (sorted)."""
+    return sorted({m for f in picked.values() for m in f.get_column("member_id")})
+
+
+def candidates(runs: list[Run], limit: int) -> list[str]:
+    """The members a comparison of these runs alone would trace (over a Dask partition:
+    those of its members that the whole comparison may trace)."""
+    return traced_members(_picked(runs, _accounts(runs), limit)[1])
+
+
 def _divergences(c: Comparison, table: Table | Facts | Profiles, params: dict[str, str],
                  limit: int
                  ) -> list[dict[str, Any]]:
@@ -255,24 +289,10 @@ def _divergences(c: Comparison, table: Table | Facts | Profiles, params: dict[st
     from evaluator.facts import facts_from_snapshot
 
     ref = c.runs[0]
-    # the rows of each policy, in run order (as _accounts stacks them)
-    slices: list[pl.DataFrame] = []
-    start = 0
-    for run in c.runs:
-        slices.append(c.accounts.slice(start, run.text.height))
-        start += run.text.height
-    picked: dict[str, pl.DataFrame] = {}
-    for run, rows_of_run in zip(c.runs[1:], slices[1:], strict=True):
-        label = _label(run.policy)
-        rows = rows_of_run.filter(pl.col("differs") != "")
-        if rows.height:
-            # the largest amounts first (ordering only: the amounts themselves stay text)
-            picked[label] = rows.sort(pl.col("amount_cad").cast(pl.Float64, strict=False),
-                                      descending=True, nulls_last=True,
-                                      maintain_order=True).head(limit)
+    slices, picked = _picked(c.runs, c.accounts, limit)
     found: list[dict[str, Any]] = []
     if picked:
-        members = sorted({m for f in picked.values() for m in f.get_column("member_id")})
+        members = traced_members(picked)
         if isinstance(table, Facts):  # full profiles (a JSON file, a dataset): their own
             wanted = set(members)
             facts = dataclasses.replace(table, members=tuple(

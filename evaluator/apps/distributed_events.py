@@ -27,9 +27,9 @@ pass asks the columnar partitions for their accounts' values too (:func:`_shares
 `compare --events` reads its partitions the same way and runs every policy over each by
 the columnar backend too (:func:`compare_events_partition`), or by the scalar one with the
 note; its client reads no dataset: the reader's errors and warnings come from the
-partitions, and the members it traces are read on the workers from the partitions
-holding them (:class:`PartProfiles`). A run's passes (partitions read again at the most
-decimal places, shares, traces) share one connection, so a local cluster starts once.
+partitions, and each partition sends the full profiles of those of its members the
+comparison may trace (:class:`PartProfiles`). A run's passes (partitions read again at the most
+decimal places, shares) share one connection, so a local cluster starts once.
 Failures, retries and the folder swapped in only when complete are the snapshot engine's
 (:mod:`evaluator.apps.distributed`).
 """
@@ -416,6 +416,9 @@ class CompareEventsJob:
     backend: str = "auto"
     whole: bool = False
     scales: dict[str, int] | None = None
+    #: the comparison's --trace-limit (each partition sends the profiles of its members
+    #: the comparison may trace)
+    trace_limit: int = 200
 
 
 @dataclass
@@ -432,6 +435,9 @@ class EventsRuns:
     read: ReadPart | None = None
     scales: dict[str, int] = field(default_factory=dict)
     refused: bool = False
+    #: the full profiles of the partition's members that the comparison may trace (for
+    #: each policy, those of its first --trace-limit differing accounts by amount here)
+    traced: Facts | None = None
 
 
 def _compared_policies(job: CompareEventsJob) -> tuple[list[Policy], Any]:
@@ -449,7 +455,7 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
     backend with the note saying why; a columnar run's outputs known before the
     partition's rows are made columns (:func:`uniform`), so that the partitions' frames
     are read alike."""
-    from evaluator.apps.compare import run_of
+    from evaluator.apps.compare import candidates, run_of
     from evaluator.apps.datasets import dataset_runs
 
     if job.delay:
@@ -473,8 +479,10 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
         runs.append((result.frame, run.text, run.cents, run.notice_due, result.outputs))
     rows = mine.table.frame.height if mine.table is not None and note is None else \
         sum(len(m.accounts) for m in mine.facts.members)
+    traced = candidates(done, job.trace_limit)
     return EventsRuns(part.index, rows, runs, note, read,
-                      data.scales if not job.whole else {})
+                      data.scales if not job.whole else {},
+                      traced=mine.member_facts(traced) if traced else None)
 
 
 _UNIFORM = {T.DATE: pl.Date, T.BOOL: pl.Boolean, T.TEXT: pl.String, T.MONEY: pl.Int64}
@@ -515,63 +523,29 @@ def uniform(result: ColumnarResult) -> ColumnarResult:
     return dataclasses.replace(result, frame=frame, outputs=outputs)
 
 
-@dataclass
-class MembersSlice:
-    """A partition, and the members of it whose full profiles are wanted."""
-
-    index: int
-    members: list[str]
-    rows: int = 0
-
-
-@dataclass
-class MembersProfiles:
-    """The full profiles of some members of one partition."""
-
-    index: int
-    facts: Facts
-    rows: int = 0
-
-
-def member_profiles_partition(part: MembersSlice, job: CompareEventsJob) -> MembersProfiles:
-    """One task of the tracing pass: the partition read again as the first pass read it
-    (at the same decimal places) and the full profiles of the members asked for."""
-    _, decl = _compared_policies(job)
-    got = _read_part(Slice(part.index), job, decl)
-    assert got is not None  # the first pass read every partition so
-    return MembersProfiles(part.index, got[0].member_facts(part.members))
-
-
 class PartProfiles:
     """What `compare` traces the members whose determinations differ from: their full
-    profiles, read on the workers from the partitions that hold them (the client does
-    not read the dataset)."""
+    profiles, read on the workers with the partitions that hold them (each partition
+    sends those of its members the comparison may trace; the client reads no dataset)."""
 
-    def __init__(self, job: CompareEventsJob, engine: Engine, summary: DatasetSummary,
-                 members: list[pl.Series]) -> None:
-        self.job, self.engine, self.summary = job, engine, summary
-        #: per partition, the ids of its members
-        self.members = members
+    def __init__(self, parts: list[Facts | None]) -> None:
+        self.parts = parts
 
     def member_facts(self, member_ids: list[str]) -> Facts:
-        """The full profiles of ``member_ids`` (each from its partition), without the
-        reader's errors, in partition order."""
+        """The full profiles of ``member_ids``, without the reader's errors, in partition
+        order."""
         import dataclasses
 
-        wanted = pl.Series(member_ids, dtype=pl.String).implode()
-        slices = []
-        for index, ids in enumerate(self.members):
-            held = ids.filter(ids.is_in(wanted)).unique(maintain_order=True).to_list()
-            if held:
-                slices.append(MembersSlice(index, held))
-        quiet = Progress(total=len(slices))
-        quiet.enabled = False
-        got: list[MembersProfiles] = run_partitions(
-            slices, member_profiles_partition, self.job, self.engine, quiet, self.summary)
-        if not got:
-            return Facts(members=())
-        return dataclasses.replace(got[0].facts, members=tuple(
-            m for part in got for m in part.facts.members), errors=(), claims=())
+        from evaluator.apps.distributed import EngineError
+
+        wanted = set(member_ids)
+        sent = [f for f in self.parts if f is not None]
+        members = tuple(m for f in sent for m in f.members if m.member_id in wanted)
+        missing = wanted - {m.member_id for m in members}
+        if missing or not sent:  # not expected: every member traced is a candidate
+            raise EngineError(f"no partition sent the profiles of the members to trace "
+                              f"({', '.join(sorted(missing)[:3])})")
+        return dataclasses.replace(sent[0], members=members, errors=(), claims=())
 
 
 @dataclass
@@ -612,7 +586,8 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
     job = CompareEventsJob([(policy_texts(p), p.sha256) for p in policies], str(absolute[0]),
                            str(absolute[1]), absolute[2], as_of, params, count,
                            f"{os.getpid()}-{time.time_ns()}",
-                           float(os.environ.get(DELAY_VARIABLE, "0") or 0))
+                           float(os.environ.get(DELAY_VARIABLE, "0") or 0),
+                           trace_limit=trace_limit)
     summary = DatasetSummary(partitions=count)
     rates = parse_fx_csv(fx) if fx is not None else {}
     with connect(engine):  # one cluster for every pass
@@ -636,8 +611,7 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
             cents = pl.concat([p[2] for p in pieces])
             runs.append(Run(policy, ColumnarResult(frame, widest[4], table), text, cents,
                             widest[3]))
-        profiles = PartProfiles(job, engine, summary,
-                                [r.runs[0][1].get_column("member_id") for r in results])
+        profiles = PartProfiles([r.traced for r in results])
         note = next((r.note for r in results if r.note is not None), None)
         comparison = compare_runs(runs, profiles, as_of, horizon, params, assumptions,
                                   trace_limit)
@@ -645,7 +619,6 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
 
 
 __all__ = ["CompareEventsJob", "ComparedDataset", "EventsJob", "EventsPart", "EventsRuns",
-           "EventsSummary", "MembersProfiles", "MembersSlice", "PartProfiles",
-           "PortfolioShare", "Slice", "compare_events", "compare_events_partition",
-           "evaluate_events", "evaluate_events_partition", "member_profiles_partition",
+           "EventsSummary", "PartProfiles", "PortfolioShare", "Slice", "compare_events",
+           "compare_events_partition", "evaluate_events", "evaluate_events_partition",
            "portfolio_share_partition", "read_passes", "uniform", "without_rows"]

@@ -56,7 +56,7 @@ def test_compare_on_dask_reads_partitions_alone_and_gives_the_single_machine_fil
     read their partitions alone (the one with the most decimal places sets them for the
     others), the client reads no dataset (its reader is made to fail here: only the
     workers, other processes, read), the members whose determinations differ are traced
-    from profiles read on the workers, and the five files, the warnings and the exit
+    from profiles the partitions send, and the five files, the warnings and the exit
     status are the single-machine compare's."""
     import evaluator.apps.datasets as datasets
     import evaluator.apps.distributed_events as engine_events
@@ -104,11 +104,10 @@ def test_compare_on_dask_reads_partitions_alone_and_gives_the_single_machine_fil
     assert len(warnings) >= 2
     assert [line for line in dask_err.getvalue().splitlines()
             if line.startswith("warning:")] == warnings
-    # the partitions compared, those with fewer decimal places than the one holding
-    # "2.125" compared again at its places, then the members traced
+    # the partitions compared, then those with fewer decimal places than the one
+    # holding "2.125" compared again at its places
     assert [task for task, _ in passes] == [engine_events.compare_events_partition,
-                                            engine_events.compare_events_partition,
-                                            engine_events.member_profiles_partition]
+                                            engine_events.compare_events_partition]
     first, again = passes[0][1], passes[1][1]
     most = max(r.scales.get("amount", 0) for r in first)
     assert most == 3
