@@ -64,12 +64,14 @@ from evaluator.apps.distributed import (
     DatasetSummary,
     Engine,
     Progress,
+    ShippedRun,
     connect,
     file_sha256,
     part_name,
     policy_texts,
     rebuilt_policy,
     run_partitions,
+    shipped_run,
     write_side,
 )
 from evaluator.apps.portfolio import PARQUET_ROW_GROUP, scalar_frame, write_frame
@@ -429,7 +431,7 @@ class EventsRuns:
 
     index: int
     rows: int
-    runs: list[tuple[Any, Any, Any, list[Any], list[Any]]]
+    runs: list[ShippedRun]
     #: why the scalar backend compared the partition (None: the columnar backend did)
     note: str | None = None
     read: ReadPart | None = None
@@ -476,7 +478,8 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
             # result (an output known before this partition's rows but not another's)
             result = uniform(result)
             run.cents = run_of(policy, result).cents
-        runs.append((result.frame, run.text, run.cents, run.notice_due, result.outputs))
+        runs.append(shipped_run(result.frame, run.text, run.cents, run.notice_due,
+                                result.outputs))
     rows = mine.table.frame.height if mine.table is not None and note is None else \
         sum(len(m.accounts) for m in mine.facts.members)
     traced = candidates(done, job.trace_limit)
@@ -604,10 +607,10 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
         for i, policy in enumerate(policies):
             pieces = [r.runs[i] for r in results]
             widest = max(pieces, key=lambda p: len(p[3]))  # the most notices unrolled
-            frame = pl.concat([p[0] for p in pieces], how="diagonal_relaxed")
+            frame = pl.concat([p[0].frame for p in pieces], how="diagonal_relaxed")
             frame = frame.with_columns(pl.col(c).fill_null(False) for c in frame.columns
                                        if c.endswith("]?"))
-            text = pl.concat([p[1] for p in pieces], how="vertical_relaxed")
+            text = pl.concat([p[1].frame for p in pieces], how="vertical_relaxed")
             cents = pl.concat([p[2] for p in pieces])
             runs.append(Run(policy, ColumnarResult(frame, widest[4], table), text, cents,
                             widest[3]))

@@ -38,7 +38,7 @@ ALTERNATIVES = ROOT / "policies" / "alternatives"
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None,
+                                  dashboard_address=":0",  # a free port: never 8787 taken
                                   silence_logs=logging.CRITICAL) as c, \
             distributed.Client(c, set_as_default=False) as client:
         client.run(__import__, "evaluator.apps.distributed_events")
@@ -401,7 +401,7 @@ def test_compare_events_on_dask_runs_columnar_on_the_workers(
     assert task is engine_events.compare_events_partition
     sent = [m.member_id for r in runs if r.traced for m in r.traced.members]
     assert 0 < len(sent) <= 3 * 10 * (len(policies) - 1)
-    columnar = [r.note is None and "__member_line" in r.runs[0][0].columns for r in runs]
+    columnar = [r.note is None and "__member_line" in r.runs[0][0].frame.columns for r in runs]
     assert columnar == ([True, True, True] if which == "sample" else [True, True, False])
 
 

@@ -37,7 +37,7 @@ AS_OF = "2026-11-21"
 def cluster() -> Iterator[Any]:
     """A local cluster of 2 worker processes (one thread each), and a client to it."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None,
+                                  dashboard_address=":0",  # a free port: never 8787 taken
                                   silence_logs=logging.CRITICAL) as c, \
             distributed.Client(c, set_as_default=False) as client:
         # the workers import the engine once here, not in the first test's tasks
