@@ -175,6 +175,40 @@ def run_of(policy: Policy, result: ColumnarResult) -> Run:
     return Run(policy, result, text, cents, notice_due)
 
 
+#: the outputs whose columns the yearly projection reads (with ``__error``)
+YEARLY_OUTPUTS = ("payment_window", "unclaimed_on", "in_scope", "amount_cad", "notices",
+                  "liability_ends")
+
+
+def compared_frame(result: ColumnarResult) -> pl.DataFrame:
+    """The columns of a run's frame that a comparison reads once its run is made
+    (:func:`run_of`): the errors and every column of the outputs the yearly projection
+    reads; what a Dask partition sends the client instead of its whole frame (a fifth of
+    the columns, the findings' texts not among them)."""
+    names: set[str] = {"__error"}
+
+    def walk(shape: Any) -> None:
+        if not isinstance(shape, tuple) or not shape:
+            return
+        if shape[0] == "col":
+            names.add(shape[1])
+        elif shape[0] == "rec":
+            if shape[2] is not None:
+                names.add(shape[2])
+            for _, field_shape in shape[1]:
+                walk(field_shape)
+        elif shape[0] == "list":
+            for present, item in shape[1]:
+                names.add(present)
+                walk(item)
+
+    for spec in result.outputs:
+        if spec.name in YEARLY_OUTPUTS:
+            names.add(f"out:{spec.name}")
+            walk(spec.shape)
+    return result.frame.select(c for c in result.frame.columns if c in names)
+
+
 def compare(policies: list[Policy], table: Table, as_of: _dt.date, horizon: int,
             params: dict[str, str] | None = None, assumptions: dict[str, str] | None = None,
             trace_limit: int = 200) -> Comparison:

@@ -390,8 +390,9 @@ class PartRuns:
 
 
 def compare_partition(part: Partition, job: CompareJob) -> PartRuns:
-    """One task of `compare --engine dask`: every policy over the partition."""
-    from evaluator.apps.compare import run_policy
+    """One task of `compare --engine dask`: every policy over the partition (each run's
+    frame with only the columns the comparison reads)."""
+    from evaluator.apps.compare import compared_frame, run_policy
 
     if job.delay:
         time.sleep(job.delay)
@@ -399,8 +400,8 @@ def compare_partition(part: Partition, job: CompareJob) -> PartRuns:
     runs = []
     for texts, sha256 in job.policies:
         run = run_policy(_policy(texts, sha256), table, job.as_of, job.params)
-        runs.append(shipped_run(run.result.frame, run.text, run.cents, run.notice_due,
-                                run.result.outputs))
+        runs.append(shipped_run(compared_frame(run.result), run.text, run.cents,
+                                run.notice_due, run.result.outputs))
     return PartRuns(part.index, part.rows.size, list(table.errors), runs)
 
 

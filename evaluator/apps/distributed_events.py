@@ -457,7 +457,7 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
     backend with the note saying why; a columnar run's outputs known before the
     partition's rows are made columns (:func:`uniform`), so that the partitions' frames
     are read alike."""
-    from evaluator.apps.compare import candidates, run_of
+    from evaluator.apps.compare import candidates, compared_frame, run_of
     from evaluator.apps.datasets import dataset_runs
 
     if job.delay:
@@ -478,8 +478,8 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
             # result (an output known before this partition's rows but not another's)
             result = uniform(result)
             run.cents = run_of(policy, result).cents
-        runs.append(shipped_run(result.frame, run.text, run.cents, run.notice_due,
-                                result.outputs))
+        runs.append(shipped_run(compared_frame(result), run.text, run.cents,
+                                run.notice_due, result.outputs))
     rows = mine.table.frame.height if mine.table is not None and note is None else \
         sum(len(m.accounts) for m in mine.facts.members)
     traced = candidates(done, job.trace_limit)
