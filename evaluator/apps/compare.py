@@ -180,12 +180,20 @@ YEARLY_OUTPUTS = ("payment_window", "unclaimed_on", "in_scope", "amount_cad", "n
                   "liability_ends")
 
 
-def compared_frame(result: ColumnarResult) -> pl.DataFrame:
+def compared_frame(result: ColumnarResult,
+                   notice_due: list[tuple[str, str, str | None, Any]]) -> pl.DataFrame:
     """The columns of a run's frame that a comparison reads once its run is made
-    (:func:`run_of`): the errors and every column of the outputs the yearly projection
-    reads; what a Dask partition sends the client instead of its whole frame (a fifth of
-    the columns, the findings' texts not among them)."""
+    (:func:`run_of`, or the scalar backend's run): the errors, every column of the outputs
+    the yearly projection reads and the run's notice columns; what a Dask partition sends
+    the client instead of its whole frame (a fifth of the columns, the findings' texts
+    not among them)."""
     names: set[str] = {"__error"}
+    for present, due, required, mark in notice_due:
+        names.update((present, due))
+        if required is not None:
+            names.add(required)
+        if isinstance(mark, pl.Expr):
+            names.update(mark.meta.root_names())
 
     def walk(shape: Any) -> None:
         if not isinstance(shape, tuple) or not shape:

@@ -400,8 +400,8 @@ def compare_partition(part: Partition, job: CompareJob) -> PartRuns:
     runs = []
     for texts, sha256 in job.policies:
         run = run_policy(_policy(texts, sha256), table, job.as_of, job.params)
-        runs.append(shipped_run(compared_frame(run.result), run.text, run.cents,
-                                run.notice_due, run.result.outputs))
+        runs.append(shipped_run(compared_frame(run.result, run.notice_due), run.text,
+                                run.cents, run.notice_due, run.result.outputs))
     return PartRuns(part.index, part.rows.size, list(table.errors), runs)
 
 

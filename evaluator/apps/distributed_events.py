@@ -478,7 +478,7 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
             # result (an output known before this partition's rows but not another's)
             result = uniform(result)
             run.cents = run_of(policy, result).cents
-        runs.append(shipped_run(compared_frame(result), run.text, run.cents,
+        runs.append(shipped_run(compared_frame(result, run.notice_due), run.text, run.cents,
                                 run.notice_due, result.outputs))
     rows = mine.table.frame.height if mine.table is not None and note is None else \
         sum(len(m.accounts) for m in mine.facts.members)
