@@ -185,7 +185,7 @@ def compared_frame(result: ColumnarResult,
     """The columns of a run's frame that a comparison reads once its run is made
     (:func:`run_of`, or the scalar backend's run): the errors, every column of the outputs
     the yearly projection reads and the run's notice columns; what a Dask partition sends
-    the client instead of its whole frame (a fifth of the columns, the findings' texts
+    the client instead of its whole frame (about half the columns, the findings' texts
     not among them)."""
     names: set[str] = {"__error"}
     for present, due, required, mark in notice_due:
