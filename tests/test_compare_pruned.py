@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from evaluator.apps.cli import main
-from evaluator.apps.compare import compare_runs, compared_frame, report_data
+from evaluator.apps.compare import compare_runs, report_data
+from evaluator.apps.compare_parts import compared_frame
 from evaluator.apps.datasets import dataset_runs, read_dataset
 from evaluator.declared import union
 from evaluator.policy import load_policy

@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import yaml
@@ -30,6 +30,7 @@ from evaluator.apps.compare_liability import (
     liability_overall,
     liability_text,
 )
+from evaluator.apps.compare_parts import Profiles
 from evaluator.apps.portfolio import output_columns
 from evaluator.backends.columnar import ColumnarResult, Table, evaluate_frame
 from evaluator.facts.model import Facts
@@ -175,48 +176,6 @@ def run_of(policy: Policy, result: ColumnarResult) -> Run:
     return Run(policy, result, text, cents, notice_due)
 
 
-#: the outputs whose columns the yearly projection reads (with ``__error``)
-YEARLY_OUTPUTS = ("payment_window", "unclaimed_on", "in_scope", "amount_cad", "notices",
-                  "liability_ends")
-
-
-def compared_frame(result: ColumnarResult,
-                   notice_due: list[tuple[str, str, str | None, Any]]) -> pl.DataFrame:
-    """The columns of a run's frame that a comparison reads once its run is made
-    (:func:`run_of`, or the scalar backend's run): the errors, every column of the outputs
-    the yearly projection reads and the run's notice columns; what a Dask partition sends
-    the client instead of its whole frame (about half the columns, the findings' texts
-    not among them)."""
-    names: set[str] = {"__error"}
-    for present, due, required, mark in notice_due:
-        names.update((present, due))
-        if required is not None:
-            names.add(required)
-        if isinstance(mark, pl.Expr):
-            names.update(mark.meta.root_names())
-
-    def walk(shape: Any) -> None:
-        if not isinstance(shape, tuple) or not shape:
-            return
-        if shape[0] == "col":
-            names.add(shape[1])
-        elif shape[0] == "rec":
-            if shape[2] is not None:
-                names.add(shape[2])
-            for _, field_shape in shape[1]:
-                walk(field_shape)
-        elif shape[0] == "list":
-            for present, item in shape[1]:
-                names.add(present)
-                walk(item)
-
-    for spec in result.outputs:
-        if spec.name in YEARLY_OUTPUTS:
-            names.add(f"out:{spec.name}")
-            walk(spec.shape)
-    return result.frame.select(c for c in result.frame.columns if c in names)
-
-
 def compare(policies: list[Policy], table: Table, as_of: _dt.date, horizon: int,
             params: dict[str, str] | None = None, assumptions: dict[str, str] | None = None,
             trace_limit: int = 200) -> Comparison:
@@ -227,13 +186,6 @@ def compare(policies: list[Policy], table: Table, as_of: _dt.date, horizon: int,
         raise ValueError(f"the horizon {horizon} is before the as-of year {as_of.year}")
     runs = [_run(p, table, as_of, params or {}) for p in policies]
     return compare_runs(runs, table, as_of, horizon, params, assumptions, trace_limit)
-
-
-class Profiles(Protocol):
-    """Where the full profiles of the members to trace come from when the comparison does
-    not hold the dataset (the Dask engine reads them on its workers)."""
-
-    def member_facts(self, member_ids: list[str]) -> Facts: ...
 
 
 def compare_runs(runs: list[Run], table: Table | Facts | Profiles, as_of: _dt.date,

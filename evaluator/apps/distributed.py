@@ -392,7 +392,8 @@ class PartRuns:
 def compare_partition(part: Partition, job: CompareJob) -> PartRuns:
     """One task of `compare --engine dask`: every policy over the partition (each run's
     frame with only the columns the comparison reads)."""
-    from evaluator.apps.compare import compared_frame, run_policy
+    from evaluator.apps.compare import run_policy
+    from evaluator.apps.compare_parts import compared_frame
 
     if job.delay:
         time.sleep(job.delay)

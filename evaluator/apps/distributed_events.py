@@ -457,7 +457,8 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
     backend with the note saying why; a columnar run's outputs known before the
     partition's rows are made columns (:func:`uniform`), so that the partitions' frames
     are read alike."""
-    from evaluator.apps.compare import candidates, compared_frame, run_of
+    from evaluator.apps.compare import candidates, run_of
+    from evaluator.apps.compare_parts import compared_frame
     from evaluator.apps.datasets import dataset_runs
 
     if job.delay:

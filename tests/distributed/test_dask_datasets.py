@@ -166,6 +166,40 @@ def test_a_worker_killed_mid_run(cluster: Any, sample: dict[str, Path],
                       tmp_path)
 
 
+@pytest.mark.parametrize("allowed_failures", [3, 0])
+def test_a_worker_killed_mid_compare(cluster: Any, sample: dict[str, Path], tmp_path: Path,
+                                     allowed_failures: int) -> None:
+    """`compare --events` on Dask with a worker killed while it compares a partition:
+    retried, the single-machine comparison's five files; not, one line, exit 2, and the
+    previous comparison as it was, with no temporary files."""
+    argv = ["compare", "--policy", str(BASELINE), "--policy",
+            str(ALTERNATIVES / "quarterly-windows.yaml"), "--facts", str(sample["accounts"]),
+            "--events", str(sample["events"]), "--fx", str(sample["fx"]), "--as-of", AS_OF]
+    err = io.StringIO()
+    assert main([*argv, "--out", str(tmp_path / "local")], stdout=io.StringIO(),
+                stderr=err) == 0, err.getvalue()
+    target = tmp_path / "dask"
+    target.mkdir()
+    (target / "accounts.csv").write_text("previous run", encoding="utf-8")
+    code, err_text, _ = run_killing_a_worker(
+        cluster, [*argv, "--out", str(target), "--partitions", "4"], allowed_failures)
+    wait_for_the_new_worker(cluster)
+    if allowed_failures:
+        assert code == 0, err_text
+        names = sorted(p.name for p in (tmp_path / "local").iterdir())
+        assert sorted(p.name for p in target.iterdir()) == names
+        for name in names:
+            assert (target / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    else:
+        assert code == 2, err_text
+        lines = err_text.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: the Dask run failed: a "
+                                                       "worker died"), err_text
+        assert [p.name for p in target.iterdir()] == ["accounts.csv"]
+        assert (target / "accounts.csv").read_text(encoding="utf-8") == "previous run"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--backend", "columnar", "--engine", "dask", "--out", "x/"],
      "--backend columnar cannot be used with --events"),
