@@ -27,6 +27,7 @@ from tests.distributed.killing import (
     run_killing_a_worker,
     wait_for_the_new_worker,
 )
+from tests.distributed.passes import spied_passes
 from tests.support import BASELINE, ROOT
 
 distributed = pytest.importorskip("distributed")
@@ -298,15 +299,7 @@ def spied_evaluate(cluster: Any, monkeypatch: pytest.MonkeyPatch, policy: Path,
     from evaluator.apps.distributed import Engine
     from evaluator.policy import load_policy
 
-    passes: list[tuple[str, list[Any]]] = []
-    real = engine_events.run_partitions
-
-    def spy(parts: list[Any], task: Any, *rest: Any) -> list[Any]:
-        results = real(parts, task, *rest)
-        passes.append((task.__name__, list(results)))
-        return results
-
-    monkeypatch.setattr(engine_events, "run_partitions", spy)
+    passes = spied_passes(monkeypatch)
     summary = engine_events.evaluate_events(
         load_policy(policy), accounts, events, fx, _dt.date.fromisoformat(AS_OF), {}, out,
         Engine(scheduler=cluster.scheduler.address), partitions=3)
@@ -416,15 +409,7 @@ def test_compare_events_on_dask_runs_columnar_on_the_workers(
     for name in names:
         assert (tmp_path / "dask" / name).read_bytes() == \
             (tmp_path / "local" / name).read_bytes(), name
-    passes: list[tuple[Any, list[Any]]] = []
-    real = engine_events.run_partitions
-
-    def spy(parts: list[Any], task: Any, *rest: Any) -> list[Any]:
-        results = real(parts, task, *rest)
-        passes.append((task, list(results)))
-        return results
-
-    monkeypatch.setattr(engine_events, "run_partitions", spy)
+    passes = spied_passes(monkeypatch)
     engine_events.compare_events(
         [load_policy(p) for p in policies], data["accounts"], data["events"], data["fx"],
         _dt.date.fromisoformat(AS_OF), 2040, {}, {}, 10,
@@ -432,7 +417,7 @@ def test_compare_events_on_dask_runs_columnar_on_the_workers(
     # one pass: the partitions compared (read alone; none again: the same decimal
     # places in all), each sending the profiles of the members it may have traced
     (task, runs), = passes
-    assert task is engine_events.compare_events_partition
+    assert task == "compare_events_partition"
     sent = [m.member_id for r in runs if r.traced for m in r.traced.members]
     assert 0 < len(sent) <= 3 * 10 * (len(policies) - 1)
     columnar = [r.note is None for r in runs]  # no note: the columnar backend ran

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
 
 from evaluator.apps.cli import main
+from tests.distributed.passes import spied_passes
 from tests.support import ROOT
 from tests.test_dataset_parts import BAD_ACCOUNTS, BAD_ROWS, write
 from tests.test_event_table import EVENTS
@@ -75,15 +75,7 @@ def test_compare_on_dask_reads_partitions_alone_and_gives_the_single_machine_fil
 
     monkeypatch.setattr(engine_events, "read_dataset", refuse)
     monkeypatch.setattr(datasets, "read_dataset", refuse)
-    passes: list[tuple[Any, list[Any]]] = []
-    real = engine_events.run_partitions
-
-    def spy(parts: list[Any], task: Any, *rest: Any) -> list[Any]:
-        results = real(parts, task, *rest)
-        passes.append((task, list(results)))
-        return results
-
-    monkeypatch.setattr(engine_events, "run_partitions", spy)
+    passes = spied_passes(monkeypatch)
     dask_err = io.StringIO()
     assert main([*argv, "--out", str(tmp_path / "dask"), "--engine", "dask",
                  "--local-workers", "2", "--partitions", "7"], stdout=io.StringIO(),
@@ -106,8 +98,7 @@ def test_compare_on_dask_reads_partitions_alone_and_gives_the_single_machine_fil
             if line.startswith("warning:")] == warnings
     # the partitions compared, then those with fewer decimal places than the one
     # holding "2.125" compared again at its places
-    assert [task for task, _ in passes] == [engine_events.compare_events_partition,
-                                            engine_events.compare_events_partition]
+    assert [task for task, _ in passes] == ["compare_events_partition"] * 2
     first, again = passes[0][1], passes[1][1]
     most = max(r.scales.get("amount", 0) for r in first)
     assert most == 3
