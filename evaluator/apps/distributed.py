@@ -68,6 +68,16 @@ class EngineError(Exception):
     """The Dask engine could not run or finish: one line, exit 2."""
 
 
+class StrictRefused(Exception):
+    """Under ``--strict``, the dataset has keys or columns the policy does not declare
+    (found as the partitions read it): the run stops before anything is written."""
+
+    def __init__(self, unknown: list[str]) -> None:
+        super().__init__("; ".join(unknown))
+        #: the unknown-key and unknown-column warnings, in the single-machine order
+        self.unknown = unknown
+
+
 @dataclass(frozen=True)
 class Engine:
     """Where the tasks run: a running scheduler, or a local cluster of this many worker
@@ -703,6 +713,9 @@ __all__ = [
     "Engine",
     "EngineError",
     "Progress",
+    "Shipped",
+    "ShippedRun",
+    "StrictRefused",
     "compare_dataset",
     "compare_partition",
     "connect",
@@ -714,5 +727,6 @@ __all__ = [
     "plan",
     "rebuilt_policy",
     "run_partitions",
+    "shipped_run",
     "worker_env",
 ]

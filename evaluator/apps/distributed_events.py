@@ -65,6 +65,7 @@ from evaluator.apps.distributed import (
     Engine,
     Progress,
     ShippedRun,
+    StrictRefused,
     connect,
     file_sha256,
     part_name,
@@ -263,10 +264,13 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
                     as_of: _dt.date, params: dict[str, str], out: str | os.PathLike[str],
                     engine: Engine, *, partitions: int | None = None,
                     progress: Progress | None = None, backend: str = "auto",
-                    side: Path | None = None, side_doc: Any = None) -> EventsSummary:
+                    side: Path | None = None, side_doc: Any = None,
+                    strict: bool = False) -> EventsSummary:
     """Evaluate a dataset on Dask into the Parquet dataset folder ``out``; with ``side``,
     ``side_doc(summary)`` gives the JSON document written beside it (the portfolio
-    outputs), replaced together with the folder."""
+    outputs), replaced together with the folder. ``strict``: raises
+    :class:`~evaluator.apps.distributed.StrictRefused`, with nothing written, when the
+    dataset has keys or columns the policy does not declare."""
     from evaluator.apps.datasets import backend_note, check_backend, portfolio_reads
     from evaluator.apps.distributed import EngineError
 
@@ -291,6 +295,7 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
                             str(folder), token, delay, whole=backend == "scalar")
             results = read_passes(job, evaluate_events_partition, engine, progress,
                                   summary)
+            refuse_unknown(results, strict)
             # a partition the columnar backend cannot evaluate is evaluated by the scalar
             # one (the same determinations; the portfolio shares are the scalar runtime's
             # in every partition), with the note saying why
@@ -310,6 +315,15 @@ def evaluate_events(policy: Policy, accounts: str | os.PathLike[str],
 
 _MEMBERS_READ = ("the policy's portfolio outputs read members' definitions, which "
                  "partitions cannot combine: use --engine local")
+
+
+def refuse_unknown(results: list[EventsPart] | list[EventsRuns], strict: bool) -> None:
+    """Under ``--strict``: stop the run (before anything is committed) when the
+    partitions found keys or columns the policy does not declare."""
+    if strict:
+        _, _, unknown = combined_read([r.read for r in results if r.read])
+        if unknown:
+            raise StrictRefused(unknown)
 
 
 def _shares(results: list[EventsPart], job: EventsJob, engine: Engine,
@@ -572,8 +586,8 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
                    events: str | os.PathLike[str], fx: str | os.PathLike[str] | None,
                    as_of: _dt.date, horizon: int, params: dict[str, str],
                    assumptions: dict[str, str], trace_limit: int, engine: Engine, *,
-                   partitions: int | None = None, progress: Progress | None = None
-                   ) -> tuple[Any, ComparedDataset, str | None]:
+                   partitions: int | None = None, progress: Progress | None = None,
+                   strict: bool = False) -> tuple[Any, ComparedDataset, str | None]:
     """`compare --events` with every policy evaluated partition by partition on Dask, each
     partition read alone by its task, the runs put back together in the dataset's order
     and compared on the client, the members traced read on the workers too (the client
@@ -597,6 +611,7 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
     with connect(engine):  # one cluster for every pass
         results: list[EventsRuns] = read_passes(job, compare_events_partition, engine,
                                                 progress, summary)
+        refuse_unknown(results, strict)
         read_errors, warnings, unknown = combined_read([r.read for r in results if r.read])
         source = os.fspath(accounts)
         path = Path(source)

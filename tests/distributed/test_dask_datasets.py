@@ -446,3 +446,76 @@ def test_portfolio_outputs_over_members_are_refused_before_the_run(
     lines = err.getvalue().strip().splitlines()
     assert len(lines) == 1 and "read members' definitions" in lines[-1], err.getvalue()
     assert not (tmp_path / "dask").exists()
+
+
+@pytest.fixture(scope="module")
+def unknown(sample: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+            ) -> dict[str, Path]:
+    """The sample dataset with an accounts column and an event key no policy declares
+    (filled in some rows only), and a snapshot table with such a column."""
+    folder = tmp_path_factory.mktemp("unknown")
+    accounts = pl.read_csv(sample["accounts"], infer_schema=False)
+    accounts.with_columns(pl.when(pl.int_range(pl.len()) % 3 == 0).then(pl.lit("x"))
+                          .alias("nickname")).write_csv(folder / "d.csv")
+    events = pl.read_csv(sample["events"], infer_schema=False, truncate_ragged_lines=True)
+    events.with_columns(pl.when(pl.int_range(pl.len()) % 5 == 0).then(pl.lit("branch"))
+                        .alias("channel")).write_csv(folder / "d.events.csv")
+    err = io.StringIO()
+    assert main(["generate", "--members", "80", "--seed", "3", "--out",
+                 str(folder / "s.csv")], stdout=io.StringIO(), stderr=err) == 0, \
+        err.getvalue()
+    snapshot = pl.read_csv(folder / "s.csv", infer_schema=False)
+    snapshot.with_columns(pl.lit("y").alias("nickname")).write_csv(folder / "s.csv")
+    return {"accounts": folder / "d.csv", "events": folder / "d.events.csv",
+            "fx": sample["fx"], "snapshot": folder / "s.csv",
+            "snapshot_fx": folder / "s.fx.csv"}
+
+
+@pytest.mark.parametrize("command", ["evaluate", "compare"])
+@pytest.mark.parametrize("form", ["dataset", "snapshot"])
+def test_strict_refuses_undeclared_columns_on_dask_as_on_one_machine(
+        cluster: Any, unknown: dict[str, Path], tmp_path: Path, command: str,
+        form: str) -> None:
+    """--strict on Dask: the lines one machine refuses with (the accounts column and,
+    for a dataset, the event key, with the rows filling each), exit 2, and the previous
+    output left as it was; without it, the same lines as warnings and the output
+    written."""
+    facts = ["--facts", str(unknown["accounts"]), "--events", str(unknown["events"]),
+             "--fx", str(unknown["fx"])] if form == "dataset" else \
+        ["--facts", str(unknown["snapshot"]), "--fx", str(unknown["snapshot_fx"])]
+    policies = ["--policy", str(BASELINE)] + (
+        ["--policy", str(ALTERNATIVES / "quarterly-windows.yaml")] if command == "compare"
+        else [])
+    argv = [command, *policies, *facts, "--as-of", AS_OF]
+
+    def out(name: str) -> str:
+        return str(tmp_path / name) + ("" if command == "compare" else "/")
+
+    local = io.StringIO()
+    assert main([*argv, "--strict", "--out", str(tmp_path / "local.parquet")
+                 if command == "evaluate" else out("local")], stdout=io.StringIO(),
+                stderr=local) == 2
+    refused = [line for line in local.getvalue().splitlines() if line.startswith("error:")]
+    assert len(refused) == (2 if form == "dataset" else 1), local.getvalue()
+    assert all(line.endswith("(--strict)") and "not declared" in line for line in refused)
+    assert "`nickname` in" in refused[0]
+    target = tmp_path / "dask"
+    target.mkdir()
+    (target / "kept").write_text("previous run", encoding="utf-8")
+    dask = io.StringIO()
+    engine = ["--engine", "dask", "--scheduler", cluster.scheduler.address]
+    assert main([*argv, "--strict", "--out", out("dask"), *engine], stdout=io.StringIO(),
+                stderr=dask) == 2
+    assert [line for line in dask.getvalue().splitlines() if line.startswith("error:")] \
+        == refused
+    assert [p.name for p in target.iterdir()] == ["kept"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # without --strict: written, with the same lines as warnings
+    warned = io.StringIO()
+    assert main([*argv, "--out", out("dask"), *engine], stdout=io.StringIO(),
+                stderr=warned) in (0, 1)
+    warnings = [line for line in warned.getvalue().splitlines()
+                if "not declared" in line]
+    assert warnings == [line.replace("error: ", "warning: ", 1).removesuffix(" (--strict)")
+                        for line in refused]
+    assert len(list(target.iterdir())) > 2  # the parts, or the comparison's five files

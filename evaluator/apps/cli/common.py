@@ -85,9 +85,14 @@ def strict_refuses(facts: Any, err: TextIO) -> bool:
     """Under ``--strict``: print each key or column of the facts the policy does not
     declare as an error, and say whether there was one."""
     unknown: list[str] = facts.unknown_warnings()
+    strict_errors(unknown, err)
+    return bool(unknown)
+
+
+def strict_errors(unknown: list[str], err: TextIO) -> None:
+    """The lines ``--strict`` refuses with: one per unknown key or column."""
     for line in unknown:
         print(f"error: {line} (--strict)", file=err)
-    return bool(unknown)
 
 
 def add_no_cache(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from evaluator.apps.cli.common import (
     add_engine_arguments,
     engine_of,
     parse_params,
+    strict_errors,
     strict_refuses,
 )
 from evaluator.policy import load_policy
@@ -78,14 +79,18 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if result is None:
                 return EXIT_INVALID
         elif engine is not None and args.events is not None:
-            from evaluator.apps.distributed import Progress
+            from evaluator.apps.distributed import Progress, StrictRefused
             from evaluator.apps.distributed_events import compare_events
 
-            result, data, note = compare_events(
-                policies, args.facts, args.events, args.fx, day, horizon,
-                parse_params(args.param), read_assumptions(args.assumptions),
-                args.trace_limit, engine, partitions=args.partitions,
-                progress=Progress(err, force=args.progress))
+            try:
+                result, data, note = compare_events(
+                    policies, args.facts, args.events, args.fx, day, horizon,
+                    parse_params(args.param), read_assumptions(args.assumptions),
+                    args.trace_limit, engine, partitions=args.partitions,
+                    progress=Progress(err, force=args.progress), strict=args.strict)
+            except StrictRefused as exc:
+                strict_errors(exc.unknown, err)
+                return EXIT_INVALID
             table = data  # its errors, name and sha256 (no full profiles built)
             for line in [*data.warnings, *table.unknown_warnings()]:
                 print(f"warning: {line}", file=err)
@@ -93,7 +98,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 print(f"note: {note}", file=err)
         elif engine is not None:
             from evaluator.apps.distributed import Progress, compare_dataset
+            from evaluator.facts.model import Facts
+            from evaluator.facts.tablecols import unknown_in_file
 
+            # the table's columns no policy declares, counted before the run (--strict
+            # refuses them, as on one machine)
+            unknown = Facts(members=(), source=str(args.facts), unknown=unknown_in_file(
+                str(args.facts), shared_declaration(policies)))
+            if args.strict and strict_refuses(unknown, err):
+                return EXIT_INVALID
+            for line in unknown.unknown_warnings():
+                print(f"warning: {line}", file=err)
             result, table = compare_dataset(
                 policies, args.facts, args.fx, day, horizon, parse_params(args.param),
                 read_assumptions(args.assumptions), args.trace_limit, engine,

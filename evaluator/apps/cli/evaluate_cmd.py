@@ -20,6 +20,7 @@ from evaluator.apps.cli.common import (
     add_no_cache,
     engine_of,
     parse_params,
+    strict_errors,
     strict_refuses,
 )
 from evaluator.facts import FactsError
@@ -459,11 +460,14 @@ def evaluate_on_dask(policy: Any, args: argparse.Namespace, params: dict[str, st
     from evaluator.apps.distributed import (
         EngineError,
         Progress,
+        StrictRefused,
         dataset_sha256,
         dataset_target,
         evaluate_dataset,
     )
     from evaluator.errors import Unsupported
+    from evaluator.facts.model import Facts
+    from evaluator.facts.tablecols import unknown_in_file
     from evaluator.lang.values import to_json_value
     from evaluator.policy import as_date, param_json
 
@@ -493,17 +497,28 @@ def evaluate_on_dask(policy: Any, args: argparse.Namespace, params: dict[str, st
                                            params, target, engine, partitions=args.partitions,
                                            progress=Progress(err, force=args.progress),
                                            backend=args.backend, side=side,
-                                           side_doc=side_doc)
+                                           side_doc=side_doc, strict=args.strict)
             for line in summary.warnings:
                 print(f"warning: {line}", file=err)
             if summary.note:
                 print(f"note: {summary.note}", file=err)
         else:
+            # the table's columns the policy does not declare, counted before the run:
+            # --strict refuses them with nothing written, as on one machine
+            unknown = Facts(members=(), source=str(args.facts),
+                            unknown=unknown_in_file(str(args.facts), policy.facts_decl))
+            if args.strict and strict_refuses(unknown, err):
+                return EXIT_INVALID
             summary = evaluate_dataset(policy, args.facts, args.fx, day, specs, target,
                                        engine, partitions=args.partitions,
                                        progress=Progress(err, force=args.progress),
                                        fallback=args.backend != "columnar", side=side,
                                        side_doc=side_doc)
+            for line in unknown.unknown_warnings():
+                print(f"warning: {line}", file=err)
+    except StrictRefused as exc:
+        strict_errors(exc.unknown, err)
+        return EXIT_INVALID
     except EngineError as exc:
         print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
