@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from evaluator import load_facts, load_policy
@@ -555,6 +556,32 @@ def test_unknown_columns_of_a_table_written_to_a_file_are_reported(tmp_path: Pat
     code, _, err = run("evaluate", "--policy", str(POLICY), "--facts", str(table),
                        "--as-of", AS_OF, "--out", str(out), "--strict")
     assert code == 2 and not out.exists() and "`branch`" in err
+
+
+def test_unknown_columns_of_a_parquet_folder_written_to_a_file_are_reported(
+        tmp_path: Path) -> None:
+    """A hive-partitioned Parquet folder streamed to a file: its undeclared columns (a
+    hive key among them: a column, as the folder is read) are warnings counted over
+    every part, and refused under --strict with nothing written."""
+    table = pl.read_csv(DECLARED / "table.csv", infer_schema=False)
+    table = table.with_columns(pl.Series("quarter", ["q1"] + ["q2"] * (table.height - 1)))
+    folder = tmp_path / "table.parquet"
+    table.write_parquet(folder, partition_by="quarter")
+    assert folder.is_dir()
+    out = tmp_path / "out.csv"
+    code, _, err = run("evaluate", "--policy", str(POLICY), "--facts", str(folder),
+                       "--as-of", AS_OF, "--out", str(out))
+    assert code == 0 and out.is_file(), err
+    warned = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warned == [
+        f"warning: {folder}: unknown column `branch` in 2 records: not declared in the "
+        "policy's facts, ignored",
+        f"warning: {folder}: unknown column `quarter` in {table.height} records: not "
+        "declared in the policy's facts, ignored"]
+    out.unlink()
+    code, _, err = run("evaluate", "--policy", str(POLICY), "--facts", str(folder),
+                       "--as-of", AS_OF, "--out", str(out), "--strict")
+    assert code == 2 and not out.exists() and "`quarter`" in err
 
 
 def test_policies_declaring_different_facts_are_compared_over_one_table(

@@ -136,16 +136,21 @@ def _typed(name: str, kind: str, values: list[Any]) -> tuple[pl.Series, int | No
 
 
 def unknown_in_file(path: str, decl: FactsDecl | None) -> tuple[tuple[str, str, int], ...]:
-    """The columns of a CSV or Parquet snapshot file that ``decl`` does not know, with
-    the rows filling each (for readers that stream the file in chunks and keep only the
+    """The columns of a CSV or Parquet snapshot file, or of a Parquet folder (its hive
+    keys are columns, as its reader reads them), that ``decl`` does not know, with the
+    rows filling each (for readers that stream the file in chunks and keep only the
     columns they know); () when the file cannot be scanned (its reader says why)."""
     import os
     import stat
 
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would never end
+        mode = os.stat(path).st_mode
+        folder = stat.S_ISDIR(mode) and path.lower().rstrip("/").endswith(".parquet")
+        if not (stat.S_ISREG(mode) or folder):  # a FIFO would never end
             return ()
-        if path.lower().endswith(".parquet"):
+        if folder:
+            lazy = pl.scan_parquet(path, hive_partitioning=True)
+        elif path.lower().endswith(".parquet"):
             lazy = pl.scan_parquet(path)
         else:
             lazy = pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=True)
