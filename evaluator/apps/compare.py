@@ -25,12 +25,12 @@ import polars as pl
 import yaml
 
 from evaluator.apps.compare_liability import (
-    LIABILITY_NOT_STATED,
-    liability_end,
     liability_overall,
-    liability_text,
 )
 from evaluator.apps.compare_parts import Profiles
+from evaluator.apps.compare_yearly import cad as _cad
+from evaluator.apps.compare_yearly import label as _label
+from evaluator.apps.compare_yearly import yearly
 from evaluator.apps.portfolio import output_columns
 from evaluator.backends.columnar import ColumnarResult, Table, evaluate_frame
 from evaluator.facts.model import Facts
@@ -102,13 +102,6 @@ def read_assumptions(path: str | os.PathLike[str] | None) -> dict[str, str]:
     for k, v in loaded.items():
         values[k] = str(v)
     return values
-
-
-def _number(text: str) -> Decimal:
-    text = text.strip()
-    if text.endswith("%"):
-        return Decimal(text[:-1]) / 100
-    return Decimal(text)
 
 
 @dataclass
@@ -200,7 +193,7 @@ def compare_runs(runs: list[Run], table: Table | Facts | Profiles, as_of: _dt.da
     values = assumptions or default_assumptions()
     accounts = _accounts(runs)
     comparison = Comparison(runs, as_of, horizon, values, accounts,
-                            _yearly(runs, table, as_of, horizon, values))
+                            yearly(runs, as_of, horizon, values))
     comparison.differences = _divergences(comparison, table, params or {}, trace_limit)
     return comparison
 
@@ -209,8 +202,6 @@ def compare_runs(runs: list[Run], table: Table | Facts | Profiles, as_of: _dt.da
 run_policy = _run
 
 
-def _label(p: Policy) -> str:
-    return f"{p.id}@{p.version}"
 
 
 def _accounts(runs: list[Run]) -> pl.DataFrame:
@@ -506,137 +497,6 @@ def _flat(items: list[Any] | tuple[Any, ...]) -> list[str]:
 
 
 # -- yearly projection ------------------------------------------------------------------------
-
-def _yearly(runs: list[Run], table: Table | Facts | Profiles, as_of: _dt.date, horizon: int,
-            values: dict[str, str]) -> pl.DataFrame:
-    years = list(range(as_of.year, horizon + 1))
-    fee = int(_number(values["monthly_fee"]) * 100)
-    claim_rate = _number(values["claim_rate"])
-    years_before_claim = _number(values["years_before_claim"])
-    cost_notice = int(_number(values["cost_per_notice"]) * 100)
-    best_efforts = int(_number(values["best_efforts_cost_per_notice"]) * 100)
-    avg_claim = int(_number(values["average_claim_cad"]) * 100)
-    rows: list[dict[str, Any]] = []
-    for run in runs:
-        p = run.policy.document.parameters
-
-        def param(name: str, default: str, p: Any = p) -> Decimal:
-            v = values.get(name, "policy")
-            if v != "policy":
-                return _number(v)
-            spec = p.get(name)
-            return Decimal(spec.value) if spec is not None and spec.value is not None \
-                else _number(default)
-
-        ret = param("investment_return", "3%")
-        fixed = int(param("administration_cost_fixed", "0") * 100)
-        per_transfer = int(param("cost_per_transfer", "25") * 100)
-        per_claim = int(param("cost_per_claim", "150") * 100)
-        rate = Decimal(p["interest_rate"].value) if "interest_rate" in p else Decimal(0)
-        frame = run.result.frame.with_columns(
-            run.cents.alias("__cents"),
-            run.text.get_column("status").alias("__status"))
-        ok = frame.filter(pl.col("__error").is_null())
-        shapes = {s.name: s.shape for s in run.result.outputs}
-        window = dict(shapes["payment_window"][1]) if "payment_window" in shapes else {}
-        opens = pl.col(window["opens"][1]) if "opens" in window else pl.lit(None, pl.Date)
-        closes = pl.col(window["closes"][1]) if "closes" in window else pl.lit(None, pl.Date)
-        unclaimed = pl.col("out:unclaimed_on")
-        scope_shape = shapes.get("in_scope")
-        in_scope = (pl.col(scope_shape[1]) if scope_shape and scope_shape[0] == "col"
-                    else pl.lit(bool(scope_shape[1]) if scope_shape else True))
-        # accounts the policy does not treat as deposits are never paid over
-        pending = ok.filter((pl.col("__status") != "transferred") & in_scope)
-        # a deposit whose window has already closed is paid in the as-of year
-        pay_year = pl.when(closes < pl.lit(as_of)).then(pl.lit(as_of.year)).otherwise(
-            opens.dt.year())
-        ends, basis = liability_end(shapes, p, pl.max_horizontal(closes, pl.lit(as_of)))
-        ends_year = (ends if ends is not None else pl.lit(None, pl.Date)).dt.year()
-        transfers = pending.filter(pl.col("__status").is_in(["unclaimed", "inactive", "active"])
-                                   ).group_by(pay_year.alias("year")).agg(
-            pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"),
-            pl.struct(opens.alias("o"), closes.alias("c")).n_unique().alias("batches"),
-            ends_year.min().alias("ends_first"), ends_year.max().alias("ends_last"),
-            ends_year.quantile(0.5, "lower").alias("ends_median"),
-            (ends_year.is_null() & pl.col("__cents").is_not_null()).sum().alias("no_limit"))
-        by_year = {r["year"]: r for r in transfers.iter_rows(named=True)}
-        becoming = ok.filter(in_scope).group_by(unclaimed.dt.year().alias("year")).agg(
-            pl.len().alias("n"), pl.col("__cents").fill_null(0).sum().alias("cad"))
-        becoming_y = {r["year"]: r for r in becoming.iter_rows(named=True)}
-        notices: dict[int, int] = {}
-        notice_cost: dict[int, int] = {}
-        effort = p["notice_effort"].value if "notice_effort" in p else "proportionate"
-        for present, due, required, mark in run.notice_due:
-            req = pl.col(required) if required else pl.lit(True)
-            if effort == "best-efforts":
-                cost = pl.col(due).is_not_null().cast(pl.Int64) * best_efforts
-            else:  # proportionate to the balance at the five- and nine-year marks
-                scaled = (pl.col("__cents").fill_null(100_000) * cost_notice // 100_000) \
-                    .clip(cost_notice // 4, cost_notice * 5)
-                cost = pl.when(mark.is_in(["5y", "9y"])).then(scaled).otherwise(
-                    pl.lit(cost_notice, pl.Int64))
-            counts = ok.filter(pl.col(present) & req & (pl.col(due) >= pl.lit(as_of))) \
-                .group_by(pl.col(due).dt.year().alias("year")).agg(
-                    pl.len().alias("n"), cost.sum().alias("cost"))
-            for r in counts.iter_rows(named=True):
-                notices[r["year"]] = notices.get(r["year"], 0) + r["n"]
-                notice_cost[r["year"]] = notice_cost.get(r["year"], 0) + int(r["cost"] or 0)
-        already = int(ok.filter(pl.col("__status") == "transferred")
-                      .select(pl.col("__cents").fill_null(0).sum()).item() or 0)
-        held = already
-        for y in years:
-            start = _dt.date(y, 1, 1)
-            end = _dt.date(y, 12, 31)
-            t = by_year.get(y, {"n": 0, "cad": 0, "batches": 0, "ends_first": None,
-                                "ends_last": None, "ends_median": None, "no_limit": 0})
-            stated = basis != LIABILITY_NOT_STATED
-            no_limit = int(t["no_limit"] or 0) if stated else 0
-            median = int(t["ends_median"]) if t["ends_median"] is not None else None
-            b = becoming_y.get(y, {"n": 0, "cad": 0})
-            # months an account is unclaimed and not yet paid in year y: fees 2(16) prevents
-            months = pending.filter((unclaimed <= pl.lit(end)) & (closes >= pl.lit(start))) \
-                .select(((pl.min_horizontal(closes, pl.lit(end))
-                          - pl.max_horizontal(unclaimed, pl.lit(start))).dt.total_days()
-                         .clip(lower_bound=0) // 30).sum()).item() or 0
-            claims_paid = int(Decimal(held) * claim_rate)
-            interest = int(Decimal(claims_paid) * ((1 + rate) ** years_before_claim - 1))
-            held_start = held
-            held = held + int(t["cad"]) - claims_paid
-            claims_n = claims_paid // avg_claim if avg_claim else 0
-            earnings = int((Decimal(held_start + held) / 2) * ret)
-            costs = fixed + per_transfer * int(t["n"]) + per_claim * claims_n
-            balance = earnings - costs - interest
-            rows.append({
-                "policy": _label(run.policy), "year": y,
-                "notices_due": notices.get(y, 0),
-                "notice_cost_cad": _cad(notice_cost.get(y, 0)),
-                "becoming_unclaimed": int(b["n"]), "becoming_unclaimed_cad": _cad(b["cad"]),
-                "transfers": int(t["n"]), "transfers_cad": _cad(t["cad"]),
-                "remittance_batches": int(t["batches"]),
-                "liability_ends_first": t["ends_first"], "liability_ends_median": median,
-                "liability_ends_last": t["ends_last"], "liability_no_limit": no_limit,
-                "liability_basis": basis,
-                "liability_ends": liability_text(t["ends_first"], median, t["ends_last"],
-                                                  no_limit, int(t["n"]), basis),
-                "fees_prevented_cad": _cad(int(months) * fee),
-                "claims_paid_cad": _cad(claims_paid), "claims": claims_n,
-                "interest_payable_cad": _cad(interest),
-                "held_by_authority_cad": _cad(held),
-                "investment_earnings_cad": _cad(earnings),
-                "administration_costs_cad": _cad(costs),
-                "program_balance_cad": _cad(balance),
-                "assessment_effect": "offset" if balance >= 0 else "recovery",
-            })
-    return pl.DataFrame(rows, schema_overrides={
-        k: pl.Int64 for k in ("liability_ends_first", "liability_ends_median",
-                              "liability_ends_last")})
-
-
-def _cad(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
-    c = abs(int(cents))
-    return f"{sign}{c // 100}.{c % 100:02d}"
-
 
 # -- outputs -------------------------------------------------------------------------------
 
