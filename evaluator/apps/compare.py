@@ -233,10 +233,10 @@ def _accounts(runs: list[Run]) -> pl.DataFrame:
 def _picked(runs: list[Run], accounts: pl.DataFrame, limit: int
             ) -> tuple[list[pl.DataFrame], dict[str, pl.DataFrame]]:
     """The rows of each run in ``accounts`` (:func:`_accounts`'s frame), and per policy
-    compared with the reference, its first ``limit`` differing rows by amount (the
-    largest first, then in row order): the accounts traced. Over a part of the accounts
-    (one Dask partition) each policy's picks include every row of that part that the
-    whole's picks hold (a row has no more rows before it in its part than in the whole)."""
+    compared with the reference, its first ``limit`` differing rows by amount
+    (:func:`top`): the accounts traced. Over a part of the accounts (one Dask partition)
+    each policy's picks include every row of that part that the whole's picks hold (a
+    row has no more rows before it in its part than in the whole)."""
     slices: list[pl.DataFrame] = []
     start = 0
     for run in runs:
@@ -244,13 +244,17 @@ def _picked(runs: list[Run], accounts: pl.DataFrame, limit: int
         start += run.text.height
     picked: dict[str, pl.DataFrame] = {}
     for run, rows_of_run in zip(runs[1:], slices[1:], strict=True):
-        rows = rows_of_run.filter(pl.col("differs") != "")
+        rows = top(rows_of_run.filter(pl.col("differs") != ""), limit)
         if rows.height:
-            # the largest amounts first (ordering only: the amounts themselves stay text)
-            picked[_label(run.policy)] = rows.sort(
-                pl.col("amount_cad").cast(pl.Float64, strict=False), descending=True,
-                nulls_last=True, maintain_order=True).head(limit)
+            picked[_label(run.policy)] = rows
     return slices, picked
+
+
+def top(rows: pl.DataFrame, limit: int) -> pl.DataFrame:
+    """The first ``limit`` of differing rows, the largest amounts first (ordering only:
+    the amounts themselves stay text), then in row order."""
+    return rows.sort(pl.col("amount_cad").cast(pl.Float64, strict=False), descending=True,
+                     nulls_last=True, maintain_order=True).head(limit)
 
 
 def traced_members(picked: dict[str, pl.DataFrame]) -> list[str]:
@@ -271,66 +275,86 @@ def _divergences(c: Comparison, table: Table | Facts | Profiles, params: dict[st
 
     The members to trace are read from the table once and each policy is evaluated once
     over all of them, the reference included."""
-    from evaluator.facts import facts_from_snapshot
-
-    ref = c.runs[0]
     slices, picked = _picked(c.runs, c.accounts, limit)
     found: list[dict[str, Any]] = []
+    updates: dict[tuple[str, str], str] = {}
     if picked:
-        members = traced_members(picked)
-        if isinstance(table, Facts):  # full profiles (a JSON file, a dataset): their own
-            wanted = set(members)
-            facts = dataclasses.replace(table, members=tuple(
-                m for m in table.members if m.member_id in wanted), claims=(), errors=())
-        elif not isinstance(table, Table):  # read elsewhere (on the Dask workers)
-            facts = table.member_facts(members)
-        elif table.events is not None:  # a dataset's table: the members' full profiles
-            from evaluator.facts.eventtable import dataset_facts
+        facts = _profiles_of(table, traced_members(picked))
+        found, updates = traced(c.runs[0].policy, [r.policy for r in c.runs[1:]], picked,
+                                facts, c.as_of, params)
+    c.accounts = pl.concat([finished(part, updates, _label(run.policy), limit)
+                            for run, part in zip(c.runs, slices, strict=True)],
+                           how="vertical")
+    return found
 
-            facts = dataclasses.replace(dataset_facts(table, members), claims=(), errors=())
-        else:
-            raw = table.raw if table.raw is not None else pl.DataFrame()
-            rows_of = raw.filter(pl.col("member_id").str.strip_chars().is_in(members)) \
-                .drop("__line", strict=False)
-            fx = [{"currency": cur, "date": d.isoformat(), "rate": str(r)}
-                  for (cur, d), r in table.fx_rates.items()]
-            texts = [{k: ("" if v is None else str(v)) for k, v in r.items()}
-                     for r in rows_of.iter_rows(named=True)]
-            facts = facts_from_snapshot(texts, fx, source=table.source, decl=table.decl)
-        traced_ref = _traces(ref.policy, facts, c.as_of, params)
-        updates: dict[tuple[str, str], str] = {}
-        for run in c.runs[1:]:
-            label = _label(run.policy)
-            if label not in picked:
-                continue
-            traced = _traces(run.policy, facts, c.as_of, params)
-            for r in picked[label].iter_rows(named=True):
-                aid = r["account_id"]
-                da, db = traced_ref.get(aid), traced.get(aid)
-                name, _, _ = first_divergence(da, db)
-                updates[(label, aid)] = name
-                found.append({"member_id": r["member_id"], "account_id": aid,
-                              "policy": label, "fields": r["differs"].split(";"),
-                              "first_definition": name or None,
-                              "explanation": explain(ref.policy, run.policy, da, db,
-                                                     r["differs"].split(";")),
-                              "amount_cad": r["amount_cad"] or None})
-        parts = []
-        for run, part in zip(c.runs, slices, strict=True):
-            label = _label(run.policy)
-            mapping = {aid: name for (lb, aid), name in updates.items() if lb == label}
-            if mapping:
-                part = part.with_columns(pl.col("account_id").replace_strict(
-                    mapping, default=pl.col("first_divergence"), return_dtype=pl.String)
-                    .alias("first_divergence"))
-            parts.append(part)
-        c.accounts = pl.concat(parts, how="vertical")
-    c.accounts = c.accounts.with_columns(
+
+def _profiles_of(table: Table | Facts | Profiles, members: list[str]) -> Facts:
+    """The full profiles of ``members`` (without the reader's errors and claims)."""
+    from evaluator.facts import facts_from_snapshot
+
+    if isinstance(table, Facts):  # full profiles (a JSON file, a dataset): their own
+        wanted = set(members)
+        return dataclasses.replace(table, members=tuple(
+            m for m in table.members if m.member_id in wanted), claims=(), errors=())
+    if not isinstance(table, Table):  # read elsewhere (on the Dask workers)
+        return table.member_facts(members)
+    if table.events is not None:  # a dataset's table: the members' full profiles
+        from evaluator.facts.eventtable import dataset_facts
+
+        return dataclasses.replace(dataset_facts(table, members), claims=(), errors=())
+    raw = table.raw if table.raw is not None else pl.DataFrame()
+    rows_of = raw.filter(pl.col("member_id").str.strip_chars().is_in(members)) \
+        .drop("__line", strict=False)
+    fx = [{"currency": cur, "date": d.isoformat(), "rate": str(r)}
+          for (cur, d), r in table.fx_rates.items()]
+    texts = [{k: ("" if v is None else str(v)) for k, v in r.items()}
+             for r in rows_of.iter_rows(named=True)]
+    return facts_from_snapshot(texts, fx, source=table.source, decl=table.decl)
+
+
+def traced(reference: Policy, others: list[Policy], picked: dict[str, pl.DataFrame],
+           facts: Facts, as_of: _dt.date, params: dict[str, str]
+           ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
+    """The accounts picked, traced by the reference and by their policy: the differences
+    (each with its first diverging definition and the explanation) and, per (policy,
+    account), that definition's name."""
+    found: list[dict[str, Any]] = []
+    updates: dict[tuple[str, str], str] = {}
+    traced_ref = _traces(reference, facts, as_of, params)
+    for policy in others:
+        label = _label(policy)
+        if label not in picked:
+            continue
+        traces = _traces(policy, facts, as_of, params)
+        for r in picked[label].iter_rows(named=True):
+            aid = r["account_id"]
+            da, db = traced_ref.get(aid), traces.get(aid)
+            name, _, _ = first_divergence(da, db)
+            updates[(label, aid)] = name
+            found.append({"member_id": r["member_id"], "account_id": aid,
+                          "policy": label, "fields": r["differs"].split(";"),
+                          "first_definition": name or None,
+                          "explanation": explain(reference, policy, da, db,
+                                                 r["differs"].split(";")),
+                          "amount_cad": r["amount_cad"] or None})
+    return found, updates
+
+
+def finished(rows: pl.DataFrame, updates: dict[tuple[str, str], str], label: str,
+             limit: int) -> pl.DataFrame:
+    """A policy's rows of ``accounts.csv`` (all of them, or a partition's) with the first
+    diverging definition of those traced, and the others that differ marked as not
+    traced."""
+    mapping = {aid: name for (lb, aid), name in updates.items() if lb == label}
+    if mapping:
+        rows = rows.with_columns(pl.col("account_id").replace_strict(
+            mapping, default=pl.col("first_divergence"), return_dtype=pl.String)
+            .alias("first_divergence"))
+    return rows.with_columns(
         pl.when((pl.col("differs") != "") & (pl.col("first_divergence") == ""))
         .then(pl.lit(f"not traced (over --trace-limit {limit}); see unclaimed evaluate "
                      "--explain ACCOUNT_ID"))
         .otherwise(pl.col("first_divergence")).alias("first_divergence"))
-    return found
 
 
 def _traces(policy: Policy, facts: Any, as_of: _dt.date, params: dict[str, str]
