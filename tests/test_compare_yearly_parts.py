@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import io
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,6 @@ def test_the_yearly_rows_from_parts_are_the_whole_ones(dataset: Path, policy_pat
             bounds = [0, *sorted({(k * k * height) // (count * count)
                                   for k in range(1, count)}), height]
             parts = [yearly_part(cut(run, lo, hi), AS_OF, HORIZON, values)
-                     for lo, hi in zip(bounds, bounds[1:], strict=False)]
+                     for lo, hi in itertools.pairwise(bounds)]
             got = yearly_frame(yearly_rows(run.policy, parts, AS_OF, HORIZON, values))
             assert got.equals(whole), (run.policy.id, count)

@@ -27,7 +27,7 @@ import yaml
 from evaluator.apps.compare_liability import (
     liability_overall,
 )
-from evaluator.apps.compare_parts import Profiles
+from evaluator.apps.compare_parts import AccountsParts, Profiles, finished
 from evaluator.apps.compare_yearly import cad as _cad
 from evaluator.apps.compare_yearly import label as _label
 from evaluator.apps.compare_yearly import yearly
@@ -123,6 +123,33 @@ class Comparison:
     accounts: pl.DataFrame
     yearly: pl.DataFrame
     differences: list[dict[str, Any]] = field(default_factory=list)
+    #: made in parts (the Dask engine's partitions): ``accounts.csv`` is written from the
+    #: parts' files, the counts are theirs (``accounts`` and the runs' frames are empty)
+    parts: AccountsParts | None = None
+
+    def differing(self, label: str) -> int:
+        """How many accounts differ from the reference under the policy ``label``."""
+        if self.parts is not None:
+            return self.parts.differing.get(label, 0)
+        return self.accounts.filter((pl.col("policy") == label)
+                                    & (pl.col("differs") != "")).height
+
+    def evaluated(self) -> int:
+        """How many accounts were evaluated (the reference's rows)."""
+        if self.parts is not None:
+            return self.parts.accounts
+        return self.runs[0].result.frame.height
+
+    def evaluation_errors(self) -> int:
+        """The accounts the reference could not evaluate."""
+        if self.parts is not None:
+            return self.parts.errors
+        return int(self.runs[0].result.frame.get_column("__error").is_not_null().sum())
+
+    def close(self) -> None:
+        """Remove the parts' files (made in parts; nothing otherwise)."""
+        if self.parts is not None:
+            self.parts.close()
 
 
 def _run(policy: Policy, table: Table, as_of: _dt.date, params: dict[str, str]) -> Run:
@@ -340,23 +367,6 @@ def traced(reference: Policy, others: list[Policy], picked: dict[str, pl.DataFra
     return found, updates
 
 
-def finished(rows: pl.DataFrame, updates: dict[tuple[str, str], str], label: str,
-             limit: int) -> pl.DataFrame:
-    """A policy's rows of ``accounts.csv`` (all of them, or a partition's) with the first
-    diverging definition of those traced, and the others that differ marked as not
-    traced."""
-    mapping = {aid: name for (lb, aid), name in updates.items() if lb == label}
-    if mapping:
-        rows = rows.with_columns(pl.col("account_id").replace_strict(
-            mapping, default=pl.col("first_divergence"), return_dtype=pl.String)
-            .alias("first_divergence"))
-    return rows.with_columns(
-        pl.when((pl.col("differs") != "") & (pl.col("first_divergence") == ""))
-        .then(pl.lit(f"not traced (over --trace-limit {limit}); see unclaimed evaluate "
-                     "--explain ACCOUNT_ID"))
-        .otherwise(pl.col("first_divergence")).alias("first_divergence"))
-
-
 def _traces(policy: Policy, facts: Any, as_of: _dt.date, params: dict[str, str]
             ) -> dict[str, Any]:
     result = policy.evaluate(facts, as_of=as_of, params=params, explain=True,
@@ -539,8 +549,7 @@ def summary_table(c: Comparison) -> tuple[list[str], list[list[Any]]]:
     for run in c.runs:
         label = _label(run.policy)
         y = c.yearly.filter(pl.col("policy") == label)
-        differing = c.accounts.filter((pl.col("policy") == label)
-                                      & (pl.col("differs") != "")).height
+        differing = c.differing(label)
         row: list[Any] = [label, differing]
         for key, _ in SUMMARY_METRICS:
             col = y.get_column(key)
@@ -609,7 +618,7 @@ def report_data(c: Comparison, facts_source: str, sha256: str | None,
         "title": "Unclaimed deposits: alternative regimes compared",
         "as_of": c.as_of.isoformat(), "horizon": c.horizon,
         "facts": {"source": facts_source, "sha256": sha256,
-                  "accounts": c.runs[0].result.frame.height, "errors": errors},
+                  "accounts": c.evaluated(), "errors": errors},
         "policies": [{"id": r.policy.id, "version": r.policy.version,
                       "sha256": r.policy.sha256, "status": r.policy.document.status,
                       "title": r.policy.document.title, "models": r.policy.document.models,
@@ -660,7 +669,10 @@ def write(c: Comparison, out: str | os.PathLike[str], facts_source: str,
     final = Path(out)
     names: list[str] = []
     with atomic_folder(final, OUTPUT_NAMES) as folder:
-        c.accounts.write_csv(folder / "accounts.csv")
+        if c.parts is not None:
+            c.parts.write_csv(folder / "accounts.csv", c.runs)
+        else:
+            c.accounts.write_csv(folder / "accounts.csv")
         names.append("accounts.csv")
         c.yearly.write_csv(folder / "yearly.csv")
         names.append("yearly.csv")

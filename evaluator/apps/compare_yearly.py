@@ -8,9 +8,10 @@ engine's partitions (one part each, combined on the client) project alike."""
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
@@ -21,8 +22,19 @@ from evaluator.apps.compare_liability import (
 )
 
 if TYPE_CHECKING:
-    from evaluator.apps.compare import Run
+    from evaluator.backends.columnar import ColumnarResult
     from evaluator.policy import Policy
+
+
+class Run(Protocol):
+    """A comparison's run of one policy (:class:`evaluator.apps.compare.Run`), as the
+    projection reads it."""
+
+    policy: Policy
+    result: ColumnarResult
+    text: pl.DataFrame
+    cents: pl.Series
+    notice_due: list[tuple[str, str, str | None, Any]]
 
 
 def label(p: Policy) -> str:
@@ -232,7 +244,7 @@ def yearly_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
                               "liability_ends_last")})
 
 
-def yearly(runs: list[Run], as_of: _dt.date, horizon: int, values: dict[str, str]
+def yearly(runs: Sequence[Run], as_of: _dt.date, horizon: int, values: dict[str, str]
            ) -> pl.DataFrame:
     """The yearly projection of runs over every account (one part each)."""
     return yearly_frame([row for run in runs for row in yearly_rows(

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from evaluator import atomic
+from evaluator.apps.compare_yearly import YearlyPart
 from evaluator.apps.datasets import (
     DatasetInput,
     PartRefused,
@@ -64,7 +65,6 @@ from evaluator.apps.distributed import (
     DatasetSummary,
     Engine,
     Progress,
-    ShippedRun,
     StrictRefused,
     connect,
     file_sha256,
@@ -72,7 +72,6 @@ from evaluator.apps.distributed import (
     policy_texts,
     rebuilt_policy,
     run_partitions,
-    shipped_run,
     write_side,
 )
 from evaluator.apps.portfolio import PARQUET_ROW_GROUP, scalar_frame, write_frame
@@ -435,17 +434,22 @@ class CompareEventsJob:
     #: the comparison's --trace-limit (each partition sends the profiles of its members
     #: the comparison may trace)
     trace_limit: int = 200
+    #: the projection's last year and the assumptions it is made with
+    horizon: int = 0
+    assumptions: dict[str, str] = field(default_factory=dict)
+    #: where each partition writes its accounts rows (one Arrow IPC file per policy)
+    folder: str = ""
 
 
 @dataclass
 class EventsRuns:
-    """One partition evaluated by every policy: per policy, the run's frame, text, amounts
-    in cents, notice columns and output shapes; the reader's report that is the
+    """One partition compared by every policy: its share of the comparison (per policy,
+    the yearly projection's part, the differing accounts counted, the accounts it may
+    trace and the file of its accounts rows), the reader's report that is the
     partition's, and the decimal places it was read at."""
 
     index: int
     rows: int
-    runs: list[ShippedRun]
     #: why the scalar backend compared the partition (None: the columnar backend did)
     note: str | None = None
     read: ReadPart | None = None
@@ -454,6 +458,16 @@ class EventsRuns:
     #: the full profiles of the partition's members that the comparison may trace (for
     #: each policy, those of its first --trace-limit differing accounts by amount here)
     traced: Facts | None = None
+    #: per policy (in order): its share of the yearly projection, and the file of the
+    #: partition's accounts rows under it
+    yearly: list[YearlyPart] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    #: per policy compared with the reference: its first --trace-limit differing rows
+    #: here by amount, and how many differ
+    picked: dict[str, pl.DataFrame] = field(default_factory=dict)
+    differing: dict[str, int] = field(default_factory=dict)
+    #: the accounts the reference could not evaluate
+    errors: int = 0
 
 
 def _compared_policies(job: CompareEventsJob) -> tuple[list[Policy], Any]:
@@ -468,11 +482,15 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
     """One task of `compare --events --engine dask`: the partition read (alone, as
     :func:`evaluate_events_partition` reads it) and every policy over it, by the columnar
     backend as one machine's compare runs them (:func:`dataset_runs`), or by the scalar
-    backend with the note saying why; a columnar run's outputs known before the
-    partition's rows are made columns (:func:`uniform`), so that the partitions' frames
-    are read alike."""
-    from evaluator.apps.compare import candidates, run_of
-    from evaluator.apps.compare_parts import compared_frame
+    backend with the note saying why; then its share of the comparison: its accounts
+    rows written to a file per policy (replaced whole: a retried task overwrites what a
+    dead worker left), the yearly projection's parts (a columnar run's outputs known
+    before the partition's rows made columns, :func:`uniform`, as another partition's
+    may be), the accounts it may trace with their members' profiles, the counts."""
+    import dataclasses
+
+    from evaluator.apps.compare import _accounts, _picked, run_of, traced_members
+    from evaluator.apps.compare_yearly import label, yearly_part
     from evaluator.apps.datasets import dataset_runs
 
     if job.delay:
@@ -480,27 +498,37 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
     policies, decl = _compared_policies(job)
     got = _read_part(part, job, decl)
     if got is None:
-        return EventsRuns(part.index, 0, [], refused=True)
+        return EventsRuns(part.index, 0, refused=True)
     mine, read, data = got
     done, _, note = dataset_runs(policies, mine, job.as_of, job.params)
-    runs = []
+    yearly = []
     for policy, run in zip(policies, done, strict=True):
-        result = run.result
         if note is None:
             # columnar: the text and the notices' columns as they are (a notice whose due
             # day is known before the rows is not one the comparison counts, as on one
             # machine), the frame, the output shapes and the amounts from the uniform
             # result (an output known before this partition's rows but not another's)
-            result = uniform(result)
-            run.cents = run_of(policy, result).cents
-        runs.append(shipped_run(compared_frame(result, run.notice_due), run.text, run.cents,
-                                run.notice_due, result.outputs))
-    rows = mine.table.frame.height if mine.table is not None and note is None else \
-        sum(len(m.accounts) for m in mine.facts.members)
-    traced = candidates(done, job.trace_limit)
-    return EventsRuns(part.index, rows, runs, note, read,
-                      data.scales if not job.whole else {},
-                      traced=mine.member_facts(traced) if traced else None)
+            result = uniform(run.result)
+            run = dataclasses.replace(run, result=result,
+                                      cents=run_of(policy, result).cents)
+        yearly.append(yearly_part(run, job.as_of, job.horizon, job.assumptions))
+    accounts = _accounts(done)
+    slices, picked = _picked(done, accounts, job.trace_limit)
+    files = []
+    for i, rows in enumerate(slices):
+        final = Path(job.folder) / f"part-{part.index:05d}-{i:03d}.arrow"
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        rows.write_ipc(tmp, compression="lz4")
+        os.replace(tmp, final)
+        files.append(str(final))
+    members = traced_members(picked)
+    return EventsRuns(
+        part.index, done[0].text.height, note, read, data.scales if not job.whole else {},
+        traced=mine.member_facts(members) if members else None, yearly=yearly,
+        files=files, picked=picked,
+        differing={label(p): rows.filter(pl.col("differs") != "").height
+                   for p, rows in zip(policies[1:], slices[1:], strict=True)},
+        errors=int(done[0].result.frame.get_column("__error").is_not_null().sum()))
 
 
 _UNIFORM = {T.DATE: pl.Date, T.BOOL: pl.Boolean, T.TEXT: pl.String, T.MONEY: pl.Int64}
@@ -586,54 +614,90 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
                    events: str | os.PathLike[str], fx: str | os.PathLike[str] | None,
                    as_of: _dt.date, horizon: int, params: dict[str, str],
                    assumptions: dict[str, str], trace_limit: int, engine: Engine, *,
-                   partitions: int | None = None, progress: Progress | None = None,
-                   strict: bool = False) -> tuple[Any, ComparedDataset, str | None]:
-    """`compare --events` with every policy evaluated partition by partition on Dask, each
-    partition read alone by its task, the runs put back together in the dataset's order
-    and compared on the client, the members traced read on the workers too (the client
-    reads only the FX table and the accounts table's bytes for its sha256); what it
-    reports of the dataset; and the note saying why (a partition of) the dataset was
-    compared by the scalar backend."""
-    from evaluator.apps.compare import Run, compare_runs
+                   out: str | os.PathLike[str], partitions: int | None = None,
+                   progress: Progress | None = None, strict: bool = False
+                   ) -> tuple[Any, ComparedDataset, str | None]:
+    """`compare --events` made in parts on Dask: each partition read alone by its task,
+    compared there (its accounts rows written to files in a folder beside ``out``), and
+    the comparison put together on the client from the partitions' shares: the yearly
+    projection from their parts, the accounts traced picked from their candidates (and
+    traced from the profiles they sent), the counts summed, ``accounts.csv`` written from
+    their files when the comparison is written (:class:`AccountsParts`; the comparison's
+    ``close()`` removes them). The client reads only the FX table and the accounts
+    table's bytes for its sha256, and never holds every account's rows. Returns the
+    comparison, what it reports of the dataset and the note saying why (a partition of)
+    the dataset was compared by the scalar backend."""
+    import shutil
+    import tempfile
+
+    from evaluator.apps.compare import (
+        Comparison,
+        Run,
+        default_assumptions,
+        top,
+        traced,
+        traced_members,
+    )
+    from evaluator.apps.compare_parts import AccountsParts
+    from evaluator.apps.compare_yearly import label, yearly_frame, yearly_rows
     from evaluator.declared import union
 
     if horizon < as_of.year:
         raise ValueError(f"the horizon {horizon} is before the as-of year {as_of.year}")
     count = partitions or 2
+    values = assumptions or default_assumptions()
     absolute = [os.path.abspath(p) if p is not None else None for p in (accounts, events, fx)]
-    job = CompareEventsJob([(policy_texts(p), p.sha256) for p in policies], str(absolute[0]),
-                           str(absolute[1]), absolute[2], as_of, params, count,
-                           f"{os.getpid()}-{time.time_ns()}",
-                           float(os.environ.get(DELAY_VARIABLE, "0") or 0),
-                           trace_limit=trace_limit)
-    summary = DatasetSummary(partitions=count)
-    rates = parse_fx_csv(fx) if fx is not None else {}
-    with connect(engine):  # one cluster for every pass
-        results: list[EventsRuns] = read_passes(job, compare_events_partition, engine,
-                                                progress, summary)
+    target = Path(os.path.abspath(out))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.unclaimed-parts-",
+                                    dir=target.parent))
+    try:
+        job = CompareEventsJob([(policy_texts(p), p.sha256) for p in policies],
+                               str(absolute[0]), str(absolute[1]), absolute[2], as_of,
+                               params, count, f"{os.getpid()}-{time.time_ns()}",
+                               float(os.environ.get(DELAY_VARIABLE, "0") or 0),
+                               trace_limit=trace_limit, horizon=horizon,
+                               assumptions=values, folder=str(staging))
+        summary = DatasetSummary(partitions=count)
+        with connect(engine):  # one cluster for every pass
+            results: list[EventsRuns] = read_passes(job, compare_events_partition, engine,
+                                                    progress, summary)
         refuse_unknown(results, strict)
         read_errors, warnings, unknown = combined_read([r.read for r in results if r.read])
         source = os.fspath(accounts)
         path = Path(source)
         dataset = ComparedDataset(read_errors, warnings, unknown, source,
                                   file_sha256(path) if path.is_file() else None)
-        table = Table(pl.DataFrame(), rates, list(read_errors), source=source,
-                      sha256=dataset.sha256, decl=union([p.facts_decl for p in policies]))
-        runs = []
-        for i, policy in enumerate(policies):
-            pieces = [r.runs[i] for r in results]
-            widest = max(pieces, key=lambda p: len(p[3]))  # the most notices unrolled
-            frame = pl.concat([p[0].frame for p in pieces], how="diagonal_relaxed")
-            frame = frame.with_columns(pl.col(c).fill_null(False) for c in frame.columns
-                                       if c.endswith("]?"))
-            text = pl.concat([p[1].frame for p in pieces], how="vertical_relaxed")
-            cents = pl.concat([p[2] for p in pieces])
-            runs.append(Run(policy, ColumnarResult(frame, widest[4], table), text, cents,
-                            widest[3]))
-        profiles = PartProfiles([r.traced for r in results])
-        note = next((r.note for r in results if r.note is not None), None)
-        comparison = compare_runs(runs, profiles, as_of, horizon, params, assumptions,
-                                  trace_limit)
+        labels = [label(p) for p in policies]
+        picked = {}
+        for name in labels[1:]:
+            offered = [r.picked[name] for r in results if name in r.picked]
+            if offered:
+                picked[name] = top(pl.concat(offered, how="vertical_relaxed"), trace_limit)
+        found: list[dict[str, Any]] = []
+        updates: dict[tuple[str, str], str] = {}
+        if picked:
+            facts = PartProfiles([r.traced for r in results]).member_facts(
+                traced_members(picked))
+            found, updates = traced(policies[0], policies[1:], picked, facts, as_of, params)
+        yearly = yearly_frame([row for i, policy in enumerate(policies)
+                               for row in yearly_rows(policy, [r.yearly[i] for r in results],
+                                                      as_of, horizon, values)])
+        parts = AccountsParts(
+            staging, [[Path(f) for f in r.files] for r in results], updates, trace_limit,
+            {name: sum(r.differing.get(name, 0) for r in results) for name in labels[1:]},
+            sum(r.rows for r in results), sum(r.errors for r in results))
+        table = Table(pl.DataFrame(), parse_fx_csv(fx) if fx is not None else {},
+                      list(read_errors), source=source, sha256=dataset.sha256,
+                      decl=union([p.facts_decl for p in policies]))
+        # the runs name the policies; their rows are the parts'
+        runs = [Run(p, ColumnarResult(pl.DataFrame(), [], table), pl.DataFrame(),
+                    pl.Series(dtype=pl.Int64), []) for p in policies]
+        comparison = Comparison(runs, as_of, horizon, values, pl.DataFrame(), yearly,
+                                found, parts)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    note = next((r.note for r in results if r.note is not None), None)
     return comparison, dataset, note
 
 

@@ -410,10 +410,16 @@ def test_compare_events_on_dask_runs_columnar_on_the_workers(
         assert (tmp_path / "dask" / name).read_bytes() == \
             (tmp_path / "local" / name).read_bytes(), name
     passes = spied_passes(monkeypatch)
-    engine_events.compare_events(
+    comparison, _, _ = engine_events.compare_events(
         [load_policy(p) for p in policies], data["accounts"], data["events"], data["fx"],
         _dt.date.fromisoformat(AS_OF), 2040, {}, {}, 10,
-        Engine(scheduler=cluster.scheduler.address), partitions=3)
+        Engine(scheduler=cluster.scheduler.address), partitions=3,
+        out=tmp_path / "direct")
+    # the partitions' accounts rows wait in a folder beside the output until written
+    staged = [p for p in tmp_path.iterdir() if p.name.startswith(".direct.unclaimed-parts-")]
+    assert len(staged) == 1 and len(list(staged[0].iterdir())) == 3 * len(policies)
+    comparison.close()
+    assert not staged[0].exists()
     # one pass: the partitions compared (read alone; none again: the same decimal
     # places in all), each sending the profiles of the members it may have traced
     (task, runs), = passes

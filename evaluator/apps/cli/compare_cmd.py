@@ -87,7 +87,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     policies, args.facts, args.events, args.fx, day, horizon,
                     parse_params(args.param), read_assumptions(args.assumptions),
                     args.trace_limit, engine, partitions=args.partitions,
-                    progress=Progress(err, force=args.progress), strict=args.strict)
+                    progress=Progress(err, force=args.progress), strict=args.strict,
+                    out=args.out)
             except StrictRefused as exc:
                 strict_errors(exc.unknown, err)
                 return EXIT_INVALID
@@ -122,9 +123,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             result = compare(policies, table, day, horizon, parse_params(args.param),
                              read_assumptions(args.assumptions),
                              trace_limit=args.trace_limit)
-        errors = len(table.errors) + int(result.runs[0].result.frame
-                                         .get_column("__error").is_not_null().sum())
-        written = write(result, args.out, table.source, table.sha256, errors)
+        errors = len(table.errors) + result.evaluation_errors()
+        try:
+            written = write(result, args.out, table.source, table.sha256, errors)
+        finally:
+            result.close()
     except (ValueError, EngineError, FactsError) as exc:
         print(f"error: {one_line(str(exc))}", file=err)
         return EXIT_INVALID
