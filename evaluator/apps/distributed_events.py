@@ -24,11 +24,14 @@ single-machine run does (the plan compiled over partition 0's table without its 
 scalar partition's accounts' values, from which the scalar runtime computes them
 (:func:`evaluator.apps.datasets.combined_portfolio`); both kinds in one run, a second
 pass asks the columnar partitions for their accounts' values too (:func:`_shares`).
-`compare --events` reads its partitions the same way and runs every policy over each by
-the columnar backend too (:func:`compare_events_partition`), or by the scalar one with the
-note; its client reads no dataset: the reader's errors and warnings come from the
-partitions, and each partition sends the full profiles of those of its members the
-comparison may trace (:class:`PartProfiles`). A run's passes (partitions read again at the most
+`compare --events` reads its partitions the same way, runs every policy over each by the
+columnar backend too (:func:`compare_events_partition`), or by the scalar one with the
+note, and is made in parts: each partition writes its accounts rows to files beside the
+output and sends its share (the yearly projection's parts, the differing accounts
+counted, the accounts it may trace with their members' full profiles,
+:class:`PartProfiles`); the client finishes the projection, picks and traces the
+accounts, and writes ``accounts.csv`` from the files part by part, reading no dataset and
+never holding every account's rows. A run's passes (partitions read again at the most
 decimal places, shares) share one connection, so a local cluster starts once.
 Failures, retries and the folder swapped in only when complete are the snapshot engine's
 (:mod:`evaluator.apps.distributed`).
