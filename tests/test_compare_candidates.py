@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from evaluator.apps.cli import main
-from evaluator.apps.compare import _accounts, candidates
+from evaluator.apps.compare import account_rows, candidates
 from evaluator.apps.datasets import dataset_runs, part_of, read_dataset
 from evaluator.policy import load_policy
 from tests.support import BASELINE, ROOT
@@ -47,7 +47,7 @@ def picks(runs: list[Any], limit: int) -> set[str]:
     """The members traced, by the rule written out: per policy compared with the first
     (the reference), its differing accounts ordered by amount, the largest first (no
     amount last), ties in row order, the first ``limit`` of them."""
-    rows = _accounts(runs).to_dicts()
+    rows = account_rows(runs).to_dicts()
     height = runs[0].text.height
     members: set[str] = set()
     for k in range(1, len(runs)):
@@ -82,6 +82,6 @@ def test_each_partition_sends_every_member_the_whole_traces(
     if limit == 100_000:  # above every count: every differing member, whole or in parts
         assert sent == traced
     elif limit <= 3:  # the limit cuts: the parts send fewer than all that differ
-        differing = set(_accounts(whole).filter(
-            _accounts(whole).get_column("differs") != "").get_column("member_id").to_list())
+        differing = set(account_rows(whole).filter(
+            account_rows(whole).get_column("differs") != "").get_column("member_id").to_list())
         assert len(sent) < len(differing)

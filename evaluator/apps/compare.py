@@ -218,7 +218,7 @@ def compare_runs(runs: list[Run], table: Table | Facts | Profiles, as_of: _dt.da
     over full profiles); ``table`` gives the raw rows of the members traced, its FX rates
     and its name (full profiles: the facts themselves; or where they are read from)."""
     values = assumptions or default_assumptions()
-    accounts = _accounts(runs)
+    accounts = account_rows(runs)
     comparison = Comparison(runs, as_of, horizon, values, accounts,
                             yearly(runs, as_of, horizon, values))
     comparison.differences = _divergences(comparison, table, params or {}, trace_limit)
@@ -231,7 +231,10 @@ run_policy = _run
 
 
 
-def _accounts(runs: list[Run]) -> pl.DataFrame:
+def account_rows(runs: list[Run]) -> pl.DataFrame:
+    """The rows of ``accounts.csv`` (run by run, each run's accounts in order): the key
+    fields as text, the error, and which of them differ from the reference's (the first
+    run); ``first_divergence`` left to fill."""
     ref = runs[0]
     frames = []
     for run in runs:
@@ -257,9 +260,9 @@ def _accounts(runs: list[Run]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical")
 
 
-def _picked(runs: list[Run], accounts: pl.DataFrame, limit: int
+def pick(runs: list[Run], accounts: pl.DataFrame, limit: int
             ) -> tuple[list[pl.DataFrame], dict[str, pl.DataFrame]]:
-    """The rows of each run in ``accounts`` (:func:`_accounts`'s frame), and per policy
+    """The rows of each run in ``accounts`` (:func:`account_rows`'s frame), and per policy
     compared with the reference, its first ``limit`` differing rows by amount
     (:func:`top`): the accounts traced. Over a part of the accounts (one Dask partition)
     each policy's picks include every row of that part that the whole's picks hold (a
@@ -292,7 +295,7 @@ def traced_members(picked: dict[str, pl.DataFrame]) -> list[str]:
 def candidates(runs: list[Run], limit: int) -> list[str]:
     """The members a comparison of these runs alone would trace (over a Dask partition:
     those of its members that the whole comparison may trace)."""
-    return traced_members(_picked(runs, _accounts(runs), limit)[1])
+    return traced_members(pick(runs, account_rows(runs), limit)[1])
 
 
 def _divergences(c: Comparison, table: Table | Facts | Profiles, params: dict[str, str],
@@ -302,7 +305,7 @@ def _divergences(c: Comparison, table: Table | Facts | Profiles, params: dict[st
 
     The members to trace are read from the table once and each policy is evaluated once
     over all of them, the reference included."""
-    slices, picked = _picked(c.runs, c.accounts, limit)
+    slices, picked = pick(c.runs, c.accounts, limit)
     found: list[dict[str, Any]] = []
     updates: dict[tuple[str, str], str] = {}
     if picked:

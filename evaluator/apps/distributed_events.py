@@ -492,7 +492,7 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
     may be), the accounts it may trace with their members' profiles, the counts."""
     import dataclasses
 
-    from evaluator.apps.compare import _accounts, _picked, run_of, traced_members
+    from evaluator.apps.compare import account_rows, pick, run_of, traced_members
     from evaluator.apps.compare_yearly import label, yearly_part
     from evaluator.apps.datasets import dataset_runs
 
@@ -515,8 +515,8 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
             run = dataclasses.replace(run, result=result,
                                       cents=run_of(policy, result).cents)
         yearly.append(yearly_part(run, job.as_of, job.horizon, job.assumptions))
-    accounts = _accounts(done)
-    slices, picked = _picked(done, accounts, job.trace_limit)
+    accounts = account_rows(done)
+    slices, picked = pick(done, accounts, job.trace_limit)
     files = []
     for i, rows in enumerate(slices):
         final = Path(job.folder) / f"part-{part.index:05d}-{i:03d}.arrow"
