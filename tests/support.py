@@ -227,3 +227,18 @@ def write_snapshot(snapshot: Snapshot, folder: Path) -> tuple[Path, Path]:
         writer.writeheader()
         writer.writerows(snapshot.fx)
     return accounts, fx
+
+
+def generated_dataset(folder: Path, members: int, seed: int, *more: str) -> Path:
+    """``unclaimed generate --events`` run in this process into ``folder``: the accounts
+    table (``d.csv``; ``d.events.csv`` and ``d.fx.csv`` beside it)."""
+    import io
+
+    from evaluator.apps.cli import main
+
+    err = io.StringIO()
+    out = folder / "d.csv"
+    assert main(["generate", "--members", str(members), "--seed", str(seed), "--events",
+                 *more, "--out", str(out)], stdout=io.StringIO(), stderr=err) == 0, \
+        err.getvalue()
+    return out

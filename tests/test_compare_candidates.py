@@ -8,16 +8,14 @@ partition alone (no more than the limit per policy)."""
 from __future__ import annotations
 
 import datetime as _dt
-import io
 from typing import Any
 
 import pytest
 
-from evaluator.apps.cli import main
 from evaluator.apps.compare import account_rows, candidates
 from evaluator.apps.datasets import dataset_runs, part_of, read_dataset
 from evaluator.policy import load_policy
-from tests.support import BASELINE, ROOT
+from tests.support import BASELINE, ROOT, generated_dataset
 
 AS_OF = _dt.date(2026, 11, 21)
 PARTS = 4
@@ -27,11 +25,7 @@ PARTS = 4
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], list[Any]]:
     """The runs of the baseline and two alternatives over a generated dataset, whole and
     in ``PARTS`` partitions."""
-    folder = tmp_path_factory.mktemp("candidates")
-    err = io.StringIO()
-    assert main(["generate", "--members", "600", "--seed", "11", "--events", "--out",
-                 str(folder / "d.csv")], stdout=io.StringIO(), stderr=err) == 0, \
-        err.getvalue()
+    folder = generated_dataset(tmp_path_factory.mktemp("candidates"), 600, 11).parent
     policies = [load_policy(BASELINE),
                 load_policy(ROOT / "policies" / "alternatives" / "quarterly-windows.yaml"),
                 load_policy(ROOT / "policies" / "alternatives" / "interest.yaml")]

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from evaluator.apps.cli import main
 from evaluator.apps.compare import compare_runs, report_data
 from evaluator.apps.compare_parts import compared_frame
 from evaluator.apps.datasets import dataset_runs, read_dataset
 from evaluator.declared import union
 from evaluator.policy import load_policy
-from tests.support import BASELINE
+from tests.support import BASELINE, generated_dataset
 from tests.test_dataset_differential import SHIPPED
 
 AS_OF = _dt.date(2026, 11, 21)
@@ -29,12 +27,7 @@ AS_OF = _dt.date(2026, 11, 21)
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("pruned")
-    err = io.StringIO()
-    assert main(["generate", "--members", "400", "--seed", "5", "--events",
-                 "--missing-rates", "0.5", "--out", str(folder / "d.csv")],
-                stdout=io.StringIO(), stderr=err) == 0, err.getvalue()
-    return folder / "d.csv"
+    return generated_dataset(tmp_path_factory.mktemp("pruned"), 400, 5, "--missing-rates", "0.5")
 
 
 def cut(run: Any) -> Any:

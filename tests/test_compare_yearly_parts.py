@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import io
 import itertools
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from evaluator.apps.cli import main
 from evaluator.apps.compare import default_assumptions
 from evaluator.apps.compare_yearly import yearly_frame, yearly_part, yearly_rows
 from evaluator.apps.datasets import dataset_runs, read_dataset
 from evaluator.declared import union
 from evaluator.policy import load_policy
-from tests.support import BASELINE
+from tests.support import BASELINE, generated_dataset
 from tests.test_dataset_differential import SHIPPED
 
 AS_OF = _dt.date(2026, 11, 21)
@@ -29,12 +27,7 @@ HORIZON = 2045
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("yearly")
-    err = io.StringIO()
-    assert main(["generate", "--members", "500", "--seed", "8", "--events",
-                 "--missing-rates", "0.4", "--out", str(folder / "d.csv")],
-                stdout=io.StringIO(), stderr=err) == 0, err.getvalue()
-    return folder / "d.csv"
+    return generated_dataset(tmp_path_factory.mktemp("yearly"), 500, 8, "--missing-rates", "0.4")
 
 
 def cut(run: Any, lo: int, hi: int) -> Any:
