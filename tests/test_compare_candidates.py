@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from evaluator.apps.compare import account_rows, candidates
+from evaluator.apps.compare import account_rows, pick, traced_members
 from evaluator.apps.datasets import dataset_runs, part_of, read_dataset
 from evaluator.policy import load_policy
 from tests.support import BASELINE, ROOT, generated_dataset
@@ -53,6 +53,12 @@ def picks(runs: list[Any], limit: int) -> set[str]:
 
         members |= {r["member_id"] for r in sorted(mine, key=key)[:limit]}
     return members
+
+
+def candidates(runs: list[Any], limit: int) -> list[str]:
+    """The members a partition sends the profiles of, as its task picks them
+    (``compare_events_partition``): those of its own picks."""
+    return traced_members(pick(runs, account_rows(runs), limit)[1])
 
 
 @pytest.mark.parametrize("limit", [1, 3, 10, 40, 100_000])

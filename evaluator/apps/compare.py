@@ -292,12 +292,6 @@ def traced_members(picked: dict[str, pl.DataFrame]) -> list[str]:
     return sorted({m for f in picked.values() for m in f.get_column("member_id")})
 
 
-def candidates(runs: list[Run], limit: int) -> list[str]:
-    """The members a comparison of these runs alone would trace (over a Dask partition:
-    those of its members that the whole comparison may trace)."""
-    return traced_members(pick(runs, account_rows(runs), limit)[1])
-
-
 def _divergences(c: Comparison, table: Table | Facts | Profiles, params: dict[str, str],
                  limit: int
                  ) -> list[dict[str, Any]]:
