@@ -193,8 +193,8 @@ def test_uniform_makes_outputs_known_before_the_rows_columns_read_alike(
     itself): a columnar result's date, boolean, text and money outputs known before the
     rows (here the notices' marks and the findings' codes) become columns of the frame
     holding that value, and every determination reads back unchanged."""
+    from evaluator.apps.compare_parts import uniform
     from evaluator.apps.datasets import part_of
-    from evaluator.apps.distributed_events import uniform
     from evaluator.backends.columnar import determinations
 
     policy = load_policy(BASELINE)

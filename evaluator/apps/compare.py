@@ -303,7 +303,7 @@ def _divergences(c: Comparison, table: Table | Facts | Profiles, params: dict[st
     found: list[dict[str, Any]] = []
     updates: dict[tuple[str, str], str] = {}
     if picked:
-        facts = _profiles_of(table, traced_members(picked))
+        facts = profiles_of(table, traced_members(picked))
         found, updates = traced(c.runs[0].policy, [r.policy for r in c.runs[1:]], picked,
                                 facts, c.as_of, params)
     c.accounts = pl.concat([finished(part, updates, _label(run.policy), limit)
@@ -312,7 +312,7 @@ def _divergences(c: Comparison, table: Table | Facts | Profiles, params: dict[st
     return found
 
 
-def _profiles_of(table: Table | Facts | Profiles, members: list[str]) -> Facts:
+def profiles_of(table: Table | Facts | Profiles, members: list[str]) -> Facts:
     """The full profiles of ``members`` (without the reader's errors and claims)."""
     from evaluator.facts import facts_from_snapshot
 

@@ -1,21 +1,25 @@
 """What a comparison needs of runs made in parts (the Dask engine's partitions), kept
-apart from :mod:`evaluator.apps.compare` so that module stays one job: the columns of a
-run's frame that a partition sends the client (:func:`compared_frame`), where the full
+apart from :mod:`evaluator.apps.compare` so that module stays one job: where the full
 profiles of the members traced come from when the client does not hold the dataset
-(:class:`Profiles`), and ``accounts.csv`` written from the rows each partition wrote to
-a file (:class:`AccountsParts`), so the client never holds every account's rows."""
+(:class:`Profiles`), a policy's accounts rows finished once the traces are known
+(:func:`finished`), ``accounts.csv`` written from the rows each partition wrote to a file
+(:class:`AccountsParts`), so the client never holds every account's rows, and a run's
+outputs known before a partition's rows made columns as another partition's may be
+(:func:`uniform`)."""
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
 
-from evaluator.backends.columnar import ColumnarResult
+from evaluator.backends.columnar import ColumnarResult, Shape
 from evaluator.facts.model import Facts
+from evaluator.lang import typesys as T
 
 
 class Profiles(Protocol):
@@ -23,48 +27,6 @@ class Profiles(Protocol):
     not hold the dataset (the Dask engine reads them on its workers)."""
 
     def member_facts(self, member_ids: list[str]) -> Facts: ...
-
-
-#: the outputs whose columns the yearly projection reads (with ``__error``)
-YEARLY_OUTPUTS = ("payment_window", "unclaimed_on", "in_scope", "amount_cad", "notices",
-                  "liability_ends")
-
-
-def compared_frame(result: ColumnarResult,
-                   notice_due: list[tuple[str, str, str | None, Any]]) -> pl.DataFrame:
-    """The columns of a run's frame that a comparison reads once its run is made
-    (:func:`run_of`, or the scalar backend's run): the errors, every column of the outputs
-    the yearly projection reads and the run's notice columns; what a Dask partition sends
-    the client instead of its whole frame (about half the columns, the findings' texts
-    not among them)."""
-    names: set[str] = {"__error"}
-    for present, due, required, mark in notice_due:
-        names.update((present, due))
-        if required is not None:
-            names.add(required)
-        if isinstance(mark, pl.Expr):
-            names.update(mark.meta.root_names())
-
-    def walk(shape: Any) -> None:
-        if not isinstance(shape, tuple) or not shape:
-            return
-        if shape[0] == "col":
-            names.add(shape[1])
-        elif shape[0] == "rec":
-            if shape[2] is not None:
-                names.add(shape[2])
-            for _, field_shape in shape[1]:
-                walk(field_shape)
-        elif shape[0] == "list":
-            for present, item in shape[1]:
-                names.add(present)
-                walk(item)
-
-    for spec in result.outputs:
-        if spec.name in YEARLY_OUTPUTS:
-            names.add(f"out:{spec.name}")
-            walk(spec.shape)
-    return result.frame.select(c for c in result.frame.columns if c in names)
 
 
 def finished(rows: pl.DataFrame, updates: dict[tuple[str, str], str], label: str,
@@ -124,4 +86,42 @@ class AccountsParts:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-__all__ = ["YEARLY_OUTPUTS", "AccountsParts", "Profiles", "compared_frame", "finished"]
+_UNIFORM = {T.DATE: pl.Date, T.BOOL: pl.Boolean, T.TEXT: pl.String, T.MONEY: pl.Int64}
+
+
+def uniform(result: ColumnarResult) -> ColumnarResult:
+    """A columnar result whose date, boolean, text and money outputs (and record fields,
+    list items' fields) known before the rows (a constant in this partition, a column in
+    another: e.g. from a list over events empty here) are columns of the frame too, named
+    as a column of theirs would be: what the comparison reads from every partition."""
+    import dataclasses
+
+    added: dict[str, pl.Expr] = {}
+
+    def walk(prefix: str, shape: Shape, t: T.Type) -> Shape:
+        base = T.strip(t)
+        if shape[0] == "const" and base in _UNIFORM:
+            value = shape[1]
+            if base == T.MONEY and value is not None:
+                value = int(Decimal(value).scaleb(2))
+            added[prefix] = pl.lit(value, _UNIFORM[base])
+            return ("col", prefix, t, 2 if base == T.MONEY else None)
+        if shape[0] == "rec" and isinstance(base, T.RecordT):
+            types = dict(base.fields)
+            return ("rec", [(k, walk(f"{prefix}.{k}", f, types[k])) for k, f in shape[1]],
+                    shape[2])
+        if shape[0] == "list" and isinstance(base, T.ListT):
+            return ("list", [(p, walk(f"{prefix}[{i}]", f, base.elem))
+                             for i, (p, f) in enumerate(shape[1])])
+        return shape
+
+    outputs = [dataclasses.replace(s, shape=walk(f"out:{s.name}", s.shape, s.type))
+               for s in result.outputs]
+    if not added:
+        return result
+    frame = result.frame.with_columns(e.alias(n) for n, e in added.items()
+                                      if n not in result.frame.columns)
+    return dataclasses.replace(result, frame=frame, outputs=outputs)
+
+
+__all__ = ["AccountsParts", "Profiles", "finished", "uniform"]

@@ -23,7 +23,6 @@ import contextlib
 import contextvars
 import datetime as _dt
 import hashlib
-import io
 import json
 import logging
 import os
@@ -354,66 +353,42 @@ class CompareJob:
     params: dict[str, str]
     first_seen: dict[str, int]
     delay: float = 0.0
-
-
-class Shipped:
-    """A frame a task sends the client, pickled as LZ4-compressed Arrow IPC: a run's
-    frames are mostly repeated text (findings, provisions, notices), which plain pickling
-    sends uncompressed (for 200,000 accounts of a dataset: 9 MiB instead of 140 MiB per
-    policy's frame, and faster both ways). The same columns and types come back."""
-
-    __slots__ = ("frame",)
-
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.frame = frame
-
-    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        buffer = io.BytesIO()
-        self.frame.write_ipc(buffer, compression="lz4")
-        return _unshipped, (buffer.getvalue(),)
-
-
-def _unshipped(data: bytes) -> Shipped:
-    return Shipped(pl.read_ipc(io.BytesIO(data)))
-
-
-#: one policy's run over a partition, as a task sends it: the result's frame, the
-#: outputs as text, the amounts in cents, the notice columns and the output shapes
-ShippedRun = tuple[Shipped, Shipped, pl.Series, list[Any], list[Any]]
-
-
-def shipped_run(frame: pl.DataFrame, text: pl.DataFrame, cents: pl.Series,
-                notice_due: list[Any], outputs: list[Any]) -> ShippedRun:
-    """A run as a task sends it (its frames compressed)."""
-    return Shipped(frame), Shipped(text), cents, notice_due, outputs
+    #: the comparison's --trace-limit, the projection's last year, its assumptions, and
+    #: where each partition writes its accounts rows
+    trace_limit: int = 200
+    horizon: int = 0
+    assumptions: dict[str, str] = field(default_factory=dict)
+    folder: str = ""
 
 
 @dataclass
 class PartRuns:
-    """One partition evaluated by every policy: per policy, the result's frame, the
-    outputs as text, the amounts in cents, the notice columns and the output shapes."""
+    """One partition compared by every policy: its record errors and its share of the
+    comparison (:class:`~evaluator.apps.compare_shares.Share`)."""
 
     index: int
     rows: int
     errors: list[RecordError]
-    runs: list[ShippedRun]
+    share: Any
 
 
 def compare_partition(part: Partition, job: CompareJob) -> PartRuns:
-    """One task of `compare --engine dask`: every policy over the partition (each run's
-    frame with only the columns the comparison reads)."""
-    from evaluator.apps.compare import run_policy
-    from evaluator.apps.compare_parts import compared_frame
+    """One task of `compare --engine dask`: every policy over the partition, and its
+    share of the comparison (:func:`~evaluator.apps.compare_shares.share_of`: its accounts
+    rows written to files, the rest sent back), the profiles of the members it may trace
+    built from its raw rows as one machine builds them from the table's."""
+    from evaluator.apps.compare import profiles_of, run_policy
+    from evaluator.apps.compare_shares import share_of
 
     if job.delay:
         time.sleep(job.delay)
     table = _table(part, job.rates, job.source, job.first_seen)
-    runs = []
-    for texts, sha256 in job.policies:
-        run = run_policy(_policy(texts, sha256), table, job.as_of, job.params)
-        runs.append(shipped_run(compared_frame(run.result, run.notice_due), run.text,
-                                run.cents, run.notice_due, run.result.outputs))
-    return PartRuns(part.index, part.rows.size, list(table.errors), runs)
+    runs = [run_policy(_policy(texts, sha256), table, job.as_of, job.params)
+            for texts, sha256 in job.policies]
+    share = share_of(part.index, runs, True, job.folder, job.trace_limit, job.as_of,
+                     job.horizon, job.assumptions,
+                     lambda members: profiles_of(table, members))
+    return PartRuns(part.index, part.rows.size, list(table.errors), share)
 
 
 def _sha256(path: Path) -> str:
@@ -512,15 +487,21 @@ def _partitions(src: Path, fx: str | os.PathLike[str] | None, partitions: int | 
 def compare_dataset(policies: list[Policy], facts: str | os.PathLike[str],
                     fx: str | os.PathLike[str] | None, as_of: _dt.date, horizon: int,
                     params: dict[str, str], assumptions: dict[str, str], trace_limit: int,
-                    engine: Engine, *, partitions: int | None = None,
+                    engine: Engine, *, out: str | os.PathLike[str],
+                    partitions: int | None = None,
                     progress: Progress | None = None) -> tuple[Any, Any]:
-    """`compare` with every policy evaluated partition by partition on Dask; the runs,
-    put back together in the table's order, are compared on the client as
-    :func:`evaluator.apps.compare.compare` compares them. Returns the comparison and a
-    table carrying the record errors, the FX rates and the raw rows traced."""
-    from evaluator.apps.compare import Run, compare_runs
+    """`compare` made in parts on Dask: each partition compared by its task, its accounts
+    rows written to files in a folder beside ``out`` and its share sent back; the
+    comparison put together on the client (:func:`~evaluator.apps.compare_shares.
+    comparison_of`; its ``close()`` removes the folder). Returns the comparison and a
+    table carrying the record errors, the FX rates, the name and the sha256."""
+    import shutil
+    import tempfile
+
+    from evaluator.apps.compare import default_assumptions
+    from evaluator.apps.compare_shares import comparison_of
     from evaluator.apps.records import file_sha256
-    from evaluator.backends.columnar import ColumnarResult, Table
+    from evaluator.backends.columnar import Table
 
     if not policies:
         raise ValueError("compare needs at least one policy")
@@ -528,33 +509,34 @@ def compare_dataset(policies: list[Policy], facts: str | os.PathLike[str],
         raise ValueError(f"the horizon {horizon} is before the as-of year {as_of.year}")
     src = Path(facts)
     source, rates, parts, first_seen = _partitions(src, fx, partitions)
-    job = CompareJob([(policy_texts(p), p.sha256) for p in policies], str(src), rates,
-                     as_of, params, first_seen,
-                     float(os.environ.get(DELAY_VARIABLE, "0") or 0))
-    summary = DatasetSummary(accounts=source.rows, partitions=len(parts))
+    values = assumptions or default_assumptions()
+    target = Path(os.path.abspath(out))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.unclaimed-parts-",
+                                    dir=target.parent))
     try:
-        results: list[PartRuns] = _run(parts, compare_partition, job, engine, progress,
-                                       summary)
-    except _Unsupported:
-        raise EngineError("the columnar backend cannot evaluate this table, and `compare` "
-                          "runs on it") from None
-    errors = [r.error() for r in source.ragged_rows]
-    for res in results:
-        errors.extend(res.errors)
-    errors.sort(key=error_order)
-    table = Table(pl.DataFrame(), rates, errors, source=str(src),
-                  sha256=file_sha256(src), raw=source.lazy.collect())
-    runs = []
-    for i, policy in enumerate(policies):
-        pieces = [res.runs[i] for res in results]
-        frame = pl.concat([p[0].frame for p in pieces], how="vertical_relaxed")
-        text = pl.concat([p[1].frame for p in pieces], how="vertical_relaxed")
-        cents = pl.concat([p[2] for p in pieces])
-        first = pieces[0]
-        runs.append(Run(policy, ColumnarResult(frame, first[4], table), text, cents,
-                        first[3]))
-    return compare_runs(runs, table, as_of, horizon, params, assumptions,
-                        trace_limit), table
+        job = CompareJob([(policy_texts(p), p.sha256) for p in policies], str(src), rates,
+                         as_of, params, first_seen,
+                         float(os.environ.get(DELAY_VARIABLE, "0") or 0), trace_limit,
+                         horizon, values, str(staging))
+        summary = DatasetSummary(accounts=source.rows, partitions=len(parts))
+        try:
+            results: list[PartRuns] = _run(parts, compare_partition, job, engine, progress,
+                                           summary)
+        except _Unsupported:
+            raise EngineError("the columnar backend cannot evaluate this table, and "
+                              "`compare` runs on it") from None
+        errors = [r.error() for r in source.ragged_rows]
+        for res in results:
+            errors.extend(res.errors)
+        errors.sort(key=error_order)
+        table = Table(pl.DataFrame(), rates, errors, source=str(src),
+                      sha256=file_sha256(src))
+        comparison = comparison_of(policies, [r.share for r in results], staging, table,
+                                   as_of, horizon, params, values, trace_limit)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return comparison, table
 
 
 class _Unsupported(Exception):
@@ -713,8 +695,6 @@ __all__ = [
     "Engine",
     "EngineError",
     "Progress",
-    "Shipped",
-    "ShippedRun",
     "StrictRefused",
     "compare_dataset",
     "compare_partition",
@@ -727,6 +707,5 @@ __all__ = [
     "plan",
     "rebuilt_policy",
     "run_partitions",
-    "shipped_run",
     "worker_env",
 ]

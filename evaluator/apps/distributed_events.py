@@ -43,14 +43,12 @@ import datetime as _dt
 import os
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from evaluator import atomic
-from evaluator.apps.compare_yearly import YearlyPart
 from evaluator.apps.datasets import (
     DatasetInput,
     PartRefused,
@@ -78,13 +76,13 @@ from evaluator.apps.distributed import (
     write_side,
 )
 from evaluator.apps.portfolio import PARQUET_ROW_GROUP, scalar_frame, write_frame
-from evaluator.backends.columnar import ColumnarResult, Shape, combine_aggregates, evaluate_frame
+from evaluator.backends.columnar import combine_aggregates, evaluate_frame
 from evaluator.facts.fx import parse_fx_csv
-from evaluator.facts.model import Facts, RecordError
+from evaluator.facts.model import RecordError
 from evaluator.facts.table import Table
-from evaluator.lang import typesys as T
 
 if TYPE_CHECKING:
+    from evaluator.apps.compare_shares import Share
     from evaluator.policy import Policy
 
 
@@ -446,9 +444,8 @@ class CompareEventsJob:
 
 @dataclass
 class EventsRuns:
-    """One partition compared by every policy: its share of the comparison (per policy,
-    the yearly projection's part, the differing accounts counted, the accounts it may
-    trace and the file of its accounts rows), the reader's report that is the
+    """One partition compared by every policy: its share of the comparison
+    (:class:`~evaluator.apps.compare_shares.Share`), the reader's report that is the
     partition's, and the decimal places it was read at."""
 
     index: int
@@ -458,19 +455,7 @@ class EventsRuns:
     read: ReadPart | None = None
     scales: dict[str, int] = field(default_factory=dict)
     refused: bool = False
-    #: the full profiles of the partition's members that the comparison may trace (for
-    #: each policy, those of its first --trace-limit differing accounts by amount here)
-    traced: Facts | None = None
-    #: per policy (in order): its share of the yearly projection, and the file of the
-    #: partition's accounts rows under it
-    yearly: list[YearlyPart] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    #: per policy compared with the reference: its first --trace-limit differing rows
-    #: here by amount, and how many differ
-    picked: dict[str, pl.DataFrame] = field(default_factory=dict)
-    differing: dict[str, int] = field(default_factory=dict)
-    #: the accounts the reference could not evaluate
-    errors: int = 0
+    share: Share | None = None
 
 
 def _compared_policies(job: CompareEventsJob) -> tuple[list[Policy], Any]:
@@ -485,15 +470,9 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
     """One task of `compare --events --engine dask`: the partition read (alone, as
     :func:`evaluate_events_partition` reads it) and every policy over it, by the columnar
     backend as one machine's compare runs them (:func:`dataset_runs`), or by the scalar
-    backend with the note saying why; then its share of the comparison: its accounts
-    rows written to a file per policy (replaced whole: a retried task overwrites what a
-    dead worker left), the yearly projection's parts (a columnar run's outputs known
-    before the partition's rows made columns, :func:`uniform`, as another partition's
-    may be), the accounts it may trace with their members' profiles, the counts."""
-    import dataclasses
-
-    from evaluator.apps.compare import account_rows, pick, run_of, traced_members
-    from evaluator.apps.compare_yearly import label, yearly_part
+    backend with the note saying why; then its share of the comparison
+    (:func:`~evaluator.apps.compare_shares.share_of`)."""
+    from evaluator.apps.compare_shares import share_of
     from evaluator.apps.datasets import dataset_runs
 
     if job.delay:
@@ -504,97 +483,10 @@ def compare_events_partition(part: Slice, job: CompareEventsJob) -> EventsRuns:
         return EventsRuns(part.index, 0, refused=True)
     mine, read, data = got
     done, _, note = dataset_runs(policies, mine, job.as_of, job.params)
-    yearly = []
-    for policy, run in zip(policies, done, strict=True):
-        if note is None:
-            # columnar: the text and the notices' columns as they are (a notice whose due
-            # day is known before the rows is not one the comparison counts, as on one
-            # machine), the frame, the output shapes and the amounts from the uniform
-            # result (an output known before this partition's rows but not another's)
-            result = uniform(run.result)
-            run = dataclasses.replace(run, result=result,
-                                      cents=run_of(policy, result).cents)
-        yearly.append(yearly_part(run, job.as_of, job.horizon, job.assumptions))
-    accounts = account_rows(done)
-    slices, picked = pick(done, accounts, job.trace_limit)
-    files = []
-    for i, rows in enumerate(slices):
-        final = Path(job.folder) / f"part-{part.index:05d}-{i:03d}.arrow"
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        rows.write_ipc(tmp, compression="lz4")
-        os.replace(tmp, final)
-        files.append(str(final))
-    members = traced_members(picked)
-    return EventsRuns(
-        part.index, done[0].text.height, note, read, data.scales if not job.whole else {},
-        traced=mine.member_facts(members) if members else None, yearly=yearly,
-        files=files, picked=picked,
-        differing={label(p): rows.filter(pl.col("differs") != "").height
-                   for p, rows in zip(policies[1:], slices[1:], strict=True)},
-        errors=int(done[0].result.frame.get_column("__error").is_not_null().sum()))
-
-
-_UNIFORM = {T.DATE: pl.Date, T.BOOL: pl.Boolean, T.TEXT: pl.String, T.MONEY: pl.Int64}
-
-
-def uniform(result: ColumnarResult) -> ColumnarResult:
-    """A columnar result whose date, boolean, text and money outputs (and record fields,
-    list items' fields) known before the rows (a constant in this partition, a column in
-    another: e.g. from a list over events empty here) are columns of the frame too, named
-    as a column of theirs would be: what the comparison reads from every partition."""
-    import dataclasses
-
-    added: dict[str, pl.Expr] = {}
-
-    def walk(prefix: str, shape: Shape, t: T.Type) -> Shape:
-        base = T.strip(t)
-        if shape[0] == "const" and base in _UNIFORM:
-            value = shape[1]
-            if base == T.MONEY and value is not None:
-                value = int(Decimal(value).scaleb(2))
-            added[prefix] = pl.lit(value, _UNIFORM[base])
-            return ("col", prefix, t, 2 if base == T.MONEY else None)
-        if shape[0] == "rec" and isinstance(base, T.RecordT):
-            types = dict(base.fields)
-            return ("rec", [(k, walk(f"{prefix}.{k}", f, types[k])) for k, f in shape[1]],
-                    shape[2])
-        if shape[0] == "list" and isinstance(base, T.ListT):
-            return ("list", [(p, walk(f"{prefix}[{i}]", f, base.elem))
-                             for i, (p, f) in enumerate(shape[1])])
-        return shape
-
-    outputs = [dataclasses.replace(s, shape=walk(f"out:{s.name}", s.shape, s.type))
-               for s in result.outputs]
-    if not added:
-        return result
-    frame = result.frame.with_columns(e.alias(n) for n, e in added.items()
-                                      if n not in result.frame.columns)
-    return dataclasses.replace(result, frame=frame, outputs=outputs)
-
-
-class PartProfiles:
-    """What `compare` traces the members whose determinations differ from: their full
-    profiles, read on the workers with the partitions that hold them (each partition
-    sends those of its members the comparison may trace; the client reads no dataset)."""
-
-    def __init__(self, parts: list[Facts | None]) -> None:
-        self.parts = parts
-
-    def member_facts(self, member_ids: list[str]) -> Facts:
-        """The full profiles of ``member_ids``, without the reader's errors, in partition
-        order."""
-        import dataclasses
-
-        from evaluator.apps.distributed import EngineError
-
-        wanted = set(member_ids)
-        sent = [f for f in self.parts if f is not None]
-        members = tuple(m for f in sent for m in f.members if m.member_id in wanted)
-        missing = wanted - {m.member_id for m in members}
-        if missing or not sent:  # not expected: every member traced is a candidate
-            raise EngineError(f"no partition sent the profiles of the members to trace "
-                              f"({', '.join(sorted(missing)[:3])})")
-        return dataclasses.replace(sent[0], members=members, errors=(), claims=())
+    share = share_of(part.index, done, note is None, job.folder, job.trace_limit, job.as_of,
+                     job.horizon, job.assumptions, mine.member_facts)
+    return EventsRuns(part.index, share.rows, note, read,
+                      data.scales if not job.whole else {}, share=share)
 
 
 @dataclass
@@ -633,16 +525,8 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
     import shutil
     import tempfile
 
-    from evaluator.apps.compare import (
-        Comparison,
-        Run,
-        default_assumptions,
-        top,
-        traced,
-        traced_members,
-    )
-    from evaluator.apps.compare_parts import AccountsParts
-    from evaluator.apps.compare_yearly import label, yearly_frame, yearly_rows
+    from evaluator.apps.compare import default_assumptions
+    from evaluator.apps.compare_shares import comparison_of
     from evaluator.declared import union
 
     if horizon < as_of.year:
@@ -670,33 +554,12 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
         path = Path(source)
         dataset = ComparedDataset(read_errors, warnings, unknown, source,
                                   file_sha256(path) if path.is_file() else None)
-        labels = [label(p) for p in policies]
-        picked = {}
-        for name in labels[1:]:
-            offered = [r.picked[name] for r in results if name in r.picked]
-            if offered:
-                picked[name] = top(pl.concat(offered, how="vertical_relaxed"), trace_limit)
-        found: list[dict[str, Any]] = []
-        updates: dict[tuple[str, str], str] = {}
-        if picked:
-            facts = PartProfiles([r.traced for r in results]).member_facts(
-                traced_members(picked))
-            found, updates = traced(policies[0], policies[1:], picked, facts, as_of, params)
-        yearly = yearly_frame([row for i, policy in enumerate(policies)
-                               for row in yearly_rows(policy, [r.yearly[i] for r in results],
-                                                      as_of, horizon, values)])
-        parts = AccountsParts(
-            staging, [[Path(f) for f in r.files] for r in results], updates, trace_limit,
-            {name: sum(r.differing.get(name, 0) for r in results) for name in labels[1:]},
-            sum(r.rows for r in results), sum(r.errors for r in results))
         table = Table(pl.DataFrame(), parse_fx_csv(fx) if fx is not None else {},
                       list(read_errors), source=source, sha256=dataset.sha256,
                       decl=union([p.facts_decl for p in policies]))
-        # the runs name the policies; their rows are the parts'
-        runs = [Run(p, ColumnarResult(pl.DataFrame(), [], table), pl.DataFrame(),
-                    pl.Series(dtype=pl.Int64), []) for p in policies]
-        comparison = Comparison(runs, as_of, horizon, values, pl.DataFrame(), yearly,
-                                found, parts)
+        shares = [r.share for r in results if r.share is not None]
+        comparison = comparison_of(policies, shares, staging, table, as_of, horizon, params,
+                                   values, trace_limit)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -705,6 +568,6 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
 
 
 __all__ = ["CompareEventsJob", "ComparedDataset", "EventsJob", "EventsPart", "EventsRuns",
-           "EventsSummary", "PartProfiles", "PortfolioShare", "Slice", "compare_events",
+           "EventsSummary", "PortfolioShare", "Slice", "compare_events",
            "compare_events_partition", "evaluate_events", "evaluate_events_partition",
-           "portfolio_share_partition", "read_passes", "uniform", "without_rows"]
+           "portfolio_share_partition", "read_passes", "without_rows"]

@@ -424,7 +424,8 @@ def test_compare_events_on_dask_runs_columnar_on_the_workers(
     # places in all), each sending the profiles of the members it may have traced
     (task, runs), = passes
     assert task == "compare_events_partition"
-    sent = [m.member_id for r in runs if r.traced for m in r.traced.members]
+    sent = [m.member_id for r in runs if r.share and r.share.traced
+            for m in r.share.traced.members]
     assert 0 < len(sent) <= 3 * 10 * (len(policies) - 1)
     columnar = [r.note is None for r in runs]  # no note: the columnar backend ran
     assert columnar == ([True, True, True] if which == "sample" else [True, True, False])

@@ -286,6 +286,8 @@ def test_compare_on_dask_writes_the_same_five_files(cluster: Any, sample: dict[s
     for name in names:
         assert (tmp_path / "dask" / name).read_bytes() == \
             (tmp_path / "local" / name).read_bytes(), name
+    # the partitions' accounts rows, written beside the output, are gone once it is written
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     accounts = pl.read_csv(tmp_path / "local" / "accounts.csv", infer_schema=False)
     # not trivial: the policies differ on some accounts, and the damaged row is counted
     assert accounts.filter(pl.col("differs") != "").height > 10

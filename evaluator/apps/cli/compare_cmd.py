@@ -113,7 +113,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             result, table = compare_dataset(
                 policies, args.facts, args.fx, day, horizon, parse_params(args.param),
                 read_assumptions(args.assumptions), args.trace_limit, engine,
-                partitions=args.partitions, progress=Progress(err, force=args.progress))
+                out=args.out, partitions=args.partitions,
+                progress=Progress(err, force=args.progress))
         else:
             table = read_table(args.facts, fx=args.fx, decl=shared_declaration(policies))
             if args.strict and strict_refuses(table, err):
