@@ -667,7 +667,7 @@ def write(c: Comparison, out: str | os.PathLike[str], facts_source: str,
     names: list[str] = []
     with atomic_folder(final, OUTPUT_NAMES) as folder:
         if c.parts is not None:
-            c.parts.write_csv(folder / "accounts.csv", c.runs)
+            c.parts.write_csv(folder / "accounts.csv")
         else:
             c.accounts.write_csv(folder / "accounts.csv")
         names.append("accounts.csv")

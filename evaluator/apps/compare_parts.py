@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import polars as pl
 
@@ -49,12 +49,13 @@ def finished(rows: pl.DataFrame, updates: dict[tuple[str, str], str], label: str
 @dataclass
 class AccountsParts:
     """A comparison's accounts rows as its partitions wrote them: per partition, one
-    Arrow IPC file per policy (``files[k][i]``: partition ``k``'s rows under policy
-    ``i``, in row order, ``first_divergence`` not yet filled); what the client traced
+    Arrow IPC file per policy (``files[k][i]``: partition ``k``'s rows under the policy
+    ``labels[i]``, in row order, ``first_divergence`` not yet filled); what the client traced
     (``updates``: per (policy, account), the first diverging definition); and the counts
     the summary reads."""
 
     folder: Path
+    labels: list[str]
     files: list[list[Path]]
     updates: dict[tuple[str, str], str]
     limit: int
@@ -64,19 +65,16 @@ class AccountsParts:
     accounts: int = 0
     errors: int = 0
 
-    def write_csv(self, path: Path, runs: list[Any]) -> None:
+    def write_csv(self, path: Path) -> None:
         """``accounts.csv``: policy by policy, partition by partition, each part's rows
         finished (its traced accounts' first diverging definitions filled in) and
         appended, one part in memory at a time; the bytes of the whole frame written at
         once."""
-        from evaluator.apps.compare_yearly import label
-
         with path.open("wb") as fh:
             first = True
-            for i, run in enumerate(runs):
+            for i, label in enumerate(self.labels):
                 for part in self.files:
-                    rows = finished(pl.read_ipc(part[i]), self.updates,
-                                    label(run.policy), self.limit)
+                    rows = finished(pl.read_ipc(part[i]), self.updates, label, self.limit)
                     if first or rows.height:
                         rows.write_csv(fh, include_header=first)
                         first = False

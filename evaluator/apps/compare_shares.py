@@ -10,10 +10,11 @@ to the byte."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,24 @@ class PartProfiles:
         return dataclasses.replace(sent[0], members=members, errors=(), claims=())
 
 
+@contextlib.contextmanager
+def staging_folder(out: str | os.PathLike[str]) -> Iterator[Path]:
+    """A new folder beside the output ``out`` for the partitions' accounts rows (on the
+    storage the workers write the output to); removed if the comparison is not made,
+    else the comparison's to remove (its ``close()``)."""
+    import shutil
+    import tempfile
+
+    target = Path(os.path.abspath(out))
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.unclaimed-parts-",
+                                   dir=target.parent))
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
 def comparison_of(policies: list[Policy], shares: list[Share], folder: Path, table: Table,
                   as_of: _dt.date, horizon: int, params: dict[str, str],
                   values: dict[str, str], limit: int) -> Comparison:
@@ -131,7 +150,7 @@ def comparison_of(policies: list[Policy], shares: list[Share], folder: Path, tab
                            for row in yearly_rows(policy, [s.yearly[i] for s in shares],
                                                   as_of, horizon, values)])
     parts = AccountsParts(
-        folder, [[Path(f) for f in s.files] for s in shares], updates, limit,
+        folder, labels, [[Path(f) for f in s.files] for s in shares], updates, limit,
         {name: sum(s.differing.get(name, 0) for s in shares) for name in labels[1:]},
         sum(s.rows for s in shares), sum(s.errors for s in shares))
     # the runs name the policies; their rows are the parts'
@@ -140,4 +159,4 @@ def comparison_of(policies: list[Policy], shares: list[Share], folder: Path, tab
     return Comparison(runs, as_of, horizon, values, pl.DataFrame(), yearly, found, parts)
 
 
-__all__ = ["PartProfiles", "Share", "comparison_of", "share_of"]
+__all__ = ["PartProfiles", "Share", "comparison_of", "share_of", "staging_folder"]

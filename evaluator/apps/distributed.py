@@ -115,8 +115,9 @@ _OPEN: contextvars.ContextVar[tuple[Engine, Any] | None] = contextvars.ContextVa
 def connect(engine: Engine) -> Iterator[Any]:
     """A ``distributed.Client`` for the run; a local cluster is started and stopped.
     Inside another ``connect`` of the same engine (a run of several passes: partitions
-    evaluated again, members traced), that one's client is given, so a local cluster is
-    started once per run and its workers keep what they read (the partition plan)."""
+    read again at the most decimal places, portfolio shares), that one's client is given,
+    so a local cluster is started once per run and its workers keep what they read (the
+    partition plan)."""
     open_now = _OPEN.get()
     if open_now is not None and open_now[0] == engine:
         yield open_now[1]
@@ -495,11 +496,8 @@ def compare_dataset(policies: list[Policy], facts: str | os.PathLike[str],
     comparison put together on the client (:func:`~evaluator.apps.compare_shares.
     comparison_of`; its ``close()`` removes the folder). Returns the comparison and a
     table carrying the record errors, the FX rates, the name and the sha256."""
-    import shutil
-    import tempfile
-
     from evaluator.apps.compare import default_assumptions
-    from evaluator.apps.compare_shares import comparison_of
+    from evaluator.apps.compare_shares import comparison_of, staging_folder
     from evaluator.apps.records import file_sha256
     from evaluator.backends.columnar import Table
 
@@ -510,10 +508,7 @@ def compare_dataset(policies: list[Policy], facts: str | os.PathLike[str],
     src = Path(facts)
     source, rates, parts, first_seen = _partitions(src, fx, partitions)
     values = assumptions or default_assumptions()
-    target = Path(os.path.abspath(out))
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.unclaimed-parts-",
-                                    dir=target.parent))
-    try:
+    with staging_folder(out) as staging:
         job = CompareJob([(policy_texts(p), p.sha256) for p in policies], str(src), rates,
                          as_of, params, first_seen,
                          float(os.environ.get(DELAY_VARIABLE, "0") or 0), trace_limit,
@@ -533,9 +528,6 @@ def compare_dataset(policies: list[Policy], facts: str | os.PathLike[str],
                       sha256=file_sha256(src))
         comparison = comparison_of(policies, [r.share for r in results], staging, table,
                                    as_of, horizon, params, values, trace_limit)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return comparison, table
 
 

@@ -522,11 +522,8 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
     table's bytes for its sha256, and never holds every account's rows. Returns the
     comparison, what it reports of the dataset and the note saying why (a partition of)
     the dataset was compared by the scalar backend."""
-    import shutil
-    import tempfile
-
     from evaluator.apps.compare import default_assumptions
-    from evaluator.apps.compare_shares import comparison_of
+    from evaluator.apps.compare_shares import comparison_of, staging_folder
     from evaluator.declared import union
 
     if horizon < as_of.year:
@@ -534,10 +531,7 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
     count = partitions or 2
     values = assumptions or default_assumptions()
     absolute = [os.path.abspath(p) if p is not None else None for p in (accounts, events, fx)]
-    target = Path(os.path.abspath(out))
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.unclaimed-parts-",
-                                    dir=target.parent))
-    try:
+    with staging_folder(out) as staging:
         job = CompareEventsJob([(policy_texts(p), p.sha256) for p in policies],
                                str(absolute[0]), str(absolute[1]), absolute[2], as_of,
                                params, count, f"{os.getpid()}-{time.time_ns()}",
@@ -560,9 +554,6 @@ def compare_events(policies: list[Policy], accounts: str | os.PathLike[str],
         shares = [r.share for r in results if r.share is not None]
         comparison = comparison_of(policies, shares, staging, table, as_of, horizon, params,
                                    values, trace_limit)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     note = next((r.note for r in results if r.note is not None), None)
     return comparison, dataset, note
 

@@ -89,6 +89,16 @@ def strict_refuses(facts: Any, err: TextIO) -> bool:
     return bool(unknown)
 
 
+def file_unknowns(facts: Any, decl: Any) -> Any:
+    """The columns of a snapshot table (a file or a Parquet folder) that ``decl`` does
+    not declare, counted over the file as :class:`~evaluator.facts.model.Facts` (whose
+    ``unknown_warnings()`` words them), for the readers that keep only what they know."""
+    from evaluator.facts.model import Facts
+    from evaluator.facts.tablecols import unknown_in_file
+
+    return Facts(members=(), source=str(facts), unknown=unknown_in_file(str(facts), decl))
+
+
 def strict_errors(unknown: list[str], err: TextIO) -> None:
     """The lines ``--strict`` refuses with: one per unknown key or column."""
     for line in unknown:

@@ -13,6 +13,7 @@ from evaluator.apps.cli.common import (
     EXIT_OK,
     add_engine_arguments,
     engine_of,
+    file_unknowns,
     parse_params,
     strict_errors,
     strict_refuses,
@@ -99,13 +100,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 print(f"note: {note}", file=err)
         elif engine is not None:
             from evaluator.apps.distributed import Progress, compare_dataset
-            from evaluator.facts.model import Facts
-            from evaluator.facts.tablecols import unknown_in_file
 
             # the table's columns no policy declares, counted before the run (--strict
             # refuses them, as on one machine)
-            unknown = Facts(members=(), source=str(args.facts), unknown=unknown_in_file(
-                str(args.facts), shared_declaration(policies)))
+            unknown = file_unknowns(args.facts, shared_declaration(policies))
             if args.strict and strict_refuses(unknown, err):
                 return EXIT_INVALID
             for line in unknown.unknown_warnings():

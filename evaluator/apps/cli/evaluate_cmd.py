@@ -19,6 +19,7 @@ from evaluator.apps.cli.common import (
     add_engine_arguments,
     add_no_cache,
     engine_of,
+    file_unknowns,
     parse_params,
     strict_errors,
     strict_refuses,
@@ -382,8 +383,6 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
     from evaluator.apps.portfolio import Progress, evaluate_file
     from evaluator.apps.records import file_sha256
     from evaluator.atomic import Outputs, WriteError
-    from evaluator.facts.model import Facts
-    from evaluator.facts.tablecols import unknown_in_file
     from evaluator.lang.values import to_json_value
     from evaluator.policy import as_date, param_json
 
@@ -402,8 +401,7 @@ def _evaluate_to_file(policy: Any, args: argparse.Namespace, params: dict[str, s
                                 fallback=args.backend != "columnar",
                                 scalar=args.backend == "scalar", outputs=outs)
         # the file has been read within its bounds: its unknown columns can be counted
-        unknown = Facts(members=(), source=str(args.facts),
-                        unknown=unknown_in_file(str(args.facts), policy.facts_decl))
+        unknown = file_unknowns(args.facts, policy.facts_decl)
         if args.strict and strict_refuses(unknown, err):
             return EXIT_INVALID  # nothing written: the outputs are not committed
         for line in unknown.unknown_warnings():
@@ -466,8 +464,6 @@ def evaluate_on_dask(policy: Any, args: argparse.Namespace, params: dict[str, st
         evaluate_dataset,
     )
     from evaluator.errors import Unsupported
-    from evaluator.facts.model import Facts
-    from evaluator.facts.tablecols import unknown_in_file
     from evaluator.lang.values import to_json_value
     from evaluator.policy import as_date, param_json
 
@@ -505,8 +501,7 @@ def evaluate_on_dask(policy: Any, args: argparse.Namespace, params: dict[str, st
         else:
             # the table's columns the policy does not declare, counted before the run:
             # --strict refuses them with nothing written, as on one machine
-            unknown = Facts(members=(), source=str(args.facts),
-                            unknown=unknown_in_file(str(args.facts), policy.facts_decl))
+            unknown = file_unknowns(args.facts, policy.facts_decl)
             if args.strict and strict_refuses(unknown, err):
                 return EXIT_INVALID
             summary = evaluate_dataset(policy, args.facts, args.fx, day, specs, target,
